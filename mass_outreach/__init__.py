@@ -1,0 +1,51 @@
+"""mass_outreach: an embedded SQLite store for MassProspecting outreach records.
+
+import mass_outreach as mo
+with mo.open("outreach.db") as store:
+    rec = store.insert({"outreach_type": "LinkedIn_DirectMessage", "status": "pending"})
+"""
+
+from .errors import (
+    BusyError,
+    ConflictError,
+    NotFoundError,
+    OutreachError,
+    SchemaError,
+    StorageError,
+    ValidationError,
+)
+from .model import (
+    BODY_TYPES,
+    DIRECTIONS,
+    EMAIL_TYPES,
+    OUTREACH_TYPES,
+    SKIP_REPLIERS,
+    STATUSES,
+    Outreach,
+)
+from .paging import Page
+from .store import InsertReport, OutreachStore, UpdateReport, open
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BODY_TYPES",
+    "DIRECTIONS",
+    "EMAIL_TYPES",
+    "OUTREACH_TYPES",
+    "SKIP_REPLIERS",
+    "STATUSES",
+    "BusyError",
+    "ConflictError",
+    "InsertReport",
+    "NotFoundError",
+    "Outreach",
+    "OutreachError",
+    "OutreachStore",
+    "Page",
+    "SchemaError",
+    "StorageError",
+    "UpdateReport",
+    "ValidationError",
+    "open",
+]

@@ -1,0 +1,56 @@
+"""The errors mass_outreach raises: all under OutreachError, none of them a raw sqlite3 exception."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "BusyError",
+    "ConflictError",
+    "NotFoundError",
+    "OutreachError",
+    "SchemaError",
+    "StorageError",
+    "ValidationError",
+]
+
+
+class OutreachError(Exception):
+    """Base class of every error mass_outreach raises on purpose."""
+
+
+class ValidationError(OutreachError, ValueError):
+    """Bad input. `.errors` lists every problem as `(field path, message)`; str() joins the messages."""
+
+    def __init__(self, errors: Iterable[tuple[str, str]]) -> None:
+        self.errors: list[tuple[str, str]] = list(errors)
+        super().__init__("\n".join(message for _, message in self.errors))
+
+    @classmethod
+    def one(cls, field: str, message: str) -> ValidationError:
+        return cls([(field, message)])
+
+
+class NotFoundError(OutreachError, LookupError):
+    """`get`/`update` of an id that is not there, or removal of an unknown tag."""
+
+
+class ConflictError(OutreachError):
+    """`expected_version` did not match the stored version."""
+
+    def __init__(self, message: str, *, expected: int | None = None, actual: int | None = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class SchemaError(OutreachError):
+    """The file is not a mass_outreach store, or was made by a newer version of it."""
+
+
+class BusyError(OutreachError, TimeoutError):
+    """Another connection held the write lock for longer than the store's timeout."""
+
+
+class StorageError(OutreachError, OSError):
+    """The database file could not be written or read (disk full, I/O error, read-only file)."""

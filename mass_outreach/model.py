@@ -1,0 +1,493 @@
+"""The outreach record: its fields, enums and rules, written once, and the structs that carry it.
+
+Input takes one of two paths. The fast path decodes well-formed input straight into a msgspec struct
+whose types are derived from the rules below, then runs the few checks msgspec cannot express. Anything
+the fast path does not accept (a `":symbol"` enum, a passthrough key, any error at all) goes to the slow
+path, which checks every key against the same rules and reports every problem, naming its field.
+Both paths produce the same normalized row; tests/test_model.py holds them to that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+
+from .errors import ValidationError
+
+__all__ = [
+    "BODY_TYPES",
+    "COLUMNS",
+    "DIRECTIONS",
+    "EMAIL_TYPES",
+    "ENUMS",
+    "OUTREACH_TYPES",
+    "SKIP_REPLIERS",
+    "STATUSES",
+    "Outreach",
+]
+
+# --- The rules -----------------------------------------------------------------------------------
+
+OutreachType = Literal[
+    "Facebook_DirectMessage",
+    "Facebook_FriendRequest",
+    "GMail_DirectMessage",
+    "LinkedIn_ConnectionRequest",
+    "LinkedIn_DirectMessage",
+    "Postmark_DirectMessage",
+]
+Status = Literal["pending", "running", "performed", "failed", "aborted", "canceled"]
+SkipRepliers = Literal["global", "tag_only", "none"]
+Direction = Literal["outgoing", "incoming", "accepted"]
+BodyType = Literal["plain", "html"]
+
+OUTREACH_TYPES: tuple[str, ...] = OutreachType.__args__  # type: ignore[attr-defined]
+STATUSES: tuple[str, ...] = Status.__args__  # type: ignore[attr-defined]
+SKIP_REPLIERS: tuple[str, ...] = SkipRepliers.__args__  # type: ignore[attr-defined]
+DIRECTIONS: tuple[str, ...] = Direction.__args__  # type: ignore[attr-defined]
+BODY_TYPES: tuple[str, ...] = BodyType.__args__  # type: ignore[attr-defined]
+EMAIL_TYPES: tuple[str, ...] = ("GMail_DirectMessage", "Postmark_DirectMessage")
+
+ENUMS: dict[str, tuple[str, ...]] = {
+    "outreach_type": OUTREACH_TYPES,
+    "status": STATUSES,
+    "skip_repliers": SKIP_REPLIERS,
+    "direction": DIRECTIONS,
+    "body_type": BODY_TYPES,
+}
+# (min, max) length in code points of each text field
+TEXT_LIMITS: dict[str, tuple[int, int]] = {
+    "tag": (1, 254),
+    "subject": (0, 1_000),
+    "body": (0, 1_000_000),
+    "error_description": (0, 10_000),
+    "screenshot_url": (0, 2_048),
+    "message_id": (0, 998),
+    "reply_to_message_id": (0, 998),
+}
+MESSAGE_ID_FIELDS = ("message_id", "reply_to_message_id")
+TIME_FIELDS = ("create_time", "update_time", "done_time")
+# The record's columns, in table order.
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "outreach_type",
+    "status",
+    "approved",
+    "skip_repliers",
+    "direction",
+    "tag",
+    "subject",
+    "body",
+    "body_type",
+    "error_description",
+    "screenshot_url",
+    "message_id",
+    "reply_to_message_id",
+    "create_time",
+    "update_time",
+    "done_time",
+    "version",
+)
+REQUIRED = ("outreach_type", "status")
+NOT_NULL = frozenset({"outreach_type", "status", "approved", "direction", "body_type"})
+DEFAULTS: dict[str, Any] = {"approved": False, "direction": "outgoing", "body_type": "plain"}
+# Set by the store: accepted on insert (an import keeps a record's history), ignored on update.
+STORE_SET = frozenset({"create_time", "update_time", "done_time", "version"})
+# The real server's own keys (and any `*_ago` text): accepted and ignored.
+SERVER_KEYS = frozenset({"id_account", "id_user", "delete_time"})
+
+# Every character str.isspace() calls white space; schema.sql lists the same code points.
+WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID_RE = re.compile(UUID_PATTERN)
+_MESSAGE_ID_BAD = re.compile("[<>" + WHITESPACE + "]")
+_URL_BAD = re.compile("[" + WHITESPACE + "]")
+_URL_HOST = re.compile(r"^https?://([^/?#@]*@)?(\[[^\]]+\]|[^/?#:@\[\]]+)(:[0-9]*)?([/?#]|$)")
+UTC = timezone.utc
+
+
+def is_ignored_key(key: str) -> bool:
+    """Keys of the real server's records that are accepted and ignored (`id_account`, `*_ago`, ...)."""
+    return key in SERVER_KEYS or key.endswith("_ago")
+
+
+def text_ok(value: str) -> bool:
+    """Text the store can keep: no NUL, and valid Unicode (no lone surrogates)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def strip_message_id(value: str) -> str:
+    """Strip the angle brackets that surround a message id."""
+    if value.startswith("<") and value.endswith(">") and len(value) >= 2:
+        return value[1:-1]
+    return value
+
+
+def message_id_ok(value: str) -> bool:
+    """`left@right`: an `@` with text on both sides, no white space, no angle brackets."""
+    return "@" in value[1:-1] and _MESSAGE_ID_BAD.search(value) is None
+
+
+def url_syntax_ok(value: str) -> bool:
+    """An absolute `http://` or `https://` URL with a host and no white space."""
+    return (
+        (value.startswith("http://") or value.startswith("https://"))
+        and _URL_BAD.search(value) is None
+        and _URL_HOST.match(value) is not None
+    )
+
+
+def format_time(value: datetime) -> str:
+    """UTC RFC 3339 text with six fraction digits and `Z`: the stored and the wire form."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    elif value.utcoffset():
+        value = value.astimezone(UTC)
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+        f"{value.second:02d}.{value.microsecond:06d}Z"
+    )
+
+
+def parse_time(value: str) -> datetime:
+    """The inverse of format_time, for stored text."""
+    return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+
+
+def now_text() -> str:
+    return format_time(datetime.now(UTC))
+
+
+# --- The record as read back ---------------------------------------------------------------------
+
+
+class Outreach(msgspec.Struct, frozen=True):
+    """One stored outreach record. `msgspec.to_builtins(rec)` gives a dict that update() accepts back."""
+
+    id: str
+    outreach_type: OutreachType
+    status: Status
+    approved: bool
+    skip_repliers: SkipRepliers | None
+    direction: Direction
+    tag: str | None
+    subject: str | None
+    body: str | None
+    body_type: BodyType
+    error_description: str | None
+    screenshot_url: str | None
+    message_id: str | None
+    reply_to_message_id: str | None
+    create_time: datetime
+    update_time: datetime
+    done_time: datetime | None
+    version: int
+
+
+def outreach_from_row(row: tuple[Any, ...]) -> Outreach:
+    """Build a record from a row of `SELECT <COLUMNS> FROM outreach`."""
+    done = row[16]
+    return Outreach(
+        row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
+        row[10], row[11], row[12], row[13], parse_time(row[14]), parse_time(row[15]),
+        None if done is None else parse_time(done), row[17],
+    )  # fmt: skip
+
+
+# --- Field types, derived from the rules: they build the fast-path struct ------------------------
+
+
+def _field_type(name: str) -> Any:
+    if name == "id":
+        return Annotated[str, msgspec.Meta(pattern=UUID_PATTERN)]
+    if name in ENUMS:
+        enum: Any = Literal[ENUMS[name]]
+        return enum if name in NOT_NULL else Union[enum, None]  # noqa: UP007
+    if name == "approved":
+        return bool
+    if name in TEXT_LIMITS:
+        low, high = TEXT_LIMITS[name]
+        return Union[Annotated[str, msgspec.Meta(min_length=low, max_length=high)], None]  # noqa: UP007
+    if name in TIME_FIELDS:
+        return Union[datetime, None]  # noqa: UP007
+    if name == "version":
+        return Union[Annotated[int, msgspec.Meta(ge=1)], None]  # noqa: UP007
+    raise AssertionError(name)
+
+
+_FastInsert: Any = msgspec.defstruct(
+    "_FastInsert",
+    [(n, _field_type(n)) for n in REQUIRED]
+    + [(n, _field_type(n), DEFAULTS.get(n)) for n in COLUMNS if n not in REQUIRED],
+    forbid_unknown_fields=True,
+    frozen=True,
+)
+_fast_decoder = msgspec.json.Decoder(_FastInsert)
+
+
+# --- The slow path: every key against the rules, every problem reported --------------------------
+
+
+class _Bad(Exception):
+    pass
+
+
+def _check_enum(name: str, value: Any) -> str:
+    allowed = ENUMS[name]
+    if isinstance(value, str):
+        symbol = value[1:] if value.startswith(":") else value
+        if symbol in allowed:
+            return symbol
+        raise _Bad(f"The {name} '{value}' is not valid; it must be one of {', '.join(allowed)}.")
+    raise _Bad(f"The {name} must be one of {', '.join(allowed)}.")
+
+
+def _check_text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(f"The {name} must be a string or null.")
+    text: str = value
+    if not text_ok(text):
+        raise _Bad(f"The {name} must be valid text with no NUL character.")
+    low, high = TEXT_LIMITS[name]
+    if not low <= len(text) <= high:
+        if low:
+            raise _Bad(f"The {name} must be {low} to {high} characters long.")
+        raise _Bad(f"The {name} must be at most {high} characters long.")
+    if name == "screenshot_url" and not url_syntax_ok(text):
+        raise _Bad(f"The screenshot_url '{text[:100]}' is not an absolute http or https URL with a host.")
+    if name in MESSAGE_ID_FIELDS:
+        text = strip_message_id(text)
+        if not message_id_ok(text):
+            raise _Bad(f"The {name} '{text[:100]}' must look like left@right, with no white space.")
+    return text
+
+
+def _check_id(value: Any) -> str:
+    if isinstance(value, str) and _UUID_RE.match(value):
+        return value.lower()
+    raise _Bad("The id must be a UUID (8-4-4-4-12 hexadecimal digits).")
+
+
+def _check_time(name: str, value: Any) -> str:
+    try:
+        if not isinstance(value, datetime):
+            value = msgspec.convert(value, datetime)
+        return format_time(value)
+    except (msgspec.ValidationError, OverflowError, ValueError):
+        raise _Bad(f"The {name} must be an RFC 3339 timestamp.") from None
+
+
+def _check_version(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**63 - 1:
+        return value
+    raise _Bad("The version must be a positive integer.")
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _Bad(f"The {name} must be true or false.")
+
+
+def check_value(name: str, value: Any) -> Any:
+    """Check one field's value against its rule; return it normalized or raise _Bad with the message."""
+    if value is None:
+        if name in NOT_NULL:
+            raise _Bad(f"The {name} cannot be null.")
+        return None
+    if name in ENUMS:
+        return _check_enum(name, value)
+    if name in TEXT_LIMITS:
+        return _check_text(name, value)
+    if name == "approved":
+        return _check_bool(name, value)
+    if name == "id":
+        return _check_id(value)
+    if name in TIME_FIELDS:
+        return _check_time(name, value)
+    if name == "version":
+        return _check_version(value)
+    raise AssertionError(name)
+
+
+_COLUMN_SET = frozenset(COLUMNS)
+
+
+def check_fields(
+    body: Any, *, insert: bool, prefix: str = ""
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The slow path: check every key of a body; return (normalized fields, every problem found).
+
+    On insert, required fields must be present and the store-set fields are kept; on update they
+    are dropped. Cross-field rules need the whole record, so they are checked by `cross_check`.
+    """
+    errors: list[tuple[str, str]] = []
+    out: dict[str, Any] = {}
+    if not isinstance(body, Mapping):
+        return out, [(prefix.rstrip("."), "The body must be a JSON object.")]
+    for key, value in body.items():
+        if not isinstance(key, str) or key not in _COLUMN_SET:
+            if isinstance(key, str) and is_ignored_key(key):
+                continue
+            if not insert and key == "expected_version":
+                continue
+            errors.append((f"{prefix}{key}", f"The key '{key}' is not allowed in Outreach."))
+            continue
+        if not insert and key in STORE_SET:
+            continue
+        try:
+            out[key] = check_value(key, value)
+        except _Bad as bad:
+            errors.append((f"{prefix}{key}", str(bad)))
+    if insert:
+        for key in REQUIRED:
+            if key not in body:
+                errors.append((f"{prefix}{key}", f"The {key} is required."))
+    elif "id" not in body:
+        errors.append((f"{prefix}id", "The id is required."))
+    return out, errors
+
+
+def cross_check(outreach_type: Any, fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Rules across fields, checked on the merged record: message ids belong to the email types."""
+    if outreach_type in EMAIL_TYPES or outreach_type not in ENUMS["outreach_type"]:
+        return []
+    return [
+        (
+            f"{prefix}{name}",
+            f"The {name} is only allowed for the email types {' and '.join(EMAIL_TYPES)}.",
+        )
+        for name in MESSAGE_ID_FIELDS
+        if fields.get(name) is not None
+    ]
+
+
+# --- Insert rows: body in, a tuple in column order out -------------------------------------------
+
+# A row has the COLUMNS order; id and the store-set fields may be None, for the store to fill in.
+Row = tuple[Any, ...]
+
+
+def _row_from_fast(s: Any) -> Row | None:
+    """The rest of the rules for a body msgspec accepted; None sends it to the slow path."""
+    for name in ("tag", "subject", "body", "error_description"):
+        v = getattr(s, name)
+        if v is not None and not text_ok(v):
+            return None
+    url = s.screenshot_url
+    if url is not None and not (text_ok(url) and url_syntax_ok(url)):
+        return None
+    mid = s.message_id
+    rmid = s.reply_to_message_id
+    if mid is not None or rmid is not None:
+        if s.outreach_type not in EMAIL_TYPES:
+            return None
+        if mid is not None:
+            mid = strip_message_id(mid)
+            if not (text_ok(mid) and message_id_ok(mid)):
+                return None
+        if rmid is not None:
+            rmid = strip_message_id(rmid)
+            if not (text_ok(rmid) and message_id_ok(rmid)):
+                return None
+    ident = s.id
+    try:
+        ct = None if s.create_time is None else format_time(s.create_time)
+        ut = None if s.update_time is None else format_time(s.update_time)
+        dt = None if s.done_time is None else format_time(s.done_time)
+    except (OverflowError, ValueError):
+        return None
+    return (
+        None if ident is None else ident.lower(), s.outreach_type, s.status, s.approved, s.skip_repliers,
+        s.direction, s.tag, s.subject, s.body, s.body_type, s.error_description, url, mid, rmid,
+        ct, ut, dt, s.version,
+    )  # fmt: skip
+
+
+def _row_from_slow(body: Any, prefix: str) -> Row:
+    fields, errors = check_fields(body, insert=True, prefix=prefix)
+    errors += cross_check(fields.get("outreach_type"), fields, prefix)
+    if errors:
+        raise ValidationError(errors)
+    return tuple(fields.get(name, DEFAULTS.get(name)) for name in COLUMNS)
+
+
+def _decode_json(data: bytes | bytearray | memoryview | str, prefix: str) -> Any:
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        raise ValidationError.one(prefix.rstrip("."), f"The body is not valid JSON: {exc}.") from None
+
+
+def insert_row(body: Any, prefix: str = "") -> Row:
+    """Validate an insert body (JSON bytes or text, or a mapping) into a row; raise ValidationError."""
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        try:
+            row = _row_from_fast(_fast_decoder.decode(body))
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            row = None
+        if row is not None:
+            return row
+        return _row_from_slow(_decode_json(body, prefix), prefix)
+    if isinstance(body, Mapping):
+        try:
+            row = _row_from_fast(msgspec.convert(body, _FastInsert))
+        except (msgspec.ValidationError, TypeError):
+            row = None
+        if row is not None:
+            return row
+    return _row_from_slow(body, prefix)
+
+
+def decode_body(body: Any, prefix: str = "") -> Any:
+    """JSON bytes or text to Python objects; anything else is returned as it is."""
+    if isinstance(body, (bytes, bytearray, memoryview, str)):
+        return _decode_json(body, prefix)
+    return body
+
+
+def update_fields(body: Any, prefix: str = "") -> tuple[str, dict[str, Any], int | None]:
+    """Validate an update body into (id, changed fields, expected_version); raise ValidationError."""
+    body = decode_body(body, prefix)
+    fields, errors = check_fields(body, insert=False, prefix=prefix)
+    expected: int | None = None
+    if isinstance(body, Mapping) and body.get("expected_version") is not None:
+        try:
+            expected = _check_version(body["expected_version"])
+        except _Bad:
+            errors.append((f"{prefix}expected_version", "The expected_version must be a positive integer."))
+    if errors:
+        raise ValidationError(errors)
+    ident = fields.pop("id")
+    if ident is None:
+        raise ValidationError.one(f"{prefix}id", "The id cannot be null.")
+    return ident, fields, expected
+
+
+def check_id(value: Any, field: str = "id") -> str:
+    """A record id as given to get/update: a UUID string, returned lowercase."""
+    try:
+        return _check_id(value)
+    except _Bad as bad:
+        raise ValidationError.one(field, str(bad)) from None
+
+
+def check_tag_name(value: Any) -> str:
+    try:
+        if value is None:
+            raise _Bad("The tag cannot be null.")
+        return str(_check_text("tag", value))
+    except _Bad as bad:
+        raise ValidationError.one("tag", str(bad)) from None

@@ -1,0 +1,337 @@
+"""Paging: filters to SQL, the total order, keyset conditions and checksummed cursors.
+
+Column names reach SQL only from the allow-lists below; every value is a parameter.
+The order is `(field, id)` ascending, or its exact reverse; NULLs sort first ascending and last
+descending, as SQLite sorts them, and the keyset conditions are written to walk past them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from .errors import ValidationError
+from .model import (
+    COLUMNS,
+    ENUMS,
+    MESSAGE_ID_FIELDS,
+    NOT_NULL,
+    TIME_FIELDS,
+    Outreach,
+    _Bad,
+    _check_enum,
+    format_time,
+    strip_message_id,
+)
+
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "Query"]
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 10_000
+
+EQUALITY_FILTERS = frozenset(
+    [*ENUMS, "approved", "id", "version", "tag", "screenshot_url", *MESSAGE_ID_FIELDS]
+)
+SUBSTRING_FILTERS = frozenset({"subject", "body", "error_description"})
+TIME_BOUNDS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+ORDER_FIELDS = frozenset(COLUMNS)
+NULLABLE = frozenset(
+    c for c in COLUMNS if c not in NOT_NULL and c not in {"id", "create_time", "update_time", "version"}
+)
+_CURSOR_KEY = b"mass_outreach cursor v1"
+
+
+class Page(msgspec.Struct, frozen=True):
+    """One page of records. `next_cursor` continues after its last row; None on the last page."""
+
+    results: list[Outreach]
+    next_cursor: str | None
+    total: int | None = None
+    page: int | None = None
+    limit: int = DEFAULT_LIMIT
+
+
+# --- Filters -------------------------------------------------------------------------------------
+
+
+def _equality_value(name: str, value: Any) -> Any:
+    if name in ENUMS:
+        return _check_enum(name, value)
+    if name == "approved":
+        if isinstance(value, bool):
+            return value
+        raise _Bad(f"The filter '{name}' takes true or false.")
+    if name == "version":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Bad(f"The filter '{name}' takes an integer.")
+    if not isinstance(value, str):
+        raise _Bad(f"The filter '{name}' takes a string.")
+    if name == "id":
+        return value.lower()
+    if name in MESSAGE_ID_FIELDS:
+        return strip_message_id(value)
+    return value
+
+
+def _time_value(name: str, value: Any) -> str:
+    try:
+        if not isinstance(value, datetime):
+            value = msgspec.convert(value, datetime)
+        return format_time(value)
+    except (msgspec.ValidationError, OverflowError, ValueError):
+        raise _Bad(f"The filter '{name}' takes RFC 3339 timestamps.") from None
+
+
+def _normalize_filter(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in EQUALITY_FILTERS:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        normal = [None if v is None else _equality_value(name, v) for v in values]
+        non_null = sorted({v for v in normal if v is not None})
+        return ([None] if None in normal else []) + non_null
+    if name in SUBSTRING_FILTERS:
+        if not isinstance(value, str) or "\x00" in value:
+            raise _Bad(f"The filter '{name}' takes a string.")
+        return value
+    if name in TIME_FIELDS:
+        if not isinstance(value, Mapping) or not all(k in TIME_BOUNDS for k in value):
+            raise _Bad(f"The filter '{name}' takes an object of gt, gte, lt and lte bounds.")
+        return {k: _time_value(name, value[k]) for k in sorted(value)}
+    raise AssertionError(name)
+
+
+def normalize_filters(filters: Any) -> dict[str, Any]:
+    """Check filters and bring them to one canonical form (so two spellings of one query match)."""
+    if filters is None:
+        return {}
+    if not isinstance(filters, Mapping):
+        raise ValidationError.one("filters", "The filters must be an object.")
+    out: dict[str, Any] = {}
+    errors: list[tuple[str, str]] = []
+    for name, value in filters.items():
+        if not isinstance(name, str) or (
+            name not in EQUALITY_FILTERS and name not in SUBSTRING_FILTERS and name not in TIME_FIELDS
+        ):
+            errors.append((f"filters.{name}", f"Unknown filter '{name}'."))
+            continue
+        try:
+            out[name] = _normalize_filter(name, value)
+        except _Bad as bad:
+            errors.append((f"filters.{name}", str(bad)))
+    if errors:
+        raise ValidationError(errors)
+    return dict(sorted(out.items()))
+
+
+def _like_pattern(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def where_clause(filters: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+    """SQL conditions (joined with AND by the caller) and their parameters for normalized filters."""
+    conds: list[str] = []
+    params: list[Any] = []
+    for name, value in filters.items():
+        assert name in ORDER_FIELDS  # names come only from the allow-list
+        if value is None:
+            conds.append(f"{name} IS NULL")
+        elif name in SUBSTRING_FILTERS:
+            conds.append(f"{name} LIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(value))
+        elif name in TIME_FIELDS:
+            for bound, op in TIME_BOUNDS.items():
+                if bound in value:
+                    conds.append(f"{name} {op} ?")
+                    params.append(value[bound])
+        else:
+            has_null = bool(value) and value[0] is None
+            values = value[1:] if has_null else value
+            parts = []
+            if len(values) == 1:
+                parts.append(f"{name} = ?")
+            elif values:
+                parts.append(f"{name} IN ({', '.join('?' * len(values))})")
+            if has_null:
+                parts.append(f"{name} IS NULL")
+            conds.append("(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0] if parts else "0")
+            params.extend(int(v) if isinstance(v, bool) else v for v in values)
+    return conds, params
+
+
+# --- Requests and cursors ------------------------------------------------------------------------
+
+
+class Query(msgspec.Struct, frozen=True):
+    """A checked page request: what to select and in what order. The cursor payload, too."""
+
+    order: str = "id"
+    asc: bool = True
+    filters: dict[str, Any] = {}
+    limit: int = DEFAULT_LIMIT
+    after: tuple[Any, str] | None = None  # the (order value, id) of the last row already shown
+
+    def sql(self, offset: int = 0) -> tuple[str, list[Any]]:
+        """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists)."""
+        conds, params = where_clause(self.filters)
+        field = self.order
+        assert field in ORDER_FIELDS
+        if self.after is not None:
+            value, ident = self.after
+            cond, key_params = keyset_condition(field, self.asc, value, ident)
+            conds.append(cond)
+            params.extend(key_params)
+        direction = "" if self.asc else " DESC"
+        order_by = f"id{direction}" if field == "id" else f"{field}{direction}, id{direction}"
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        sql = f"SELECT {', '.join(COLUMNS)} FROM outreach{where} ORDER BY {order_by} LIMIT ?"
+        params.append(self.limit + 1)
+        if offset:
+            sql += " OFFSET ?"
+            params.append(offset)
+        return sql, params
+
+    def count_sql(self) -> tuple[str, list[Any]]:
+        conds, params = where_clause(self.filters)
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        return f"SELECT count(*) FROM outreach{where}", params
+
+    def shape(self) -> tuple[str, bool, str, int]:
+        """What identifies a sequence of pages (order, direction, filters, limit)."""
+        return (self.order, self.asc, msgspec.json.encode(self.filters).decode(), self.limit)
+
+
+def keyset_condition(field: str, asc: bool, value: Any, ident: str) -> tuple[str, list[Any]]:
+    """The rows strictly after `(value, ident)` in the order `(field, id)` (or its reverse)."""
+    if field == "id":
+        return ("id > ?" if asc else "id < ?"), [ident]
+    op = ">" if asc else "<"
+    if field not in NULLABLE:
+        return f"({field}, id) {op} (?, ?)", [value, ident]
+    if asc:  # NULLs first
+        if value is None:
+            return f"(({field} IS NULL AND id > ?) OR {field} IS NOT NULL)", [ident]
+        return f"({field}, id) > (?, ?)", [value, ident]
+    if value is None:  # NULLs last
+        return f"({field} IS NULL AND id < ?)", [ident]
+    return f"(({field}, id) < (?, ?) OR {field} IS NULL)", [value, ident]
+
+
+def _checksum(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=8, key=_CURSOR_KEY).digest()
+
+
+def encode_cursor(query: Query, last_row: tuple[Any, ...]) -> str:
+    """An opaque, URL-safe cursor that continues `query` after `last_row` (a COLUMNS-ordered row)."""
+    value = last_row[COLUMNS.index(query.order)]
+    payload = msgspec.json.encode(
+        [1, query.order, query.asc, query.filters, query.limit, [value, last_row[0]]]
+    )
+    return base64.urlsafe_b64encode(payload + _checksum(payload)).rstrip(b"=").decode("ascii")
+
+
+class _CursorPayload(msgspec.Struct, array_like=True):
+    version: int
+    order: str
+    asc: bool
+    filters: dict[str, Any]
+    limit: int
+    after: tuple[str | int | None, str]
+
+
+def decode_cursor(cursor: Any) -> Query:
+    bad = ValidationError.one("cursor", "The cursor is not valid (altered, or not from this store).")
+    if not isinstance(cursor, str) or not cursor.isascii():
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except ValueError:
+        raise bad from None
+    payload, check = raw[:-8], raw[-8:]
+    if len(raw) < 9 or _checksum(payload) != check:
+        raise bad
+    try:
+        p = msgspec.json.decode(payload, type=_CursorPayload)
+    except msgspec.DecodeError:
+        raise bad from None
+    if p.version != 1 or p.order not in ORDER_FIELDS:
+        raise bad
+    return Query(p.order, p.asc, p.filters, p.limit, p.after)
+
+
+def _int_param(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    raise _Bad(f"The {name} must be an integer from {low} to {high}.")
+
+
+def build_query(
+    *,
+    page: Any = None,
+    limit: Any = None,
+    filters: Any = None,
+    order: Any = None,
+    asc: Any = None,
+    cursor: Any = None,
+) -> tuple[Query, int]:
+    """Check a page request; return the query and the 0-based row offset it starts at."""
+    errors: list[tuple[str, str]] = []
+    normal: dict[str, Any] | None = None
+    try:
+        normal = normalize_filters(filters) if filters is not None else None
+    except ValidationError as exc:
+        errors.extend(exc.errors)
+    if order is not None and (not isinstance(order, str) or order not in ORDER_FIELDS):
+        errors.append(("order", f"Unknown order field '{order}'."))
+    if asc is not None and not isinstance(asc, bool):
+        errors.append(("asc", "The asc must be true or false."))
+    checked_limit: int | None = None
+    if limit is not None:
+        try:
+            checked_limit = _int_param("limit", limit, 1, MAX_LIMIT)
+        except _Bad as bad:
+            errors.append(("limit", str(bad)))
+    checked_page = 1
+    if page is not None:
+        if cursor is not None:
+            errors.append(("page", "The page cannot be given with a cursor."))
+        else:
+            try:
+                checked_page = _int_param("page", page, 1, 2**62)
+            except _Bad as bad:
+                errors.append(("page", str(bad)))
+    if errors:
+        raise ValidationError(errors)
+    if cursor is not None:
+        q = decode_cursor(cursor)
+        mismatch = [
+            name
+            for name, given, carried in (
+                ("order", order, q.order),
+                ("asc", asc, q.asc),
+                ("filters", normal, q.filters),
+            )
+            if given is not None and given != carried
+        ]
+        if mismatch:
+            raise ValidationError([(name, f"The {name} does not match the cursor's.") for name in mismatch])
+        if checked_limit is not None:
+            q = msgspec.structs.replace(q, limit=checked_limit)
+        return q, 0
+    q = Query(
+        order if order is not None else "id",
+        asc if asc is not None else True,
+        normal or {},
+        checked_limit or DEFAULT_LIMIT,
+    )
+    offset = (checked_page - 1) * q.limit
+    if offset > 2**62:
+        raise ValidationError.one("page", "The page is too large.")
+    return q, offset

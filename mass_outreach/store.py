@@ -1,0 +1,713 @@
+"""The store: one SQLite file, a connection per thread, every write in BEGIN IMMEDIATE.
+
+A file store gives each thread its own connection (WAL lets readers run beside the writer) and drops
+them all in a forked child, which opens its own. A ":memory:" store has one private database, so its
+one connection is shared by its threads under a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal
+
+import msgspec
+
+from . import schema
+from .errors import (
+    BusyError,
+    ConflictError,
+    NotFoundError,
+    OutreachError,
+    SchemaError,
+    StorageError,
+    ValidationError,
+)
+from .ids import new_ids
+from .model import (
+    COLUMNS,
+    Outreach,
+    Row,
+    check_id,
+    check_tag_name,
+    cross_check,
+    format_time,
+    insert_row,
+    now_text,
+    outreach_from_row,
+    parse_time,
+    update_fields,
+)
+from .paging import Page, build_query, encode_cursor
+from .urls import UrlPolicy, url_checker
+
+__all__ = ["InsertReport", "OutreachStore", "UpdateReport", "open"]
+
+DEFAULT_TIMEOUT = 10.0
+CHUNK = 1000  # rows validated and written together in bulk operations
+_WALK_CACHE = 32  # remembered page-number walks per connection
+
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM outreach"
+_INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_I_ID, _I_TYPE, _I_STATUS, _I_TAG, _I_URL = 0, 1, 2, 6, 11
+_I_CREATE, _I_UPDATE, _I_DONE, _I_VERSION = 14, 15, 16, 17
+_ORDER_INDEX = {name: i for i, name in enumerate(COLUMNS)}
+
+
+class InsertReport(msgspec.Struct, frozen=True):
+    """What insert_many did: how many rows went in, and each rejected row's index and errors."""
+
+    inserted: int
+    rejected: list[tuple[int, list[tuple[str, str]]]] = []
+
+
+class UpdateReport(msgspec.Struct, frozen=True):
+    """What update_many did: how many records changed, and each rejected row's index and errors."""
+
+    updated: int
+    rejected: list[tuple[int, list[tuple[str, str]]]] = []
+
+
+OnError = Literal["raise", "skip"]
+
+
+def _translate(exc: sqlite3.Error) -> OutreachError:
+    """The library's own error for a failure of SQLite that is not a bug of ours."""
+    text = str(exc)
+    lowered = text.lower()
+    code = getattr(exc, "sqlite_errorcode", None)
+    if "locked" in lowered or "busy" in lowered or code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return BusyError(f"The database stayed locked by another connection: {text}")
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ValidationError.one("", f"The database refused the record: {text}")
+    if "not a database" in lowered or "malformed" in lowered:
+        return SchemaError(f"The file is not a usable mass_outreach store: {text}")
+    return StorageError(f"The database could not be written or read: {text}")
+
+
+@contextlib.contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _translate(exc) from exc
+
+
+def _prefixed(index: int, errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [
+        (f"rows[{index}].{field}" if field else f"rows[{index}]", f"Row {index}: {msg}")
+        for field, msg in errors
+    ]
+
+
+class _Local(threading.local):
+    conn: sqlite3.Connection | None = None
+    walks: dict[tuple[Any, ...], tuple[int, tuple[Any, str], tuple[int, int]]]
+
+    def __init__(self) -> None:
+        self.walks = {}
+
+
+class OutreachStore:
+    """An outreach store in one SQLite file. Thread-safe; several processes may share the file."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "outreach.db",
+        *,
+        url_policy: UrlPolicy = "syntax",
+        create: bool = True,
+        readonly: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self._url_check = url_checker(url_policy)
+        self.url_policy = url_policy
+        self.readonly = readonly
+        self.timeout = float(timeout)
+        self._memory = str(path) == ":memory:"
+        self.path = ":memory:" if self._memory else os.path.abspath(os.fspath(path))
+        self._pid = os.getpid()
+        self._local = _Local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._writes = 0  # commits by this store object: own writes do not change data_version
+        self._closed = False
+        # a memory store shares one connection, so its threads take turns
+        self._turn: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self._memory else contextlib.nullcontext()
+        )
+        if self._memory:
+            self._uri = f"file:mass_outreach-{uuid.uuid4().hex}?mode=memory"
+        else:
+            p = Path(self.path)
+            if p.is_dir():
+                raise IsADirectoryError(f"{self.path} is a directory, not a database file")
+            if not p.exists() and (readonly or not create):
+                raise FileNotFoundError(f"No mass_outreach store at {self.path}")
+            mode = "ro" if readonly else "rwc"
+            self._uri = f"{p.as_uri()}?mode={mode}"
+        self._open()
+
+    # --- connections -----------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self._uri,
+                uri=True,
+                timeout=self.timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=128,
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(f"Cannot open {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            if not self.readonly:
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise _translate(exc) from exc
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _open(self) -> None:
+        conn = self._connect()
+        self._local.conn = conn
+        try:
+            app, version, objects = schema.read_marks(conn)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise SchemaError(f"{self.path} is not a mass_outreach store: {exc}") from exc
+        try:
+            needs = schema.check_marks(app, version, objects, self.path)
+            if needs and self.readonly:
+                raise SchemaError(
+                    f"{self.path} must be created or migrated, which a read-only store cannot do"
+                )
+            with _sqlite_errors():
+                if not self.readonly and not self._memory:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                if needs:
+                    schema.prepare(conn, self.path)
+        except BaseException:
+            self.close()
+            raise
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise OutreachError("The store is closed.")
+        if self._memory:
+            return self._conns[0]
+        if os.getpid() != self._pid:
+            # A connection must never cross a fork: forget the parent's (without closing them, which
+            # could disturb the parent's locks) and open new ones here.
+            self._pid = os.getpid()
+            self._local = _Local()
+            self._conns = []
+            self._conns_lock = threading.Lock()
+        conn = self._local.conn
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def close(self) -> None:
+        """Close every connection of this store. Using the store afterwards is an error."""
+        self._closed = True
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        if os.getpid() != self._pid:
+            return
+        for conn in conns:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    def __enter__(self) -> OutreachStore:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<OutreachStore {self.path!r}{' closed' if self._closed else ''}>"
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any error."""
+        if self.readonly:
+            raise StorageError(f"{self.path} was opened read-only")
+        with self._turn, _sqlite_errors():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._writes += 1
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._turn, _sqlite_errors():
+            yield self._conn()
+
+    # --- tags ------------------------------------------------------------------------------------
+
+    def add_tag(self, name: str) -> None:
+        """Register a tag so records may use it; adding an existing one does nothing."""
+        name = check_tag_name(name)
+        with self._write() as conn:
+            conn.execute("INSERT OR IGNORE INTO tag (name) VALUES (?)", (name,))
+
+    def tags(self) -> list[str]:
+        """The registered tags, sorted."""
+        with self._read() as conn:
+            return [r[0] for r in conn.execute("SELECT name FROM tag ORDER BY name")]
+
+    def remove_tag(self, name: str) -> None:
+        """Unregister a tag; refused while any record uses it."""
+        name = check_tag_name(name)
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM tag WHERE name = ?", (name,)).fetchone() is None:
+                raise NotFoundError(f"The tag '{name}' is not registered.")
+            used = conn.execute("SELECT count(*) FROM outreach WHERE tag = ?", (name,)).fetchone()[0]
+            if used:
+                raise ValidationError.one("tag", f"The tag '{name}' is used by {used} outreach records.")
+            conn.execute("DELETE FROM tag WHERE name = ?", (name,))
+
+    # --- insert ----------------------------------------------------------------------------------
+
+    def insert(self, body: Any = None, /, **fields: Any) -> Outreach:
+        """Insert one record from a mapping, JSON text or bytes, or keyword fields; return it."""
+        if body is None:
+            body = fields
+        elif fields:
+            raise TypeError("insert() takes a body or keyword fields, not both")
+        row = insert_row(body)
+        self._check_urls([(0, row)], single=True)
+        with self._write() as conn:
+            tags = _tag_set(conn) if row[_I_TAG] is not None else frozenset()
+            errors = _store_errors(row, tags)
+            if errors:
+                raise ValidationError(errors)
+            now = now_text()
+            full = _fill(row, now, row[_I_ID] or new_ids(1)[0])
+            try:
+                conn.execute(_INSERT, full)
+            except sqlite3.IntegrityError as exc:
+                raise _integrity_error(exc, full) from None
+        return outreach_from_row(full)
+
+    def insert_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> InsertReport:
+        """Insert many records in one transaction, streaming: memory does not grow with the input.
+
+        `rows` holds mappings or JSON lines (bytes or text; blank lines are skipped), or is one
+        bytes/text blob of JSON lines. With on_error="raise", one bad row inserts nothing and the
+        ValidationError names its index; with "skip", the good rows go in and the report lists the rest.
+        """
+        if on_error not in ("raise", "skip"):
+            raise ValueError("on_error must be 'raise' or 'skip'")
+        skip = on_error == "skip"
+        rejected: list[tuple[int, list[tuple[str, str]]]] = []
+        chunks = self._validated_chunks(rows, insert_row, rejected, skip)
+        if self._url_check is not None:
+            chunks = self._spooled(chunks, lambda r: r[_I_URL], tuple, rejected, skip)
+        inserted = 0
+        with self._write() as conn:
+            tags = _tag_set(conn)
+            for chunk in chunks:
+                inserted += self._write_chunk(conn, chunk, tags, rejected, skip)
+        rejected.sort(key=lambda r: r[0])
+        return InsertReport(inserted, rejected)
+
+    def _validated_chunks(
+        self,
+        rows: Iterable[Any],
+        validate: Callable[[Any], Any],
+        rejected: list[tuple[int, list[tuple[str, str]]]],
+        skip: bool,
+    ) -> Iterator[list[tuple[int, Any]]]:
+        """Validate rows as they stream in, in chunks of (index, validated row)."""
+        if isinstance(rows, (bytes, bytearray, str)):
+            rows = rows.splitlines()
+        if isinstance(rows, Mapping):
+            raise TypeError("insert_many() takes an iterable of rows, not one mapping")
+        chunk: list[tuple[int, Any]] = []
+        for index, item in enumerate(rows):
+            if isinstance(item, (bytes, bytearray, str)) and not item.strip():
+                continue
+            try:
+                chunk.append((index, validate(item)))
+            except ValidationError as exc:
+                if not skip:
+                    raise _at_row(exc, index) from None
+                rejected.append((index, exc.errors))
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _spooled(
+        self,
+        chunks: Iterable[list[tuple[int, Any]]],
+        url_of: Callable[[Any], str | None],
+        restore: Callable[[Any], Any],
+        rejected: list[tuple[int, list[tuple[str, str]]]],
+        skip: bool,
+    ) -> Iterator[list[tuple[int, Any]]]:
+        """Validate everything and apply the URL policy now, before the write transaction starts,
+        keeping the checked rows in a temporary file (memory stays bounded); yield them back later."""
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _spool_read)
+        try:
+            encoder = msgspec.msgpack.Encoder()
+            for chunk in chunks:
+                as_rows = [(i, (None,) * _I_URL + (url_of(item),)) for i, item in chunk]
+                kept = {i for i, _ in self._check_urls(as_rows, rejected=rejected, skip=skip)}
+                _spool_write(spool, encoder.encode([(i, item) for i, item in chunk if i in kept]))
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return _spool_read(spool, restore)
+
+    def _check_urls(
+        self,
+        chunk: list[tuple[int, Row]],
+        *,
+        rejected: list[tuple[int, list[tuple[str, str]]]] | None = None,
+        skip: bool = False,
+        single: bool = False,
+    ) -> list[tuple[int, Row]]:
+        """Apply the URL policy (outside any write transaction); drop or raise for refused URLs."""
+        if self._url_check is None:
+            return chunk
+        refused = self._url_check(r[_I_URL] for _, r in chunk if r[_I_URL] is not None)
+        if not refused:
+            return chunk
+        kept = []
+        for index, row in chunk:
+            if row[_I_URL] in refused:
+                errors = [("screenshot_url", f"The screenshot_url '{row[_I_URL][:100]}' is not reachable.")]
+                if single:
+                    raise ValidationError(errors)
+                if not skip:
+                    raise ValidationError(_prefixed(index, errors))
+                assert rejected is not None
+                rejected.append((index, errors))
+            else:
+                kept.append((index, row))
+        return kept
+
+    def _write_chunk(
+        self,
+        conn: sqlite3.Connection,
+        chunk: list[tuple[int, Row]],
+        tags: frozenset[str],
+        rejected: list[tuple[int, list[tuple[str, str]]]],
+        skip: bool,
+    ) -> int:
+        """Insert one validated chunk inside the open transaction; return how many rows went in."""
+        now = now_text()
+        ids = iter(new_ids(sum(1 for _, r in chunk if r[_I_ID] is None)))
+        good: list[tuple[int, Row]] = []
+        for index, row in chunk:
+            if row[_I_TAG] is not None and row[_I_TAG] not in tags:
+                errors = _store_errors(row, tags)
+                if not skip:
+                    raise ValidationError(_prefixed(index, errors))
+                rejected.append((index, errors))
+                continue
+            good.append((index, _fill(row, now, row[_I_ID] or next(ids))))
+        conn.execute("SAVEPOINT chunk")
+        try:
+            conn.executemany(_INSERT, [r for _, r in good])
+            conn.execute("RELEASE chunk")
+            return len(good)
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO chunk")
+            conn.execute("RELEASE chunk")
+        # Something in the chunk clashed (a duplicate id): find it row by row.
+        count = 0
+        for index, full in good:
+            try:
+                conn.execute(_INSERT, full)
+                count += 1
+            except sqlite3.IntegrityError as exc:
+                err = _integrity_error(exc, full)
+                if not skip:
+                    raise ValidationError(_prefixed(index, err.errors)) from None
+                rejected.append((index, err.errors))
+        return count
+
+    # --- read ------------------------------------------------------------------------------------
+
+    def get(self, id: str) -> Outreach:
+        """The record with this id; NotFoundError if there is none."""
+        ident = check_id(id)
+        with self._read() as conn:
+            row = conn.execute(f"{_SELECT} WHERE id = ?", (ident,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"The outreach '{ident}' does not exist.")
+        return outreach_from_row(row)
+
+    def count(self, filters: Mapping[str, Any] | None = None) -> int:
+        """How many records match the filters."""
+        q, _ = build_query(filters=filters)
+        sql, params = q.count_sql()
+        with self._read() as conn:
+            result: int = conn.execute(sql, params).fetchone()[0]
+            return result
+
+    def page(
+        self,
+        page: int | None = None,
+        *,
+        limit: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        order: str | None = None,
+        asc: bool | None = None,
+        cursor: str | None = None,
+        with_total: bool = False,
+    ) -> Page:
+        """One page of records: by page number (1-based) or continuing a `next_cursor`."""
+        q, offset = build_query(page=page, limit=limit, filters=filters, order=order, asc=asc, cursor=cursor)
+        number = None if cursor is not None else offset // q.limit + 1
+        with self._read() as conn:
+            if with_total:
+                conn.execute("BEGIN")
+            try:
+                stamp = (self._writes, conn.execute("PRAGMA data_version").fetchone()[0])
+                run, run_offset = q, offset
+                walks = self._local.walks
+                shape = q.shape()
+                if number is not None and number > 1:
+                    seen = walks.get(shape)
+                    if seen is not None and seen[2] == stamp and seen[0] == number - 1:
+                        run, run_offset = msgspec.structs.replace(q, after=seen[1]), 0
+                rows = conn.execute(*run.sql(run_offset)).fetchall()
+                total = None
+                if with_total:
+                    total = conn.execute(*q.count_sql()).fetchone()[0]
+            finally:
+                if with_total:
+                    conn.execute("COMMIT")
+        more = len(rows) > q.limit
+        del rows[q.limit :]
+        if number is not None and rows:
+            if len(walks) >= _WALK_CACHE and shape not in walks:
+                walks.clear()
+            last = rows[-1]
+            walks[shape] = (number, (last[_ORDER_INDEX[q.order]], last[0]), stamp)
+        return Page(
+            results=[outreach_from_row(r) for r in rows],
+            next_cursor=encode_cursor(q, rows[-1]) if more else None,
+            total=total,
+            page=number,
+            limit=q.limit,
+        )
+
+    def iter(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        order: str = "id",
+        asc: bool = True,
+        batch_size: int = 1000,
+    ) -> Iterator[Outreach]:
+        """Every matching record in order, fetched by keyset batches: memory stays constant."""
+        q, _ = build_query(filters=filters, order=order, asc=asc, limit=batch_size)
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(*q.sql()).fetchall()
+            more = len(rows) > q.limit
+            del rows[q.limit :]
+            yield from map(outreach_from_row, rows)
+            if not more:
+                return
+            last = rows[-1]
+            q = msgspec.structs.replace(q, after=(last[_ORDER_INDEX[q.order]], last[0]))
+
+    # --- the wire format ---------------------------------------------------------------------------
+
+    def call(self, endpoint: str, body: Any = None) -> bytes:
+        """Run an endpoint (`insert`, `page`, `update`, `get`, `count`, or its `/ajax/outreach/...json`
+        path) on a JSON body (bytes, text or mapping); return the response envelope as JSON bytes.
+        Never raises for bad input: errors come back as `{"status": "<messages>"}`."""
+        from .wire import call
+
+        return call(self, endpoint, body)
+
+    # --- update ----------------------------------------------------------------------------------
+
+    def update(self, body: Any = None, /, *, expected_version: int | None = None, **fields: Any) -> Outreach:
+        """Change some fields of a record; absent keys are untouched and an explicit None clears.
+
+        Takes a body (mapping or JSON with `id`), or an id and keyword fields. With
+        `expected_version`, the update happens only if the stored version matches (ConflictError).
+        """
+        body = _update_body(body, fields)
+        ident, changes, expected = update_fields(body)
+        if expected_version is not None:
+            expected = expected_version
+        url = changes.get("screenshot_url")
+        if url is not None:
+            self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
+        with self._write() as conn:
+            return _apply_update(conn, ident, changes, expected)
+
+    def update_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> UpdateReport:
+        """Apply many update bodies in one transaction; reports like insert_many."""
+        if on_error not in ("raise", "skip"):
+            raise ValueError("on_error must be 'raise' or 'skip'")
+        skip = on_error == "skip"
+        rejected: list[tuple[int, list[tuple[str, str]]]] = []
+        updated = 0
+        chunks = self._validated_chunks(rows, update_fields, rejected, skip)
+        if self._url_check is not None:
+            chunks = self._spooled(chunks, lambda u: u[1].get("screenshot_url"), tuple, rejected, skip)
+        with self._write() as conn:
+            for chunk in chunks:
+                for index, (ident, changes, expected) in chunk:
+                    conn.execute("SAVEPOINT row")
+                    try:
+                        _apply_update(conn, ident, changes, expected)
+                        conn.execute("RELEASE row")
+                        updated += 1
+                    except (ValidationError, NotFoundError, ConflictError) as exc:
+                        conn.execute("ROLLBACK TO row")
+                        conn.execute("RELEASE row")
+                        if not skip:
+                            raise _at_row(exc, index) from None
+                        errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
+                        rejected.append((index, errors))
+        rejected.sort(key=lambda r: r[0])
+        return UpdateReport(updated, rejected)
+
+
+# --- helpers that work inside a transaction --------------------------------------------------------
+
+
+def _tag_set(conn: sqlite3.Connection) -> frozenset[str]:
+    return frozenset(r[0] for r in conn.execute("SELECT name FROM tag"))
+
+
+def _store_errors(row: Row, tags: frozenset[str]) -> list[tuple[str, str]]:
+    tag = row[_I_TAG]
+    if tag is not None and tag not in tags:
+        return [("tag", f"The tag '{tag}' is not registered in this store.")]
+    return []
+
+
+def _fill(row: Row, now: str, ident: str) -> Row:
+    """Fill what the store sets: id, create/update/done times, version."""
+    create = row[_I_CREATE] or now
+    update = row[_I_UPDATE] or now
+    done = row[_I_DONE]
+    if done is None and row[_I_STATUS] != "pending":
+        done = now
+    return (ident, *row[1:_I_CREATE], create, update, done, row[_I_VERSION] or 1)
+
+
+def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
+    if "UNIQUE" in str(exc) and "outreach.id" in str(exc):
+        return ValidationError.one("id", f"The id '{row[_I_ID]}' already exists.")
+    if "FOREIGN KEY" in str(exc):
+        return ValidationError.one("tag", f"The tag '{row[_I_TAG]}' is not registered in this store.")
+    return ValidationError.one("", f"The database refused the record: {exc}")
+
+
+def _at_row(exc: OutreachError, index: int) -> OutreachError:
+    """The same error, its messages naming the row it came from."""
+    if isinstance(exc, ValidationError):
+        new: OutreachError = ValidationError(_prefixed(index, exc.errors))
+    else:
+        new = type(exc)(f"Row {index}: {exc}")
+    new.index = index  # type: ignore[attr-defined]
+    return new
+
+
+def _update_body(body: Any, fields: dict[str, Any]) -> Any:
+    if isinstance(body, str) and not body.lstrip().startswith("{"):
+        return {**fields, "id": body}
+    if fields:
+        if body is None:
+            return fields
+        raise TypeError("update() takes a body, or an id with keyword fields")
+    return body
+
+
+def _apply_update(
+    conn: sqlite3.Connection, ident: str, changes: dict[str, Any], expected: int | None
+) -> Outreach:
+    row = conn.execute(f"{_SELECT} WHERE id = ?", (ident,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"The outreach '{ident}' does not exist.")
+    if expected is not None and row[_I_VERSION] != expected:
+        raise ConflictError(
+            f"The outreach '{ident}' is at version {row[_I_VERSION]}, not {expected}.",
+            expected=expected,
+            actual=row[_I_VERSION],
+        )
+    merged = dict(zip(COLUMNS, row, strict=True))
+    merged.update(changes)
+    errors = cross_check(merged["outreach_type"], merged)
+    tag = changes.get("tag")
+    if tag is not None and conn.execute("SELECT 1 FROM tag WHERE name = ?", (tag,)).fetchone() is None:
+        errors.append(("tag", f"The tag '{tag}' is not registered in this store."))
+    if errors:
+        raise ValidationError(errors)
+    now = now_text()
+    bumped = format_time(parse_time(row[_I_UPDATE]) + timedelta(microseconds=1))
+    merged["update_time"] = max(now, bumped)
+    if merged["status"] != "pending" and merged["done_time"] is None:
+        merged["done_time"] = now
+    merged["version"] = row[_I_VERSION] + 1
+    values = tuple(merged[c] for c in COLUMNS)
+    sets = [c for c in COLUMNS[1:] if values[_ORDER_INDEX[c]] != row[_ORDER_INDEX[c]]]
+    conn.execute(
+        f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
+        [merged[c] for c in sets] + [ident],
+    )
+    return outreach_from_row(values)
+
+
+def _spool_write(spool: IO[bytes], data: bytes) -> None:
+    spool.write(len(data).to_bytes(8, "big"))
+    spool.write(data)
+
+
+def _spool_read(spool: IO[bytes], restore: Callable[[Any], Any]) -> Iterator[list[tuple[int, Any]]]:
+    decoder = msgspec.msgpack.Decoder()
+    with spool:
+        while header := spool.read(8):
+            yield [
+                (i, restore(item)) for i, item in decoder.decode(spool.read(int.from_bytes(header, "big")))
+            ]
+
+
+def open(
+    path: str | os.PathLike[str] = "outreach.db",
+    *,
+    url_policy: UrlPolicy = "syntax",
+    create: bool = True,
+    readonly: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> OutreachStore:
+    """Open (creating if needed) the store at `path`; ":memory:" gives a private in-memory one."""
+    return OutreachStore(path, url_policy=url_policy, create=create, readonly=readonly, timeout=timeout)

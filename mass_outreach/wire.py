@@ -1,0 +1,122 @@
+"""The wire format: a JSON request body in, the MassProspecting response envelope out, never raising.
+
+Backs `store.call`, the command line and the HTTP fake. Success is `{"status": "success", "result": ...}`
+(`"results"`, `"total"` and `"next_cursor"` for page); failure is `{"status": "<messages>"}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .errors import OutreachError, ValidationError
+from .model import Outreach, decode_body, format_time
+
+if TYPE_CHECKING:
+    from .store import OutreachStore
+
+__all__ = ["ENDPOINTS", "call", "endpoint_name", "error_envelope", "record_to_wire"]
+
+ENDPOINTS = ("insert", "page", "update", "get", "count")
+PAGE_KEYS = frozenset({"page", "limit", "filters", "order", "asc", "cursor"})
+_encoder = msgspec.json.Encoder()
+
+
+def endpoint_name(endpoint: str) -> str | None:
+    """`insert` or `/ajax/outreach/insert.json` (or `/api1.0/outreach/insert.json`) -> `insert`."""
+    name = endpoint
+    for prefix in ("/ajax/outreach/", "/api1.0/outreach/"):
+        if name.startswith(prefix) and name.endswith(".json"):
+            name = name[len(prefix) : -len(".json")]
+            break
+    return name if name in ENDPOINTS else None
+
+
+def record_to_wire(rec: Outreach) -> dict[str, Any]:
+    """A record as the wire carries it: timestamps in RFC 3339 with six fraction digits and `Z`."""
+    out = msgspec.structs.asdict(rec)
+    out["create_time"] = format_time(rec.create_time)
+    out["update_time"] = format_time(rec.update_time)
+    out["done_time"] = None if rec.done_time is None else format_time(rec.done_time)
+    return out
+
+
+def error_envelope(message: str) -> bytes:
+    return _encoder.encode({"status": message})
+
+
+def _object(body: Any) -> Mapping[str, Any]:
+    body = {} if body is None or body == b"" or body == "" else decode_body(body)
+    if not isinstance(body, Mapping):
+        raise ValidationError.one("", "The body must be a JSON object.")
+    return body
+
+
+def _insert(store: OutreachStore, body: Any) -> dict[str, Any]:
+    return {"status": "success", "result": record_to_wire(store.insert(_object(body)))}
+
+
+def _update(store: OutreachStore, body: Any) -> dict[str, Any]:
+    return {"status": "success", "result": record_to_wire(store.update(_object(body)))}
+
+
+def _get(store: OutreachStore, body: Any) -> dict[str, Any]:
+    request = _object(body)
+    _only(request, {"id"}, "get")
+    if "id" not in request:
+        raise ValidationError.one("id", "The id is required.")
+    return {"status": "success", "result": record_to_wire(store.get(request["id"]))}
+
+
+def _count(store: OutreachStore, body: Any) -> dict[str, Any]:
+    request = _object(body)
+    _only(request, {"filters"}, "count")
+    return {"status": "success", "result": store.count(request.get("filters"))}
+
+
+def _page(store: OutreachStore, body: Any) -> dict[str, Any]:
+    request = _object(body)
+    _only(request, PAGE_KEYS, "page")
+    page = store.page(
+        request.get("page"),
+        limit=request.get("limit"),
+        filters=request.get("filters"),
+        order=request.get("order"),
+        asc=request.get("asc"),
+        cursor=request.get("cursor"),
+        with_total=True,
+    )
+    return {
+        "status": "success",
+        "results": [record_to_wire(r) for r in page.results],
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+    }
+
+
+def _only(request: Mapping[str, Any], allowed: frozenset[str] | set[str], what: str) -> None:
+    unknown = [k for k in request if k not in allowed]
+    if unknown:
+        raise ValidationError([(str(k), f"The key '{k}' is not allowed in {what}.") for k in unknown])
+
+
+_HANDLERS: dict[str, Callable[[OutreachStore, Any], dict[str, Any]]] = {
+    "insert": _insert,
+    "page": _page,
+    "update": _update,
+    "get": _get,
+    "count": _count,
+}
+
+
+def call(store: OutreachStore, endpoint: str, body: Any = None) -> bytes:
+    """Run one endpoint on a body (bytes, text or mapping); return the JSON envelope as bytes."""
+    name = endpoint_name(endpoint) if isinstance(endpoint, str) else None
+    if name is None:
+        return error_envelope(f"Unknown endpoint '{endpoint}'.")
+    try:
+        return _encoder.encode(_HANDLERS[name](store, body))
+    except OutreachError as exc:
+        return error_envelope(str(exc))

@@ -223,7 +223,7 @@ def _field_type(name: str) -> Any:
     if name in TIME_FIELDS:
         return Union[datetime, None]  # noqa: UP007
     if name == "version":
-        return Union[Annotated[int, msgspec.Meta(ge=1)], None]  # noqa: UP007
+        return Union[Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)], None]  # noqa: UP007
     raise AssertionError(name)
 
 

@@ -1,8 +1,9 @@
-"""The store: one SQLite file, a connection per thread, every write in BEGIN IMMEDIATE.
+"""The store: one SQLite file, a pool of connections, every write in BEGIN IMMEDIATE.
 
-A file store gives each thread its own connection (WAL lets readers run beside the writer) and drops
-them all in a forked child, which opens its own. A ":memory:" store has one private database, so its
-one connection is shared by its threads under a lock.
+A file store lends each operation a connection of its own from a pool (so threads never share one, WAL
+lets readers run beside the writer, and short-lived threads such as an HTTP server's do not leak
+connections) and drops them all in a forked child, which opens its own. A ":memory:" store has one
+private database, so its one connection is shared by its threads, which take turns.
 """
 
 from __future__ import annotations
@@ -108,12 +109,8 @@ def _prefixed(index: int, errors: list[tuple[str, str]]) -> list[tuple[str, str]
     ]
 
 
-class _Local(threading.local):
-    conn: sqlite3.Connection | None = None
-    walks: dict[tuple[Any, ...], tuple[int, tuple[Any, str], tuple[int, int]]]
-
-    def __init__(self) -> None:
-        self.walks = {}
+# Per connection: where the last page-number walks ended, keyed by the query's shape.
+_Walks = dict[tuple[Any, ...], tuple[int, tuple[Any, str], tuple[int, int]]]
 
 
 class OutreachStore:
@@ -135,8 +132,9 @@ class OutreachStore:
         self._memory = str(path) == ":memory:"
         self.path = ":memory:" if self._memory else os.path.abspath(os.fspath(path))
         self._pid = os.getpid()
-        self._local = _Local()
-        self._conns: list[sqlite3.Connection] = []
+        self._conns: list[sqlite3.Connection] = []  # every open connection, for close()
+        self._idle: list[sqlite3.Connection] = []  # checked in, most recent last
+        self._walks: dict[sqlite3.Connection, _Walks] = {}
         self._conns_lock = threading.Lock()
         self._writes = 0  # commits by this store object: own writes do not change data_version
         self._closed = False
@@ -179,11 +177,12 @@ class OutreachStore:
             raise _translate(exc) from exc
         with self._conns_lock:
             self._conns.append(conn)
+            self._walks[conn] = {}
         return conn
 
     def _open(self) -> None:
         conn = self._connect()
-        self._local.conn = conn
+        self._idle.append(conn)
         try:
             app, version, objects = schema.read_marks(conn)
         except sqlite3.DatabaseError as exc:
@@ -204,28 +203,39 @@ class OutreachStore:
             self.close()
             raise
 
-    def _conn(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _checkout(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation: an idle one if any (the most recent, so a thread that
+        works alone keeps its connection and its page walks), else a new one. Threads never share a
+        connection at once; a ":memory:" store has only one, and its threads take turns."""
         if self._closed:
             raise OutreachError("The store is closed.")
         if self._memory:
-            return self._conns[0]
+            with self._turn:
+                yield self._conns[0]
+            return
         if os.getpid() != self._pid:
             # A connection must never cross a fork: forget the parent's (without closing them, which
             # could disturb the parent's locks) and open new ones here.
             self._pid = os.getpid()
-            self._local = _Local()
-            self._conns = []
+            self._conns, self._idle, self._walks = [], [], {}
             self._conns_lock = threading.Lock()
-        conn = self._local.conn
+        with self._conns_lock:
+            conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = self._local.conn = self._connect()
-        return conn
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            with self._conns_lock:
+                if not self._closed and conn in self._walks:
+                    self._idle.append(conn)
 
     def close(self) -> None:
         """Close every connection of this store. Using the store afterwards is an error."""
         self._closed = True
         with self._conns_lock:
-            conns, self._conns = self._conns, []
+            conns, self._conns, self._idle, self._walks = self._conns, [], [], {}
         if os.getpid() != self._pid:
             return
         for conn in conns:
@@ -248,8 +258,7 @@ class OutreachStore:
         """A write transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any error."""
         if self.readonly:
             raise StorageError(f"{self.path} was opened read-only")
-        with self._turn, _sqlite_errors():
-            conn = self._conn()
+        with self._checkout() as conn, _sqlite_errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -259,12 +268,13 @@ class OutreachStore:
                     conn.execute("ROLLBACK")
                 raise
             finally:
-                self._writes += 1
+                with self._conns_lock:
+                    self._writes += 1
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._turn, _sqlite_errors():
-            yield self._conn()
+        with self._checkout() as conn, _sqlite_errors():
+            yield conn
 
     # --- tags ------------------------------------------------------------------------------------
 
@@ -494,7 +504,7 @@ class OutreachStore:
             try:
                 stamp = (self._writes, conn.execute("PRAGMA data_version").fetchone()[0])
                 run, run_offset = q, offset
-                walks = self._local.walks
+                walks = self._walks.get(conn, {})
                 shape = q.shape()
                 if number is not None and number > 1:
                     seen = walks.get(shape)

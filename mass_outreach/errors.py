@@ -15,6 +15,14 @@ __all__ = [
 ]
 
 
+def _text(value: str) -> str:
+    """Messages quote user input, which may hold lone surrogates: escape them so the message can be
+    printed and encoded as UTF-8 JSON."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class OutreachError(Exception):
     """Base class of every error mass_outreach raises on purpose."""
 
@@ -23,7 +31,7 @@ class ValidationError(OutreachError, ValueError):
     """Bad input. `.errors` lists every problem as `(field path, message)`; str() joins the messages."""
 
     def __init__(self, errors: Iterable[tuple[str, str]]) -> None:
-        self.errors: list[tuple[str, str]] = list(errors)
+        self.errors: list[tuple[str, str]] = [(_text(f), _text(m)) for f, m in errors]
         super().__init__("\n".join(message for _, message in self.errors))
 
     @classmethod

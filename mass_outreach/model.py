@@ -128,6 +128,16 @@ def text_ok(value: str) -> bool:
     return True
 
 
+def shown(value: Any, limit: int = 100) -> str:
+    """A user's value as an error message quotes it: never fails (deep nesting, huge integers),
+    text cut to `limit` characters; other objects by their type alone."""
+    if isinstance(value, str):
+        return value[:limit]
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and value.bit_length() <= 64):
+        return str(value)
+    return f"<{type(value).__name__}>"
+
+
 def strip_message_id(value: str) -> str:
     """Strip the angle brackets that surround a message id."""
     if value.startswith("<") and value.endswith(">") and len(value) >= 2:
@@ -250,7 +260,7 @@ def _check_enum(name: str, value: Any) -> str:
         symbol = value[1:] if value.startswith(":") else value
         if symbol in allowed:
             return symbol
-        raise _Bad(f"The {name} '{value}' is not valid; it must be one of {', '.join(allowed)}.")
+        raise _Bad(f"The {name} '{shown(value)}' is not valid; it must be one of {', '.join(allowed)}.")
     raise _Bad(f"The {name} must be one of {', '.join(allowed)}.")
 
 
@@ -285,7 +295,7 @@ def _check_time(name: str, value: Any) -> str:
         if not isinstance(value, datetime):
             value = msgspec.convert(value, datetime)
         return format_time(value)
-    except (msgspec.ValidationError, OverflowError, ValueError):
+    except (msgspec.ValidationError, OverflowError, ValueError):  # UnicodeError is a ValueError
         raise _Bad(f"The {name} must be an RFC 3339 timestamp.") from None
 
 
@@ -343,7 +353,7 @@ def check_fields(
                 continue
             if not insert and key == "expected_version":
                 continue
-            errors.append((f"{prefix}{key}", f"The key '{key}' is not allowed in Outreach."))
+            errors.append((f"{prefix}{shown(key)}", f"The key '{shown(key)}' is not allowed in Outreach."))
             continue
         if not insert and key in STORE_SET:
             continue
@@ -429,6 +439,10 @@ def _decode_json(data: bytes | bytearray | memoryview | str, prefix: str) -> Any
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise ValidationError.one(prefix.rstrip("."), f"The body is not valid JSON: {exc}.") from None
+    except UnicodeError:  # bytes that are not UTF-8, or text with lone surrogates
+        raise ValidationError.one(prefix.rstrip("."), "The body is not valid UTF-8 JSON text.") from None
+    except RecursionError:
+        raise ValidationError.one(prefix.rstrip("."), "The body is nested too deeply.") from None
 
 
 def insert_row(body: Any, prefix: str = "") -> Row:
@@ -436,7 +450,7 @@ def insert_row(body: Any, prefix: str = "") -> Row:
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         try:
             row = _row_from_fast(_fast_decoder.decode(body))
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeError, RecursionError):
             row = None
         if row is not None:
             return row
@@ -444,7 +458,7 @@ def insert_row(body: Any, prefix: str = "") -> Row:
     if isinstance(body, Mapping):
         try:
             row = _row_from_fast(msgspec.convert(body, _FastInsert))
-        except (msgspec.ValidationError, TypeError):
+        except (msgspec.ValidationError, TypeError, UnicodeError, RecursionError):
             row = None
         if row is not None:
             return row

@@ -26,13 +26,18 @@ from .model import (
     _Bad,
     _check_enum,
     format_time,
+    shown,
     strip_message_id,
+    text_ok,
 )
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "Query"]
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 10_000
+MAX_FILTER_VALUES = 1_000  # per list filter: keeps every query under SQLite's bound-parameter limit
+# SQLite refuses LIKE patterns longer than this many bytes; a longer substring filter uses instr().
+LIKE_PATTERN_BYTES = 50_000
 
 EQUALITY_FILTERS = frozenset(
     [*ENUMS, "approved", "id", "version", "tag", "screenshot_url", *MESSAGE_ID_FIELDS]
@@ -67,11 +72,11 @@ def _equality_value(name: str, value: Any) -> Any:
             return value
         raise _Bad(f"The filter '{name}' takes true or false.")
     if name == "version":
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
             return value
-        raise _Bad(f"The filter '{name}' takes an integer.")
-    if not isinstance(value, str):
-        raise _Bad(f"The filter '{name}' takes a string.")
+        raise _Bad(f"The filter '{name}' takes a 64-bit integer.")
+    if not isinstance(value, str) or not text_ok(value):
+        raise _Bad(f"The filter '{name}' takes a string (valid text with no NUL character).")
     if name == "id":
         return value.lower()
     if name in MESSAGE_ID_FIELDS:
@@ -93,12 +98,14 @@ def _normalize_filter(name: str, value: Any) -> Any:
         return None
     if name in EQUALITY_FILTERS:
         values = value if isinstance(value, (list, tuple)) else [value]
+        if len(values) > MAX_FILTER_VALUES:
+            raise _Bad(f"The filter '{name}' takes at most {MAX_FILTER_VALUES} values.")
         normal = [None if v is None else _equality_value(name, v) for v in values]
         non_null = sorted({v for v in normal if v is not None})
         return ([None] if None in normal else []) + non_null
     if name in SUBSTRING_FILTERS:
-        if not isinstance(value, str) or "\x00" in value:
-            raise _Bad(f"The filter '{name}' takes a string.")
+        if not isinstance(value, str) or not text_ok(value):
+            raise _Bad(f"The filter '{name}' takes a string (valid text with no NUL character).")
         return value
     if name in TIME_FIELDS:
         if not isinstance(value, Mapping) or not all(k in TIME_BOUNDS for k in value):
@@ -119,7 +126,7 @@ def normalize_filters(filters: Any) -> dict[str, Any]:
         if not isinstance(name, str) or (
             name not in EQUALITY_FILTERS and name not in SUBSTRING_FILTERS and name not in TIME_FIELDS
         ):
-            errors.append((f"filters.{name}", f"Unknown filter '{name}'."))
+            errors.append((f"filters.{shown(name)}", f"Unknown filter '{shown(name)}'."))
             continue
         try:
             out[name] = _normalize_filter(name, value)
@@ -144,8 +151,13 @@ def where_clause(filters: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
         if value is None:
             conds.append(f"{name} IS NULL")
         elif name in SUBSTRING_FILTERS:
-            conds.append(f"{name} LIKE ? ESCAPE '\\'")
-            params.append(_like_pattern(value))
+            pattern = _like_pattern(value)
+            if len(pattern) * 4 <= LIKE_PATTERN_BYTES or len(pattern.encode()) <= LIKE_PATTERN_BYTES:
+                conds.append(f"{name} LIKE ? ESCAPE '\\'")
+                params.append(pattern)
+            else:  # the same match (lower() folds ASCII letters only, as LIKE does), without the limit
+                conds.append(f"instr(lower({name}), lower(?)) > 0")
+                params.append(value)
         elif name in TIME_FIELDS:
             for bound, op in TIME_BOUNDS.items():
                 if bound in value:
@@ -289,7 +301,7 @@ def build_query(
     except ValidationError as exc:
         errors.extend(exc.errors)
     if order is not None and (not isinstance(order, str) or order not in ORDER_FIELDS):
-        errors.append(("order", f"Unknown order field '{order}'."))
+        errors.append(("order", f"Unknown order field '{shown(order)}'."))
     if asc is not None and not isinstance(asc, bool):
         errors.append(("asc", "The asc must be true or false."))
     checked_limit: int | None = None

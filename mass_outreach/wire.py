@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .errors import OutreachError, ValidationError
-from .model import Outreach, decode_body, format_time
+from .model import Outreach, decode_body, format_time, shown
 
 if TYPE_CHECKING:
     from .store import OutreachStore
@@ -44,6 +44,8 @@ def record_to_wire(rec: Outreach) -> dict[str, Any]:
 
 
 def error_envelope(message: str) -> bytes:
+    if not message.isascii():  # a lone surrogate quoted from the input cannot be encoded as it is
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
     return _encoder.encode({"status": message})
 
 
@@ -99,7 +101,9 @@ def _page(store: OutreachStore, body: Any) -> dict[str, Any]:
 def _only(request: Mapping[str, Any], allowed: frozenset[str] | set[str], what: str) -> None:
     unknown = [k for k in request if k not in allowed]
     if unknown:
-        raise ValidationError([(str(k), f"The key '{k}' is not allowed in {what}.") for k in unknown])
+        raise ValidationError(
+            [(shown(k), f"The key '{shown(k)}' is not allowed in {what}.") for k in unknown]
+        )
 
 
 _HANDLERS: dict[str, Callable[[OutreachStore, Any], dict[str, Any]]] = {
@@ -115,7 +119,7 @@ def call(store: OutreachStore, endpoint: str, body: Any = None) -> bytes:
     """Run one endpoint on a body (bytes, text or mapping); return the JSON envelope as bytes."""
     name = endpoint_name(endpoint) if isinstance(endpoint, str) else None
     if name is None:
-        return error_envelope(f"Unknown endpoint '{endpoint}'.")
+        return error_envelope(f"Unknown endpoint '{shown(endpoint)}'.")
     try:
         return _encoder.encode(_HANDLERS[name](store, body))
     except OutreachError as exc:

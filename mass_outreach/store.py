@@ -417,7 +417,7 @@ class OutreachStore:
                 if single:
                     raise ValidationError(errors)
                 if not skip:
-                    raise ValidationError(_prefixed(index, errors))
+                    raise _at_row(ValidationError(errors), index)
                 assert rejected is not None
                 rejected.append((index, errors))
             else:
@@ -440,7 +440,7 @@ class OutreachStore:
             if row[_I_TAG] is not None and row[_I_TAG] not in tags:
                 errors = _store_errors(row, tags)
                 if not skip:
-                    raise ValidationError(_prefixed(index, errors))
+                    raise _at_row(ValidationError(errors), index)
                 rejected.append((index, errors))
                 continue
             good.append((index, _fill(row, now, row[_I_ID] or next(ids))))
@@ -461,7 +461,7 @@ class OutreachStore:
             except sqlite3.IntegrityError as exc:
                 err = _integrity_error(exc, full)
                 if not skip:
-                    raise ValidationError(_prefixed(index, err.errors)) from None
+                    raise _at_row(err, index) from None
                 rejected.append((index, err.errors))
         return count
 

@@ -1,0 +1,612 @@
+"""Hypothesis strategies for outreach records: valid and invalid insert bodies, updates, page requests.
+
+For other projects' tests: every body is a plain JSON-ready dict, so it can go to `store.insert`, to
+`store.call`, or over HTTP to the fake server (`mass_outreach.server`) or the real one. Strategies are
+built from simple to complex, so a failing example shrinks to a small, readable body.
+
+    from hypothesis import given
+    from mass_outreach import strategies as mos
+
+    @given(mos.outreaches())
+    def test_my_code_takes_any_record(body): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from hypothesis import strategies as st
+
+from .model import (
+    COLUMNS,
+    EMAIL_TYPES,
+    ENUMS,
+    MESSAGE_ID_FIELDS,
+    NOT_NULL,
+    REQUIRED,
+    TEXT_LIMITS,
+    TIME_FIELDS,
+    WHITESPACE,
+    is_ignored_key,
+)
+from .paging import EQUALITY_FILTERS, MAX_LIMIT, SUBSTRING_FILTERS, TIME_BOUNDS
+
+__all__ = [
+    "RULES",
+    "InvalidCase",
+    "invalid_cases",
+    "invalid_outreaches",
+    "message_ids",
+    "outreaches",
+    "page_requests",
+    "screenshot_urls",
+    "tag_names",
+    "timestamps",
+    "updates",
+]
+
+Body = dict[str, Any]
+
+# --- Building blocks -----------------------------------------------------------------------------
+
+# Any character a text field may hold: valid Unicode (no lone surrogates) except NUL.
+_CHARS = st.characters(codec="utf-8", exclude_characters="\x00")
+_FREE_TEXT = ("subject", "body", "error_description")
+_EMAIL = frozenset(EMAIL_TYPES)
+_NON_EMAIL = tuple(t for t in ENUMS["outreach_type"] if t not in _EMAIL)
+_LOCAL_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789.!#$%&'*+-/=?^_`{|}~"
+_PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~%!$&'()*+,;=:@"
+_EPOCH = datetime(1970, 1, 1)
+_END = datetime(2100, 1, 1)
+
+
+def _plain(value: str) -> str:
+    """An enum value without the Ruby-symbol colon."""
+    return value[1:] if value.startswith(":") else value
+
+
+def _enum(name: str) -> st.SearchStrategy[str]:
+    """A value of an enum field, now and then in the Ruby-symbol form (`":pending"`)."""
+    return st.tuples(st.sampled_from(ENUMS[name]), st.booleans()).map(
+        lambda vs: f":{vs[0]}" if vs[1] else vs[0]
+    )
+
+
+def _rarely(draw: st.DrawFn) -> bool:
+    """True about one time in sixteen; shrinks to False."""
+    return draw(st.integers(0, 15)) == 15
+
+
+def _text(name: str, max_size: int = 40) -> st.SearchStrategy[str]:
+    """Text for a field: usually short, rarely exactly at the field's length limit."""
+    low, high = TEXT_LIMITS[name]
+
+    @st.composite
+    def text(draw: st.DrawFn) -> str:
+        if _rarely(draw):
+            return draw(_CHARS) * high
+        return draw(st.text(_CHARS, min_size=low, max_size=min(max_size, high)))
+
+    return text()
+
+
+def tag_names() -> st.SearchStrategy[str]:
+    """Names a store accepts for `add_tag`: 1 to 254 characters of valid text without NUL."""
+    return _text("tag", max_size=20)
+
+
+def _domains() -> st.SearchStrategy[str]:
+    label = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+    generated = st.tuples(st.lists(label, min_size=1, max_size=3), st.sampled_from(["com", "org", "io"]))
+    return st.sampled_from(["example.com", "localhost"]) | generated.map(lambda t: ".".join([*t[0], t[1]]))
+
+
+def _hosts() -> st.SearchStrategy[str]:
+    ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
+    return _domains() | ipv4 | st.sampled_from(["[::1]", "[2001:db8::1]"])
+
+
+@st.composite
+def _url(draw: st.DrawFn) -> str:
+    scheme = draw(st.sampled_from(["https", "http"]))
+    userinfo = draw(st.sampled_from(["", "user@", "user:secret@"])) if _rarely(draw) else ""
+    port = draw(st.none() | st.integers(1, 65535))
+    segments = draw(st.lists(st.text(_PATH_CHARS, min_size=1, max_size=12), max_size=3))
+    query = draw(st.none() | st.text(_PATH_CHARS + "/?", max_size=16))
+    url = f"{scheme}://{userinfo}{draw(_hosts())}{'' if port is None else f':{port}'}"
+    url += "".join(f"/{s}" for s in segments)
+    if query is not None:
+        url += f"?{query}"
+    if _rarely(draw):  # exactly at the length limit
+        limit = TEXT_LIMITS["screenshot_url"][1]
+        url = (url + ("/" if "?" not in url else "") + "x" * limit)[:limit]
+    return url
+
+
+def screenshot_urls() -> st.SearchStrategy[str]:
+    """Absolute http/https URLs with a host (names, IPv4, IPv6; ports, paths, queries), up to 2,048."""
+    return _url()
+
+
+@st.composite
+def _message_id(draw: st.DrawFn) -> str:
+    left = draw(st.text(_LOCAL_CHARS, min_size=1, max_size=24))
+    right = draw(_domains())
+    brackets = draw(st.booleans())
+    if _rarely(draw):  # exactly at the length limit, brackets included
+        limit = TEXT_LIMITS["message_id"][1] - (2 if brackets else 0)
+        left = (left * limit)[: limit - len(right) - 1]
+    text = f"{left}@{right}"
+    return f"<{text}>" if brackets else text
+
+
+def message_ids() -> st.SearchStrategy[str]:
+    """Message ids `left@right`, with and without the surrounding `<` `>`, up to 998 characters."""
+    return _message_id()
+
+
+@st.composite
+def _timestamp(draw: st.DrawFn) -> str:
+    moment = draw(st.datetimes(min_value=_EPOCH, max_value=_END))
+    style = draw(st.sampled_from(["Z", "offset", "naive", "seconds"]))
+    if style == "seconds":
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if style == "naive":  # no offset: taken as UTC
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if style == "offset":
+        minutes = draw(st.integers(-14 * 60, 14 * 60))
+        sign = "-" if minutes < 0 else "+"
+        return (
+            moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
+            + f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+        )
+    return _utc(moment)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def timestamps() -> st.SearchStrategy[str]:
+    """RFC 3339 timestamps between 1970 and 2100: with `Z`, with an offset, or without (taken as UTC)."""
+    return _timestamp()
+
+
+def _nullable(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+@st.composite
+def _history(draw: st.DrawFn) -> Body:
+    """The store-set keys a record imported with its history carries: usually none of them."""
+    if not _rarely(draw):
+        return {}
+    created = draw(st.datetimes(min_value=_EPOCH, max_value=_END - timedelta(days=400)))
+    later = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=365))
+    out: Body = {"create_time": _utc(created)}
+    optional = {
+        "update_time": later.map(lambda d: _utc(created + d)),
+        "done_time": _nullable(later.map(lambda d: _utc(created + d))),
+        "version": st.integers(1, 2**63 - 1),
+    }
+    out.update(draw(st.fixed_dictionaries({}, optional=optional)))
+    return out
+
+
+def _record_fields(tags: tuple[str, ...]) -> dict[str, st.SearchStrategy[Any]]:
+    """Strategies for the optional fields of a record other than the message ids."""
+    fields: dict[str, st.SearchStrategy[Any]] = {
+        "approved": st.booleans(),
+        "skip_repliers": _nullable(_enum("skip_repliers")),
+        "direction": _enum("direction"),
+        "subject": _nullable(_text("subject")),
+        "body": _nullable(_text("body")),
+        "body_type": _enum("body_type"),
+        "error_description": _nullable(_text("error_description")),
+        "screenshot_url": _nullable(_url()),
+    }
+    if tags:
+        fields["tag"] = _nullable(st.sampled_from(tags))
+    return fields
+
+
+def _message_id_fields() -> dict[str, st.SearchStrategy[Any]]:
+    return {name: _nullable(_message_id()) for name in MESSAGE_ID_FIELDS}
+
+
+# --- Valid insert bodies -------------------------------------------------------------------------
+
+
+@st.composite
+def _outreach(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
+    outreach_type = draw(_enum("outreach_type"))
+    body: Body = {"outreach_type": outreach_type, "status": draw(_enum("status"))}
+    optional = _record_fields(tags)
+    if _plain(outreach_type) in _EMAIL:
+        optional.update(_message_id_fields())
+    body.update(draw(st.fixed_dictionaries({}, optional=optional)))
+    body.update(draw(_history()))
+    return body
+
+
+def _tag_tuple(tags: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tags, str):
+        raise TypeError("tags must be an iterable of tag names, not one string")
+    return tuple(dict.fromkeys(tags))
+
+
+def outreaches(tags: Iterable[str] = ()) -> st.SearchStrategy[Body]:
+    """Valid insert bodies (dicts, no `id`): every field, enum value and symbol form reachable.
+
+    `tag` is drawn only from `tags` (register them in the store first); with no tags, no body has one.
+    Message ids appear only on the email types, with and without `<>`. Now and then a body carries
+    `create_time`, `update_time`, `done_time` and `version`, as an import of a record with a history.
+    """
+    return _outreach(_tag_tuple(tags))
+
+
+# --- Invalid insert bodies -----------------------------------------------------------------------
+
+
+class InvalidCase(NamedTuple):
+    """An insert body that breaks exactly one rule: which rule, and the field its error names."""
+
+    rule: str
+    field: str
+    body: Body
+
+
+RULES: dict[str, str] = {
+    "missing_required": "outreach_type or status is absent",
+    "unknown_key": "a key that is not a field (and not one of the server's ignored keys)",
+    "null_not_nullable": "null for outreach_type, status, approved, direction or body_type",
+    "bad_enum": "an enum field holds a string that is not one of its values",
+    "wrong_type": "an enum or text field holds a number, a bool, a list or an object",
+    "approved_not_bool": "approved is 0, 1, 'yes', 'true' or another non-boolean",
+    "too_long": "a text field one character over its limit",
+    "empty_tag": "tag is the empty string",
+    "nul_character": "a text field contains NUL",
+    "bad_url": "screenshot_url is not an absolute http/https URL with a host and no white space",
+    "bad_message_id": "a message id on an email type that does not look like left@right",
+    "message_id_not_email": "a message id on a type that is not an email type",
+    "unregistered_tag": "a tag that is not registered (none of the given tags)",
+    "bad_id": "an id that is not a UUID",
+    "bad_timestamp": "create_time, update_time or done_time that is not an RFC 3339 timestamp",
+    "bad_version": "a version that is not a positive 64-bit integer",
+}
+
+# A mutation breaks one rule of a valid body, in place, and returns the field the error names.
+_Mutation = Callable[[st.DrawFn, Body, tuple[str, ...]], str]
+
+
+def _set_type(draw: st.DrawFn, body: Body, types: tuple[str, ...]) -> None:
+    """Give the base body an outreach_type from `types` (a valid change, not a broken rule)."""
+    if _plain(body["outreach_type"]) not in types:
+        body["outreach_type"] = draw(st.sampled_from(types))
+
+
+def _missing_required(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from(REQUIRED))
+    del body[field]
+    return field
+
+
+def _unknown_key(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    typos = ["foo", "tags", "Status", "outreachType", "desc", "api_key", "expected_version", "id_lead"]
+    key = draw(
+        (st.sampled_from(typos) | st.text(_CHARS, min_size=1, max_size=12)).filter(
+            lambda k: k not in COLUMNS and not is_ignored_key(k)
+        )
+    )
+    body[key] = draw(st.none() | st.booleans() | st.integers() | st.text(_CHARS, max_size=8))
+    return key
+
+
+def _null_not_nullable(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from(sorted(NOT_NULL)))
+    body[field] = None
+    return field
+
+
+def _bad_enum(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from(list(ENUMS)))
+    allowed = ENUMS[field]
+    near = [
+        variant
+        for v in allowed
+        for variant in (v.upper(), v.capitalize(), f"{v}s", f"::{v}", f" {v}", v.replace("_", " "), "")
+    ]
+    body[field] = draw(
+        (st.sampled_from(near) | st.text(_CHARS, max_size=12)).filter(lambda s: _plain(s) not in allowed)
+    )
+    return field
+
+
+def _wrong_type(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from([*ENUMS, *TEXT_LIMITS]))
+    body[field] = draw(st.sampled_from([1, 1.5, True, False, [], ["x"], {}, {"a": 1}]))
+    return field
+
+
+def _approved_not_bool(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    body["approved"] = draw(st.sampled_from([0, 1, "yes", "no", "true", "false", "1", 1.0, [], {}]))
+    return "approved"
+
+
+def _too_long(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from(list(TEXT_LIMITS)))
+    over = TEXT_LIMITS[field][1] + 1
+    domain = "@example.com"
+    if field == "screenshot_url":
+        value = ("https://example.com/" + "x" * over)[:over]
+    elif field in MESSAGE_ID_FIELDS:
+        _set_type(draw, body, EMAIL_TYPES)
+        value = "x" * (over - len(domain)) + domain
+        if draw(st.booleans()):  # over the limit however the brackets are counted
+            value = f"<{value}>"
+    else:
+        value = draw(_CHARS) * over
+    body[field] = value
+    return field
+
+
+def _empty_tag(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    body["tag"] = ""
+    return "tag"
+
+
+@st.composite
+def _inserted(
+    draw: st.DrawFn, valid: st.SearchStrategy[str], chars: st.SearchStrategy[str], start: int
+) -> str:
+    """A valid text with one character from `chars` inserted at or after `start`."""
+    text = draw(valid)
+    at = draw(st.integers(start, len(text)))
+    return text[:at] + draw(chars) + text[at:]
+
+
+def _nul_character(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from(list(TEXT_LIMITS)))
+    valid: st.SearchStrategy[str]
+    if field in MESSAGE_ID_FIELDS:
+        _set_type(draw, body, EMAIL_TYPES)
+        valid = _message_id()
+    elif field == "screenshot_url":
+        valid = _url()
+    else:
+        valid = st.text(_CHARS, max_size=20)
+    limit = TEXT_LIMITS[field][1]
+    body[field] = draw(_inserted(valid.filter(lambda t: len(t) < limit), st.just("\x00"), 0))
+    return field
+
+
+_BAD_URLS = [
+    "",
+    "example.com/shot.png",
+    "//example.com/shot.png",
+    "ftp://example.com/shot.png",
+    "file:///tmp/shot.png",
+    "mailto:someone@example.com",
+    "javascript:alert(1)",
+    "https:example.com",
+    "http://",
+    "https://",
+    "http:///shot.png",
+    "http://:8080/shot.png",
+    "HTTP://EXAMPLE.COM/",
+]
+
+
+def _bad_url(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    limit = TEXT_LIMITS["screenshot_url"][1]
+    spaced = _inserted(_url().filter(lambda u: len(u) < limit), st.sampled_from(WHITESPACE), len("http://"))
+    body["screenshot_url"] = draw(st.sampled_from(_BAD_URLS) | spaced)
+    return "screenshot_url"
+
+
+_BAD_MESSAGE_IDS = [
+    "",
+    "<>",
+    "no-at-sign",
+    "@example.com",
+    "left@",
+    "<left@example.com",
+    "left@example.com>",
+    "<<left@example.com>>",
+    "le<ft@example.com",
+    "left@exa>mple.com",
+]
+
+
+def _bad_message_id(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from(MESSAGE_ID_FIELDS))
+    _set_type(draw, body, EMAIL_TYPES)
+    spaced = _inserted(st.just("left@example.com"), st.sampled_from(WHITESPACE), 0)
+    body[field] = draw(st.sampled_from(_BAD_MESSAGE_IDS) | spaced)
+    return field
+
+
+def _message_id_not_email(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    _set_type(draw, body, _NON_EMAIL)
+    for name in MESSAGE_ID_FIELDS:
+        body.pop(name, None)
+    field = draw(st.sampled_from(MESSAGE_ID_FIELDS))
+    body[field] = draw(_message_id())
+    return field
+
+
+def _unregistered_tag(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    body["tag"] = draw(tag_names().filter(lambda t: t not in tags))
+    return "tag"
+
+
+def _bad_id(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    u = str(draw(st.uuids()))
+    bad: list[Any] = ["", "123", "not-a-uuid", u.replace("-", ""), "{" + u + "}", "urn:uuid:" + u]
+    bad += [u[:-1], u + "0", "g" + u[1:], " " + u, 123, [u]]
+    body["id"] = draw(st.sampled_from(bad))
+    return "id"
+
+
+_BAD_TIMESTAMPS: list[Any] = [
+    "",
+    "yesterday",
+    "2024-01-01",
+    "01/02/2024 10:00",
+    "2024-13-01T00:00:00Z",
+    "2024-02-30T00:00:00Z",
+    "2024-01-01T25:00:00Z",
+    1700000000,
+    True,
+    [],
+]
+
+
+def _bad_timestamp(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    field = draw(st.sampled_from(TIME_FIELDS))
+    body[field] = draw(st.sampled_from(_BAD_TIMESTAMPS))
+    return field
+
+
+def _bad_version(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+    body["version"] = draw(st.sampled_from([0, -1, 1.5, "1", True, 2**63, [1]]))
+    return "version"
+
+
+_MUTATIONS: dict[str, _Mutation] = {
+    "missing_required": _missing_required,
+    "unknown_key": _unknown_key,
+    "null_not_nullable": _null_not_nullable,
+    "bad_enum": _bad_enum,
+    "wrong_type": _wrong_type,
+    "approved_not_bool": _approved_not_bool,
+    "too_long": _too_long,
+    "empty_tag": _empty_tag,
+    "nul_character": _nul_character,
+    "bad_url": _bad_url,
+    "bad_message_id": _bad_message_id,
+    "message_id_not_email": _message_id_not_email,
+    "unregistered_tag": _unregistered_tag,
+    "bad_id": _bad_id,
+    "bad_timestamp": _bad_timestamp,
+    "bad_version": _bad_version,
+}
+assert list(_MUTATIONS) == list(RULES)
+
+
+@st.composite
+def _invalid(draw: st.DrawFn, tags: tuple[str, ...], rules: tuple[str, ...]) -> InvalidCase:
+    rule = draw(st.sampled_from(rules))
+    body = draw(_outreach(tags))
+    field = _MUTATIONS[rule](draw, body, tags)
+    return InvalidCase(rule, field, body)
+
+
+def invalid_cases(
+    tags: Iterable[str] = (), *, rules: Iterable[str] | None = None
+) -> st.SearchStrategy[InvalidCase]:
+    """Insert bodies that break exactly one rule, as `InvalidCase(rule, field, body)`.
+
+    `field` is the field the store's `ValidationError` names; `rules` limits the draw to some names
+    of `RULES`. Each body is a valid `outreaches(tags)` body with one rule broken, so it is refused
+    by a store in which `tags` (and no `unregistered_tag` name) are registered.
+    """
+    chosen = tuple(RULES) if rules is None else tuple(rules)
+    unknown = [r for r in chosen if r not in RULES]
+    if unknown or not chosen:
+        raise ValueError(f"unknown rules {unknown}; choose from {', '.join(RULES)}")
+    return _invalid(_tag_tuple(tags), chosen)
+
+
+def invalid_outreaches(
+    tags: Iterable[str] = (), *, rules: Iterable[str] | None = None
+) -> st.SearchStrategy[Body]:
+    """Insert bodies that each break exactly one rule of the record (see `RULES`); a store refuses
+    every one with a `ValidationError` naming the broken field. Use `invalid_cases` to know which."""
+    return invalid_cases(tags, rules=rules).map(lambda case: case.body)
+
+
+# --- Updates and page requests -------------------------------------------------------------------
+
+
+@st.composite
+def _update(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
+    fields = _record_fields(tags)
+    fields["status"] = _enum("status")
+    if not tags:
+        fields["tag"] = st.none()  # clearing the tag is always valid
+    body: Body = draw(st.fixed_dictionaries({}, optional=fields))
+    if draw(st.booleans()):
+        outreach_type = draw(_enum("outreach_type"))
+        body["outreach_type"] = outreach_type
+        if _plain(outreach_type) in _EMAIL:
+            body.update(draw(st.fixed_dictionaries({}, optional=_message_id_fields())))
+        else:  # the record may carry message ids, which a non-email type cannot keep
+            body.update({name: None for name in MESSAGE_ID_FIELDS})
+    else:  # the record's type is unknown here: only clearing a message id is valid for every type
+        body.update(draw(st.fixed_dictionaries({}, optional={n: st.none() for n in MESSAGE_ID_FIELDS})))
+    return body
+
+
+def updates(tags: Iterable[str] = ()) -> st.SearchStrategy[Body]:
+    """Partial update bodies, without `id`, valid for any stored record (tags drawn from `tags`).
+
+    Add the id to send one: `store.update({**body, "id": rec.id})` or `store.update(rec.id, **body)`.
+    A message id is set only together with an email `outreach_type`; a non-email type clears them.
+    """
+    return _update(_tag_tuple(tags))
+
+
+def _equality(name: str) -> st.SearchStrategy[Any]:
+    value: st.SearchStrategy[Any]
+    if name in ENUMS:
+        value = _enum(name)
+    elif name == "approved":
+        value = st.booleans()
+    elif name == "version":
+        value = st.integers(1, 2**63 - 1)
+    elif name == "id":
+        value = st.uuids().map(str) | st.text(_CHARS, max_size=8)
+    elif name == "screenshot_url":
+        value = _url()
+    elif name in MESSAGE_ID_FIELDS:
+        value = _message_id()
+    else:
+        value = tag_names()
+    return value | st.none() | st.lists(_nullable(value), max_size=3)
+
+
+def _filters() -> st.SearchStrategy[Body]:
+    optional: dict[str, st.SearchStrategy[Any]] = {name: _equality(name) for name in sorted(EQUALITY_FILTERS)}
+    for name in sorted(SUBSTRING_FILTERS):
+        optional[name] = _nullable(st.text(_CHARS, max_size=10))
+    for name in TIME_FIELDS:
+        bounds = st.fixed_dictionaries({}, optional={b: _timestamp() for b in TIME_BOUNDS})
+        optional[name] = _nullable(bounds)
+    return st.fixed_dictionaries({}, optional=optional)
+
+
+@st.composite
+def _page_request(draw: st.DrawFn) -> Body:
+    body: Body = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "limit": st.integers(1, MAX_LIMIT),
+                "filters": _filters(),
+                "order": st.sampled_from(COLUMNS),
+                "asc": st.booleans(),
+            },
+        )
+    )
+    limit = body.get("limit", 25)
+    page = draw(st.integers(1, min(2**62, 2**62 // limit + 1)))
+    return {"page": page, **body}
+
+
+def page_requests() -> st.SearchStrategy[Body]:
+    """Valid page request bodies: `page` (always), and now and then `limit`, `filters` (every filter
+    kind: equality, lists with null, substrings, time bounds), `order` and `asc`. No `cursor`."""
+    return _page_request()

@@ -270,6 +270,8 @@ def _check_text(name: str, value: Any) -> str:
     text: str = value
     if not text_ok(text):
         raise _Bad(f"The {name} must be valid text with no NUL character.")
+    if name in MESSAGE_ID_FIELDS:
+        text = strip_message_id(text)  # the length limit is the stored text's, brackets gone
     low, high = TEXT_LIMITS[name]
     if not low <= len(text) <= high:
         if low:
@@ -277,10 +279,8 @@ def _check_text(name: str, value: Any) -> str:
         raise _Bad(f"The {name} must be at most {high} characters long.")
     if name == "screenshot_url" and not url_syntax_ok(text):
         raise _Bad(f"The screenshot_url '{text[:100]}' is not an absolute http or https URL with a host.")
-    if name in MESSAGE_ID_FIELDS:
-        text = strip_message_id(text)
-        if not message_id_ok(text):
-            raise _Bad(f"The {name} '{text[:100]}' must look like left@right, with no white space.")
+    if name in MESSAGE_ID_FIELDS and not message_id_ok(text):
+        raise _Bad(f"The {name} '{text[:100]}' must look like left@right, with no white space.")
     return text
 
 

@@ -662,6 +662,9 @@ def _update_body(body: Any, fields: dict[str, Any]) -> Any:
     return body
 
 
+_LAST_TIME = "9999-12-31T23:59:59.999999Z"
+
+
 def _apply_update(
     conn: sqlite3.Connection, ident: str, changes: dict[str, Any], expected: int | None
 ) -> Outreach:
@@ -682,6 +685,10 @@ def _apply_update(
         errors.append(("tag", f"The tag '{tag}' is not registered in this store."))
     if errors:
         raise ValidationError(errors)
+    if row[_I_VERSION] >= 2**63 - 1 or row[_I_UPDATE] >= _LAST_TIME:
+        # an imported record at the end of the range: neither version nor update_time can grow
+        field = "version" if row[_I_VERSION] >= 2**63 - 1 else "update_time"
+        raise ValidationError.one(field, f"The {field} of the outreach '{ident}' cannot increase further.")
     now = now_text()
     bumped = format_time(parse_time(row[_I_UPDATE]) + timedelta(microseconds=1))
     merged["update_time"] = max(now, bumped)

@@ -187,6 +187,9 @@ class OutreachStore:
             app, version, objects = schema.read_marks(conn)
         except sqlite3.DatabaseError as exc:
             self.close()
+            error = _translate(exc)
+            if isinstance(error, (BusyError, StorageError)):  # locked or unreadable, not a foreign file
+                raise error from exc
             raise SchemaError(f"{self.path} is not a mass_outreach store: {exc}") from exc
         try:
             needs = schema.check_marks(app, version, objects, self.path)

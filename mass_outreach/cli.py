@@ -1,0 +1,1052 @@
+"""The `mass-outreach` command line (also `python -m mass_outreach`), built with click.
+
+The endpoint commands (`insert`, `page`, `update`, `count`, `get`) print the wire envelope; so do `tags` and
+`import`. Exit status: 0 success, 1 when the envelope reports an error (the message also goes to standard
+error), 2 for usage errors. `import` and `export` stream, so memory stays flat however big the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib
+import io
+import ipaddress
+import itertools
+import os
+import re
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+from typing import IO, Any, NoReturn
+
+import click
+import msgspec
+
+from . import __version__
+from .errors import OutreachError, ValidationError
+from .model import COLUMNS, EMAIL_TYPES, OUTREACH_TYPES, STATUSES, check_tag_name
+from .paging import SUBSTRING_FILTERS
+from .store import OutreachStore
+from .store import open as open_store
+from .wire import record_to_wire
+
+__all__ = ["cli"]
+
+DEFAULT_DB = "outreach.db"
+DEMO_DB = "mass_outreach_demo.db"
+ENV_DB = "MASS_OUTREACH_DB"
+IMPORT_FORMATS = ("jsonl", "json", "csv", "tsv")
+EXPORT_FORMATS = ("jsonl", "csv")
+_EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".jsonlines": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+}
+_encoder = msgspec.json.Encoder()
+
+
+class _Status(msgspec.Struct):
+    status: str
+
+
+_status_decoder = msgspec.json.Decoder(_Status)
+
+
+@dataclass
+class _Settings:
+    db: str
+    db_given: bool  # --db was written on the command line (the demo honours only that)
+
+
+# --- Output and errors ---------------------------------------------------------------------------
+
+
+def _write(data: bytes) -> None:
+    out = click.get_binary_stream("stdout")
+    out.write(data)
+    out.flush()
+
+
+def _fail(message: str, *, envelope: bool = True) -> NoReturn:
+    """Report an error: the envelope on standard output (for commands that print one), the message on
+    standard error, exit status 1."""
+    if envelope:
+        _write(_encoder.encode({"status": message}) + b"\n")
+    click.echo(message, err=True)
+    raise click.exceptions.Exit(1)
+
+
+def _emit(response: bytes) -> None:
+    """Print an envelope; exit 1 (message on standard error) when it reports an error."""
+    _write(response + b"\n")
+    status = _status_decoder.decode(response).status
+    if status != "success":
+        click.echo(status, err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _success(result: Any) -> None:
+    _write(_encoder.encode({"status": "success", "result": result}) + b"\n")
+
+
+@contextlib.contextmanager
+def _store(
+    ctx: click.Context, *, create: bool, path: str | None = None, envelope: bool = True
+) -> Iterator[OutreachStore]:
+    """Open the store of --db (or `path`); commands that only read do not create a missing file."""
+    settings: _Settings = ctx.obj
+    path = path or settings.db
+    try:
+        store = open_store(path, create=create)
+    except FileNotFoundError:
+        _fail(
+            f"No mass_outreach store at {os.path.abspath(path)}: give --db PATH (or set ${ENV_DB}), "
+            "or insert or import records first.",
+            envelope=envelope,
+        )
+    except (OSError, OutreachError) as exc:
+        _fail(f"Cannot open {path}: {exc}", envelope=envelope)
+    with store:
+        yield store
+
+
+def _read_body(body: str | None) -> bytes | str | None:
+    """A request body given as an argument, or `-` for standard input."""
+    if body == "-":
+        return click.get_binary_stream("stdin").read()
+    return body
+
+
+# --- The command group ---------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mass-outreach")
+@click.option(
+    "--db",
+    metavar="PATH",
+    envvar=ENV_DB,
+    default=DEFAULT_DB,
+    show_default=True,
+    show_envvar=True,
+    help="The store's SQLite file. Commands that write create it; commands that read need it.",
+)
+@click.pass_context
+def cli(ctx: click.Context, db: str) -> None:
+    """Work with a mass_outreach store: the MassProspecting outreach endpoints, bulk import and
+    export, tags, a demo and a loopback HTTP fake.
+
+    Request bodies are JSON as the MassProspecting API takes them; responses are its envelopes
+    ({"status": "success", ...} or {"status": "<error messages>"}). Exit status: 0 success, 1 error,
+    2 usage error.
+
+    \b
+    Start with:  mass-outreach demo
+    """
+    source = ctx.get_parameter_source("db")
+    ctx.obj = _Settings(db, source is click.core.ParameterSource.COMMANDLINE)
+
+
+# --- The endpoints -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("body", metavar="BODY")
+@click.pass_context
+def insert(ctx: click.Context, body: str) -> None:
+    """Insert one record. BODY is a JSON object, or - to read it from standard input.
+
+    \b
+    mass-outreach insert '{"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}'
+    """
+    data = _read_body(body)
+    with _store(ctx, create=True) as store:
+        _emit(store.call("insert", data))
+
+
+@cli.command()
+@click.argument("body", metavar="BODY")
+@click.pass_context
+def update(ctx: click.Context, body: str) -> None:
+    """Change some fields of a record. BODY is a JSON object with the id (and, for a compare-and-set,
+    expected_version), or - for standard input. A record printed by get or page may be sent back.
+
+    \b
+    mass-outreach update '{"id": "…", "status": "running", "expected_version": 1}'
+    """
+    data = _read_body(body)
+    with _store(ctx, create=False) as store:
+        _emit(store.call("update", data))
+
+
+@cli.command()
+@click.argument("record_id", metavar="ID")
+@click.pass_context
+def get(ctx: click.Context, record_id: str) -> None:
+    """Print the record with this id."""
+    with _store(ctx, create=False) as store:
+        _emit(store.call("get", {"id": record_id}))
+
+
+@cli.command()
+@click.argument("body", required=False, metavar="[BODY]")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table"]),
+    default="json",
+    show_default=True,
+    help="json prints the envelope; table prints the records as a readable table.",
+)
+@click.pass_context
+def page(ctx: click.Context, body: str | None, fmt: str) -> None:
+    """Print one page of records. BODY (default {}) takes page, limit, filters, order, asc and cursor.
+
+    \b
+    mass-outreach page '{"page": 1, "limit": 50, "filters": {"status": "pending"}}'
+    mass-outreach page '{"cursor": "<next_cursor of the page before>"}' --format table
+    """
+    data = _read_body(body)
+    with _store(ctx, create=False) as store:
+        response = store.call("page", data)
+    if fmt == "json":
+        _emit(response)
+        return
+    envelope = msgspec.json.decode(response)
+    if envelope["status"] != "success":
+        _emit(response)
+    click.echo(render_table(envelope["results"]))
+    click.echo(_page_footer(envelope))
+
+
+@cli.command()
+@click.argument("body", required=False, metavar="[BODY]")
+@click.pass_context
+def count(ctx: click.Context, body: str | None) -> None:
+    """Print how many records match. BODY (default {}) may hold filters.
+
+    \b
+    mass-outreach count '{"filters": {"status": ["pending", "running"]}}'
+    """
+    data = _read_body(body)
+    with _store(ctx, create=False) as store:
+        _emit(store.call("count", data))
+
+
+# --- Tables --------------------------------------------------------------------------------------
+
+TABLE_COLUMNS = ("id", "outreach_type", "status", "approved", "tag", "subject", "version")
+
+
+def _cell(value: Any, width: int) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = " ".join(str(value).split())  # one line: newlines and tabs become spaces
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def render_table(records: Iterable[dict[str, Any]], columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
+    """Records (wire dicts) as a plain-text table, one line per record, long text cut short."""
+    rows = [[_cell(r.get(c), 60 if c == "id" else 32) for c in columns] for r in records]
+    widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _page_footer(envelope: dict[str, Any]) -> str:
+    shown = len(envelope["results"])
+    text = f"({shown} of {envelope['total']} matching records"
+    if envelope["next_cursor"]:
+        text += f'; next page: {{"cursor": "{envelope["next_cursor"]}"}}'
+    return text + ")"
+
+
+# --- Tags ----------------------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def tags(ctx: click.Context) -> None:
+    """List the registered tags (a record's tag must be one of them).
+
+    `tags add NAME` registers one, `tags remove NAME` unregisters one that no record uses. Each prints
+    the tags afterwards as {"status": "success", "result": [...]}.
+    """
+    if ctx.invoked_subcommand is None:
+        with _store(ctx, create=False) as store:
+            _success(store.tags())
+
+
+@tags.command("add")
+@click.argument("name")
+@click.pass_context
+def tags_add(ctx: click.Context, name: str) -> None:
+    """Register the tag NAME (adding an existing one does nothing)."""
+    with _store(ctx, create=True) as store:
+        try:
+            store.add_tag(name)
+        except OutreachError as exc:
+            _fail(str(exc))
+        _success(store.tags())
+
+
+@tags.command("remove")
+@click.argument("name")
+@click.pass_context
+def tags_remove(ctx: click.Context, name: str) -> None:
+    """Unregister the tag NAME; refused while a record uses it."""
+    with _store(ctx, create=False) as store:
+        try:
+            store.remove_tag(name)
+        except OutreachError as exc:
+            _fail(str(exc))
+        _success(store.tags())
+
+
+# --- Reading files: JSON lines, JSON arrays, CSV -------------------------------------------------
+
+_READ_SIZE = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+_WS = re.compile(rb"[ \t\r\n]*")
+_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # a complete JSON string (the unrolled form: linear time)
+_SKIP_TOP = re.compile(rb'(?:[^"\[\]{},]+|' + _STRING + rb")*", re.DOTALL)
+_SKIP_INNER = re.compile(rb'(?:[^"\[\]{}]+|' + _STRING + rb")*", re.DOTALL)
+
+
+class ImportFailed(Exception):
+    """The file cannot be read on at this line (or a row is bad and the import is all-or-nothing)."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"Line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class _Problem:
+    """A row the reader could not make a record of (a CSV row with the wrong number of cells)."""
+
+    message: str
+    row: Any
+
+
+class _ArrayReader:
+    """The elements of a top-level JSON array, as JSON texts with the line each starts on, read in
+    blocks: memory holds one element and one block, never the whole array."""
+
+    def __init__(self, fp: IO[bytes]) -> None:
+        self.fp = fp
+        self.buf = b""
+        self.pos = 0
+        self.mark = 0  # the buffer is kept from here (the element being read)
+        self.eof = False
+        self.line = 1  # the line of buf[self.counted]
+        self.counted = 0
+        self.started = False
+
+    def _fill(self) -> bool:
+        """Read another block, dropping what lies before the mark; False at the end of the file."""
+        if self.eof:
+            return False
+        block = self.fp.read(_READ_SIZE)
+        if not block:
+            self.eof = True
+            return False
+        if not self.started:
+            self.started = True
+            if block.startswith(_BOM):
+                block = block[len(_BOM) :]
+        self._line_at(self.mark)
+        self.buf = self.buf[self.mark :] + block
+        self.pos -= self.mark
+        self.counted -= self.mark
+        self.mark = 0
+        return True
+
+    def _line_at(self, offset: int) -> int:
+        self.line += self.buf.count(b"\n", self.counted, offset)
+        self.counted = offset
+        return self.line
+
+    def _skip_ws(self) -> bool:
+        """Move to the next non-white byte; False at the end of the file."""
+        while True:
+            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf):
+                return True
+            self.mark = self.pos
+            if not self._fill():
+                return False
+
+    def _scan_element(self, line: int) -> int:
+        """Move to the `,` or `]` that ends the element starting at the mark; return that byte."""
+        depth = 0
+        while True:
+            skip = _SKIP_TOP if depth == 0 else _SKIP_INNER
+            self.pos = skip.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos >= len(self.buf) or self.buf[self.pos] == 0x22:  # need more (or an open string)
+                if not self._fill():
+                    raise ImportFailed(
+                        line, "The JSON array ends inside this element (is the file cut short?)."
+                    )
+                continue
+            byte = self.buf[self.pos]
+            if byte in b"[{":
+                depth += 1
+            elif depth:
+                depth -= 1
+            elif byte in b",]":
+                return byte
+            else:
+                raise ImportFailed(line, "The JSON array is malformed here (an unmatched '}').")
+            self.pos += 1
+
+    def _expect_end(self) -> None:
+        if self._skip_ws():
+            raise ImportFailed(self._line_at(self.pos), "Unexpected text after the end of the JSON array.")
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        if not self._skip_ws():
+            return  # an empty file holds no records
+        if self.buf[self.pos] != 0x5B:
+            raise ImportFailed(self._line_at(self.pos), "A JSON array must start with '['.")
+        self.pos += 1
+        if not self._skip_ws():
+            raise ImportFailed(self._line_at(self.pos), "The JSON array is not closed with ']'.")
+        if self.buf[self.pos] == 0x5D:
+            self.pos += 1
+            self._expect_end()
+            return
+        while True:
+            if not self._skip_ws():
+                raise ImportFailed(self._line_at(self.pos), "The JSON array is not closed with ']'.")
+            self.mark = self.pos
+            line = self._line_at(self.pos)
+            end = self._scan_element(line)
+            text = self.buf[self.mark : self.pos].rstrip(b" \t\r\n")
+            if not text:
+                raise ImportFailed(line, "The JSON array has an empty element (a stray comma?).")
+            yield line, text
+            self.pos += 1
+            self.mark = self.pos
+            if end == 0x5D:
+                self._expect_end()
+                return
+
+
+def _jsonl_records(fp: IO[bytes]) -> Iterator[tuple[int, Any]]:
+    """Every line is a row (blank ones too, which insert_many skips), so line = row index + 1."""
+    for number, line in enumerate(fp, 1):
+        yield number, (line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line)
+
+
+def _json_records(fp: io.BufferedReader[Any]) -> Iterator[tuple[int, Any]]:
+    """A JSON array, or (when the file starts with `{`) JSON lines."""
+    head = fp.peek(4096)
+    if head.startswith(_BOM):
+        head = head[len(_BOM) :]
+    if head.lstrip(b" \t\r\n").startswith(b"["):
+        return iter(_ArrayReader(fp))
+    return _jsonl_records(fp)
+
+
+def _csv_records(fp: IO[bytes], dialect: type[csv.Dialect]) -> Iterator[tuple[int, Any]]:
+    """CSV rows as {column: cell} with the line each starts on (a quoted cell may span lines).
+
+    Read with the csv module directly, as sqlite-utils' rows_from_file does, but with newline=""
+    so a `\\r\\n` inside a quoted cell comes back unchanged."""
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
+    text = io.TextIOWrapper(fp, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, dialect)
+    try:
+        header = next(reader, None)
+        if header is None:
+            return
+        if len(set(header)) != len(header):
+            raise ImportFailed(1, "The CSV header names a column twice.")
+        start = reader.line_num + 1
+        for cells in reader:
+            line, start = start, reader.line_num + 1
+            if not cells:
+                continue  # a blank line
+            if len(cells) != len(header):
+                yield line, _Problem(f"The row has {len(cells)} cells; the header has {len(header)}.", cells)
+            else:
+                yield line, dict(zip(header, cells, strict=True))
+    except csv.Error as exc:
+        raise ImportFailed(reader.line_num, f"The CSV is malformed: {exc}.") from None
+    except UnicodeDecodeError:
+        raise ImportFailed(reader.line_num + 1, "The file is not UTF-8 text.") from None
+
+
+def csv_row_to_body(cells: dict[str, str]) -> dict[str, Any]:
+    """A CSV row as an insert body: an empty cell is null, `true`/`false` are booleans, a version is an
+    integer; everything else stays text (and the record's rules judge it)."""
+    body: dict[str, Any] = {}
+    for key, text in cells.items():
+        if text == "":
+            body[key] = None
+        elif key == "approved":
+            body[key] = {"true": True, "false": False}.get(text.strip().lower(), text)
+        elif key == "version" and text.isascii() and text.isdigit():
+            body[key] = int(text)
+        else:
+            body[key] = text
+    return body
+
+
+class _Counting(io.RawIOBase):
+    """A raw file that reports how many bytes were read (for the progress bar)."""
+
+    def __init__(self, raw: io.RawIOBase, on_read: Callable[[int], None]) -> None:
+        self._raw = raw
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self._on_read(n)
+        return int(n or 0)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+@contextlib.contextmanager
+def _records(
+    path: str, fmt: str, on_read: Callable[[int], None] | None = None
+) -> Iterator[Iterator[tuple[int, Any]]]:
+    """The (line, row) pairs of a file; a row is JSON text, a {column: cell} dict or a _Problem."""
+    raw: io.RawIOBase = io.FileIO(path, "rb")
+    if on_read is not None:
+        raw = _Counting(raw, on_read)
+    fp = io.BufferedReader(raw, buffer_size=_READ_SIZE)
+    try:
+        if fmt == "jsonl":
+            yield _jsonl_records(fp)
+        elif fmt == "json":
+            yield _json_records(fp)
+        else:
+            yield _csv_records(fp, csv.excel_tab if fmt == "tsv" else csv.excel)
+    finally:
+        fp.close()
+
+
+def _format_of(path: str, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    if path == "-":
+        return "jsonl"
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in _EXTENSIONS:
+        raise click.UsageError(
+            f"Cannot tell the format of {path!r} from its extension; give --format "
+            f"({', '.join(IMPORT_FORMATS)})."
+        )
+    return _EXTENSIONS[ext]
+
+
+@contextlib.contextmanager
+def _input_path(path: str) -> Iterator[str]:
+    """A path that can be read more than once: standard input is first copied to a temporary file."""
+    if path != "-":
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="mass_outreach-") as tmp:
+        spooled = os.path.join(tmp, "stdin")
+        with open(spooled, "wb") as out:
+            stdin = click.get_binary_stream("stdin")
+            while block := stdin.read(_READ_SIZE):
+                out.write(block)
+        yield spooled
+
+
+# --- import --------------------------------------------------------------------------------------
+
+
+class _TagOnly(msgspec.Struct):
+    tag: Any = None
+
+
+_tag_decoder = msgspec.json.Decoder(_TagOnly)
+
+
+def _tags_in(path: str, fmt: str) -> set[str]:
+    """The valid tag names the rows of a file use (a first pass for --create-tags)."""
+    found: set[str] = set()
+    with _records(path, fmt) as records:
+        for _, row in records:
+            if isinstance(row, dict):
+                tag = row.get("tag")
+            elif isinstance(row, bytes) and row.strip():
+                try:
+                    tag = _tag_decoder.decode(row).tag
+                except (msgspec.DecodeError, RecursionError):
+                    continue
+            else:
+                continue
+            if isinstance(tag, str) and tag not in found:
+                with contextlib.suppress(ValidationError):
+                    found.add(check_tag_name(tag))
+    return found
+
+
+def _bodies(
+    records: Iterator[tuple[int, Any]], skip: bool, problems: list[tuple[int, list[tuple[str, str]]]]
+) -> Iterator[Any]:
+    """What insert_many takes, one per row index: JSON text, or a CSV row converted to a body."""
+    for index, (line, row) in enumerate(records):
+        if isinstance(row, _Problem):
+            if not skip:
+                raise ImportFailed(line, row.message)
+            problems.append((index, [("", row.message)]))
+            yield b""  # keeps insert_many's row index in step with ours (it skips blank lines)
+        elif isinstance(row, dict):
+            yield csv_row_to_body(row)
+        else:
+            yield row
+
+
+def _line_of(path: str, fmt: str, index: int) -> int:
+    """The line that row `index` starts on (found by reading the file again: memory stays flat)."""
+    if fmt == "jsonl":
+        return index + 1
+    with _records(path, fmt) as records:
+        for line, _ in itertools.islice(records, index, index + 1):
+            return line
+    return index + 1
+
+
+def _row_errors(exc: OutreachError) -> list[str]:
+    """The messages of a row's error, without insert_many's `Row i: ` prefix."""
+    index = getattr(exc, "index", None)
+    messages = [m for _, m in exc.errors] if isinstance(exc, ValidationError) else [str(exc)]
+    prefix = f"Row {index}: "
+    return [m[len(prefix) :] if m.startswith(prefix) else m for m in messages]
+
+
+def _shown_row(row: Any) -> Any:
+    if isinstance(row, _Problem):
+        return row.row
+    if isinstance(row, bytes):
+        try:
+            return msgspec.json.decode(row)
+        except (msgspec.DecodeError, RecursionError):
+            return row.decode("utf-8", "replace").rstrip("\r\n")
+    return row
+
+
+def _report_rejects(
+    path: str, fmt: str, rejected: list[tuple[int, list[tuple[str, str]]]], rejects: str | None
+) -> None:
+    """Write every rejected row with its errors to `rejects` (JSON lines), or name the first few on
+    standard error."""
+    errors_of = dict(rejected)
+    shown = 0
+    out = open(rejects, "wb") if rejects else None  # noqa: SIM115 (closed below)
+    try:
+        with _records(path, fmt) as records:
+            for index, (line, row) in enumerate(records):
+                errors = errors_of.get(index)
+                if errors is None:
+                    continue
+                if out is not None:
+                    entry = {
+                        "line": line,
+                        "errors": [{"field": f, "message": m} for f, m in errors],
+                        "row": _shown_row(row),
+                    }
+                    out.write(_encoder.encode(entry) + b"\n")
+                else:
+                    for _, message in errors:
+                        click.echo(f"Line {line}: {message}", err=True)
+                    shown += 1
+                    if shown == 10:
+                        break
+    finally:
+        if out is not None:
+            out.close()
+    if out is None and len(rejected) > shown:
+        click.echo(
+            f"... and {len(rejected) - shown} more rejected rows (--rejects FILE keeps them).", err=True
+        )
+
+
+@contextlib.contextmanager
+def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on standard error, only when that is a terminal."""
+    stderr = click.get_text_stream("stderr")
+    if not stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=os.path.getsize(path), label="Importing", file=stderr) as bar:
+        yield bar.update
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(IMPORT_FORMATS),
+    help="jsonl (one object a line), json (an array, or JSON lines), csv or tsv. "
+    "Default: from the extension (.jsonl .ndjson .json .csv .tsv); jsonl for standard input.",
+)
+@click.option("--create-tags", is_flag=True, help="Register the tags the rows use.")
+@click.option("--skip-invalid", is_flag=True, help="Import the good rows and reject the bad ones.")
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False),
+    help="With --skip-invalid: write each rejected row, its line and its errors here (JSON lines).",
+)
+@click.pass_context
+def import_(
+    ctx: click.Context, file: str, fmt: str | None, create_tags: bool, skip_invalid: bool, rejects: str | None
+) -> None:
+    """Insert the records of FILE (or - for standard input) in one transaction.
+
+    FILE holds JSON lines, a JSON array, or CSV with a header row (an empty cell is null, true and
+    false are booleans). By default a bad row imports nothing and the error names its line;
+    --skip-invalid imports the good rows instead. Memory stays flat however long the file.
+
+    \b
+    mass-outreach import outreach.jsonl
+    mass-outreach import people.csv --create-tags --skip-invalid --rejects rejects.jsonl
+    """
+    if rejects and not skip_invalid:
+        raise click.UsageError("--rejects needs --skip-invalid.")
+    fmt = _format_of(file, fmt)
+    with _input_path(file) as path, _store(ctx, create=True) as store:
+        added: list[str] = []
+        problems: list[tuple[int, list[tuple[str, str]]]] = []
+        try:
+            if create_tags:
+                added = sorted(_tags_in(path, fmt) - set(store.tags()))
+                for tag in added:
+                    store.add_tag(tag)
+            with _progress(path) as on_read, _records(path, fmt, on_read) as records:
+                report = store.insert_many(
+                    _bodies(records, skip_invalid, problems), on_error="skip" if skip_invalid else "raise"
+                )
+        except (ImportFailed, OutreachError) as exc:
+            _forget_tags(store, added)
+            if isinstance(exc, ImportFailed):
+                _fail(str(exc))
+            index = getattr(exc, "index", None)
+            if index is None:
+                _fail(str(exc))
+            line = _line_of(path, fmt, index)
+            _fail("\n".join(f"Line {line}: {m}" for m in _row_errors(exc)))
+        rejected = sorted(problems + report.rejected, key=lambda r: r[0])
+        if rejected:
+            _report_rejects(path, fmt, rejected, rejects)
+        elif rejects:
+            open(rejects, "wb").close()
+        _success({"inserted": report.inserted, "rejected": len(rejected), "tags_created": added})
+
+
+def _forget_tags(store: OutreachStore, added: list[str]) -> None:
+    """Undo --create-tags after a failed import, so the store is as it was."""
+    for tag in added:
+        with contextlib.suppress(OutreachError):
+            store.remove_tag(tag)
+
+
+# --- export --------------------------------------------------------------------------------------
+
+_TEXT_FILTERS = frozenset(
+    {"outreach_type", "status", "skip_repliers", "direction", "body_type", "id", "tag", "screenshot_url"}
+    | {"message_id", "reply_to_message_id"}
+    | SUBSTRING_FILTERS
+)
+
+
+def _filter_value(field: str, text: str) -> Any:
+    """VALUE of --filter FIELD=VALUE: JSON when it parses (a list, an object, null, true, a number),
+    else the text itself; for text fields a JSON number or boolean stays text."""
+    try:
+        value = msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        return text
+    if field in _TEXT_FILTERS and isinstance(value, (bool, int, float)):
+        return text
+    return value
+
+
+def parse_filters(args: Iterable[str]) -> dict[str, Any]:
+    """`FIELD=VALUE` arguments as page filters; a field given twice matches any of its values."""
+    filters: dict[str, Any] = {}
+    for arg in args:
+        field, sep, text = arg.partition("=")
+        if not sep or not field:
+            raise click.BadParameter(f"{arg!r} is not FIELD=VALUE.", param_hint="--filter")
+        value = _filter_value(field, text)
+        if field in filters:
+            before = filters[field]
+            value = (before if isinstance(before, list) else [before]) + (
+                value if isinstance(value, list) else [value]
+            )
+        filters[field] = value
+    return filters
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+@contextlib.contextmanager
+def _quiet_broken_pipe() -> Iterator[None]:
+    """`export | head` closes the pipe early: stop quietly, as Unix tools do."""
+    try:
+        yield
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        raise click.exceptions.Exit(1) from None
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(EXPORT_FORMATS),
+    default="jsonl",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--filter",
+    "filter_args",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Only matching records (repeatable; the same field twice matches either value). VALUE is "
+    "JSON when it parses (a list, an object of gt/gte/lt/lte bounds, null, true), else text.",
+)
+@click.option("--order", type=click.Choice(COLUMNS), default="id", show_default=True, help="Sort field.")
+@click.option("--desc", is_flag=True, help="Sort in descending order.")
+@click.pass_context
+def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: str, desc: bool) -> None:
+    """Write every matching record to standard output (JSON lines or CSV), streaming by keyset:
+    memory stays flat. An exported file imports back into a fresh store unchanged.
+
+    \b
+    mass-outreach export --filter status=pending --order create_time --desc > pending.jsonl
+    mass-outreach export --format csv --filter 'status=["failed","aborted"]' > failed.csv
+    """
+    filters = parse_filters(filter_args)
+    with _store(ctx, create=False, envelope=False) as store:
+        records = store.iter(filters, order=order, asc=not desc)
+        try:
+            first = next(records, None)  # checks the filters before anything is written
+        except OutreachError as exc:
+            _fail(str(exc), envelope=False)
+        stream = records if first is None else itertools.chain([first], records)
+        out = click.get_binary_stream("stdout")
+        try:
+            with _quiet_broken_pipe():
+                if fmt == "jsonl":
+                    _export_jsonl(stream, out)
+                else:
+                    empty = _export_csv(stream, out)
+                    if empty:
+                        click.echo(
+                            f"Note: {empty} empty text values were written as empty cells, which import "
+                            "as null (JSON lines keeps them).",
+                            err=True,
+                        )
+        except OutreachError as exc:
+            _fail(str(exc), envelope=False)
+
+
+def _export_jsonl(records: Iterator[Any], out: IO[bytes]) -> None:
+    while batch := list(itertools.islice(records, 1000)):
+        out.write(_encoder.encode_lines([record_to_wire(r) for r in batch]))
+    out.flush()
+
+
+def _export_csv(records: Iterator[Any], out: IO[bytes]) -> int:
+    """Write CSV (a header, then one row a record); return how many empty strings were written."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    try:
+        writer = csv.writer(text)
+        writer.writerow(COLUMNS)
+        empty = 0
+        for rec in records:
+            row = record_to_wire(rec)
+            empty += sum(1 for v in row.values() if v == "")
+            writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
+        text.flush()
+        return empty
+    finally:
+        text.detach()
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+DEMO_TAG = "demo"
+
+
+def _demo_bodies(run: str) -> list[dict[str, Any]]:
+    """One record of every outreach type in every status."""
+    bodies = []
+    for i, (kind, status) in enumerate(itertools.product(OUTREACH_TYPES, STATUSES)):
+        email = kind in EMAIL_TYPES
+        body: dict[str, Any] = {
+            "outreach_type": kind,
+            "status": status,
+            "approved": status != "pending",
+            "direction": "incoming" if i % 5 == 4 else "outgoing",
+            "tag": DEMO_TAG,
+            "subject": f"{status.capitalize()} {kind.replace('_', ' ')} #{i + 1}",
+            "body": f"<p>Hello from the demo ({kind}, {status}).</p>" if email else "Hello from the demo.",
+            "body_type": "html" if email else "plain",
+        }
+        if email:
+            body["message_id"] = f"<demo-{run}-{i + 1}@mail.example.com>"
+        if status == "failed":
+            body["error_description"] = "The recipient's inbox is full."
+            body["screenshot_url"] = f"https://example.com/screenshots/{run}-{i + 1}.png"
+        bodies.append(body)
+    return bodies
+
+
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """The first command to try: a demo database (./mass_outreach_demo.db, or --db when given on the
+    command line), records of every type and status, a page as a table, an update, a filtered count.
+    Run it again to add another batch."""
+    settings: _Settings = ctx.obj
+    path = settings.db if settings.db_given else DEMO_DB
+    existed = os.path.exists(path)
+    prefix = f"mass-outreach --db {_shell_quote(path)}"
+    started = time.perf_counter()
+    with _store(ctx, create=True, path=path, envelope=False) as store:
+        before = store.count()
+        state = f"reused, it held {before} records" if existed else "created"
+        click.echo(f"Demo database: {os.path.abspath(path)} ({state})\n")
+
+        click.echo("1. Register a tag, then insert one record of every type in every status:")
+        click.echo(f"   $ {prefix} tags add {DEMO_TAG}")
+        store.add_tag(DEMO_TAG)
+        bodies = _demo_bodies(uuid.uuid4().hex[:8])
+        example = _encoder.encode(bodies[0]).decode()
+        click.echo(f"   $ {prefix} insert {_shell_quote(example)}")
+        report = store.insert_many(bodies)
+        click.echo(f"   ... and {report.inserted - 1} more like it, in one transaction.\n")
+
+        request = {"limit": 12, "filters": {"tag": DEMO_TAG}, "order": "create_time", "asc": False}
+        text = _encoder.encode(request).decode()
+        click.echo("2. The newest records, as a table:")
+        click.echo(f"   $ {prefix} page {_shell_quote(text)} --format table")
+        envelope = msgspec.json.decode(store.call("page", request))
+        click.echo(_indent(render_table(envelope["results"])))
+        click.echo(_indent(_page_footer(envelope)) + "\n")
+
+        newest_pending = {"tag": DEMO_TAG, "status": "pending"}
+        target = record_to_wire(
+            store.page(limit=1, filters=newest_pending, order="create_time", asc=False).results[0]
+        )
+        change = {"id": target["id"], "status": "running", "expected_version": target["version"]}
+        click.echo("3. Start one pending outreach (a compare-and-set on its version):")
+        click.echo(f"   $ {prefix} update {_shell_quote(_encoder.encode(change).decode())}")
+        updated = msgspec.json.decode(store.call("update", change))["result"]
+        click.echo(
+            f"   status {target['status']} -> {updated['status']}, version {target['version']} -> "
+            f"{updated['version']}, done_time {updated['done_time']}\n"
+        )
+
+        filters = {"filters": {"status": "pending", "outreach_type": "LinkedIn_DirectMessage"}}
+        click.echo("4. Count the pending LinkedIn direct messages:")
+        click.echo(f"   $ {prefix} count {_shell_quote(_encoder.encode(filters).decode())}")
+        click.echo("   " + store.call("count", filters).decode() + "\n")
+        total = store.count()
+    click.echo(
+        f"The demo database now holds {total} records ({time.perf_counter() - started:.2f} s). Next:\n"
+        f"   $ {prefix} export --format csv --filter status=failed\n"
+        f"   $ {prefix} serve        # the same endpoints over HTTP on 127.0.0.1\n"
+        "   $ mass-outreach --help"
+    )
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="The port (0: a free one)."
+)
+@click.option("--api-key", help="The key clients must send to /api1.0/ (default: a random one).")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, api_key: str | None) -> None:
+    """Serve the endpoints over HTTP on loopback: POST /ajax/outreach/{insert,page,update,get,count}.json
+    and the public /api1.0/outreach/... form. Prints the URL, then the API key, one a line; serves until
+    interrupted (Ctrl-C or SIGTERM)."""
+    if not _is_loopback(host):
+        raise click.BadParameter(
+            f"{host!r} is not a loopback address; the fake serves 127.0.0.1 / ::1 / localhost only.",
+            param_hint="--host",
+        )
+    server_module: Any = importlib.import_module(".server", __package__)
+    with _store(ctx, create=True, envelope=False) as store:
+        try:
+            server = server_module.OutreachServer(store, host=host, port=port, api_key=api_key)
+        except OSError as exc:
+            _fail(f"Cannot listen on {host}:{port}: {exc}", envelope=False)
+        with server:
+            click.echo(server.url)
+            click.echo(server.api_key)
+            sys.stdout.flush()
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+            finally:
+                signal.signal(signal.SIGTERM, previous)

@@ -266,15 +266,20 @@ def decode_cursor(cursor: Any) -> Query:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except ValueError:
         raise bad from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != cursor:
+        raise bad  # only the spelling we write: b64decode skips stray characters and spare bits
     payload, check = raw[:-8], raw[-8:]
     if len(raw) < 9 or _checksum(payload) != check:
         raise bad
     try:
         p = msgspec.json.decode(payload, type=_CursorPayload)
-    except msgspec.DecodeError:
+        # the key is no secret: check the carried query as if it were given anew
+        if p.version != 1 or p.order not in ORDER_FIELDS or not 1 <= p.limit <= MAX_LIMIT:
+            raise bad
+        if normalize_filters(p.filters) != p.filters:
+            raise bad
+    except (msgspec.DecodeError, ValidationError):
         raise bad from None
-    if p.version != 1 or p.order not in ORDER_FIELDS:
-        raise bad
     return Query(p.order, p.asc, p.filters, p.limit, p.after)
 
 

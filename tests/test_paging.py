@@ -1,0 +1,574 @@
+"""Paging against a Python model: the total order (field, id), NULLs first ascending and the exact
+reverse descending, cursor walks, page=N, page-number walks with writes between pages, filters, and
+cursors that are bound to their query and refuse tampering."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mass_outreach as mo
+from mass_outreach import model
+from mass_outreach.model import COLUMNS, EMAIL_TYPES, ENUMS
+
+UTC = timezone.utc
+TAGS = ["a", "B", "b", "é"]
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+TIMES = [T0 + timedelta(seconds=s) for s in (0, 1, 1.5, 3600, 86400 * 30)]  # few values: many ties
+FRAGMENTS = ["a", "A", "%", "_", "a%c", "a_c", "\\", "", "bC", "ü", "Ü", "ab\\c", "x y"]
+SUBJECTS = ["abc", "ABC", "a%c", "a_c", "aXc", "ab\\c", "Über", "über", "x y z", "", "zz", "a"]
+URLS = ["https://example.com/1.png", "http://example.com/2", "https://b.example/x"]
+MIDS = ["a@b", "<c@d>", "x@y"]
+NULLABLE_ORDERS = ["skip_repliers", "tag", "subject", "body", "error_description", "screenshot_url",
+                   "message_id", "reply_to_message_id", "done_time"]  # fmt: skip
+
+text_fields = st.one_of(
+    st.none(), st.sampled_from(SUBJECTS), st.text(st.sampled_from("aAbB%_\\ üÜ"), max_size=5)
+)
+
+
+@st.composite
+def records(draw: st.DrawFn) -> dict[str, Any]:
+    """Insert bodies drawn from small value sets, so that orders tie and NULLs are common."""
+    otype = draw(st.sampled_from(model.OUTREACH_TYPES))
+    body: dict[str, Any] = {
+        "outreach_type": otype,
+        "status": draw(st.sampled_from(model.STATUSES)),
+        "approved": draw(st.booleans()),
+        "skip_repliers": draw(st.one_of(st.none(), st.sampled_from(model.SKIP_REPLIERS))),
+        "direction": draw(st.sampled_from(model.DIRECTIONS)),
+        "tag": draw(st.one_of(st.none(), st.sampled_from(TAGS))),
+        "subject": draw(text_fields),
+        "body": draw(text_fields),
+        "body_type": draw(st.sampled_from(model.BODY_TYPES)),
+        "error_description": draw(text_fields),
+        "screenshot_url": draw(st.one_of(st.none(), st.sampled_from(URLS))),
+        "version": draw(st.integers(1, 3)),
+    }
+    if otype in EMAIL_TYPES:
+        body["message_id"] = draw(st.one_of(st.none(), st.sampled_from(MIDS)))
+        body["reply_to_message_id"] = draw(st.one_of(st.none(), st.sampled_from(MIDS)))
+    for name in ("create_time", "update_time"):
+        if draw(st.booleans()):
+            body[name] = draw(st.sampled_from(TIMES))
+    if draw(st.booleans()):
+        body["done_time"] = draw(st.one_of(st.none(), st.sampled_from(TIMES)))
+    if draw(st.booleans()):
+        body["id"] = str(uuid.UUID(int=draw(st.integers(0, 2**128 - 1))))
+    return body
+
+
+def time_text(draw: st.DrawFn) -> Any:
+    t = draw(st.sampled_from(TIMES)) + draw(
+        st.sampled_from([timedelta(0), timedelta(microseconds=1), -timedelta(microseconds=1)])
+    )
+    form = draw(st.sampled_from(["dt", "text", "naive", "offset"]))
+    if form == "dt":
+        return t
+    if form == "text":
+        return model.format_time(t)
+    if form == "naive":
+        return t.replace(tzinfo=None).isoformat()
+    return t.astimezone(timezone(timedelta(hours=-3))).isoformat()
+
+
+@st.composite
+def filter_sets(draw: st.DrawFn, ids: list[str]) -> dict[str, Any]:
+    """Filters of every kind: equality (value, list, null), substring, time bounds."""
+    out: dict[str, Any] = {}
+    names = draw(
+        st.lists(
+            st.sampled_from(
+                [*sorted(FILTER_VALUES), "subject", "body", "error_description", *model.TIME_FIELDS, "id"]
+            ),
+            max_size=3,
+            unique=True,
+        )
+    )
+    for name in names:
+        if name in ("subject", "body", "error_description"):
+            out[name] = draw(st.one_of(st.none(), st.sampled_from(FRAGMENTS)))
+        elif name in model.TIME_FIELDS:
+            if draw(st.integers(0, 5)) == 0:
+                out[name] = None
+            else:
+                bounds = draw(
+                    st.lists(st.sampled_from(["gt", "gte", "lt", "lte"]), min_size=1, max_size=2, unique=True)
+                )
+                out[name] = {b: time_text(draw) for b in bounds}
+        else:
+            pool = FILTER_VALUES[name] if name != "id" else [*ids[:5], str(uuid.uuid4())]
+            one = st.sampled_from(pool)
+            if name == "id":
+                one = one.map(lambda v: v.upper() if v and len(v) % 2 else v)
+            out[name] = draw(st.one_of(one, st.none(), st.lists(st.one_of(one, st.none()), max_size=3)))
+    return out
+
+
+FILTER_VALUES: dict[str, list[Any]] = {
+    **{name: [*values, *(":" + v for v in values[:2])] for name, values in ENUMS.items()},
+    "approved": [True, False],
+    "version": [1, 2, 3, 4],
+    "tag": [*TAGS, "A", "zz"],
+    "screenshot_url": [*URLS, "https://nope"],
+    "message_id": [*MIDS, "<a@b>", "c@d"],
+    "reply_to_message_id": [*MIDS, "<x@y>"],
+}
+
+
+# --- the model -------------------------------------------------------------------------------------
+
+_ASCII_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _norm_equal(name: str, v: Any) -> Any:
+    if v is None:
+        return None
+    if name in ENUMS:
+        return v.removeprefix(":")
+    if name == "id":
+        return v.lower()
+    if name in model.MESSAGE_ID_FIELDS:
+        return model.strip_message_id(v)
+    return v
+
+
+def _time(v: Any) -> datetime:
+    return model.parse_time(model.format_time(msgspec.convert(v, datetime)))
+
+
+def matches(rec: mo.Outreach, filters: dict[str, Any]) -> bool:
+    """The filter rules of DESIGN.md, written plainly in Python."""
+    for name, want in filters.items():
+        have = getattr(rec, name)
+        if want is None:
+            if have is not None:
+                return False
+        elif name in ("subject", "body", "error_description"):
+            if have is None or want.translate(_ASCII_FOLD) not in have.translate(_ASCII_FOLD):
+                return False
+        elif name in model.TIME_FIELDS:
+            if have is None:
+                return False
+            for bound, value in want.items():
+                t = _time(value)
+                ok = {"gt": have > t, "gte": have >= t, "lt": have < t, "lte": have <= t}[bound]
+                if not ok:
+                    return False
+        else:
+            wanted = want if isinstance(want, list) else [want]
+            if have not in [_norm_equal(name, w) for w in wanted]:
+                return False
+    return True
+
+
+def model_order(recs: list[mo.Outreach], order: str, asc: bool) -> list[mo.Outreach]:
+    """(field, id) ascending with NULLs first; descending is the exact reverse."""
+    ranked = sorted(
+        recs,
+        key=lambda r: (
+            getattr(r, order) is not None,
+            getattr(r, order) if getattr(r, order) is not None else 0,
+            r.id,
+        ),
+    )
+    return ranked if asc else ranked[::-1]
+
+
+def model_rows(
+    recs: dict[str, mo.Outreach], order: str, asc: bool, filters: dict[str, Any]
+) -> list[mo.Outreach]:
+    return model_order([r for r in recs.values() if matches(r, filters)], order, asc)
+
+
+def fill(store: mo.OutreachStore, bodies: list[dict[str, Any]]) -> dict[str, mo.Outreach]:
+    out: dict[str, mo.Outreach] = {}
+    for body in bodies:
+        if body.get("id") in out:
+            continue
+        rec = store.insert(body)
+        out[rec.id] = rec
+    return out
+
+
+@pytest.fixture
+def fresh() -> Callable[[], Any]:
+    """Stores made inside a Hypothesis example, closed when it ends."""
+
+    def make() -> mo.OutreachStore:
+        s = mo.open(":memory:")
+        for tag in TAGS:
+            s.add_tag(tag)
+        return s
+
+    return make
+
+
+orders = st.sampled_from(COLUMNS)
+limits = st.integers(1, 50)
+settings_ = settings(
+    max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+
+
+def walk(store: mo.OutreachStore, first: mo.Page, draw: Any = None) -> Iterator[mo.Page]:
+    page = first
+    yield page
+    while page.next_cursor is not None:
+        page = store.page(cursor=page.next_cursor)
+        yield page
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+
+@settings_
+@given(bodies=st.lists(records(), max_size=40), order=orders, asc=st.booleans(), limit=limits, data=st.data())
+def test_cursor_walk_yields_every_matching_row_once_in_order(
+    fresh: Callable[[], mo.OutreachStore],
+    bodies: list[dict[str, Any]],
+    order: str,
+    asc: bool,
+    limit: int,
+    data: st.DataObject,
+) -> None:
+    with fresh() as store:
+        recs = fill(store, bodies)
+        filters = data.draw(filter_sets(list(recs)))
+        expected = model_rows(recs, order, asc, filters)
+        page = store.page(limit=limit, filters=filters, order=order, asc=asc, with_total=True)
+        assert page.total == len(expected)
+        seen: list[mo.Outreach] = []
+        while True:
+            assert len(page.results) <= page.limit
+            seen.extend(page.results)
+            if page.next_cursor is None:
+                break
+            assert len(page.results) == page.limit
+            assert all(c.isalnum() or c in "-_" for c in page.next_cursor)  # URL-safe
+            # the cursor carries the query; repeating its parts is allowed, a new limit replaces
+            again = dict(order=order, asc=asc, filters=filters) if data.draw(st.booleans()) else {}
+            new_limit = data.draw(st.one_of(st.none(), limits))
+            page = store.page(cursor=page.next_cursor, limit=new_limit, **again)
+            if new_limit is not None:
+                assert page.limit == new_limit
+        assert seen == expected
+        assert store.count(filters) == len(expected)
+        assert list(store.iter(filters, order=order, asc=asc, batch_size=limit)) == expected
+
+
+@settings_
+@given(bodies=st.lists(records(), max_size=40), order=orders, asc=st.booleans(), limit=limits, data=st.data())
+def test_page_n_equals_slicing_the_sorted_model(
+    fresh: Callable[[], mo.OutreachStore],
+    bodies: list[dict[str, Any]],
+    order: str,
+    asc: bool,
+    limit: int,
+    data: st.DataObject,
+) -> None:
+    with fresh() as store:
+        recs = fill(store, bodies)
+        filters = data.draw(filter_sets(list(recs)))
+        expected = model_rows(recs, order, asc, filters)
+        numbers = data.draw(st.lists(st.integers(1, len(expected) // limit + 2), max_size=6))
+        for n in numbers:
+            page = store.page(n, limit=limit, filters=filters, order=order, asc=asc)
+            assert page.results == expected[(n - 1) * limit : n * limit]
+            assert page.page == n
+            assert (page.next_cursor is not None) == (len(expected) > n * limit)
+            if page.next_cursor is not None:
+                nxt = store.page(cursor=page.next_cursor)
+                assert nxt.results == expected[n * limit : (n + 1) * limit]
+
+
+@st.composite
+def writes(draw: st.DrawFn) -> tuple[str, Any]:
+    kind = draw(st.sampled_from(["insert", "update", "none", "none"]))
+    if kind == "insert":
+        return kind, draw(records())
+    if kind == "update":
+        optional = {
+            "status": st.sampled_from(model.STATUSES),
+            "subject": text_fields,
+            "tag": st.one_of(st.none(), st.sampled_from(TAGS)),
+            "approved": st.booleans(),
+            "skip_repliers": st.one_of(st.none(), st.sampled_from(model.SKIP_REPLIERS)),
+        }
+        changes = draw(st.fixed_dictionaries({}, optional=optional))
+        return kind, (draw(st.integers(0, 10**6)), changes)
+    return kind, None
+
+
+@pytest.mark.parametrize("writer", ["same store", "other store"])
+def test_sequential_page_walk_equals_offset_with_writes_between_pages(
+    tmp_path: Path, writer: str, scale: int
+) -> None:
+    """The page-number walk (as the MassProspecting client does it) stays exactly the OFFSET
+    definition, whether the writes between pages come from this store or another connection."""
+    counter = iter(range(10**9))
+
+    @settings(max_examples=25 * scale, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+    @given(bodies=st.lists(records(), min_size=1, max_size=30), order=orders, asc=st.booleans(),
+           limit=st.integers(1, 8), steps=st.lists(writes(), min_size=1, max_size=12))  # fmt: skip
+    def run(
+        bodies: list[dict[str, Any]], order: str, asc: bool, limit: int, steps: list[tuple[str, Any]]
+    ) -> None:
+        path = tmp_path / f"walk{next(counter)}.db"
+        with mo.open(path) as store, mo.open(path) as other:
+            for tag in TAGS:
+                store.add_tag(tag)
+            w = store if writer == "same store" else other
+            recs = fill(store, bodies)
+            for n, (kind, arg) in enumerate(steps, start=1):
+                page = store.page(n, limit=limit, order=order, asc=asc)
+                assert page.results == model_rows(recs, order, asc, {})[(n - 1) * limit : n * limit], n
+                if kind == "insert":
+                    if arg.get("id") not in recs:
+                        rec = w.insert(arg)
+                        recs[rec.id] = rec
+                elif kind == "update":
+                    pick, changes = arg
+                    ident = sorted(recs)[pick % len(recs)]
+                    rec = w.update(ident, **changes)
+                    recs[rec.id] = rec
+
+    run()
+
+
+@settings_
+@given(
+    bodies=st.lists(records(), min_size=2, max_size=30),
+    order=orders,
+    asc=st.booleans(),
+    limit=st.integers(1, 5),
+    data=st.data(),
+)
+def test_cursor_walk_while_others_write(
+    fresh: Callable[[], mo.OutreachStore],
+    bodies: list[dict[str, Any]],
+    order: str,
+    asc: bool,
+    limit: int,
+    data: st.DataObject,
+) -> None:
+    """Keyset continuation under concurrent inserts and updates: every row that was there from the
+    start and whose order value did not change is seen exactly once, and pages stay in order."""
+    with fresh() as store:
+        recs = fill(store, bodies)
+        stable = set(recs)
+        seen: list[mo.Outreach] = []
+        page = store.page(limit=limit, order=order, asc=asc)
+        while True:
+            seen.extend(page.results)
+            if page.next_cursor is None:
+                break
+            kind, arg = data.draw(writes())
+            if kind == "insert" and arg.get("id") not in recs:
+                rec = store.insert(arg)
+                recs[rec.id] = rec
+            elif kind == "update":
+                pick, changes = arg
+                ident = sorted(recs)[pick % len(recs)]
+                before = recs[ident]
+                rec = store.update(ident, **changes)
+                recs[ident] = rec
+                if getattr(before, order) != getattr(rec, order):
+                    stable.discard(ident)
+            page = store.page(cursor=page.next_cursor)
+        ids = [r.id for r in seen]
+        for ident in stable:
+            assert ids.count(ident) == 1
+        # a row whose order value moved may be met twice (before and after the move), never out of order
+        assert seen == model_order(seen, order, asc)
+
+
+@settings_
+@given(bodies=st.lists(records(), max_size=40), data=st.data())
+def test_filters_match_the_model(
+    fresh: Callable[[], mo.OutreachStore], bodies: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    with fresh() as store:
+        recs = fill(store, bodies)
+        filters = data.draw(filter_sets(list(recs)))
+        expected = {r.id for r in recs.values() if matches(r, filters)}
+        assert {r.id for r in store.iter(filters)} == expected
+        assert store.count(filters) == len(expected)
+
+
+# --- specific filter behaviour -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def texts_store(store: mo.OutreachStore) -> mo.OutreachStore:
+    for subject in [*SUBJECTS, None]:
+        store.insert(outreach_type="GMail_DirectMessage", status="pending", subject=subject, body=subject)
+    return store
+
+
+@pytest.mark.parametrize(
+    ("needle", "expected"),
+    [
+        ("%", {"a%c"}),
+        ("_", {"a_c"}),
+        ("a_c", {"a_c"}),
+        ("a%c", {"a%c"}),
+        ("\\", {"ab\\c"}),
+        ("b\\c", {"ab\\c"}),
+        ("ABC", {"abc", "ABC"}),
+        ("über", {"über"}),  # case folds for ASCII letters only
+        ("ÜBER", {"Über"}),
+        ("ber", {"Über", "über"}),
+        ("", set(SUBJECTS)),
+        (" y ", {"x y z"}),
+    ],
+)
+def test_substring_filters(texts_store: mo.OutreachStore, needle: str, expected: set[str]) -> None:
+    for field in ("subject", "body"):
+        got = {r.subject for r in texts_store.iter({field: needle})}
+        assert got == expected
+
+
+def test_null_filters(texts_store: mo.OutreachStore) -> None:
+    assert [r.subject for r in texts_store.iter({"subject": None})] == [None]
+    assert texts_store.count({"tag": None}) == len(SUBJECTS) + 1
+    assert texts_store.count({"tag": [None, "a"]}) == len(SUBJECTS) + 1
+    assert texts_store.count({"status": []}) == 0
+    assert texts_store.count({"done_time": None}) == len(SUBJECTS) + 1
+
+
+def test_time_bounds(store: mo.OutreachStore) -> None:
+    for t in TIMES:
+        store.insert(outreach_type="GMail_DirectMessage", status="pending", create_time=t)
+    assert store.count({"create_time": {"gte": TIMES[1]}}) == 4
+    assert store.count({"create_time": {"gt": TIMES[1]}}) == 3
+    assert store.count({"create_time": {"gt": "2024-01-01T00:00:01"}}) == 3  # naive is UTC
+    assert store.count({"create_time": {"lt": "2024-01-01T01:00:01+01:00"}}) == 1
+    assert store.count({"create_time": {"lte": "2024-01-01T01:00:01+01:00"}}) == 2
+    assert store.count({"create_time": {"gt": TIMES[0], "lte": TIMES[3]}}) == 3
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"foo": 1},
+        {"status": "done"},
+        {"status": 5},
+        {"approved": "true"},
+        {"approved": 1},
+        {"version": "1"},
+        {"subject": 5},
+        {"subject": ["a"]},
+        {"subject": "a\x00"},
+        {"create_time": "2024-01-01T00:00:00Z"},
+        {"create_time": {"after": "2024-01-01T00:00:00Z"}},
+        {"create_time": {"gt": "yesterday"}},
+        {"tag": 5},
+        {"id": [1]},
+        [("status", "pending")],
+    ],
+)
+def test_bad_filters(store: mo.OutreachStore, filters: Any) -> None:
+    with pytest.raises(mo.ValidationError) as info:
+        store.page(filters=filters)
+    assert all(f.startswith("filters") for f, _ in info.value.errors)
+    with pytest.raises(mo.ValidationError):
+        store.count(filters)
+
+
+def test_unknown_filter_message(store: mo.OutreachStore) -> None:
+    with pytest.raises(mo.ValidationError) as info:
+        store.page(filters={"foo": 1, "status": "pending"})
+    assert str(info.value) == "Unknown filter 'foo'."
+
+
+# --- cursors ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def walked(store: mo.OutreachStore) -> tuple[mo.OutreachStore, str]:
+    store.insert_many(
+        {"outreach_type": "GMail_DirectMessage", "status": s, "subject": str(i)}
+        for i, s in enumerate(model.STATUSES * 5)
+    )
+    page = store.page(limit=3, order="subject", asc=False, filters={"status": ["pending", "running"]})
+    assert page.next_cursor is not None
+    return store, page.next_cursor
+
+
+def test_cursor_bound_to_its_query(walked: tuple[mo.OutreachStore, str]) -> None:
+    store, cursor = walked
+    ok = store.page(
+        cursor=cursor, order="subject", asc=False, filters={"status": ["running", "pending", "running"]}
+    )
+    assert len(ok.results) == 3
+    for wrong in ({"order": "id"}, {"asc": True}, {"filters": {"status": "pending"}}, {"filters": {}}):
+        with pytest.raises(mo.ValidationError) as info:
+            store.page(cursor=cursor, **wrong)
+        assert [f for f, _ in info.value.errors] == list(wrong)
+    with pytest.raises(mo.ValidationError) as info:
+        store.page(2, cursor=cursor)
+    assert [f for f, _ in info.value.errors] == ["page"]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_altered_cursors_are_validation_errors(
+    walked: tuple[mo.OutreachStore, str], data: st.DataObject
+) -> None:
+    store, cursor = walked
+    kind = data.draw(st.sampled_from(["char", "truncate", "append", "bytes", "text"]))
+    if kind == "char":
+        i = data.draw(st.integers(0, len(cursor) - 1))
+        c = data.draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/."))
+        altered = cursor[:i] + c + cursor[i + 1 :]
+    elif kind == "truncate":
+        altered = cursor[: data.draw(st.integers(0, len(cursor) - 1))]
+    elif kind == "append":
+        altered = cursor + data.draw(st.text(min_size=1, max_size=4))
+    elif kind == "bytes":
+        raw = bytearray(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] ^= data.draw(st.integers(1, 255))
+        altered = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    else:
+        altered = data.draw(st.text(max_size=60))
+    if altered == cursor:
+        return
+    with pytest.raises(mo.ValidationError) as info:
+        store.page(cursor=altered)
+    assert [f for f, _ in info.value.errors] == ["cursor"]
+
+
+@pytest.mark.parametrize("cursor", [5, b"abc", "", "!!!!", "é", ["x"]])
+def test_cursor_of_the_wrong_type(walked: tuple[mo.OutreachStore, str], cursor: Any) -> None:
+    store, _ = walked
+    with pytest.raises(mo.ValidationError):
+        store.page(cursor=cursor)
+
+
+def test_cursor_works_in_another_store_of_the_same_data(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    with mo.open(path) as a:
+        a.insert_many({"outreach_type": "GMail_DirectMessage", "status": "pending"} for _ in range(10))
+        first = a.page(limit=4)
+    with mo.open(path) as b:
+        rest = list(walk(b, b.page(cursor=first.next_cursor)))
+        assert [r.id for p in rest for r in p.results] == [r.id for r in b.iter()][4:]
+
+
+def test_page_defaults(store: mo.OutreachStore) -> None:
+    store.insert_many({"outreach_type": "GMail_DirectMessage", "status": "pending"} for _ in range(30))
+    page = store.page()
+    assert (page.page, page.limit, len(page.results), page.total) == (1, 25, 25, None)
+    assert [r.id for r in page.results] == sorted(r.id for r in page.results)
+    assert store.page(limit=10_000).next_cursor is None

@@ -1,0 +1,153 @@
+"""Bulk insert: mass_outreach `insert_many` against the limit, the naive path, sqlite-utils and pydantic.
+
+Each variant inserts the same records into a new file, in one transaction. Files, schemas, connections
+and input are all made before the clock starts; the clock covers BEGIN to COMMIT. Variants take turns
+within each repeat (in a rotating order), so a slow spell of the machine does not fall on one alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mass_outreach as mo
+from mass_outreach.model import COLUMNS
+
+from . import baselines
+from .data import TAGS, full_rows, jsonl_lines
+from .timing import Sample, raw_connect, timed
+
+__all__ = ["InsertInput", "prepare_input", "run_inserts"]
+
+
+@dataclass
+class InsertInput:
+    """Everything the variants insert, built before any clock starts."""
+
+    bodies: list[dict[str, Any]]
+    lines: list[bytes]
+    rows_uuid7: list[tuple[Any, ...]]
+    rows_uuid4: list[tuple[Any, ...]]
+    records: list[dict[str, Any]]  # complete dicts for sqlite-utils
+
+
+def prepare_input(bodies: list[dict[str, Any]]) -> InsertInput:
+    rows7 = full_rows(bodies)
+    return InsertInput(
+        bodies=bodies,
+        lines=jsonl_lines(bodies),
+        rows_uuid7=rows7,
+        rows_uuid4=full_rows(bodies, id_kind="uuid4"),
+        records=[dict(zip(COLUMNS, r, strict=True)) for r in rows7],
+    )
+
+
+def remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(f"{path}{suffix}")
+
+
+def library_file(path: Path) -> None:
+    """A new, empty store file with the data set's tags registered."""
+    remove_db(path)
+    with mo.open(path) as store:
+        for tag in TAGS:
+            store.add_tag(tag)
+
+
+# A variant: (name, prepare(path) -> (run, close)).
+Prepared = tuple[Callable[[], Any], Callable[[], None]]
+
+
+def _raw(path: Path, settings: dict[str, Any], rows: list[tuple[Any, ...]], naive: bool) -> Prepared:
+    remove_db(path)
+    if naive:
+        baselines.make_naive(path, settings)
+    else:
+        library_file(path)
+    conn = raw_connect(path, settings)
+    return (lambda: baselines.insert_limit(conn, rows)), conn.close
+
+
+def _sqlite_utils(path: Path, settings: dict[str, Any], records: list[dict[str, Any]]) -> Prepared:
+    import sqlite_utils
+
+    library_file(path)
+    db = sqlite_utils.Database(raw_connect(path, settings))
+    return (lambda: baselines.insert_sqlite_utils(db, records)), db.close
+
+
+def _pydantic(path: Path, settings: dict[str, Any], data: InsertInput) -> Prepared:
+    library_file(path)
+    conn = raw_connect(path, settings)
+    return (lambda: baselines.insert_pydantic(conn, data.lines, data.rows_uuid7)), conn.close
+
+
+def _library(path: Path, rows: list[Any]) -> Prepared:
+    library_file(path)
+    store = mo.open(path)
+
+    def run() -> None:
+        report = store.insert_many(rows)
+        assert report.inserted == len(rows), report
+
+    return run, store.close
+
+
+def variants(data: InsertInput, settings: dict[str, Any]) -> dict[str, Callable[[Path], Prepared]]:
+    return {
+        "limit": lambda p: _raw(p, settings, data.rows_uuid7, naive=False),
+        "naive": lambda p: _raw(p, settings, data.rows_uuid4, naive=True),
+        "naive, uuid7 ids": lambda p: _raw(p, settings, data.rows_uuid7, naive=True),
+        "sqlite-utils": lambda p: _sqlite_utils(p, settings, data.records),
+        "pydantic": lambda p: _pydantic(p, settings, data),
+        "mass_outreach jsonl": lambda p: _library(p, data.lines),
+        "mass_outreach dicts": lambda p: _library(p, data.bodies),
+    }
+
+
+def run_inserts(
+    data: InsertInput,
+    settings: dict[str, Any],
+    workdir: Path,
+    repeats: int,
+    keep: Path,
+    log: Callable[[str], None],
+) -> dict[str, Sample]:
+    """Time every variant `repeats` times; leave the last mass_outreach (JSON lines) file at `keep`."""
+    todo = variants(data, settings)
+    names = list(todo)
+    samples = {name: Sample(name, [], len(data.bodies)) for name in names}
+    path = workdir / "insert.db"
+    for rep in range(repeats):
+        order = names[rep % len(names) :] + names[: rep % len(names)]
+        for name in order:
+            run, close = todo[name](path)
+            try:
+                seconds = timed(run)
+            finally:
+                close()
+            assert baselines.row_count(path) == len(data.bodies), name
+            samples[name].seconds.append(seconds)
+            log(f"  insert {name:22s} repeat {rep + 1}/{repeats}: {len(data.bodies) / seconds:9,.0f} rows/s")
+            if name == "mass_outreach jsonl" and rep == repeats - 1:
+                remove_db(keep)
+                _move_db(path, keep)
+            remove_db(path)
+    return samples
+
+
+def _move_db(src: Path, dst: Path) -> None:
+    conn = sqlite3.connect(src)  # fold the WAL into the file so one file is the whole database
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    os.replace(src, dst)
+    remove_db(src)

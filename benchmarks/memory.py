@@ -1,0 +1,113 @@
+"""Peak memory while streaming: a JSON lines file into `insert_many`, and every record back out with
+`iter`, each in a child process of its own, which reports its resident set size (RSS) before it starts
+and its peak (VmHWM from /proc/self/status, else getrusage's ru_maxrss) when done.
+
+`python -m benchmarks.memory insert DB JSONL` / `python -m benchmarks.memory export DB` is the child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run_child"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _status_kb(key: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _rss_kb() -> int:
+    now = _status_kb("VmRSS")
+    return now if now is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _peak_kb() -> int:
+    peak = _status_kb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def _reset_peak() -> bool:
+    """Start the peak count afresh (Linux: writing 5 to clear_refs resets VmHWM)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def _child(mode: str, db: str, src: str | None) -> dict[str, Any]:
+    import msgspec
+
+    import mass_outreach as mo
+
+    from .data import TAGS
+
+    store = mo.open(db)
+    try:
+        if mode == "insert":
+            for tag in TAGS:
+                store.add_tag(tag)
+        # warm up what the run will use, so the baseline holds the code and the caches, not the data
+        store.page(page=1)
+        reset = _reset_peak()
+        base = _rss_kb()
+        start = time.perf_counter()
+        if mode == "insert":
+            assert src is not None
+            with open(src, "rb") as f:
+                rows = store.insert_many(f).inserted
+        else:
+            enc = msgspec.json.Encoder()
+            buf = bytearray()
+            rows = 0
+            with open(os.devnull, "wb") as out:
+                for rec in store.iter():
+                    enc.encode_into(rec, buf, -1)
+                    buf += b"\n"
+                    rows += 1
+                    if len(buf) > 1 << 16:
+                        out.write(buf)
+                        buf.clear()
+                out.write(buf)
+        seconds = time.perf_counter() - start
+        peak = _peak_kb()
+    finally:
+        store.close()
+    return {
+        "mode": mode,
+        "rows": rows,
+        "seconds": seconds,
+        "rss_before_kb": base,
+        "rss_peak_kb": peak,
+        "growth_mb": (peak - base) / 1024,
+        "peak_was_reset": reset,
+    }
+
+
+def run_child(mode: str, db: Path, src: Path | None = None) -> dict[str, Any]:
+    """Run one streaming job in a fresh child process; return what it measured."""
+    args = [sys.executable, "-m", "benchmarks.memory", mode, str(db)] + ([str(src)] if src else [])
+    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory child failed ({proc.returncode}): {proc.stderr.strip()}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)))

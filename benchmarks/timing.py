@@ -1,0 +1,123 @@
+"""Clocks, medians, connection settings shared with the baselines, and a description of the machine."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+import mass_outreach as mo
+
+__all__ = ["Sample", "machine", "median", "raw_connect", "timed"]
+
+
+class Sample(msgspec.Struct):
+    """Repeated measurements of one thing: seconds per repeat, and how many operations each one did."""
+
+    name: str
+    seconds: list[float]
+    ops: int
+    unit: str = "rows/s"  # how the table shows it: "rows/s" or "ms" (per operation)
+
+    @property
+    def median(self) -> float:
+        return median(self.seconds)
+
+    @property
+    def per_op(self) -> float:
+        """Median seconds per operation."""
+        return self.median / self.ops
+
+    @property
+    def rate(self) -> float:
+        """Median operations per second."""
+        return self.ops / self.median
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    """Seconds one call of `fn` takes, after a full garbage collection (so no earlier debt is paid)."""
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# The per-connection settings the library uses (mass_outreach/store.py); WAL is a property of the file.
+LIBRARY_PRAGMAS = ("synchronous", "foreign_keys", "cache_size", "temp_store", "mmap_size", "journal_mode")
+
+
+def library_settings(path: Path) -> dict[str, Any]:
+    """The settings a mass_outreach connection runs with on this file, read from a live store."""
+    with mo.open(path) as store:
+        conns = getattr(store, "_conns", None)
+        if not conns:  # the store's internals changed: fall back to what DESIGN.md promises
+            return {"synchronous": 1, "foreign_keys": 1, "journal_mode": "wal"}
+        conn = conns[0]
+        return {p: conn.execute(f"PRAGMA {p}").fetchone()[0] for p in LIBRARY_PRAGMAS}
+
+
+def raw_connect(path: Path, settings: dict[str, Any]) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the library's settings (autocommit: transactions are explicit)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma, value in settings.items():
+        conn.execute(f"PRAGMA {pragma} = {value}")
+    return conn
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gb() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: they mean little without it."""
+    from importlib.metadata import version
+
+    import pydantic
+    import sqlite_utils  # noqa: F401  (imported for its version below)
+
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "ram_gb": _ram_gb(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "msgspec": msgspec.__version__,
+        "pydantic": pydantic.VERSION,
+        "sqlite_utils": version("sqlite-utils"),
+        "mass_outreach": mo.__version__,
+        "command": " ".join(["python", "-m", "benchmarks", *sys.argv[1:]]),
+        # other work on the machine while this ran (1, 5, 15 minutes), read at the end
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+    }

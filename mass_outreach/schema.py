@@ -110,7 +110,13 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
                     conn.execute(stmt)
             else:
                 for v in range(version, SCHEMA_VERSION):
-                    MIGRATIONS[v](conn)
+                    try:
+                        MIGRATIONS[v](conn)
+                    except sqlite3.DatabaseError as exc:  # e.g. rows that break a new CHECK
+                        raise SchemaError(
+                            f"{path}: migrating schema version {v} to {v + 1} failed, nothing was "
+                            f"changed: {exc}"
+                        ) from exc
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")

@@ -1008,7 +1008,7 @@ def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -1033,20 +1033,22 @@ def serve(ctx: click.Context, host: str, port: int, api_key: str | None) -> None
             f"{host!r} is not a loopback address; the fake serves 127.0.0.1 / ::1 / localhost only.",
             param_hint="--host",
         )
-    server_module: Any = importlib.import_module(".server", __package__)
+    server_module: Any = importlib.import_module(".server", __package__)  # lazily: only serve needs it
     with _store(ctx, create=True, envelope=False) as store:
         try:
             server = server_module.OutreachServer(store, host=host, port=port, api_key=api_key)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             _fail(f"Cannot listen on {host}:{port}: {exc}", envelope=False)
-        with server:
+        # stop on SIGTERM, and on SIGINT even where a shell started us with it ignored (`serve &`)
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
             click.echo(server.url)
             click.echo(server.api_key)
             sys.stdout.flush()
-            previous = signal.signal(signal.SIGTERM, _interrupt)
-            try:
-                server.serve_forever()
-            except KeyboardInterrupt:
-                pass
-            finally:
-                signal.signal(signal.SIGTERM, previous)
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

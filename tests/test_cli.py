@@ -1,0 +1,671 @@
+"""The `mass-outreach` command line: click's CliRunner for most commands, real processes for exit
+statuses, standard input, `python -m`, the console script, a terminal's progress bar and `serve`."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mass_outreach as mo
+from mass_outreach import strategies as mos
+from mass_outreach.cli import _ArrayReader, cli, csv_row_to_body, parse_filters
+
+Run = Callable[..., Result]
+LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
+STATUSES = "pending, running, performed, failed, aborted, canceled"
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Invoke the CLI in-process, in an empty working directory, with `--db t.db` unless db=None."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MASS_OUTREACH_DB", raising=False)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | bytes | None = None, db: str | None = "t.db") -> Result:
+        argv = (["--db", db] if db else []) + list(args)
+        return runner.invoke(cli, argv, input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def out(result: Result) -> Any:
+    return json.loads(result.stdout)
+
+
+def succeeded(result: Result) -> Any:
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    envelope = out(result)
+    assert envelope["status"] == "success"
+    return envelope
+
+
+def failed(result: Result) -> str:
+    """An error: exit 1, the envelope on stdout, the same message on stderr."""
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    message: str = out(result)["status"]
+    assert message != "success"
+    assert result.stderr == message + "\n"
+    return message
+
+
+def stored(path: str | Path = "t.db") -> list[dict[str, Any]]:
+    with mo.open(path, create=False) as store:
+        return [msgspec.to_builtins(r) for r in store.iter()]
+
+
+def write_lines(path: Path, rows: list[Any]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+# --- The endpoints -------------------------------------------------------------------------------
+
+
+def test_insert_get_update_count_page(run: Run) -> None:
+    rec = succeeded(run("insert", json.dumps(LINKEDIN)))["result"]
+    assert rec["version"] == 1 and rec["create_time"].endswith("Z")
+    assert succeeded(run("get", rec["id"]))["result"] == rec
+    change = json.dumps({"id": rec["id"], "status": "running", "expected_version": 1})
+    updated = succeeded(run("update", "-", input=change))["result"]
+    assert (updated["status"], updated["version"]) == ("running", 2)
+    assert succeeded(run("count", '{"filters": {"status": "running"}}'))["result"] == 1
+    assert succeeded(run("count"))["result"] == 1
+    page = succeeded(run("page"))
+    assert page["results"] == [updated] and page["total"] == 1 and page["next_cursor"] is None
+    assert succeeded(run("page", "-", input='{"limit": 1}'))["total"] == 1
+
+
+def test_an_error_envelope_exits_1_with_the_messages_on_stderr(run: Run) -> None:
+    message = failed(run("insert", '{"status": "bogus", "foo": 1}'))
+    assert message.splitlines() == [
+        f"The status 'bogus' is not valid; it must be one of {STATUSES}.",
+        "The key 'foo' is not allowed in Outreach.",
+        "The outreach_type is required.",
+    ]
+    assert "not valid JSON" in failed(run("insert", "{"))
+    assert "does not exist" in failed(run("get", "123e4567-e89b-12d3-a456-426614174000"))
+    rec = succeeded(run("insert", json.dumps(LINKEDIN)))["result"]
+    assert "version 1, not 7" in failed(run("update", json.dumps({"id": rec["id"], "expected_version": 7})))
+    assert stored()[0]["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["insert"],
+        ["update"],
+        ["get"],
+        ["frobnicate"],
+        ["page", "{}", "--format", "xml"],
+        ["export", "--order", "nope"],
+        ["export", "--filter", "status"],
+        ["import", "missing.jsonl"],
+        ["import", "data.txt"],
+        ["import", "data.jsonl", "--rejects", "r.jsonl"],
+        ["serve", "--host", "0.0.0.0"],
+        ["serve", "--host", "example.com"],
+        ["serve", "--port", "70000"],
+        ["tags", "add"],
+    ],
+)
+def test_usage_errors_exit_2(run: Run, args: list[str]) -> None:
+    Path("data.txt").write_text("{}\n")
+    Path("data.jsonl").write_text("{}\n")
+    result = run(*args)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Error" in result.stderr
+
+
+def test_commands_that_read_do_not_create_a_missing_store(run: Run) -> None:
+    for args in (["page"], ["count"], ["get", "x"], ["tags"], ["update", "{}"], ["tags", "remove", "a"]):
+        assert "No mass_outreach store at" in failed(run(*args))
+    result = run("export")
+    assert result.exit_code == 1 and result.stdout == "" and "No mass_outreach store at" in result.stderr
+    assert not Path("t.db").exists()
+
+
+def test_db_option_then_environment_then_default(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    succeeded(run("insert", json.dumps(LINKEDIN), db=None))
+    assert len(stored("outreach.db")) == 1
+    monkeypatch.setenv("MASS_OUTREACH_DB", "env.db")
+    succeeded(run("insert", json.dumps(LINKEDIN), db=None))
+    succeeded(run("insert", json.dumps(LINKEDIN), db="opt.db"))
+    assert (len(stored("outreach.db")), len(stored("env.db")), len(stored("opt.db"))) == (1, 1, 1)
+
+
+def test_page_as_a_table(run: Run) -> None:
+    succeeded(run("tags", "add", "vip"))
+    for i in range(3):
+        body = {**LINKEDIN, "tag": "vip", "subject": f"Line one {i}\nline two " + "x" * 50}
+        succeeded(run("insert", json.dumps(body)))
+    result = run("page", '{"limit": 2, "order": "subject"}', "--format", "table")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["id", "outreach_type", "status", "approved", "tag", "subject", "version"]
+    assert set(lines[1]) <= {"-", " "}
+    records = stored()
+    assert lines[2].startswith(records[0]["id"]) and "Line one 0 line two xxx" in lines[2]
+    assert lines[2].rstrip().endswith("1") and "..." in lines[2]
+    assert lines[4].startswith('(2 of 3 matching records; next page: {"cursor": ')
+    assert len(lines) == 5
+    assert "limit" in failed(run("page", '{"limit": 0}', "--format", "table"))
+
+
+def test_tags_list_add_remove(run: Run) -> None:
+    assert succeeded(run("tags", "add", "b"))["result"] == ["b"]
+    assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
+    assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
+    assert succeeded(run("tags"))["result"] == ["a", "b"]
+    succeeded(run("insert", json.dumps({**LINKEDIN, "tag": "a"})))
+    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 1 outreach records."
+    assert failed(run("tags", "remove", "zz")) == "The tag 'zz' is not registered."
+    assert "1 to 254 characters" in failed(run("tags", "add", ""))
+    assert succeeded(run("tags", "remove", "b"))["result"] == ["a"]
+
+
+# --- Real processes ------------------------------------------------------------------------------
+
+
+def proc(
+    tmp_path: Path, *args: str, input: bytes | None = None, module: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "MASS_OUTREACH_DB"}
+    command = (
+        [sys.executable, "-m", "mass_outreach"]
+        if module
+        else [str(Path(sys.executable).parent / "mass-outreach")]
+    )
+    return subprocess.run(
+        [*command, *args], input=input, capture_output=True, cwd=tmp_path, env=env, timeout=60, check=False
+    )
+
+
+def test_python_m_reads_stdin_and_sets_exit_statuses(tmp_path: Path) -> None:
+    ok = proc(tmp_path, "--db", "p.db", "insert", "-", input=json.dumps(LINKEDIN).encode())
+    assert ok.returncode == 0 and ok.stderr == b""
+    rec = json.loads(ok.stdout)["result"]
+    bad = proc(
+        tmp_path, "--db", "p.db", "update", "-", input=json.dumps({"id": rec["id"], "status": "x"}).encode()
+    )
+    assert bad.returncode == 1
+    message = json.loads(bad.stdout)["status"]
+    assert message.startswith("The status 'x' is not valid") and bad.stderr.decode() == message + "\n"
+    usage = proc(tmp_path, "--db", "p.db", "get")
+    assert usage.returncode == 2 and b"Missing argument 'ID'" in usage.stderr and usage.stdout == b""
+
+
+def test_the_console_script_is_installed(tmp_path: Path) -> None:
+    result = proc(tmp_path, "--version", module=False)
+    assert result.returncode == 0 and result.stdout.decode().startswith("mass-outreach, version ")
+
+
+def test_a_progress_bar_only_when_stderr_is_a_terminal(tmp_path: Path) -> None:
+    data = write_lines(tmp_path / "d.jsonl", [LINKEDIN] * 2000)
+    primary, secondary = pty.openpty()
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "mass_outreach", "--db", "tty.db", "import", str(data)],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=secondary,
+        ) as child:  # fmt: skip
+            os.close(secondary)
+            seen = b""
+            with contextlib_suppress_eio():
+                while chunk := os.read(primary, 4096):
+                    seen += chunk
+            stdout = child.stdout.read() if child.stdout else b""
+            assert child.wait(timeout=60) == 0
+    finally:
+        os.close(primary)
+    assert b"Importing" in seen and b"100%" in seen
+    assert json.loads(stdout)["result"]["inserted"] == 2000
+    piped = proc(tmp_path, "--db", "pipe.db", "import", str(data))
+    assert piped.returncode == 0 and piped.stderr == b""
+
+
+class contextlib_suppress_eio:
+    """Reading a pty's primary side ends with EIO on Linux once the child has closed it."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
+        return isinstance(exc, OSError)
+
+
+# --- import --------------------------------------------------------------------------------------
+
+
+def test_import_json_lines_counts_blank_lines(run: Run, tmp_path: Path) -> None:
+    rows = [LINKEDIN, "", {**LINKEDIN, "subject": "two"}, "   ", {**LINKEDIN, "status": ":failed"}]
+    result = run("import", str(write_lines(tmp_path / "in.jsonl", rows)))
+    assert result.stderr == ""
+    assert succeeded(result)["result"] == {"inserted": 3, "rejected": 0, "tags_created": []}
+    assert [r["status"] for r in stored()] == ["pending", "pending", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({**LINKEDIN, "status": "nope"}, "Line 4: The status 'nope' is not valid"),
+        ("{not json", "Line 4: The body is not valid JSON"),
+        ('["a list"]', "Line 4: The body must be a JSON object."),
+        ({**LINKEDIN, "tag": "ghost"}, "Line 4: The tag 'ghost' is not registered in this store."),
+        (
+            {**LINKEDIN, "id": "123e4567-e89b-12d3-a456-426614174000"},
+            "Line 4: The id '123e4567-e89b-12d3-a456-426614174000' already exists.",
+        ),
+    ],
+)
+def test_a_bad_json_line_imports_nothing_and_is_named(
+    run: Run, tmp_path: Path, bad: Any, message: str
+) -> None:
+    succeeded(run("insert", json.dumps({**LINKEDIN, "id": "123e4567-e89b-12d3-a456-426614174000"})))
+    before = stored()
+    rows = [LINKEDIN, "", LINKEDIN, bad, *[LINKEDIN] * 2500]  # the bad row is early in a long chunk
+    assert failed(run("import", str(write_lines(tmp_path / "in.jsonl", rows)))).startswith(message)
+    assert stored() == before
+
+
+def test_a_tag_error_hints_at_create_tags(run: Run, tmp_path: Path) -> None:
+    data = write_lines(tmp_path / "in.jsonl", [{**LINKEDIN, "tag": "new"}])
+    assert failed(run("import", str(data))).endswith("(--create-tags registers the tags the file uses.)")
+
+
+def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_path: Path) -> None:
+    rows = [
+        LINKEDIN,
+        {**LINKEDIN, "subject": 'brackets ] } [ { and "quotes", commas'},
+        {**LINKEDIN, "approved": "yes"},
+    ]
+    text = json.dumps(rows, indent=2)
+    bad_line = [i for i, line in enumerate(text.splitlines(), 1) if line == "  {"][2]  # the third `{`
+    (tmp_path / "in.json").write_text(text)
+    assert failed(run("import", "in.json")).startswith(
+        f"Line {bad_line}: The approved must be true or false."
+    )
+    rows[2]["approved"] = True
+    (tmp_path / "in.json").write_text(text.replace('"yes"', "true"))
+    assert succeeded(run("import", "in.json"))["result"]["inserted"] == 3
+    assert stored()[1]["subject"] == rows[1]["subject"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[\n{"a": 1},\n{"b": "cut', "Line 3: The JSON array ends inside this element"),
+        ('[\n{"a": 1},\n]', "Line 3: The JSON array has an empty element"),
+        ('[{"a": 1}] x', "Line 1: Unexpected text after the end of the JSON array."),
+        ("[\n", "Line 2: The JSON array is not closed"),
+        ('[{"a": 1}}]', "Line 1: The JSON array is malformed"),
+    ],
+)
+def test_a_broken_json_array_fails_with_its_line(run: Run, tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "in.json").write_text(text)
+    assert failed(run("import", "in.json", "--skip-invalid")).startswith(message)
+    assert not Path("t.db").exists() or stored() == []
+
+
+def test_a_json_file_may_hold_json_lines_or_nothing(run: Run, tmp_path: Path) -> None:
+    write_lines(tmp_path / "lines.json", [LINKEDIN, LINKEDIN])
+    assert succeeded(run("import", "lines.json"))["result"]["inserted"] == 2
+    (tmp_path / "empty.json").write_text("  [ ]  \n")
+    assert succeeded(run("import", "empty.json"))["result"]["inserted"] == 0
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps([LINKEDIN]).encode())
+    assert succeeded(run("import", "bom.json"))["result"]["inserted"] == 1
+
+
+_json_leaf = st.none() | st.booleans() | st.integers() | st.text(alphabet='ab"\\[]{},\n\t é', max_size=8)
+_json_value = st.recursive(
+    _json_leaf,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    elements=st.lists(_json_value, max_size=6),
+    indent=st.sampled_from([None, 0, 2]),
+    block_size=st.sampled_from([1, 2, 5, 64, 1 << 20]),
+)
+def test_the_array_reader_splits_any_array_into_its_elements(
+    elements: list[Any], indent: int | None, block_size: int
+) -> None:
+    text = json.dumps(elements, indent=indent, ensure_ascii=False).encode()
+    got = list(_ArrayReader(io.BytesIO(text), block_size))
+    assert [json.loads(t) for _, t in got] == elements
+    decoded = json.loads(text)
+    assert decoded == elements
+    if indent is not None and elements:  # each element of an indented array starts on its own line
+        assert got[0][0] == 2
+
+
+def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_path: Path) -> None:
+    text = (
+        "outreach_type,status,subject,approved,version\r\n"
+        'LinkedIn_DirectMessage,pending,"two\r\nlines",TRUE,\r\n'
+        "\r\n"
+        "LinkedIn_DirectMessage,pending,,false,3\r\n"
+        "LinkedIn_DirectMessage,nope,x,,\r\n"
+    )
+    (tmp_path / "in.csv").write_bytes(text.encode())
+    assert failed(run("import", "in.csv")).splitlines() == [
+        f"Line 6: The status 'nope' is not valid; it must be one of {STATUSES}.",
+        "Line 6: The approved cannot be null.",
+    ]
+    (tmp_path / "in.csv").write_bytes(text.rsplit("\r\n", 2)[0].encode() + b"\r\n")
+    assert succeeded(run("import", "in.csv"))["result"]["inserted"] == 2
+    first, second = stored()
+    assert (first["subject"], first["approved"], first["version"]) == ("two\r\nlines", True, 1)
+    assert (second["subject"], second["approved"], second["version"]) == (None, False, 3)
+
+
+def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text(
+        "outreach_type,status\nLinkedIn_DirectMessage,pending\nGMail_DirectMessage\n"
+    )
+    assert failed(run("import", "in.csv")) == "Line 3: The row has 1 cells; the header has 2."
+    (tmp_path / "dup.csv").write_text("status,status\npending,pending\n")
+    assert failed(run("import", "dup.csv")) == "Line 1: The CSV header names a column twice."
+
+
+def test_csv_cells_become_values() -> None:
+    cells = {
+        "approved": "False",
+        "version": "12",
+        "subject": "",
+        "tag": "007",
+        "body": "true",
+        "skip_repliers": "",
+    }
+    assert csv_row_to_body(cells) == {
+        "approved": False, "version": 12, "subject": None, "tag": "007", "body": "true",
+        "skip_repliers": None,
+    }  # fmt: skip
+    assert csv_row_to_body({"approved": "yes", "version": "1.5"}) == {"approved": "yes", "version": "1.5"}
+
+
+def test_format_by_extension_option_or_stdin(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "data.tsv").write_text("outreach_type\tstatus\nGMail_DirectMessage\trunning\n")
+    assert succeeded(run("import", "data.tsv"))["result"]["inserted"] == 1
+    (tmp_path / "data.txt").write_text("outreach_type,status\nGMail_DirectMessage,failed\n")
+    assert succeeded(run("import", "data.txt", "--format", "csv"))["result"]["inserted"] == 1
+    assert succeeded(run("import", "-", input=json.dumps(LINKEDIN) + "\n"))["result"]["inserted"] == 1
+    csv_in = "outreach_type,status\nFacebook_DirectMessage,aborted\nFacebook_DirectMessage,bad\n"
+    assert failed(run("import", "-", "--format", "csv", input=csv_in)).startswith("Line 3: The status 'bad'")
+    assert [r["status"] for r in stored()] == ["running", "failed", "pending"]
+
+
+def test_create_tags_registers_them_and_a_failure_takes_them_back(run: Run, tmp_path: Path) -> None:
+    succeeded(run("tags", "add", "old"))
+    rows = [
+        {**LINKEDIN, "tag": "b"},
+        {**LINKEDIN, "tag": "a"},
+        {**LINKEDIN, "tag": "old"},
+        {**LINKEDIN, "tag": ""},
+    ]
+    data = write_lines(tmp_path / "in.jsonl", rows)
+    assert failed(run("import", str(data), "--create-tags")).startswith("Line 4: The tag must be 1 to 254")
+    assert succeeded(run("tags"))["result"] == ["old"]
+    write_lines(data, rows[:3])
+    assert succeeded(run("import", str(data), "--create-tags"))["result"] == {
+        "inserted": 3, "rejected": 0, "tags_created": ["a", "b"],
+    }  # fmt: skip
+    assert succeeded(run("tags"))["result"] == ["a", "b", "old"]
+
+
+def test_skip_invalid_writes_each_reject_with_its_line_and_errors(run: Run, tmp_path: Path) -> None:
+    rows = [LINKEDIN, {"status": "pending"}, "", "{oops", {**LINKEDIN, "tag": "ghost"}, LINKEDIN]
+    data = write_lines(tmp_path / "in.jsonl", rows)
+    result = run("import", str(data), "--skip-invalid", "--rejects", "rejects.jsonl")
+    assert succeeded(result)["result"] == {"inserted": 2, "rejected": 3, "tags_created": []}
+    rejects = [json.loads(line) for line in Path("rejects.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [2, 4, 5]
+    assert rejects[0]["errors"] == [{"field": "outreach_type", "message": "The outreach_type is required."}]
+    assert rejects[0]["row"] == {"status": "pending"}
+    assert rejects[1]["row"] == "{oops" and "not valid JSON" in rejects[1]["errors"][0]["message"]
+    assert rejects[2]["errors"][0]["field"] == "tag" and rejects[2]["row"]["tag"] == "ghost"
+    assert len(stored()) == 2
+
+    quiet = run("import", str(data), "--skip-invalid")
+    assert succeeded(quiet)["result"]["rejected"] == 3
+    assert [line.split(":")[0] for line in quiet.stderr.splitlines()] == ["Line 2", "Line 4", "Line 5"]
+
+
+def test_skip_invalid_csv_keeps_a_malformed_rows_cells(run: Run, tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text(
+        "outreach_type,status\nLinkedIn_DirectMessage,pending,extra\nGMail_DirectMessage,failed\n"
+    )
+    result = run("import", "in.csv", "--skip-invalid", "--rejects", "r.jsonl")
+    assert succeeded(result)["result"]["inserted"] == 1
+    [reject] = [json.loads(line) for line in Path("r.jsonl").read_text().splitlines()]
+    assert reject == {
+        "line": 2,
+        "errors": [{"field": "", "message": "The row has 3 cells; the header has 2."}],
+        "row": ["LinkedIn_DirectMessage", "pending", "extra"],
+    }
+
+
+# --- export --------------------------------------------------------------------------------------
+
+
+def seed(path: str = "t.db") -> list[mo.Outreach]:
+    with mo.open(path) as store:
+        store.add_tag("vip")
+        kinds = itertools.cycle(mo.OUTREACH_TYPES)
+        for i, status in enumerate(mo.STATUSES * 3):
+            tag = "vip" if i % 3 == 0 else None
+            store.insert(
+                outreach_type=next(kinds),
+                status=status,
+                tag=tag,
+                subject=f"S{i} 100%_off",
+                approved=i % 2 == 0,
+            )
+        return list(store.iter())
+
+
+def test_export_json_lines_with_filters_and_order(run: Run) -> None:
+    records = seed()
+    lines = run("export").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [r.id for r in records]
+    assert json.loads(lines[0])["create_time"].endswith("Z")
+
+    def ids(*args: str) -> list[str]:
+        result = run("export", *args)
+        assert result.exit_code == 0 and result.stderr == "", result.stderr
+        return [json.loads(line)["id"] for line in result.stdout.splitlines()]
+
+    by = {r.id: r for r in records}
+    assert {by[i].status for i in ids("--filter", "status=failed")} == {"failed"}
+    assert len(ids("--filter", "status=failed", "--filter", "status=:running")) == 6
+    assert len(ids("--filter", 'status=["failed", "running", "pending"]')) == 9
+    assert all(by[i].tag is None for i in ids("--filter", "tag=null"))
+    assert len(ids("--filter", "tag=vip", "--filter", "approved=true")) == 3
+    assert ids("--filter", "subject=s7 100%_") == [records[7].id]
+    assert len(ids("--filter", "version=1")) == 18
+    assert ids("--filter", f'create_time={{"gt": "{records[0].create_time.isoformat()}"}}') == [
+        r.id for r in records if r.create_time > records[0].create_time
+    ]
+    desc = ids("--order", "subject", "--desc")
+    assert desc == [r.id for r in sorted(records, key=lambda r: (r.subject, r.id), reverse=True)]
+
+
+def test_export_errors_go_to_stderr_only(run: Run) -> None:
+    seed()
+    for args, fragment in (
+        (["--filter", "nope=1"], "Unknown filter 'nope'."),
+        (["--filter", "approved=maybe"], "takes true or false"),
+        (["--filter", "create_time=2024"], "takes an object of gt, gte, lt and lte bounds"),
+    ):
+        result = run("export", *args)
+        assert result.exit_code == 1 and result.stdout == "" and fragment in result.stderr
+
+
+def test_parse_filters() -> None:
+    assert parse_filters(["status=pending", "status=running", "tag=null", "subject=123", "version=2"]) == {
+        "status": ["pending", "running"], "tag": None, "subject": "123", "version": 2,
+    }  # fmt: skip
+    assert parse_filters(["subject=a=b", "approved=false", 'id=["x"]']) == {
+        "subject": "a=b", "approved": False, "id": ["x"],
+    }  # fmt: skip
+
+
+def _round_trip_store(bodies: list[dict[str, Any]], path: Path) -> list[dict[str, Any]]:
+    """A store holding `bodies`, some of them updated (so versions and times differ)."""
+    path.unlink(missing_ok=True)
+    with mo.open(path) as store:
+        store.add_tag("vip")
+        store.add_tag('a,b\n"c"')
+        for i, body in enumerate(bodies):
+            rec = store.insert(body)
+            if i % 2:
+                store.update(rec.id, status="performed")
+        return [msgspec.to_builtins(r) for r in store.iter()]
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    bodies=st.lists(mos.outreaches(tags=("vip", 'a,b\n"c"')), max_size=8),
+    fmt=st.sampled_from(["jsonl", "csv"]),
+)
+def test_export_then_import_gives_the_same_records(
+    tmp_path: Path, bodies: list[dict[str, Any]], fmt: str
+) -> None:
+    runner = CliRunner()
+    source, target, dump = tmp_path / "a.db", tmp_path / "b.db", tmp_path / f"dump.{fmt}"
+    expected = _round_trip_store(bodies, source)
+    exported = runner.invoke(cli, ["--db", str(source), "export", "--format", fmt], catch_exceptions=False)
+    assert exported.exit_code == 0
+    dump.write_bytes(exported.stdout_bytes)
+    target.unlink(missing_ok=True)
+    imported = runner.invoke(
+        cli, ["--db", str(target), "import", str(dump), "--create-tags"], catch_exceptions=False
+    )
+    assert imported.exit_code == 0, imported.stderr
+    if fmt == "csv":  # CSV has no empty string apart from null: an empty cell is null (and export says so)
+        empties = sum(1 for r in expected for v in r.values() if v == "")
+        assert ("empty text values" in exported.stderr) == (empties > 0)
+        expected = [{k: None if v == "" else v for k, v in r.items()} for r in expected]
+    assert stored(target) == expected
+    again = runner.invoke(cli, ["--db", str(target), "export", "--format", fmt], catch_exceptions=False)
+    assert again.stdout_bytes == exported.stdout_bytes or fmt == "csv"
+
+
+def test_import_and_export_memory_stays_flat(tmp_path: Path, scale: int) -> None:
+    """Peak memory (VmHWM) of a process importing, then exporting, N lines vs 5N lines: the same,
+    give or take (ru_maxrss would not do: Linux carries it over from pytest's own across exec)."""
+    line = json.dumps({**LINKEDIN, "subject": "Hello", "body": "b" * 300}) + "\n"
+    script = (
+        "import sys\n"
+        "from mass_outreach.cli import cli\n"
+        "db, data, out = sys.argv[1:]\n"
+        "cli(['--db', db, 'import', data], standalone_mode=False)\n"
+        "sys.stdout = open(out, 'w')\n"
+        "cli(['--db', db, 'export', '--format', 'csv'], standalone_mode=False)\n"
+        "sys.stdout.close()\n"
+        "print(open('/proc/self/status').read().split('VmHWM:')[1].split()[0], file=sys.stderr)\n"
+    )
+    peaks = []
+    for n in (10_000 * scale, 50_000 * scale):
+        data = tmp_path / f"{n}.jsonl"
+        data.write_text(line * n)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / f"{n}.db"), str(data), str(tmp_path / f"{n}.csv")],
+            capture_output=True, timeout=600, check=True,
+        )  # fmt: skip
+        assert (tmp_path / f"{n}.csv").read_text().count("\n") == n + 1
+        peaks.append(int(done.stderr.decode().split()[-1]))  # KiB
+    small, large = peaks
+    # 4N more lines are over 60 MB of rows: holding them would show; a flat import stays within noise.
+    assert large - small < 15_000, peaks
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+def test_demo_runs_twice_and_covers_every_type_and_status(run: Run) -> None:
+    first = run("demo", db=None)
+    assert first.exit_code == 0, first.stderr
+    assert "Demo database: " in first.stdout and "(created)" in first.stdout
+    assert "id                                    outreach_type" in first.stdout
+    assert "status pending -> running, version 1 -> 2" in first.stdout
+    assert '{"status":"success","result":1}' in first.stdout
+    second = run("demo", db=None)
+    assert second.exit_code == 0 and "(reused, it held 36 records)" in second.stdout
+    assert '{"status":"success","result":2}' in second.stdout
+    records = stored("mass_outreach_demo.db")
+    assert len(records) == 72 and not Path("outreach.db").exists()
+    pairs = {(r["outreach_type"], r["status"]) for r in records if r["version"] == 1}
+    assert pairs == set(itertools.product(mo.OUTREACH_TYPES, mo.STATUSES)) - {
+        ("Postmark_DirectMessage", "pending")
+    }
+    assert all(r["tag"] == "demo" and r["subject"] for r in records)
+    assert all((r["message_id"] is not None) == (r["outreach_type"] in mo.EMAIL_TYPES) for r in records)
+    assert sum(r["version"] == 2 for r in records) == 2
+
+
+def test_demo_uses_db_only_when_given_on_the_command_line(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASS_OUTREACH_DB", "real.db")
+    assert run("demo", db=None).exit_code == 0
+    assert not Path("real.db").exists() and len(stored("mass_outreach_demo.db")) == 36
+    assert run("demo", db="mine.db").exit_code == 0
+    assert len(stored("mine.db")) == 36
+
+
+# --- serve ---------------------------------------------------------------------------------------
+
+
+def _post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+    env = {k: v for k, v in os.environ.items() if k != "MASS_OUTREACH_DB"}
+    command = [sys.executable, "-m", "mass_outreach", "--db", "s.db", "serve", "--api-key", "sekret"]
+    with subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as child:
+        try:
+            assert child.stdout is not None
+            url = child.stdout.readline().decode().strip()
+            key = child.stdout.readline().decode().strip()
+            yield child, url, key
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_serve_prints_url_and_key_and_stops_on_a_signal(
+    served: tuple[subprocess.Popen[bytes], str, str], stop: int, tmp_path: Path
+) -> None:
+    child, url, key = served
+    assert url.startswith("http://127.0.0.1:") and key == "sekret"
+    rec = _post(url + "/ajax/outreach/insert.json", LINKEDIN)["result"]
+    assert _post(url + "/api1.0/outreach/count.json", {"api_key": key})["result"] == 1
+    assert _post(url + "/api1.0/outreach/count.json", {"api_key": "wrong"})["status"] != "success"
+    child.send_signal(stop)
+    assert child.wait(timeout=30) == 0
+    assert stored(tmp_path / "s.db")[0]["id"] == rec["id"]

@@ -13,6 +13,7 @@ built from simple to complex, so a failing example shrinks to a small, readable 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -67,6 +68,7 @@ def _plain(value: str) -> str:
     return value[1:] if value.startswith(":") else value
 
 
+@functools.cache
 def _enum(name: str) -> st.SearchStrategy[str]:
     """A value of an enum field, now and then in the Ruby-symbol form (`":pending"`)."""
     return st.tuples(st.sampled_from(ENUMS[name]), st.booleans()).map(
@@ -75,10 +77,14 @@ def _enum(name: str) -> st.SearchStrategy[str]:
 
 
 def _rarely(draw: st.DrawFn) -> bool:
-    """True about one time in sixteen; shrinks to False."""
-    return draw(st.integers(0, 15)) == 15
+    """True about one time in ten; shrinks to False."""
+    return draw(_RARELY)
 
 
+_RARELY = st.integers(0, 7).map(lambda i: i == 7)
+
+
+@functools.cache
 def _text(name: str, max_size: int = 40) -> st.SearchStrategy[str]:
     """Text for a field: usually short, rarely exactly at the field's length limit."""
     low, high = TEXT_LIMITS[name]
@@ -97,12 +103,14 @@ def tag_names() -> st.SearchStrategy[str]:
     return _text("tag", max_size=20)
 
 
+@functools.cache
 def _domains() -> st.SearchStrategy[str]:
     label = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
     generated = st.tuples(st.lists(label, min_size=1, max_size=3), st.sampled_from(["com", "org", "io"]))
     return st.sampled_from(["example.com", "localhost"]) | generated.map(lambda t: ".".join([*t[0], t[1]]))
 
 
+@functools.cache
 def _hosts() -> st.SearchStrategy[str]:
     ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
     return _domains() | ipv4 | st.sampled_from(["[::1]", "[2001:db8::1]"])
@@ -196,7 +204,7 @@ def _history(draw: st.DrawFn) -> Body:
 
 
 def _record_fields(tags: tuple[str, ...]) -> dict[str, st.SearchStrategy[Any]]:
-    """Strategies for the optional fields of a record other than the message ids."""
+    """Strategies for the optional fields of a record other than the message ids (a new dict)."""
     fields: dict[str, st.SearchStrategy[Any]] = {
         "approved": st.booleans(),
         "skip_repliers": _nullable(_enum("skip_repliers")),
@@ -219,14 +227,35 @@ def _message_id_fields() -> dict[str, st.SearchStrategy[Any]]:
 # --- Valid insert bodies -------------------------------------------------------------------------
 
 
+_PRESENT = st.integers(0, 3).map(bool)  # about three times in four; shrinks to absent
+
+
+def _some_of(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Body]:
+    """Each key of `fields` present or not (often all of them, as in records read back); a key is
+    dropped as an example shrinks."""
+    items = tuple(fields.items())
+
+    @st.composite
+    def some(draw: st.DrawFn) -> Body:
+        return {key: draw(strategy) for key, strategy in items if draw(_PRESENT)}
+
+    return some()
+
+
+@functools.cache
+def _optional_record(tags: tuple[str, ...], email: bool) -> st.SearchStrategy[Body]:
+    """The optional part of a record."""
+    fields = _record_fields(tags)
+    if email:
+        fields.update(_message_id_fields())
+    return _some_of(fields)
+
+
 @st.composite
 def _outreach(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
     outreach_type = draw(_enum("outreach_type"))
     body: Body = {"outreach_type": outreach_type, "status": draw(_enum("status"))}
-    optional = _record_fields(tags)
-    if _plain(outreach_type) in _EMAIL:
-        optional.update(_message_id_fields())
-    body.update(draw(st.fixed_dictionaries({}, optional=optional)))
+    body.update(draw(_optional_record(tags, _plain(outreach_type) in _EMAIL)))
     body.update(draw(_history()))
     return body
 
@@ -531,22 +560,33 @@ def invalid_outreaches(
 # --- Updates and page requests -------------------------------------------------------------------
 
 
-@st.composite
-def _update(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
+@functools.cache
+def _optional_update(tags: tuple[str, ...]) -> st.SearchStrategy[Body]:
     fields = _record_fields(tags)
     fields["status"] = _enum("status")
     if not tags:
         fields["tag"] = st.none()  # clearing the tag is always valid
-    body: Body = draw(st.fixed_dictionaries({}, optional=fields))
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+_SOME_MESSAGE_IDS = st.fixed_dictionaries(
+    {}, optional={n: _nullable(_message_id()) for n in MESSAGE_ID_FIELDS}
+)
+_CLEARED_MESSAGE_IDS = st.fixed_dictionaries({}, optional={n: st.none() for n in MESSAGE_ID_FIELDS})
+
+
+@st.composite
+def _update(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
+    body: Body = draw(_optional_update(tags))
     if draw(st.booleans()):
         outreach_type = draw(_enum("outreach_type"))
         body["outreach_type"] = outreach_type
         if _plain(outreach_type) in _EMAIL:
-            body.update(draw(st.fixed_dictionaries({}, optional=_message_id_fields())))
+            body.update(draw(_SOME_MESSAGE_IDS))
         else:  # the record may carry message ids, which a non-email type cannot keep
             body.update({name: None for name in MESSAGE_ID_FIELDS})
     else:  # the record's type is unknown here: only clearing a message id is valid for every type
-        body.update(draw(st.fixed_dictionaries({}, optional={n: st.none() for n in MESSAGE_ID_FIELDS})))
+        body.update(draw(_CLEARED_MESSAGE_IDS))
     return body
 
 
@@ -578,6 +618,7 @@ def _equality(name: str) -> st.SearchStrategy[Any]:
     return value | st.none() | st.lists(_nullable(value), max_size=3)
 
 
+@functools.cache
 def _filters() -> st.SearchStrategy[Body]:
     optional: dict[str, st.SearchStrategy[Any]] = {name: _equality(name) for name in sorted(EQUALITY_FILTERS)}
     for name in sorted(SUBSTRING_FILTERS):
@@ -588,19 +629,20 @@ def _filters() -> st.SearchStrategy[Body]:
     return st.fixed_dictionaries({}, optional=optional)
 
 
+@functools.cache
+def _page_options() -> st.SearchStrategy[Body]:
+    optional = {
+        "limit": st.integers(1, MAX_LIMIT),
+        "filters": _filters(),
+        "order": st.sampled_from(COLUMNS),
+        "asc": st.booleans(),
+    }
+    return st.fixed_dictionaries({}, optional=optional)
+
+
 @st.composite
 def _page_request(draw: st.DrawFn) -> Body:
-    body: Body = draw(
-        st.fixed_dictionaries(
-            {},
-            optional={
-                "limit": st.integers(1, MAX_LIMIT),
-                "filters": _filters(),
-                "order": st.sampled_from(COLUMNS),
-                "asc": st.booleans(),
-            },
-        )
-    )
+    body: Body = draw(_page_options())
     limit = body.get("limit", 25)
     page = draw(st.integers(1, min(2**62, 2**62 // limit + 1)))
     return {"page": page, **body}

@@ -1,0 +1,302 @@
+"""The Hypothesis strategies: valid bodies are accepted, invalid ones refused for their one rule, every
+field and value reachable, and failing examples shrink to small readable bodies."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+from hypothesis import HealthCheck, Phase, find, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+
+import mass_outreach as mo
+from mass_outreach import strategies as mos
+from mass_outreach.model import ENUMS, MESSAGE_ID_FIELDS, NOT_NULL, TEXT_LIMITS, TIME_FIELDS
+from mass_outreach.paging import EQUALITY_FILTERS, SUBSTRING_FILTERS
+
+TAGS = ["vip", "cold lead", "ünïcödé"]
+Conditions = dict[str, Callable[[Any], bool]]
+_SHRINK = settings(database=None, max_examples=1000)
+
+
+def _plain(value: str) -> str:
+    return value[1:] if value.startswith(":") else value
+
+
+def _reach_all(strategy: st.SearchStrategy[Any], conditions: Conditions, max_examples: int = 4000) -> None:
+    """Draw until every condition has been met by some example; fail naming the ones never met."""
+    missing = dict(conditions)
+
+    def all_met(example: Any) -> bool:
+        for name in [name for name, condition in missing.items() if condition(example)]:
+            del missing[name]
+        return not missing
+
+    limits = settings(
+        max_examples=max_examples,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    with contextlib.suppress(NoSuchExample):
+        find(strategy.map(all_met), bool, settings=limits)  # mapped: a found body is never printed
+    assert not missing, f"never drawn: {sorted(missing)}"
+
+
+def _store(tags: list[str]) -> mo.OutreachStore:
+    store = mo.open(":memory:")
+    for tag in tags:
+        store.add_tag(tag)
+    return store
+
+
+# --- outreaches() ---------------------------------------------------------------------------------
+
+
+@given(body=mos.outreaches(tags=TAGS))
+def test_every_valid_body_is_accepted_as_written(body: dict[str, Any]) -> None:
+    assert "id" not in body
+    with _store(TAGS) as store:
+        rec = store.insert(body)
+        again = store.insert(msgspec.json.encode(body))  # as JSON, the way it travels
+    stored = msgspec.structs.asdict(rec)
+    for name, value in body.items():
+        if name in ENUMS and value is not None:
+            assert stored[name] == _plain(value)
+        elif name in MESSAGE_ID_FIELDS and value is not None:
+            assert stored[name] == value.removeprefix("<").removesuffix(">")
+        elif name in TIME_FIELDS:
+            assert value is None or stored[name] is not None  # null: the store sets it, or leaves it
+        else:
+            assert stored[name] == value
+    same = [n for n in stored if n not in ("id", *TIME_FIELDS)]
+    assert [getattr(again, n) for n in same] == [stored[n] for n in same]
+
+
+@given(body=mos.outreaches(tags=TAGS))
+def test_valid_bodies_keep_the_rules_a_caller_relies_on(body: dict[str, Any]) -> None:
+    if "tag" in body and body["tag"] is not None:
+        assert body["tag"] in TAGS
+    if _plain(body["outreach_type"]) not in mo.EMAIL_TYPES:
+        assert not set(MESSAGE_ID_FIELDS) & set(body)
+    assert msgspec.json.decode(msgspec.json.encode(body)) == body  # plain JSON data
+
+
+@given(body=mos.outreaches())
+def test_no_tags_given_means_no_tag(body: dict[str, Any]) -> None:
+    assert "tag" not in body
+
+
+def test_every_field_and_value_is_reachable() -> None:
+    cases: Conditions = {}
+    for field, values in ENUMS.items():
+        for value in values:
+            cases[f"{field}={value}"] = lambda b, f=field, v=value: b.get(f) == v
+            cases[f"{field}=:{value}"] = lambda b, f=field, v=value: b.get(f) == f":{v}"
+    cases["skip_repliers=null"] = lambda b: "skip_repliers" in b and b["skip_repliers"] is None
+    cases["approved=true"] = lambda b: b.get("approved") is True
+    cases["approved=false"] = lambda b: b.get("approved") is False
+    for name, (_, limit) in TEXT_LIMITS.items():
+        if name != "tag":
+            cases[f"{name} at its limit"] = lambda b, n=name, m=limit: len(b.get(n) or "") == m
+        cases[f"{name}=null"] = lambda b, n=name: n in b and b[n] is None
+    for tag in TAGS:
+        cases[f"tag={tag}"] = lambda b, t=tag: b.get("tag") == t
+    for name in MESSAGE_ID_FIELDS:
+        cases[f"{name} with <>"] = lambda b, n=name: (b.get(n) or "").startswith("<")
+        cases[f"{name} without <>"] = lambda b, n=name: not (b.get(n) or "<").startswith("<")
+    for name in (*TIME_FIELDS, "version"):
+        cases[f"{name} given"] = lambda b, n=name: b.get(n) is not None
+    cases["url with a port"] = lambda b: ":" in (b.get("screenshot_url") or "")[8:].split("/")[0]
+    cases["url on IPv6"] = lambda b: "://[" in (b.get("screenshot_url") or "")
+    cases["url with a query"] = lambda b: "?" in (b.get("screenshot_url") or "")
+    cases["http url"] = lambda b: (b.get("screenshot_url") or "").startswith("http://")
+    cases["non-ASCII subject"] = lambda b: not (b.get("subject") or "").isascii()
+    every = {*mo.Outreach.__struct_fields__} - {"id", *TIME_FIELDS, "version"}
+    cases["every field at once"] = lambda b: set(b) == every
+    cases["only the required fields"] = lambda b: set(b) == {"outreach_type", "status"}
+    _reach_all(mos.outreaches(tags=TAGS), cases)
+
+
+def test_a_failing_example_shrinks_to_a_small_body() -> None:
+    """The minimal body with a subject: the two required fields at their first value, and a one-character
+    subject."""
+    minimal = find(mos.outreaches(tags=TAGS), lambda b: bool(b.get("subject")), settings=_SHRINK)
+    assert minimal == {"outreach_type": "Facebook_DirectMessage", "status": "pending", "subject": "0"}
+
+
+def test_tags_must_be_names_not_a_string() -> None:
+    with pytest.raises(TypeError):
+        mos.outreaches(tags="vip")
+
+
+# --- invalid_cases() / invalid_outreaches() --------------------------------------------------------
+
+
+def _refused(store: mo.OutreachStore, case: mos.InvalidCase) -> None:
+    keep = store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending", "tag": "vip"})
+    with pytest.raises(mo.ValidationError) as info:
+        store.insert(case.body)
+    assert {field for field, _ in info.value.errors} == {case.field}, info.value.errors
+    assert [r.id for r in store.iter()] == [keep.id]  # nothing else written, nothing lost
+
+
+@given(case=mos.invalid_cases(tags=TAGS))
+def test_every_invalid_body_is_refused_for_its_one_rule(case: mos.InvalidCase) -> None:
+    with _store(TAGS) as store:
+        _refused(store, case)
+        answer = msgspec.json.decode(store.call("insert", case.body))
+        assert answer["status"] != "success"
+        assert store.count() == 1
+
+
+@pytest.mark.parametrize("rule", list(mos.RULES))
+def test_each_rule_is_drawn_and_refused(rule: str) -> None:
+    @settings(max_examples=15)
+    @given(case=mos.invalid_cases(tags=TAGS, rules=[rule]))
+    def check(case: mos.InvalidCase) -> None:
+        assert case.rule == rule
+        with _store(TAGS) as store:
+            _refused(store, case)
+
+    check()
+
+
+@given(body=mos.invalid_outreaches())
+def test_invalid_outreaches_are_the_bodies_of_invalid_cases(body: dict[str, Any]) -> None:
+    with _store([]) as store, pytest.raises(mo.ValidationError):
+        store.insert(body)
+
+
+def test_every_rule_and_field_is_reachable() -> None:
+    fields: dict[str, list[str]] = {
+        "missing_required": ["outreach_type", "status"],
+        "null_not_nullable": sorted(NOT_NULL),
+        "too_long": list(TEXT_LIMITS),
+        "nul_character": list(TEXT_LIMITS),
+        "wrong_type": [*ENUMS, *TEXT_LIMITS],
+        "bad_enum": list(ENUMS),
+        "bad_timestamp": list(TIME_FIELDS),
+        "bad_message_id": list(MESSAGE_ID_FIELDS),
+        "message_id_not_email": list(MESSAGE_ID_FIELDS),
+    }
+    extra: dict[str, Conditions] = {
+        "approved_not_bool": {
+            f"approved={v!r}": lambda c, v=v: c.body["approved"] == v for v in (0, 1, "yes")
+        },
+        "unknown_key": {"a generated key": lambda c: c.field not in ("foo", "tags", "Status", "desc")},
+        "bad_url": {"white space": lambda c: any(ch.isspace() for ch in c.body["screenshot_url"])},
+        "bad_message_id": {"white space": lambda c: "".join(c.body[c.field].split()) == "left@example.com"},
+    }
+    for rule in mos.RULES:
+        cases: Conditions = {f"{rule} {f}": lambda c, f=f: c.field == f for f in fields.get(rule, [])}
+        cases.update(extra.get(rule, {}))
+        cases[f"{rule} drawn"] = lambda c, r=rule: c.rule == r
+        _reach_all(mos.invalid_cases(tags=TAGS, rules=[rule]), cases, max_examples=1000)
+
+
+def test_an_invalid_example_shrinks_to_a_small_body() -> None:
+    case = find(mos.invalid_cases(tags=TAGS), lambda c: c.rule == "bad_url", settings=_SHRINK)
+    assert case.body == {"outreach_type": "Facebook_DirectMessage", "status": "pending", "screenshot_url": ""}
+
+
+def test_unknown_rule_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown rules"):
+        mos.invalid_cases(rules=["no_such_rule"])
+    with pytest.raises(ValueError):
+        mos.invalid_outreaches(rules=[])
+
+
+# --- updates() ------------------------------------------------------------------------------------
+
+
+@given(body=mos.outreaches(tags=TAGS), change=mos.updates(tags=TAGS))
+def test_every_update_applies_to_any_record(body: dict[str, Any], change: dict[str, Any]) -> None:
+    assert "id" not in change
+    with _store(TAGS) as store:
+        rec = store.insert(body)
+        after = store.update({**change, "id": rec.id})
+    assert after.version == rec.version + 1
+    for name, value in change.items():
+        got = getattr(after, name)
+        if name in ENUMS and value is not None:
+            assert got == _plain(value)
+        elif name in MESSAGE_ID_FIELDS and value is not None:
+            assert got == value.removeprefix("<").removesuffix(">")
+        else:
+            assert got == value
+
+
+def test_update_kinds_are_reachable() -> None:
+    cases: Conditions = {
+        "empty update": lambda u: u == {},
+        "status change": lambda u: "status" in u,
+        "type change to email with a message id": lambda u: u.get("message_id") is not None,
+        "type change to non-email": lambda u: u.get("outreach_type") == "Facebook_FriendRequest",
+        "message id cleared": lambda u: "reply_to_message_id" in u and u["reply_to_message_id"] is None,
+        "tag set": lambda u: u.get("tag") == "vip",
+        "tag cleared": lambda u: "tag" in u and u["tag"] is None,
+        "url set": lambda u: bool(u.get("screenshot_url")),
+    }
+    _reach_all(mos.updates(tags=TAGS), cases)
+
+
+# --- page_requests() ------------------------------------------------------------------------------
+
+
+@given(page_request=mos.page_requests())
+def test_every_page_request_is_accepted(page_request: dict[str, Any]) -> None:
+    with _store(TAGS) as store:
+        store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": "Hi"})
+        answer = msgspec.json.decode(store.call("page", page_request))
+        assert answer["status"] == "success", answer
+        page = store.page(**page_request)
+    assert page.limit == page_request.get("limit", 25)
+
+
+def test_every_page_request_kind_is_reachable() -> None:
+    filters = sorted(EQUALITY_FILTERS | SUBSTRING_FILTERS | set(TIME_FIELDS))
+    cases: Conditions = {
+        f"filter {key}": lambda r, k=key: r.get("filters", {}).get(k) is not None for key in filters
+    }
+    cases.update({f"order {c}": lambda r, c=c: r.get("order") == c for c in mo.Outreach.__struct_fields__})
+    cases["a list with null"] = lambda r: any(
+        isinstance(v, list) and None in v for v in r.get("filters", {}).values()
+    )
+    cases["a null filter"] = lambda r: None in r.get("filters", {}).values()
+    cases["two time bounds"] = lambda r: any(
+        isinstance(v, dict) and len(v) == 2 for v in r.get("filters", {}).values()
+    )
+    cases["descending"] = lambda r: r.get("asc") is False
+    cases["a large limit"] = lambda r: r.get("limit", 0) > 1000
+    cases["a deep page"] = lambda r: r["page"] > 1_000_000
+    cases["page 1 alone"] = lambda r: r == {"page": 1}
+    _reach_all(mos.page_requests(), cases)
+
+
+# --- the smaller building blocks ------------------------------------------------------------------
+
+
+@given(name=mos.tag_names())
+def test_tag_names_can_be_registered(name: str) -> None:
+    with _store([name]) as store:
+        assert store.tags() == [name]
+
+
+@given(value=mos.timestamps())
+def test_timestamps_are_accepted(value: str) -> None:
+    with _store([]) as store:
+        assert store.insert(outreach_type="GMail_DirectMessage", status="failed", done_time=value).done_time
+
+
+@given(url=mos.screenshot_urls(), mid=mos.message_ids())
+def test_urls_and_message_ids_are_accepted(url: str, mid: str) -> None:
+    with _store([]) as store:
+        rec = store.insert(
+            outreach_type="Postmark_DirectMessage", status="pending", screenshot_url=url, message_id=mid
+        )
+    assert rec.screenshot_url == url

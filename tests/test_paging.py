@@ -216,7 +216,8 @@ def fresh() -> Callable[[], Any]:
 orders = st.sampled_from(COLUMNS)
 limits = st.integers(1, 50)
 settings_ = settings(
-    max_examples=80, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=settings().max_examples,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
@@ -528,7 +529,9 @@ def test_cursor_bound_to_its_query(walked: tuple[mo.OutreachStore, str]) -> None
     assert [f for f, _ in info.value.errors] == ["page"]
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=2 * settings().max_examples, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_altered_cursors_are_validation_errors(
     walked: tuple[mo.OutreachStore, str], data: st.DataObject

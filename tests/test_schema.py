@@ -212,7 +212,7 @@ probe_chars = st.one_of(
 probe_text = st.text(probe_chars, max_size=12)
 
 
-@settings(max_examples=300)
+@settings(max_examples=3 * settings().max_examples)
 @given(st.one_of(probe_text, st.builds(lambda a, b: a + "@" + b, probe_text, probe_text)))
 def test_message_id_rule_agrees(raw: sqlite3.Connection, value: str) -> None:
     python = model.text_ok(value) and len(value) <= 998 and model.message_id_ok(value)
@@ -220,7 +220,7 @@ def test_message_id_rule_agrees(raw: sqlite3.Connection, value: str) -> None:
     assert accepts(raw, reply_to_message_id=value) == python
 
 
-@settings(max_examples=300)
+@settings(max_examples=3 * settings().max_examples)
 @given(
     st.one_of(
         probe_text,
@@ -241,7 +241,7 @@ def test_url_rule_agrees(raw: sqlite3.Connection, value: str) -> None:
     assert sql == (host_free and len(value) > len(value.split("://")[0]) + 3)
 
 
-@settings(max_examples=200)
+@settings(max_examples=2 * settings().max_examples)
 @given(st.one_of(probe_text, st.text(st.sampled_from("aé\x00 😀"), min_size=995, max_size=1005)))
 def test_text_rule_agrees(raw: sqlite3.Connection, value: str) -> None:
     for name in ("subject", "error_description", "body"):
@@ -249,7 +249,7 @@ def test_text_rule_agrees(raw: sqlite3.Connection, value: str) -> None:
         assert accepts(raw, **{name: value}) == python
 
 
-@settings(max_examples=200)
+@settings(max_examples=2 * settings().max_examples)
 @given(st.one_of(st.sampled_from([v for vs in ENUMS.values() for v in vs]), probe_text))
 def test_enum_rule_agrees(raw: sqlite3.Connection, value: str) -> None:
     for name, values in ENUMS.items():

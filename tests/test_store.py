@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from test_model import BAD_VALUES, TAGS, expected_fields, to_json, valid_bodies
 
 import mass_outreach as mo
@@ -483,8 +483,9 @@ def test_to_builtins_is_accepted_back_unchanged(store: mo.OutreachStore) -> None
         assert other.insert(plain) == rec
 
 
-@settings(max_examples=60)
+@settings(max_examples=settings().max_examples // 2)
 @given(body=valid_bodies())
+@example(body={**BASE, "version": 2**63 - 1})
 def test_any_valid_body_round_trips(body: dict[str, Any]) -> None:
     with mo.open(":memory:") as store:
         for tag in TAGS:
@@ -503,6 +504,10 @@ def round_trip(store: mo.OutreachStore, body: dict[str, Any]) -> None:
     for name, value in expected.items():
         assert getattr(rec, name) == value, name
     plain = msgspec.to_builtins(rec)
+    if rec.version == 2**63 - 1:  # an imported record at the very end of the version range
+        with pytest.raises(mo.ValidationError):
+            store.update(plain)
+        return
     nxt = store.update(plain)
     assert msgspec.structs.replace(nxt, version=rec.version, update_time=rec.update_time) == rec
 

@@ -706,7 +706,7 @@ def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
         yield bar.update
 
 
-@cli.command("import")
+@cli.command("import", short_help="Insert the records of a file, in one transaction.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "--format",
@@ -836,7 +836,7 @@ def _quiet_broken_pipe() -> Iterator[None]:
         raise click.exceptions.Exit(1) from None
 
 
-@cli.command()
+@cli.command(short_help="Write the matching records to standard output (JSON lines or CSV).")
 @click.option(
     "--format",
     "fmt",
@@ -945,7 +945,7 @@ def _shell_quote(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-@cli.command()
+@cli.command(short_help="Start here: a demo database, a table, an update, a count.")
 @click.pass_context
 def demo(ctx: click.Context) -> None:
     """The first command to try: a demo database (./mass_outreach_demo.db, or --db when given on the
@@ -1024,7 +1024,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-@cli.command()
+@cli.command(short_help="Serve the endpoints over HTTP on loopback.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address to listen on.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="The port (0: a free one)."

@@ -185,7 +185,10 @@ class OutreachStore:
                 conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             conn.close()
-            raise _translate(exc) from exc
+            error = _translate(exc)
+            if isinstance(error, SchemaError):  # name the file
+                error = SchemaError(f"{self.path} is not a usable mass_outreach store: {exc}")
+            raise error from exc
         with self._conns_lock:
             self._conns.append(conn)
             self._walks[conn] = {}
@@ -204,6 +207,12 @@ class OutreachStore:
             raise SchemaError(f"{self.path} is not a mass_outreach store: {exc}") from exc
         try:
             needs = schema.check_marks(app, version, objects, self.path)
+            if not self._memory:
+                # SQLite writes whole pages: a file cut short mid-page would read back zero-filled,
+                # and one shorter than a page would be taken for an empty database and overwritten
+                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+                if os.path.getsize(self.path) % page_size:
+                    raise SchemaError(f"{self.path} is damaged: it ends part way through a page")
             if needs and self.readonly:
                 raise SchemaError(
                     f"{self.path} must be created or migrated, which a read-only store cannot do"
@@ -385,7 +394,8 @@ class OutreachStore:
             raise TypeError("insert_many() takes an iterable of rows, not one mapping")
         chunk: list[tuple[int, Any]] = []
         for index, item in enumerate(rows):
-            if isinstance(item, (bytes, bytearray, str)) and not item.strip():
+            # blank lines are skipped (isspace() is `not strip()` without copying every line)
+            if isinstance(item, (bytes, bytearray, str)) and (not item or item.isspace()):
                 continue
             try:
                 chunk.append((index, validate(item)))
@@ -461,18 +471,28 @@ class OutreachStore:
         """Insert one validated chunk inside the open transaction; return how many rows went in."""
         now = now_text()
         ids = iter(new_ids(sum(1 for _, r in chunk if r[_I_ID] is None)))
-        good: list[tuple[int, Row]] = []
+        good: list[Row] = []
+        where: list[int] = []  # the input index of each good row
         for index, row in chunk:
-            if row[_I_TAG] is not None and row[_I_TAG] not in tags:
+            tag = row[_I_TAG]
+            if tag is not None and tag not in tags:
                 errors = _store_errors(row, tags)
                 if not skip:
                     raise _at_row(ValidationError(errors), index)
                 rejected.append((index, errors))
                 continue
-            good.append((index, _fill(row, now, row[_I_ID] or next(ids))))
+            # _fill(), inlined: this is the loop of the bulk insert, run once for every row
+            done = row[_I_DONE]
+            if done is None and row[_I_STATUS] != "pending":
+                done = now
+            good.append(
+                (row[_I_ID] or next(ids), *row[1:_I_CREATE], row[_I_CREATE] or now, row[_I_UPDATE] or now,
+                 done, row[_I_VERSION] or 1)
+            )  # fmt: skip
+            where.append(index)
         conn.execute("SAVEPOINT chunk")
         try:
-            conn.executemany(_INSERT, [r for _, r in good])
+            conn.executemany(_INSERT, good)
             conn.execute("RELEASE chunk")
             return len(good)
         except sqlite3.IntegrityError:
@@ -480,7 +500,7 @@ class OutreachStore:
             conn.execute("RELEASE chunk")
         # Something in the chunk clashed (a duplicate id): find it row by row.
         count = 0
-        for index, full in good:
+        for index, full in zip(where, good, strict=True):
             try:
                 conn.execute(_INSERT, full)
                 count += 1

@@ -1,0 +1,212 @@
+"""Bad files: a truncated store, random bytes, another application's SQLite database, a newer store, a
+directory, a file the user may not write. Each gives SchemaError or another clear error of the library
+(or the OSError the situation names), and the file is byte-for-byte untouched."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+import mass_outreach as mo
+from mass_outreach.schema import APPLICATION_ID, SCHEMA_VERSION
+
+
+def _files(path: Path) -> tuple[bytes, bytes]:
+    """The bytes of the file and of its -wal (none and empty alike: a read-only reader of a WAL file
+    leaves an empty -wal and an -shm index behind, as the sqlite3 shell does; neither holds data)."""
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes(), wal.read_bytes() if wal.exists() else b""
+
+
+def _refused(path: Path, error: type[BaseException] = mo.SchemaError, **kwargs: object) -> str:
+    """Opening `path` raises `error` and leaves every file as it was; return the message."""
+    before = _files(path)
+    with pytest.raises(error) as info:
+        mo.open(path, **kwargs).close()
+    assert not isinstance(info.value, sqlite3.Error)
+    assert _files(path) == before, "a refused file was changed"
+    return str(info.value)
+
+
+@pytest.fixture(scope="module")
+def store_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A real store of several hundred pages, closed cleanly (no -wal left)."""
+    path = tmp_path_factory.mktemp("src") / "src.db"
+    with mo.open(path) as store:
+        store.add_tag("t")
+        store.insert_many(
+            [{"outreach_type": "GMail_DirectMessage", "status": "pending", "tag": "t", "body": "b" * 700}]
+            * 400
+        )
+    assert not path.with_name("src.db-wal").exists()
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("cut", [1, 50, 100, 4096, 8192, "quarter", "half", "page short", "byte short"])
+def test_truncated_store(tmp_path: Path, store_bytes: bytes, cut: int | str) -> None:
+    size = len(store_bytes)
+    keep = {"quarter": size // 4, "half": size // 2, "page short": size - 4096, "byte short": size - 1}
+    path = tmp_path / "cut.db"
+    path.write_bytes(store_bytes[: keep.get(str(cut), cut)])  # type: ignore[call-overload]
+    message = _refused(path)
+    assert str(path) in message
+
+
+def test_zero_length_file_becomes_a_store(tmp_path: Path) -> None:
+    """An empty file is an empty SQLite database (`touch outreach.db`): it is made a store."""
+    path = tmp_path / "empty.db"
+    path.touch()
+    with mo.open(path) as store:
+        store.insert(outreach_type="GMail_DirectMessage", status="pending")
+        assert store.count() == 1
+
+
+@pytest.mark.parametrize("header", [b"", b"SQLite format 3\x00"])
+@pytest.mark.parametrize("size", [16, 512, 4096, 65536])
+def test_random_bytes(tmp_path: Path, header: bytes, size: int) -> None:
+    path = tmp_path / "noise.db"
+    path.write_bytes((header + random.Random(size).randbytes(size))[:size])
+    _refused(path)
+    _refused(path, readonly=True)
+
+
+def _other_app(path: Path, *, journal: str = "delete", app_id: int = 0, version: int = 0) -> None:
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA journal_mode = {journal}")
+    con.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    con.execute("CREATE TABLE outreach (id TEXT PRIMARY KEY, status TEXT)")  # a clash of names, too
+    con.execute("INSERT INTO users (name) VALUES ('ada')")
+    con.execute(f"PRAGMA application_id = {app_id}")
+    con.execute(f"PRAGMA user_version = {version}")
+    con.commit()
+    con.close()
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+@pytest.mark.parametrize("app_id", [0, 0x12345678])
+def test_another_applications_database(tmp_path: Path, journal: str, app_id: int) -> None:
+    path = tmp_path / "other.db"
+    _other_app(path, journal=journal, app_id=app_id, version=3)
+    assert "not a mass_outreach store" in _refused(path)
+    _refused(path, readonly=True)
+    _refused(path, create=False)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA journal_mode").fetchone() == (journal,)  # not switched to WAL
+    assert con.execute("SELECT name FROM users").fetchall() == [("ada",)]
+    con.close()
+
+
+def test_store_from_a_newer_version(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    with mo.open(path) as store:
+        store.insert(outreach_type="GMail_DirectMessage", status="pending")
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.commit()
+    con.close()
+    assert "newer" in _refused(path)
+    _refused(path, readonly=True)
+
+
+def test_foreign_mark_on_an_empty_file(tmp_path: Path) -> None:
+    """Our application_id is enough to claim a file only when the version and schema follow."""
+    path = tmp_path / "claimed.db"
+    _other_app(path, app_id=APPLICATION_ID, version=SCHEMA_VERSION + 5)
+    _refused(path)
+
+
+def test_directory_and_impossible_paths(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError):
+        mo.open(tmp_path)
+    with pytest.raises(IsADirectoryError):
+        mo.open(tmp_path, readonly=True)
+    with pytest.raises(FileNotFoundError):
+        mo.open(tmp_path / "missing.db", create=False)
+    with pytest.raises(FileNotFoundError):
+        mo.open(tmp_path / "missing.db", readonly=True)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a directory")
+    with pytest.raises(mo.StorageError):
+        mo.open(plain / "x.db")  # a parent that is a file
+    with pytest.raises(mo.StorageError):
+        mo.open(tmp_path / "no" / "such" / "dir" / "x.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]  # nothing created
+
+
+def test_readonly_store_refuses_writes_and_leaves_the_file(tmp_path: Path, store_bytes: bytes) -> None:
+    path = tmp_path / "ro.db"
+    path.write_bytes(store_bytes)
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    before = _files(path)
+    with mo.open(path, readonly=True) as store:
+        assert store.count() == 400
+        rec = next(store.iter())
+        writes = [
+            lambda: store.insert(outreach_type="GMail_DirectMessage", status="pending"),
+            lambda: store.insert_many([{"outreach_type": "GMail_DirectMessage", "status": "pending"}]),
+            lambda: store.update(rec.id, status="running"),
+            lambda: store.update_many([{"id": rec.id, "status": "running"}]),
+            lambda: store.add_tag("x"),
+            lambda: store.remove_tag("t"),
+        ]
+        for write in writes:
+            with pytest.raises(mo.StorageError, match="read-only"):
+                write()
+        assert b"read-only" in store.call(
+            "insert", {"outreach_type": "GMail_DirectMessage", "status": "pending"}
+        )
+    assert _files(path) == before
+    # an empty file cannot be made a store without writing
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    _refused(empty, readonly=True)
+
+
+def _as_nobody(path: Path) -> str:
+    """In a forked child running as `nobody` (or as this user, if not root): open and write."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            try:
+                store = mo.open(path)
+                store.insert(outreach_type="GMail_DirectMessage", status="pending")
+                answer = "wrote"
+            except mo.OutreachError as exc:
+                answer = f"{type(exc).__name__} {exc}"
+            except BaseException as exc:
+                answer = f"raw {exc!r}"
+            os.write(w, answer.encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        answer = f.read().decode()
+    assert os.waitpid(pid, 0)[1] == 0
+    return answer
+
+
+def test_file_the_user_may_not_write(tmp_path: Path, store_bytes: bytes) -> None:
+    """chmod bites only for a user other than root, so (CI runs as root) a forked child drops to
+    `nobody`: a store it may read but not write, in a directory it may not write, is the library's
+    StorageError, never a raw sqlite3 error, and the file is untouched."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    path = shared / "ro.db"
+    path.write_bytes(store_bytes)
+    path.chmod(0o444)
+    for p in (shared, tmp_path, tmp_path.parent, tmp_path.parent.parent):
+        p.chmod(p.stat().st_mode | 0o555)  # nobody may walk down to the file and read it
+    before = _files(path)
+    answer = _as_nobody(path)
+    assert answer.startswith("StorageError "), answer
+    assert _files(path) == before

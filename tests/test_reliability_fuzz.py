@@ -174,6 +174,7 @@ def fuzz_store(db_path: Path) -> Iterator[tuple[mo.OutreachStore, Files, list[st
 
 def _attempt(files: Files, action: Callable[[], Any], allowed: tuple[type[BaseException], ...]) -> None:
     """Run one call: success (then re-snapshot) or an allowed error with the files untouched."""
+    CALLS[0] += 1
     try:
         action()
     except allowed as exc:
@@ -186,8 +187,13 @@ def _attempt(files: Files, action: Callable[[], Any], allowed: tuple[type[BaseEx
     files.refresh()
 
 
+CALLS = [0]  # examples run by the current test
+
+
 def _run(test: Callable[..., None], scale: int) -> None:
+    CALLS[0] = 0
     settings(max_examples=EXAMPLES * scale)(test)()
+    assert CALLS[0] >= EXAMPLES * scale, f"only {CALLS[0]} examples ran"
 
 
 def test_fuzz_insert(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
@@ -265,6 +271,7 @@ def test_fuzz_call(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale:
 
     @given(endpoints, st.one_of(encoded, page_requests, st.sampled_from(ids).map(lambda i: {"id": i})))
     def check(endpoint: Any, body: Any) -> None:
+        CALLS[0] += 1
         out = store.call(endpoint, body)
         assert isinstance(out, bytes)
         envelope = msgspec.json.decode(out)

@@ -216,13 +216,17 @@ class Outreach(msgspec.Struct, frozen=True):
     version: int
 
 
+# parse_time without its call frame where it is the C function itself (pages and exports call it 3x a row)
+_parse_stored = datetime.fromisoformat if sys.version_info >= (3, 11) else parse_time
+
+
 def outreach_from_row(row: tuple[Any, ...]) -> Outreach:
     """Build a record from a row of `SELECT <COLUMNS> FROM outreach`."""
     done = row[16]
     return Outreach(
         row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
-        row[10], row[11], row[12], row[13], parse_time(row[14]), parse_time(row[15]),
-        None if done is None else parse_time(done), row[17],
+        row[10], row[11], row[12], row[13], _parse_stored(row[14]), _parse_stored(row[15]),
+        None if done is None else _parse_stored(done), row[17],
     )  # fmt: skip
 
 

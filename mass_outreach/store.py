@@ -48,7 +48,7 @@ from .model import (
     parse_time,
     update_fields,
 )
-from .paging import Page, build_query, encode_cursor
+from .paging import MAX_LIMIT, Page, build_query, encode_cursor
 from .urls import UrlPolicy, url_checker
 
 __all__ = ["InsertReport", "OutreachStore", "UpdateReport", "open"]
@@ -587,6 +587,14 @@ class OutreachStore:
         batch_size: int = 1000,
     ) -> Iterator[Outreach]:
         """Every matching record in order, fetched by keyset batches: memory stays constant."""
+        if (
+            not isinstance(batch_size, int)
+            or isinstance(batch_size, bool)
+            or not 1 <= batch_size <= MAX_LIMIT
+        ):
+            raise ValidationError.one(
+                "batch_size", f"The batch_size must be an integer from 1 to {MAX_LIMIT}."
+            )
         q, _ = build_query(filters=filters, order=order, asc=asc, limit=batch_size)
         while True:
             with self._read() as conn:
@@ -699,13 +707,16 @@ def _at_row(exc: OutreachError, index: int) -> OutreachError:
 
 
 def _update_body(body: Any, fields: dict[str, Any]) -> Any:
-    if isinstance(body, str) and not body.lstrip().startswith("{"):
-        return {**fields, "id": body}
-    if fields:
-        if body is None:
-            return fields
-        raise TypeError("update() takes a body, or an id with keyword fields")
-    return body
+    """update()'s argument as a body: a mapping or JSON as it is; anything else is the id."""
+    if body is None:
+        return fields
+    if isinstance(body, (Mapping, bytes, bytearray, memoryview)) or (
+        isinstance(body, str) and body.lstrip().startswith("{")
+    ):
+        if fields:
+            raise TypeError("update() takes a body, or an id with keyword fields, not both")
+        return body
+    return {**fields, "id": body}  # update_fields checks that it is a UUID
 
 
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"

@@ -53,7 +53,7 @@ Body = dict[str, Any]
 # --- Building blocks -----------------------------------------------------------------------------
 
 # Any character a text field may hold: valid Unicode (no lone surrogates) except NUL.
-_CHARS = st.characters(codec="utf-8", exclude_characters="\x00")
+_CHARS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")  # no surrogates, no NUL
 _FREE_TEXT = ("subject", "body", "error_description")
 _EMAIL = frozenset(EMAIL_TYPES)
 _NON_EMAIL = tuple(t for t in ENUMS["outreach_type"] if t not in _EMAIL)

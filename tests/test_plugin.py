@@ -114,3 +114,44 @@ def test_store_behind_the_server_is_fresh_for_every_test(outreach_server: Outrea
     assert outreach_server.store.count() == 0
     outreach_server.store.add_tag(f"t{n}")
     assert outreach_server.store.tags() == [f"t{n}"]
+
+
+# --- the README's examples, run as they are written ----------------------------------------------
+
+
+def readme_examples() -> list[str]:
+    """The Python blocks of README.md's "Testing your own code" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Testing your own code\n", 1)[1].split("\n## ", 1)[0]
+    return [
+        block.split("\n", 1)[1]
+        for block in section.split("```python")[1:]
+        for block in [block.split("```")[0]]
+    ]
+
+
+def test_readme_examples_run_as_written(tmp_path: Path) -> None:
+    blocks = readme_examples()
+    assert len(blocks) >= 7
+    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    for i, block in enumerate(blocks):
+        (tmp_path / f"test_readme_{i}.py").write_text(block)
+    tests = sum(block.count("\ndef test_") + block.startswith("def test_") for block in blocks)
+    used = " ".join(blocks)
+    for name in ("outreach_store", "outreach_store_factory", "outreach_server"):
+        assert f"({name}" in used or f", {name}" in used, name
+    for name in ("outreaches", "invalid_outreaches", "invalid_cases", "updates", "page_requests"):
+        assert f"mos.{name}(" in used, name
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert f"{tests} passed" in out, out

@@ -259,27 +259,35 @@ class _CursorPayload(msgspec.Struct, array_like=True):
 
 
 def decode_cursor(cursor: Any) -> Query:
-    bad = ValidationError.one("cursor", "The cursor is not valid (altered, or not from this store).")
+    q = _decode_cursor(cursor)
+    if q is None:
+        raise ValidationError.one("cursor", "The cursor is not valid (altered, or not from this store).")
+    return q
+
+
+def _decode_cursor(cursor: Any) -> Query | None:
+    """The query a cursor carries, or None if it is not one of ours (the error is built only then:
+    building it for every page cost more than the rest of the checks)."""
     if not isinstance(cursor, str) or not cursor.isascii():
-        raise bad
+        return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except ValueError:
-        raise bad from None
+        return None
     if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != cursor:
-        raise bad  # only the spelling we write: b64decode skips stray characters and spare bits
+        return None  # only the spelling we write: b64decode skips stray characters and spare bits
     payload, check = raw[:-8], raw[-8:]
     if len(raw) < 9 or _checksum(payload) != check:
-        raise bad
+        return None
     try:
         p = msgspec.json.decode(payload, type=_CursorPayload)
         # the key is no secret: check the carried query as if it were given anew
         if p.version != 1 or p.order not in ORDER_FIELDS or not 1 <= p.limit <= MAX_LIMIT:
-            raise bad
+            return None
         if normalize_filters(p.filters) != p.filters:
-            raise bad
+            return None
     except (msgspec.DecodeError, ValidationError):
-        raise bad from None
+        return None
     return Query(p.order, p.asc, p.filters, p.limit, p.after)
 
 

@@ -548,12 +548,12 @@ class OutreachStore:
             if with_total:
                 conn.execute("BEGIN")
             try:
-                stamp = (self._writes, conn.execute("PRAGMA data_version").fetchone()[0])
                 run, run_offset = q, offset
-                walks = self._walks.get(conn, {})
-                shape = q.shape()
-                if number is not None and number > 1:
-                    seen = walks.get(shape)
+                if number is not None:  # a page number: continue this connection's walk if we can
+                    stamp = (self._writes, conn.execute("PRAGMA data_version").fetchone()[0])
+                    walks = self._walks.get(conn, {})
+                    shape = q.shape()
+                    seen = walks.get(shape) if number > 1 else None
                     if seen is not None and seen[2] == stamp and seen[0] == number - 1:
                         run, run_offset = msgspec.structs.replace(q, after=seen[1]), 0
                 rows = conn.execute(*run.sql(run_offset)).fetchall()

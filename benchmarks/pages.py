@@ -59,10 +59,11 @@ LIMIT = 25  # the library's default page size
 
 
 def _batches(pairs: list[tuple[Sample, Callable[[], Any]]], repeats: int, calls: int) -> None:
-    """Time `calls` calls of each function per repeat, alternating between them."""
+    """Time `calls` calls of each function per repeat, taking turns in a rotating order."""
     for rep in range(repeats):
-        order = pairs if rep % 2 == 0 else pairs[::-1]
-        for sample, fn in order:
+        k = rep % len(pairs)
+        order = pairs[k:] + pairs[:k]
+        for sample, fn in order if rep % 2 == 0 else order[::-1]:
 
             def batch(fn: Callable[[], Any] = fn) -> None:
                 for _ in range(calls):
@@ -88,14 +89,11 @@ def run_pages(
     try:
         for shape in SHAPES:
             total = store.count(shape.kwargs.get("filters"))
-            res: dict[str, Any] = {"rows": total, "depths": {}}
-            out[shape.label] = res
             last_full = max(1, total // LIMIT)  # the deepest page that is full
-            depth_pages = sorted({1, max(1, last_full // 2), last_full})
-            for number in depth_pages:
-                depth = (number - 1) * LIMIT
-                res["depths"][depth] = _depth(store, conn, shape, number, repeats, calls, cold_calls)
-                d = res["depths"][depth]
+            numbers = sorted({1, max(1, last_full // 2), last_full})
+            res: dict[str, Any] = {"rows": total}
+            res["depths"] = _depths(store, conn, shape, numbers, repeats, calls, cold_calls)
+            for depth, d in res["depths"].items():
                 log(
                     f"  page [{shape.label}] depth {depth:,}: "
                     + ", ".join(f"{k} {v.per_op * 1e3:.3f} ms" for k, v in d.items())
@@ -105,6 +103,8 @@ def run_pages(
                 f"  walk [{shape.label}] {min(walk_pages, last_full)} pages: "
                 + ", ".join(f"{k} {v.median * 1e3:.1f} ms" for k, v in res["walk"].items())
             )
+            res["plans"] = _plans(store, conn, shape)
+            out[shape.label] = res
         out["count"] = _counts(store, conn, repeats, max(1, calls // 20))
         log("  count: " + ", ".join(f"{k} {v.per_op * 1e3:.2f} ms" for k, v in out["count"].items()))
     finally:
@@ -113,80 +113,91 @@ def run_pages(
     return out
 
 
-def _depth(
+def _depths(
     store: mo.OutreachStore,
     conn: sqlite3.Connection,
     shape: Shape,
-    number: int,
+    numbers: list[int],
     repeats: int,
     calls: int,
     cold_calls: int,
-) -> dict[str, Sample]:
-    depth = (number - 1) * LIMIT
+) -> dict[int, dict[str, Sample]]:
+    """Page 1 and, at each deeper page, the cursor page, the raw keyset query, page=N (cold) and raw
+    OFFSET. The fast figures are timed in one interleaved loop, so that their ratios compare the same
+    moments of a machine that may be busy with other work."""
     kw = shape.kwargs
-    samples: dict[str, Sample] = {}
-    if number == 1:
-        first = Sample("page 1", [], calls, "ms")
-        raw = Sample("raw first page", [], calls, "ms")
-        sql = shape.raw_sql(after=False, offset=False)
-        params = (*shape.params, LIMIT + 1)
-        _batches(
-            [
-                (first, lambda: store.page(page=1, limit=LIMIT, **kw)),
-                (raw, lambda: conn.execute(sql, params).fetchall()),
-            ],
-            repeats,
-            calls,
-        )
-        return {"page": first, "raw": raw}
-    # The cursor that continues at `depth`, and the raw keyset parameters of the same place (untimed).
-    before = store.page(page=number - 1, limit=LIMIT, **kw)
-    cursor = before.next_cursor
-    assert cursor is not None
-    last = before.results[-1]
-    last_row = tuple(getattr(last, c) for c in COLUMNS)
-    key = shape.key(tuple(mo.model.format_time(v) if hasattr(v, "tzinfo") else v for v in last_row))
-    keyset_sql = shape.raw_sql(after=True, offset=False)
-    keyset_params = (*shape.params, *key, LIMIT + 1)
-    offset_sql = shape.raw_sql(after=False, offset=True)
-    offset_params = (*shape.params, LIMIT + 1, depth)
-    # the same rows, all four ways
-    want = [r.id for r in store.page(cursor=cursor).results]
-    assert [r[0] for r in conn.execute(keyset_sql, keyset_params).fetchall()[:LIMIT]] == want
-    assert [r[0] for r in conn.execute(offset_sql, offset_params).fetchall()[:LIMIT]] == want
-    assert [r.id for r in store.page(page=number, limit=LIMIT, **kw).results] == want
-    samples["cursor"] = Sample("cursor", [], calls, "ms")
-    samples["raw keyset"] = Sample("raw keyset", [], calls, "ms")
-    _batches(
-        [
-            (samples["cursor"], lambda: store.page(cursor=cursor)),
-            (samples["raw keyset"], lambda: conn.execute(keyset_sql, keyset_params).fetchall()),
-        ],
-        repeats,
-        calls,
-    )
-    # page=N with no walk to continue: the store must find the position itself (OFFSET's cost).
-    samples["page=N cold"] = Sample("page=N cold", [], cold_calls, "ms")
-    samples["raw offset"] = Sample("raw offset", [], cold_calls, "ms")
-
-    def cold() -> None:
-        store.page(page=1, limit=LIMIT, **kw)  # moves the walk elsewhere: page=N starts cold
-        store.page(page=number, limit=LIMIT, **kw)
-
+    out: dict[int, dict[str, Sample]] = {}
+    fast: list[tuple[Sample, Callable[[], Any]]] = []
+    slow: list[tuple[Sample, Callable[[], Any]]] = []
+    first_sql = shape.raw_sql(after=False, offset=False)
+    first_params = (*shape.params, LIMIT + 1)
+    out[0] = {"page": Sample("page 1", [], calls, "ms"), "raw": Sample("raw first page", [], calls, "ms")}
+    fast.append((out[0]["page"], lambda: store.page(page=1, limit=LIMIT, **kw)))
+    fast.append((out[0]["raw"], lambda: conn.execute(first_sql, first_params).fetchall()))
     first_page_cost = Sample("", [], 1)
-    _batches([(first_page_cost, lambda: store.page(page=1, limit=LIMIT, **kw))], 1, cold_calls)
-    _batches(
-        [
-            (samples["page=N cold"], cold),
-            (samples["raw offset"], lambda: conn.execute(offset_sql, offset_params).fetchall()),
-        ],
-        repeats,
-        cold_calls,
-    )
-    # take out the page=1 call that made each page=N cold
-    fp = first_page_cost.median
-    samples["page=N cold"].seconds = [max(0.0, s - fp) for s in samples["page=N cold"].seconds]
-    return samples
+    keyset_sql = shape.raw_sql(after=True, offset=False)
+    offset_sql = shape.raw_sql(after=False, offset=True)
+    for number in numbers:
+        if number == 1:
+            continue
+        depth = (number - 1) * LIMIT
+        # The cursor that continues at `depth`, and the raw keyset parameters of the same place (untimed).
+        before = store.page(page=number - 1, limit=LIMIT, **kw)
+        cursor = before.next_cursor
+        assert cursor is not None
+        last = before.results[-1]
+        last_row = tuple(getattr(last, c) for c in COLUMNS)
+        key = shape.key(tuple(mo.model.format_time(v) if hasattr(v, "tzinfo") else v for v in last_row))
+        keyset_params = (*shape.params, *key, LIMIT + 1)
+        offset_params = (*shape.params, LIMIT + 1, depth)
+        # the same rows, all four ways
+        want = [r.id for r in store.page(cursor=cursor).results]
+        assert [r[0] for r in conn.execute(keyset_sql, keyset_params).fetchall()[:LIMIT]] == want
+        assert [r[0] for r in conn.execute(offset_sql, offset_params).fetchall()[:LIMIT]] == want
+        assert [r.id for r in store.page(page=number, limit=LIMIT, **kw).results] == want
+        d = out[depth] = {
+            "cursor": Sample("cursor", [], calls, "ms"),
+            "raw keyset": Sample("raw keyset", [], calls, "ms"),
+            "page=N cold": Sample("page=N cold", [], cold_calls, "ms"),
+            "raw offset": Sample("raw offset", [], cold_calls, "ms"),
+        }
+
+        def cold(number: int = number) -> None:
+            store.page(page=1, limit=LIMIT, **kw)  # moves the walk elsewhere: page=N starts cold
+            store.page(page=number, limit=LIMIT, **kw)
+
+        fast.append((d["cursor"], lambda c=cursor: store.page(cursor=c)))
+        fast.append((d["raw keyset"], lambda p=keyset_params: conn.execute(keyset_sql, p).fetchall()))
+        slow.append((d["page=N cold"], cold))
+        slow.append((d["raw offset"], lambda p=offset_params: conn.execute(offset_sql, p).fetchall()))
+    _batches(fast, repeats * 3, calls)
+    if slow:
+        slow.append((first_page_cost, lambda: store.page(page=1, limit=LIMIT, **kw)))
+        _batches(slow, repeats, cold_calls)
+        # take out the page=1 call that made each page=N cold
+        for depth, d in out.items():
+            if depth:
+                d["page=N cold"].seconds = [
+                    max(0.0, s - f)
+                    for s, f in zip(d["page=N cold"].seconds, first_page_cost.seconds, strict=True)
+                ]
+    return out
+
+
+def _plans(store: mo.OutreachStore, conn: sqlite3.Connection, shape: Shape) -> dict[str, list[str]]:
+    """EXPLAIN QUERY PLAN of the library's keyset query and of the raw one: they should use one index."""
+    from mass_outreach.paging import build_query
+
+    cursor = store.page(page=1, limit=LIMIT, **shape.kwargs).next_cursor
+    q, _ = build_query(cursor=cursor)
+    lib_sql, lib_params = q.sql()
+    raw_sql = shape.raw_sql(after=True, offset=False)
+    first = conn.execute(shape.raw_sql(after=False, offset=False), (*shape.params, LIMIT + 1)).fetchall()
+    raw_params = (*shape.params, *shape.key(first[LIMIT - 1]), LIMIT + 1)
+    return {
+        "library": [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {lib_sql}", lib_params)],
+        "raw": [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {raw_sql}", raw_params)],
+    }
 
 
 def _walks(

@@ -490,25 +490,23 @@ class OutreachStore:
                  done, row[_I_VERSION] or 1)
             )  # fmt: skip
             where.append(index)
-        conn.execute("SAVEPOINT chunk")
-        try:
-            conn.executemany(_INSERT, good)
-            conn.execute("RELEASE chunk")
-            return len(good)
-        except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK TO chunk")
-            conn.execute("RELEASE chunk")
-        # Something in the chunk clashed (a duplicate id): find it row by row.
-        count = 0
-        for index, full in zip(where, good, strict=True):
+        # No savepoint (one per chunk cost 4-8% of the whole insert): a row that breaks a constraint
+        # fails alone (SQLite backs out just that statement) and the rows before it stay in, so the
+        # count of changes says which row it was; the rest of the chunk then carries on after it.
+        count = start = 0
+        while start < len(good):
+            before = conn.total_changes
             try:
-                conn.execute(_INSERT, full)
-                count += 1
+                conn.executemany(_INSERT, good[start:] if start else good)
+                return count + len(good) - start
             except sqlite3.IntegrityError as exc:
-                err = _integrity_error(exc, full)
+                failed = start + conn.total_changes - before
+                count += failed - start
+                err = _integrity_error(exc, good[failed])
                 if not skip:
-                    raise _at_row(err, index) from None
-                rejected.append((index, err.errors))
+                    raise _at_row(err, where[failed]) from None
+                rejected.append((where[failed], err.errors))
+                start = failed + 1
         return count
 
     # --- read ------------------------------------------------------------------------------------

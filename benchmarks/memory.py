@@ -2,7 +2,8 @@
 `iter`, each in a child process of its own, which reports its resident set size (RSS) before it starts
 and its peak (VmHWM from /proc/self/status, else getrusage's ru_maxrss) when done.
 
-`python -m benchmarks.memory insert DB JSONL` / `python -m benchmarks.memory export DB` is the child.
+`python -m benchmarks.memory insert DB JSONL` / `python -m benchmarks.memory export DB` is the child;
+`python -m benchmarks.memory control DB` holds 64 MB on purpose, to show that the measurement sees it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 __all__ = ["run_child"]
 
 ROOT = Path(__file__).resolve().parent.parent
+CONTROL_MB = 64
 
 
 def _status_kb(key: str) -> int | None:
@@ -71,6 +73,10 @@ def _child(mode: str, db: str, src: str | None) -> dict[str, Any]:
             assert src is not None
             with open(src, "rb") as f:
                 rows = store.insert_many(f).inserted
+        elif mode == "control":  # the negative control: 64 MB really held must show as 64 MB
+            held = bytearray(CONTROL_MB << 20)
+            held[:: 1 << 12] = b"x" * len(held[:: 1 << 12])  # touch every page
+            rows = 0
         else:
             enc = msgspec.json.Encoder()
             buf = bytearray()

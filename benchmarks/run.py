@@ -14,7 +14,7 @@ from typing import Any
 
 from . import data as datamod
 from .inserts import prepare_input, run_inserts
-from .memory import run_child
+from .memory import CONTROL_MB, run_child
 from .ops import run_single_writes
 from .pages import SHAPES, run_pages
 from .timing import Sample, library_settings, machine
@@ -107,7 +107,9 @@ def run_all(args: argparse.Namespace, work: Path, log: Callable[[str], None]) ->
         mem_out = run_child("export", big)
         log(f"  export {mem_out['rows']:,} rows, {mem_out['rows'] / mem_out['seconds']:,.0f} rows/s, "
             f"RSS +{mem_out['growth_mb']:.1f} MB")  # fmt: skip
-        results["memory"] = {"insert": mem_in, "export": mem_out, "jsonl_bytes": size}
+        control = run_child("control", big)
+        log(f"  control: holding {CONTROL_MB} MB on purpose shows as +{control['growth_mb']:.1f} MB")
+        results["memory"] = {"insert": mem_in, "export": mem_out, "control": control, "jsonl_bytes": size}
         if "page" in args.suites:
             results["page"] = run_pages(
                 big,
@@ -228,6 +230,10 @@ def table(r: dict[str, Any]) -> str:
                 f"{x['rss_before_kb'] / 1024:10.1f} MB {x['rss_peak_kb'] / 1024:7.1f} MB "
                 f"{x['growth_mb']:6.1f} MB"
             )
+        c = mem["control"]
+        lines.append(
+            f"  (control: a child holding {CONTROL_MB} MB on purpose measures +{c['growth_mb']:.1f} MB)"
+        )
         lines.append("")
     lines.append("goals")
     for g in r["goals"]:

@@ -393,3 +393,10 @@ def test_valid_bodies_are_valid(body: dict[str, Any]) -> None:
     for i, name in enumerate(COLUMNS):
         if name in expected and name not in model.TIME_FIELDS:
             assert row[i] == expected[name], name
+
+
+def test_whitespace_is_every_character_python_calls_space() -> None:
+    # model.WHITESPACE is written out to keep imports fast; it must equal what str.isspace() says.
+    from mass_outreach.model import WHITESPACE
+
+    assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == WHITESPACE

@@ -410,9 +410,9 @@ Row = tuple[Any, ...]
 
 def _row_from_fast(s: Any) -> Row | None:
     """The rest of the rules for a body msgspec accepted; None sends it to the slow path."""
-    for name in ("tag", "subject", "body", "error_description"):
-        v = getattr(s, name)
-        if v is not None and not text_ok(v):
+    for v in (s.tag, s.subject, s.body, s.error_description):
+        # text_ok(v), its common case inlined (a call per field was a fifth of this function's cost)
+        if v is not None and ("\x00" in v or not (v.isascii() or text_ok(v))):
             return None
     url = s.screenshot_url
     if url is not None and not (text_ok(url) and url_syntax_ok(url)):

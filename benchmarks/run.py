@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import data as datamod
-from .inserts import prepare_input, run_inserts
+from .inserts import prepare_input, run_diagnostics, run_inserts
 from .memory import CONTROL_MB, run_child
 from .ops import run_single_writes
 from .pages import SHAPES, run_pages
@@ -91,6 +91,7 @@ def run_all(args: argparse.Namespace, work: Path, log: Callable[[str], None]) ->
         inp = prepare_input(bodies)
         kept = work / "inserted.db"
         results["insert"] = run_inserts(inp, settings, work, args.repeats, kept, log)
+        results["python"] = run_diagnostics(inp, args.repeats)
         if "single" in args.suites:
             results["single"] = run_single_writes(kept, settings, bodies, args.batch, args.repeats, log)
         del inp, bodies
@@ -198,6 +199,12 @@ def table(r: dict[str, Any]) -> str:
         lines.append(f"bulk insert, {p['rows']:,} rows, one transaction          speed   vs limit")
         for name, s in ins.items():
             lines.append(f"  {name:40s} {_fmt_sample(s)}   {lim / s.median:5.2f}x")
+        lines.append("")
+    py = r.get("python")
+    if py:
+        lines.append("the Python part of insert_many alone (no SQLite)       speed   us a row")
+        for name, s in py.items():
+            lines.append(f"  {name:40s} {_fmt_sample(s)}   {s.per_op * 1e6:6.2f}")
         lines.append("")
     single = r.get("single")
     if single:

@@ -86,14 +86,44 @@ def library_file_in_lists(path: Path, settings: dict[str, Any]) -> None:
         conn.close()
 
 
+# Variants that explain the others (where the limit's time goes, what the naive path pays for).
+DIAGNOSTIC = (
+    "naive, uuid7 ids",
+    "limit, enum CHECKs as IN lists",
+    "limit, no secondary index",
+    "limit, bare table (no CHECK/FK/index)",
+)
+
 # A variant: (name, prepare(path) -> (run, close)).
 Prepared = tuple[Callable[[], Any], Callable[[], None]]
+
+
+def library_file_stripped(path: Path, settings: dict[str, Any], *, checks: bool) -> None:
+    """Where the limit's time goes: the library's table without its secondary indexes (checks=True),
+    or bare (the same STRICT columns and primary key, no CHECK, no foreign key, no index)."""
+    remove_db(path)
+    conn = raw_connect(path, settings)
+    try:
+        for stmt in statements(ddl()):
+            if stmt.startswith("CREATE INDEX"):
+                continue
+            if stmt.startswith("CREATE TABLE outreach") and not checks:
+                cols = ", ".join(
+                    f"{c} {'INTEGER' if c in ('approved', 'version') else 'TEXT'}" for c in COLUMNS
+                )
+                stmt = f"CREATE TABLE outreach ({cols}, PRIMARY KEY (id)) STRICT"
+            conn.execute(stmt)
+        conn.executemany("INSERT INTO tag (name) VALUES (?)", [(t,) for t in TAGS])
+    finally:
+        conn.close()
 
 
 def _raw(path: Path, settings: dict[str, Any], rows: list[tuple[Any, ...]], naive: bool | str) -> Prepared:
     remove_db(path)
     if naive == "in lists":
         library_file_in_lists(path, settings)
+    elif naive in ("no index", "bare"):
+        library_file_stripped(path, settings, checks=naive == "no index")
     elif naive:
         baselines.make_naive(path, settings)
     else:
@@ -133,6 +163,8 @@ def variants(data: InsertInput, settings: dict[str, Any]) -> dict[str, Callable[
         "naive": lambda p: _raw(p, settings, data.rows_uuid4, naive=True),
         "naive, uuid7 ids": lambda p: _raw(p, settings, data.rows_uuid7, naive=True),
         "limit, enum CHECKs as IN lists": lambda p: _raw(p, settings, data.rows_uuid7, naive="in lists"),
+        "limit, no secondary index": lambda p: _raw(p, settings, data.rows_uuid7, naive="no index"),
+        "limit, bare table (no CHECK/FK/index)": lambda p: _raw(p, settings, data.rows_uuid7, naive="bare"),
         "sqlite-utils": lambda p: _sqlite_utils(p, settings, data.records),
         "pydantic": lambda p: _pydantic(p, settings, data),
         "mass_outreach jsonl": lambda p: _library(p, data.lines),

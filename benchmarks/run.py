@@ -247,7 +247,10 @@ def table(r: dict[str, Any]) -> str:
             f"  (control: a child holding {CONTROL_MB} MB on purpose measures +{c['growth_mb']:.1f} MB)"
         )
         lines.append("")
-    lines.append("goals")
+    lines.append(
+        "goals"
+        + ("  (a --quick smoke run: too small to judge them; see benchmarks/README.md)" if p["quick"] else "")
+    )
     for g in r["goals"]:
         state = "met" if g["met"] else "NOT MET"
         lines.append(f"  {g['goal']:72s} {g['target']:>7s}  {g['measured']:7.2f} {g['unit']:7s} {state}")

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any, NoReturn
+from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
 
 import click
 import msgspec
@@ -70,8 +70,18 @@ class _Settings:
 # --- Output and errors ---------------------------------------------------------------------------
 
 
+def _binary(name: str) -> BinaryIO:
+    """The byte stream under sys.stdin/stdout (CliRunner swaps these too). Not click's getter: its
+    annotations differ from release to release."""
+    return cast(BinaryIO, getattr(sys, name).buffer)
+
+
+def _text(name: str) -> TextIO:
+    return cast(TextIO, getattr(sys, name))
+
+
 def _write(data: bytes) -> None:
-    out = click.get_binary_stream("stdout")
+    out = _binary("stdout")
     out.write(data)
     out.flush()
 
@@ -122,7 +132,7 @@ def _store(
 def _read_body(body: str | None) -> bytes | str | None:
     """A request body given as an argument, or `-` for standard input."""
     if body == "-":
-        return click.get_binary_stream("stdin").read()
+        return _binary("stdin").read()
     return body
 
 
@@ -578,7 +588,7 @@ def _input_path(path: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="mass_outreach-") as tmp:
         spooled = os.path.join(tmp, "stdin")
         with open(spooled, "wb") as out:
-            stdin = click.get_binary_stream("stdin")
+            stdin = _binary("stdin")
             while block := stdin.read(_READ_SIZE):
                 out.write(block)
         yield spooled
@@ -698,7 +708,7 @@ def _report_rejects(
 @contextlib.contextmanager
 def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on standard error, only when that is a terminal."""
-    stderr = click.get_text_stream("stderr")
+    stderr = _text("stderr")
     if not stderr.isatty():
         yield None
         return
@@ -872,7 +882,7 @@ def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: st
         except OutreachError as exc:
             _fail(str(exc), envelope=False)
         stream = records if first is None else itertools.chain([first], records)
-        out = click.get_binary_stream("stdout")
+        out = _binary("stdout")
         try:
             with _quiet_broken_pipe():
                 if fmt == "jsonl":

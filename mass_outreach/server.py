@@ -312,14 +312,18 @@ class OutreachServer:
     def __repr__(self) -> str:
         return f"<OutreachServer {self.url}{' closed' if self._closed else ''}>"
 
+    def _claim(self) -> None:
+        """Mark the server as serving (under self._lock); it serves once, and never after close()."""
+        if self._closed:
+            raise RuntimeError("The server is closed.")
+        if self._serving:
+            raise RuntimeError("The server is already serving.")
+        self._serving = True
+
     def start(self) -> OutreachServer:
         """Serve from a background thread; return self."""
         with self._lock:
-            if self._closed:
-                raise RuntimeError("The server is closed.")
-            if self._serving:
-                raise RuntimeError("The server is already serving.")
-            self._serving = True
+            self._claim()
             self._thread = threading.Thread(
                 target=self._httpd.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -331,11 +335,7 @@ class OutreachServer:
     def serve_forever(self) -> None:
         """Serve from this thread until close() is called from another one (or KeyboardInterrupt)."""
         with self._lock:
-            if self._closed:
-                raise RuntimeError("The server is closed.")
-            if self._serving:
-                raise RuntimeError("The server is already serving.")
-            self._serving = True
+            self._claim()
         try:
             self._httpd.serve_forever(poll_interval=0.05)
         finally:

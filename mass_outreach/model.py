@@ -353,9 +353,7 @@ def check_value(name: str, value: Any) -> Any:
 _COLUMN_SET = frozenset(COLUMNS)
 
 
-def check_fields(
-    body: Any, *, insert: bool, prefix: str = ""
-) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def check_fields(body: Any, *, insert: bool) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The slow path: check every key of a body; return (normalized fields, every problem found).
 
     On insert, required fields must be present and the store-set fields are kept; on update they
@@ -364,37 +362,37 @@ def check_fields(
     errors: list[tuple[str, str]] = []
     out: dict[str, Any] = {}
     if not isinstance(body, Mapping):
-        return out, [(prefix.rstrip("."), "The body must be a JSON object.")]
+        return out, [("", "The body must be a JSON object.")]
     for key, value in body.items():
         if not isinstance(key, str) or key not in _COLUMN_SET:
             if isinstance(key, str) and is_ignored_key(key):
                 continue
             if not insert and key == "expected_version":
                 continue
-            errors.append((f"{prefix}{shown(key)}", f"The key '{shown(key)}' is not allowed in Outreach."))
+            errors.append((shown(key), f"The key '{shown(key)}' is not allowed in Outreach."))
             continue
         if not insert and key in STORE_SET:
             continue
         try:
             out[key] = check_value(key, value)
         except _Bad as bad:
-            errors.append((f"{prefix}{key}", str(bad)))
+            errors.append((key, str(bad)))
     if insert:
         for key in REQUIRED:
             if key not in body:
-                errors.append((f"{prefix}{key}", f"The {key} is required."))
+                errors.append((key, f"The {key} is required."))
     elif "id" not in body:
-        errors.append((f"{prefix}id", "The id is required."))
+        errors.append(("id", "The id is required."))
     return out, errors
 
 
-def cross_check(outreach_type: Any, fields: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+def cross_check(outreach_type: Any, fields: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Rules across fields, checked on the merged record: message ids belong to the email types."""
     if outreach_type in EMAIL_TYPES or outreach_type not in ENUMS["outreach_type"]:
         return []
     return [
         (
-            f"{prefix}{name}",
+            name,
             f"The {name} is only allowed for the email types {' and '.join(EMAIL_TYPES)}.",
         )
         for name in MESSAGE_ID_FIELDS
@@ -444,26 +442,26 @@ def _row_from_fast(s: Any) -> Row | None:
     )  # fmt: skip
 
 
-def _row_from_slow(body: Any, prefix: str) -> Row:
-    fields, errors = check_fields(body, insert=True, prefix=prefix)
-    errors += cross_check(fields.get("outreach_type"), fields, prefix)
+def _row_from_slow(body: Any) -> Row:
+    fields, errors = check_fields(body, insert=True)
+    errors += cross_check(fields.get("outreach_type"), fields)
     if errors:
         raise ValidationError(errors)
     return tuple(fields.get(name, DEFAULTS.get(name)) for name in COLUMNS)
 
 
-def _decode_json(data: bytes | bytearray | memoryview | str, prefix: str) -> Any:
+def _decode_json(data: bytes | bytearray | memoryview | str) -> Any:
     try:
         return msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
-        raise ValidationError.one(prefix.rstrip("."), f"The body is not valid JSON: {exc}.") from None
+        raise ValidationError.one("", f"The body is not valid JSON: {exc}.") from None
     except UnicodeError:  # bytes that are not UTF-8, or text with lone surrogates
-        raise ValidationError.one(prefix.rstrip("."), "The body is not valid UTF-8 JSON text.") from None
+        raise ValidationError.one("", "The body is not valid UTF-8 JSON text.") from None
     except RecursionError:
-        raise ValidationError.one(prefix.rstrip("."), "The body is nested too deeply.") from None
+        raise ValidationError.one("", "The body is nested too deeply.") from None
 
 
-def insert_row(body: Any, prefix: str = "") -> Row:
+def insert_row(body: Any) -> Row:
     """Validate an insert body (JSON bytes or text, or a mapping) into a row; raise ValidationError."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         try:
@@ -472,7 +470,7 @@ def insert_row(body: Any, prefix: str = "") -> Row:
             row = None
         if row is not None:
             return row
-        return _row_from_slow(_decode_json(body, prefix), prefix)
+        return _row_from_slow(_decode_json(body))
     if isinstance(body, Mapping):
         try:
             row = _row_from_fast(msgspec.convert(body, _FastInsert))
@@ -480,31 +478,31 @@ def insert_row(body: Any, prefix: str = "") -> Row:
             row = None
         if row is not None:
             return row
-    return _row_from_slow(body, prefix)
+    return _row_from_slow(body)
 
 
-def decode_body(body: Any, prefix: str = "") -> Any:
+def decode_body(body: Any) -> Any:
     """JSON bytes or text to Python objects; anything else is returned as it is."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
-        return _decode_json(body, prefix)
+        return _decode_json(body)
     return body
 
 
-def update_fields(body: Any, prefix: str = "") -> tuple[str, dict[str, Any], int | None]:
+def update_fields(body: Any) -> tuple[str, dict[str, Any], int | None]:
     """Validate an update body into (id, changed fields, expected_version); raise ValidationError."""
-    body = decode_body(body, prefix)
-    fields, errors = check_fields(body, insert=False, prefix=prefix)
+    body = decode_body(body)
+    fields, errors = check_fields(body, insert=False)
     expected: int | None = None
     if isinstance(body, Mapping) and body.get("expected_version") is not None:
         try:
             expected = _check_version(body["expected_version"])
         except _Bad:
-            errors.append((f"{prefix}expected_version", "The expected_version must be a positive integer."))
+            errors.append(("expected_version", "The expected_version must be a positive integer."))
     if errors:
         raise ValidationError(errors)
     ident = fields.pop("id")
     if ident is None:
-        raise ValidationError.one(f"{prefix}id", "The id cannot be null.")
+        raise ValidationError.one("id", "The id cannot be null.")
     return ident, fields, expected
 
 

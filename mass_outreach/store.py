@@ -346,10 +346,9 @@ class OutreachStore:
         row = insert_row(body)
         self._check_urls([(0, row)], single=True)
         with self._write() as conn:
-            tags = _tag_set(conn) if row[_I_TAG] is not None else frozenset()
-            errors = _store_errors(row, tags)
-            if errors:
-                raise ValidationError(errors)
+            tag = row[_I_TAG]
+            if tag is not None and not _tag_registered(conn, tag):
+                raise ValidationError(_unknown_tag(tag))
             now = now_text()
             full = _fill(row, now, row[_I_ID] or new_ids(1)[0])
             try:
@@ -476,7 +475,7 @@ class OutreachStore:
         for index, row in chunk:
             tag = row[_I_TAG]
             if tag is not None and tag not in tags:
-                errors = _store_errors(row, tags)
+                errors = _unknown_tag(tag)
                 if not skip:
                     raise _at_row(ValidationError(errors), index)
                 rejected.append((index, errors))
@@ -669,11 +668,12 @@ def _tag_set(conn: sqlite3.Connection) -> frozenset[str]:
     return frozenset(r[0] for r in conn.execute("SELECT name FROM tag"))
 
 
-def _store_errors(row: Row, tags: frozenset[str]) -> list[tuple[str, str]]:
-    tag = row[_I_TAG]
-    if tag is not None and tag not in tags:
-        return [("tag", f"The tag '{tag}' is not registered in this store.")]
-    return []
+def _tag_registered(conn: sqlite3.Connection, tag: str) -> bool:
+    return conn.execute("SELECT 1 FROM tag WHERE name = ?", (tag,)).fetchone() is not None
+
+
+def _unknown_tag(tag: str) -> list[tuple[str, str]]:
+    return [("tag", f"The tag '{tag}' is not registered in this store.")]
 
 
 def _fill(row: Row, now: str, ident: str) -> Row:
@@ -690,7 +690,7 @@ def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
     if "UNIQUE" in str(exc) and "outreach.id" in str(exc):
         return ValidationError.one("id", f"The id '{row[_I_ID]}' already exists.")
     if "FOREIGN KEY" in str(exc):
-        return ValidationError.one("tag", f"The tag '{row[_I_TAG]}' is not registered in this store.")
+        return ValidationError(_unknown_tag(row[_I_TAG]))
     return ValidationError.one("", f"The database refused the record: {exc}")
 
 
@@ -736,8 +736,8 @@ def _apply_update(
     merged.update(changes)
     errors = cross_check(merged["outreach_type"], merged)
     tag = changes.get("tag")
-    if tag is not None and conn.execute("SELECT 1 FROM tag WHERE name = ?", (tag,)).fetchone() is None:
-        errors.append(("tag", f"The tag '{tag}' is not registered in this store."))
+    if tag is not None and not _tag_registered(conn, tag):
+        errors += _unknown_tag(tag)
     if errors:
         raise ValidationError(errors)
     if row[_I_VERSION] >= 2**63 - 1 or row[_I_UPDATE] >= _LAST_TIME:

@@ -1,12 +1,16 @@
 """The packages as a user gets them: the sdist holds what its own tests need (and runs them), the wheel
-holds the schema and the typing marker, and both declare the MIT license with its file.
+holds the schema and the typing marker, both declare the MIT license with its file, and the package
+depends at run time on exactly what it imports (the demo installs and runs without the test tools).
 
 Built with hatchling, the project's build backend (in the test extra), called directly: no isolated
 build environment, so nothing is downloaded and the builds take about a second."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -134,3 +138,100 @@ def test_the_license_file_is_the_mit_license() -> None:
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License\n") and LICENSE_LINE in text
     assert 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+
+
+# --- dependencies on purpose ---------------------------------------------------------------------
+
+# Modules that need a tool of the test extra by design (the README says so); the rest of the package
+# must run with the runtime dependencies alone.
+NEEDS_TEST_EXTRA = {"strategies": "hypothesis", "pytest_plugin": "pytest"}
+
+
+def _requirements(wheel: Path) -> dict[str | None, set[str]]:
+    """The wheel's Requires-Dist names (as import names) by extra; None for the runtime ones."""
+    with zipfile.ZipFile(wheel) as zf:
+        (metadata,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        lines = zf.read(metadata).decode().splitlines()
+    out: dict[str | None, set[str]] = {}
+    for line in lines:
+        if line.startswith("Requires-Dist: "):
+            spec = line.removeprefix("Requires-Dist: ")
+            name = re.match(r"[A-Za-z0-9._-]+", spec)
+            extra = re.search(r"extra == ['\"]([^'\"]+)['\"]", spec)
+            assert name is not None, line
+            key = extra.group(1) if extra else None
+            out.setdefault(key, set()).add(name.group(0).lower().replace("-", "_"))
+    return out
+
+
+def _third_party_imports(module: Path) -> set[str]:
+    """The top-level names of what a module imports from outside the standard library and the package."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names - set(sys.stdlib_module_names) - {"mass_outreach", "__future__"}
+
+
+def test_the_runtime_dependencies_are_exactly_what_the_package_imports(wheel: Path) -> None:
+    requirements = _requirements(wheel)
+    modules = {p.stem: _third_party_imports(p) for p in (ROOT / "mass_outreach").glob("*.py")}
+    imported = set().union(*(names for stem, names in modules.items() if stem not in NEEDS_TEST_EXTRA))
+    assert requirements[None] == imported  # none declared for nothing, none missing
+    for stem, tool in NEEDS_TEST_EXTRA.items():
+        assert modules[stem] - imported == {tool} and tool in requirements["test"], stem
+    assert "sqlite_utils" in requirements["test"] and "sqlite_utils" in requirements["benchmarks"]
+
+
+_DEMO_WITHOUT = """
+import sys
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in sys.argv[2].split(","):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+        return None
+
+sys.meta_path.insert(0, Blocked())
+from mass_outreach.cli import cli
+cli(["--db", sys.argv[1], "demo"])
+"""
+
+
+def test_the_demo_runs_without_the_test_and_benchmark_tools(wheel: Path, tmp_path: Path) -> None:
+    requirements = _requirements(wheel)
+    tools = (requirements["test"] | requirements["benchmarks"]) - requirements[None]
+    assert {"hypothesis", "pytest", "sqlite_utils", "pydantic"} <= tools
+    result = subprocess.run(
+        [sys.executable, "-c", _DEMO_WITHOUT, str(tmp_path / "demo.db"), ",".join(sorted(tools))],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "The demo database now holds 36 records" in result.stdout
+
+
+def _make_dry_run(target: str, venv: Path) -> list[str]:
+    """The pip install commands `make <target>` would run for a new virtual environment at `venv`."""
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(
+        [make, "-n", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return [line for line in result.stdout.splitlines() if "pip install" in line]
+
+
+def test_make_demo_installs_the_package_alone_and_the_tools_only_for_the_tools(tmp_path: Path) -> None:
+    (demo,) = _make_dry_run("demo", tmp_path / "venv")
+    assert demo.endswith(" -e .") and "[" not in demo
+    for target in ("test", "check", "stress", "bench", "bench-quick"):
+        installs = _make_dry_run(target, tmp_path / "venv")
+        assert any(line.endswith(" -e '.[test,benchmarks]'") for line in installs), target
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.findall(r"^make (\S+)$", ci, re.MULTILINE) == ["check", "test", "bench-quick"]

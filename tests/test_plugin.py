@@ -138,6 +138,7 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
         assert f"({name}" in used or f", {name}" in used, name
     for name in ("outreaches", "invalid_outreaches", "invalid_cases", "updates", "page_requests"):
         assert f"mos.{name}(" in used, name
+    assert "samples.records(" in used and "max_text=" in used
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],

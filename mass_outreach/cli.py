@@ -30,8 +30,9 @@ import msgspec
 
 from . import __version__
 from .errors import OutreachError, ValidationError
-from .model import COLUMNS, EMAIL_TYPES, OUTREACH_TYPES, STATUSES, check_tag_name
+from .model import COLUMNS, check_tag_name
 from .paging import SUBSTRING_FILTERS
+from .samples import records as sample_records
 from .store import OutreachStore
 from .store import open as open_store
 from .wire import record_to_wire
@@ -927,28 +928,9 @@ def _export_csv(records: Iterator[Any], out: IO[bytes]) -> int:
 DEMO_TAG = "demo"
 
 
-def _demo_bodies(run: str) -> list[dict[str, Any]]:
-    """One record of every outreach type in every status."""
-    bodies = []
-    for i, (kind, status) in enumerate(itertools.product(OUTREACH_TYPES, STATUSES)):
-        email = kind in EMAIL_TYPES
-        body: dict[str, Any] = {
-            "outreach_type": kind,
-            "status": status,
-            "approved": status != "pending",
-            "direction": "incoming" if i % 5 == 4 else "outgoing",
-            "tag": DEMO_TAG,
-            "subject": f"{status.capitalize()} {kind.replace('_', ' ')} #{i + 1}",
-            "body": f"<p>Hello from the demo ({kind}, {status}).</p>" if email else "Hello from the demo.",
-            "body_type": "html" if email else "plain",
-        }
-        if email:
-            body["message_id"] = f"<demo-{run}-{i + 1}@mail.example.com>"
-        if status == "failed":
-            body["error_description"] = "The recipient's inbox is full."
-            body["screenshot_url"] = f"https://example.com/screenshots/{run}-{i + 1}.png"
-        bodies.append(body)
-    return bodies
+def _demo_bodies(seed: int) -> list[dict[str, Any]]:
+    """One realistic record of every outreach type in every status (mass_outreach.samples), all tagged."""
+    return [{**body, "tag": DEMO_TAG} for body in sample_records(36, seed=seed)]
 
 
 def _shell_quote(text: str) -> str:
@@ -974,7 +956,7 @@ def demo(ctx: click.Context) -> None:
         click.echo("1. Register a tag, then insert one record of every type in every status:")
         click.echo(f"   $ {prefix} tags add {DEMO_TAG}")
         store.add_tag(DEMO_TAG)
-        bodies = _demo_bodies(uuid.uuid4().hex[:8])
+        bodies = _demo_bodies(uuid.uuid4().int)  # new records each run
         example = _encoder.encode(bodies[0]).decode()
         click.echo(f"   $ {prefix} insert {_shell_quote(example)}")
         report = store.insert_many(bodies)

@@ -694,14 +694,16 @@ def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
     return ValidationError.one("", f"The database refused the record: {exc}")
 
 
-def _at_row(exc: OutreachError, index: int) -> OutreachError:
-    """The same error, its messages naming the row it came from."""
+_RowError = ValidationError | NotFoundError | ConflictError
+
+
+def _at_row(exc: _RowError, index: int) -> _RowError:
+    """The same error for a row of a bulk input: its messages name the row, `.index` holds it."""
     if isinstance(exc, ValidationError):
-        new: OutreachError = ValidationError(_prefixed(index, exc.errors))
-    else:
-        new = type(exc)(f"Row {index}: {exc}")
-    new.index = index  # type: ignore[attr-defined]
-    return new
+        return ValidationError(_prefixed(index, exc.errors), index=index)
+    if isinstance(exc, ConflictError):
+        return ConflictError(f"Row {index}: {exc}", expected=exc.expected, actual=exc.actual, index=index)
+    return NotFoundError(f"Row {index}: {exc}", index=index)
 
 
 def _update_body(body: Any, fields: dict[str, Any]) -> Any:

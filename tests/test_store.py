@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import typing
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -693,7 +694,7 @@ def test_insert_many_all_or_nothing(db: tuple[mo.OutreachStore, Any]) -> None:
         store.insert_many(rows)
     assert info.value.errors[0][0] == "rows[2].status"
     assert info.value.errors[0][1].startswith("Row 2: ")
-    assert info.value.index == 2  # type: ignore[attr-defined]
+    assert info.value.index == 2
     report = store.insert_many(rows, on_error="skip")
     assert report.inserted == 3
     assert [i for i, _ in report.rejected] == [2]
@@ -742,7 +743,7 @@ def test_update_many(db: tuple[mo.OutreachStore, Any]) -> None:
     for i, kind in ((1, mo.ConflictError), (2, mo.NotFoundError), (3, mo.ValidationError)):
         with unchanged(), pytest.raises(kind) as info:
             store.update_many([rows[0], rows[4], rows[i]])
-        assert info.value.index == 2  # type: ignore[attr-defined]
+        assert info.value.index == 2
         assert str(info.value).startswith("Row 2: ")
     report = store.update_many(rows, on_error="skip")
     assert report.updated == 2
@@ -783,3 +784,30 @@ def test_bad_requests_are_validation_errors(
     store, unchanged = db
     with unchanged(), pytest.raises(mo.ValidationError):
         call(store)
+
+
+# --- .index is declared on the errors of a bulk row -------------------------------------------------
+
+
+def test_bulk_errors_declare_their_index(db: tuple[mo.OutreachStore, Any]) -> None:
+    """`.index` is part of the errors' declared interface (mypy --strict on a user's code sees it), the
+    row's index for a bulk error and None otherwise; a ConflictError keeps its versions."""
+    for cls in (mo.ValidationError, mo.NotFoundError, mo.ConflictError):
+        assert typing.get_type_hints(cls)["index"] == int | None
+    assert mo.ValidationError.one("x", "The x is bad.").index is None
+    assert mo.NotFoundError("missing").index is None
+    assert mo.ConflictError("stale", expected=1, actual=2).index is None
+    store, _ = db
+    rec = store.insert(BASE)
+    with pytest.raises(mo.ValidationError) as bad:
+        store.insert_many([BASE, {**BASE, "status": "nope"}])
+    assert bad.value.index == 1
+    with pytest.raises(mo.ConflictError) as conflict:
+        store.update_many([{"id": rec.id, "subject": "a"}, {"id": rec.id, "expected_version": 1}])
+    assert (conflict.value.index, conflict.value.expected, conflict.value.actual) == (1, 1, 2)
+    with pytest.raises(mo.NotFoundError) as missing:
+        store.update_many([{"id": str(uuid.uuid4())}])
+    assert missing.value.index == 0
+    with pytest.raises(mo.ValidationError) as single:
+        store.insert({**BASE, "status": "nope"})
+    assert single.value.index is None

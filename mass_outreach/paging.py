@@ -25,6 +25,7 @@ from .model import (
     Outreach,
     _Bad,
     _check_enum,
+    _check_id,
     format_time,
     shown,
     strip_message_id,
@@ -75,10 +76,13 @@ def _equality_value(name: str, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
             return value
         raise _Bad(f"The filter '{name}' takes a 64-bit integer.")
+    if name == "id":  # the id rule itself: a value that could never be an id is a mistake, not a miss
+        try:
+            return _check_id(value)
+        except _Bad:
+            raise _Bad(f"The filter '{name}' takes UUIDs (8-4-4-4-12 hexadecimal digits).") from None
     if not isinstance(value, str) or not text_ok(value):
         raise _Bad(f"The filter '{name}' takes a string (valid text with no NUL character).")
-    if name == "id":
-        return value.lower()
     if name in MESSAGE_ID_FIELDS:
         return strip_message_id(value)
     return value

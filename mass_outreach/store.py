@@ -707,16 +707,17 @@ def _at_row(exc: _RowError, index: int) -> _RowError:
 
 
 def _update_body(body: Any, fields: dict[str, Any]) -> Any:
-    """update()'s argument as a body: a mapping or JSON as it is; anything else is the id."""
+    """update()'s argument as a body: a mapping or JSON is the body; a string with keyword fields is
+    the id, and so is one alone unless it starts with `{`; anything else is the id."""
     if body is None:
         return fields
-    if isinstance(body, (Mapping, bytes, bytearray, memoryview)) or (
-        isinstance(body, str) and body.lstrip().startswith("{")
-    ):
+    if isinstance(body, str) and (fields or not body.lstrip().startswith("{")):
+        return {**fields, "id": body}  # update_fields checks that it is a UUID
+    if isinstance(body, (Mapping, bytes, bytearray, memoryview, str)):
         if fields:
             raise TypeError("update() takes a body, or an id with keyword fields, not both")
         return body
-    return {**fields, "id": body}  # update_fields checks that it is a UUID
+    return {**fields, "id": body}
 
 
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"

@@ -786,6 +786,14 @@ def test_bad_requests_are_validation_errors(
         call(store)
 
 
+def test_update_of_a_string_with_keyword_fields_takes_it_as_the_id(db: tuple[mo.OutreachStore, Any]) -> None:
+    """DESIGN: a string with keyword fields is an id (alone, a JSON body), even one that starts with `{`."""
+    store, _ = db
+    rejects(db, lambda: store.update('{"id": 1}', status="running"), "id")
+    rec = store.insert(BASE)
+    assert store.update(f" {rec.id}".strip(), status="running").status == "running"
+
+
 # --- .index is declared on the errors of a bulk row -------------------------------------------------
 
 

@@ -481,14 +481,24 @@ def insert_row(body: Any) -> Row:
             row = None
         if row is not None:
             return row
+    elif isinstance(body, Outreach):
+        return insert_row(record_body(body))
     return _row_from_slow(body)
 
 
+def record_body(value: Any) -> Any:
+    """A record as the body that writes it back (DESIGN: a record travels as itself); anything else
+    as it is. Its store-set fields are kept on insert and ignored on update, as for any body."""
+    if isinstance(value, Outreach):
+        return msgspec.structs.asdict(value)
+    return value
+
+
 def decode_body(body: Any) -> Any:
-    """JSON bytes or text to Python objects; anything else is returned as it is."""
+    """JSON bytes or text to Python objects, a record to its fields; anything else as it is."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         return _decode_json(body)
-    return body
+    return record_body(body)
 
 
 def update_fields(body: Any) -> tuple[str, dict[str, Any], int | None]:

@@ -338,7 +338,8 @@ class OutreachStore:
     # --- insert ----------------------------------------------------------------------------------
 
     def insert(self, body: Any = None, /, **fields: Any) -> Outreach:
-        """Insert one record from a mapping, JSON text or bytes, or keyword fields; return it."""
+        """Insert one record from a mapping, JSON text or bytes, a record (an `Outreach`, kept with its
+        id, version and times), or keyword fields; return it."""
         if body is None:
             body = fields
         elif fields:
@@ -619,7 +620,7 @@ class OutreachStore:
     def update(self, body: Any = None, /, *, expected_version: int | None = None, **fields: Any) -> Outreach:
         """Change some fields of a record; absent keys are untouched and an explicit None clears.
 
-        Takes a body (mapping or JSON with `id`), or an id and keyword fields. With
+        Takes a body (mapping or JSON with `id`, or a record), or an id and keyword fields. With
         `expected_version`, the update happens only if the stored version matches (ConflictError).
         """
         body = _update_body(body, fields)
@@ -707,13 +708,13 @@ def _at_row(exc: _RowError, index: int) -> _RowError:
 
 
 def _update_body(body: Any, fields: dict[str, Any]) -> Any:
-    """update()'s argument as a body: a mapping or JSON is the body; a string with keyword fields is
-    the id, and so is one alone unless it starts with `{`; anything else is the id."""
+    """update()'s argument as a body: a record, a mapping or JSON is the body; a string with keyword
+    fields is the id, and so is one alone unless it starts with `{`; anything else is the id."""
     if body is None:
         return fields
     if isinstance(body, str) and (fields or not body.lstrip().startswith("{")):
         return {**fields, "id": body}  # update_fields checks that it is a UUID
-    if isinstance(body, (Mapping, bytes, bytearray, memoryview, str)):
+    if isinstance(body, (Mapping, bytes, bytearray, memoryview, str, Outreach)):
         if fields:
             raise TypeError("update() takes a body, or an id with keyword fields, not both")
         return body

@@ -41,6 +41,7 @@ from .model import (
     check_id,
     check_tag_name,
     cross_check,
+    decode_body,
     format_time,
     insert_row,
     now_text,
@@ -623,10 +624,7 @@ class OutreachStore:
         Takes a body (mapping or JSON with `id`, or a record), or an id and keyword fields. With
         `expected_version`, the update happens only if the stored version matches (ConflictError).
         """
-        body = _update_body(body, fields)
-        ident, changes, expected = update_fields(body)
-        if expected_version is not None:
-            expected = expected_version
+        ident, changes, expected = update_fields(_update_body(body, fields, expected_version))
         url = changes.get("screenshot_url")
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
@@ -707,18 +705,24 @@ def _at_row(exc: _RowError, index: int) -> _RowError:
     return NotFoundError(f"Row {index}: {exc}", index=index)
 
 
-def _update_body(body: Any, fields: dict[str, Any]) -> Any:
-    """update()'s argument as a body: a record, a mapping or JSON is the body; a string with keyword
-    fields is the id, and so is one alone unless it starts with `{`; anything else is the id."""
+def _update_body(body: Any, fields: dict[str, Any], expected_version: Any) -> Any:
+    """update()'s arguments as one body. A record, a mapping or JSON is the body; a string with
+    keyword fields is the id, and so is one alone unless it starts with `{`. A keyword expected_version
+    joins the body, so that one rule checks it wherever it comes from."""
     if body is None:
-        return fields
-    if isinstance(body, str) and (fields or not body.lstrip().startswith("{")):
-        return {**fields, "id": body}  # update_fields checks that it is a UUID
-    if isinstance(body, (Mapping, bytes, bytearray, memoryview, str, Outreach)):
+        body = fields
+    elif isinstance(body, str) and (fields or not body.lstrip().startswith("{")):
+        body = {**fields, "id": body}
+    elif isinstance(body, (Mapping, bytes, bytearray, memoryview, str, Outreach)):
         if fields:
             raise TypeError("update() takes a body, or an id with keyword fields, not both")
-        return body
-    return {**fields, "id": body}
+    else:
+        body = {**fields, "id": body}  # update_fields says it is not a UUID
+    if expected_version is not None:
+        body = decode_body(body)
+        if isinstance(body, Mapping):
+            body = {**body, "expected_version": expected_version}
+    return body
 
 
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"

@@ -786,6 +786,46 @@ def test_bad_requests_are_validation_errors(
         call(store)
 
 
+# --- expected_version: one rule, wherever the value comes from -------------------------------------
+
+
+@pytest.mark.parametrize("bad", [True, False, 1.0, "1", 0, -1, 2**63, 2**70, [1]])
+def test_expected_version_is_one_rule_wherever_it_comes_from(
+    db: tuple[mo.OutreachStore, Any], bad: Any
+) -> None:
+    store, _ = db
+    rec = store.insert(BASE)
+    change = {"id": rec.id, "status": "running"}
+    for attempt in (
+        lambda: store.update(rec.id, expected_version=bad, status="running"),
+        lambda: store.update(change, expected_version=bad),
+        lambda: store.update(msgspec.json.encode(change), expected_version=bad),
+        lambda: store.update({**change, "expected_version": bad}),
+    ):
+        messages = rejects(db, attempt, "expected_version")
+        assert messages == [("expected_version", "The expected_version must be a positive integer.")]
+    rejects(db, lambda: store.update_many([{**change, "expected_version": bad}]), "rows[0].expected_version")
+
+
+def test_expected_version_is_reported_with_the_other_problems(db: tuple[mo.OutreachStore, Any]) -> None:
+    store, _ = db
+    rec = store.insert(BASE)
+    rejects(
+        db, lambda: store.update(rec.id, expected_version="1", status="nope"), "expected_version", "status"
+    )
+
+
+def test_expected_version_keyword_with_a_body(db: tuple[mo.OutreachStore, Any]) -> None:
+    store, unchanged = db
+    rec = store.insert(BASE)
+    body = msgspec.json.encode({"id": rec.id, "status": "running", "expected_version": 7})
+    assert store.update(body, expected_version=1).version == 2  # the keyword wins over the body's
+    with unchanged(), pytest.raises(mo.ConflictError) as info:
+        store.update({"id": rec.id, "subject": "x"}, expected_version=1)
+    assert (info.value.expected, info.value.actual) == (1, 2)
+    assert store.update(rec.id, expected_version=None, subject="x").version == 3  # None: no check
+
+
 def test_update_of_a_string_with_keyword_fields_takes_it_as_the_id(db: tuple[mo.OutreachStore, Any]) -> None:
     """DESIGN: a string with keyword fields is an id (alone, a JSON body), even one that starts with `{`."""
     store, _ = db

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from test_model import BAD_VALUES, TAGS, expected_fields, to_json, valid_bodies
 
 import mass_outreach as mo
@@ -832,6 +833,70 @@ def test_update_of_a_string_with_keyword_fields_takes_it_as_the_id(db: tuple[mo.
     rejects(db, lambda: store.update('{"id": 1}', status="running"), "id")
     rec = store.insert(BASE)
     assert store.update(f" {rec.id}".strip(), status="running").status == "running"
+
+
+# --- JSON lines end at \n (and \r\n), whatever else a line holds --------------------------------------
+
+# Line breaks for str.splitlines() but not for JSON lines: inside a JSON string U+2028, U+2029 and
+# U+0085 are plain characters (and \x0b, \x0c, \x1c-\x1e are control characters JSON refuses raw).
+_NOT_LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r"]
+
+
+SUBJECTS = ["a\u2028b", "c\u2029d", "e\x85f", "cr", "plain"]
+
+
+def _lines() -> list[str]:
+    """JSON lines: good ones with U+2028, U+2029 and U+0085 in a string (msgspec writes them raw) and
+    one with a raw carriage return as white space between tokens; a blank line, a line of spaces, a
+    bad row and a line that is not JSON (a raw \x0b in it)."""
+    good = [msgspec.json.encode({**BASE, "subject": t}).decode() for t in SUBJECTS]
+    good[3] = good[3].replace(",", ",\r", 1)
+    assert all(c in good[i] for i, c in enumerate("\u2028\u2029\x85\r"))
+    bad = '{"outreach_type": "LinkedIn_DirectMessage", "status": "nope"}'
+    return [good[0], "", good[1], bad, "   ", good[2], good[3], '{\x0b"x": 1}', good[4]]
+
+
+@pytest.mark.parametrize("separator", ["\n", "\r\n"])
+def test_insert_many_splits_text_and_bytes_at_newlines_only(separator: str) -> None:
+    blob = separator.join(_lines()) + separator
+    reports = []
+    for data in (blob, blob.encode()):
+        with mo.open(":memory:") as store:
+            report = store.insert_many(data, on_error="skip")
+            reports.append(report)
+            assert [r.subject for r in store.iter()] == SUBJECTS
+    assert reports[0] == reports[1]
+    assert reports[0].inserted == 5
+    assert [i for i, _ in reports[0].rejected] == [3, 7]  # the index is the line's: index + 1 = line number
+    with mo.open(":memory:") as store, pytest.raises(mo.ValidationError) as info:
+        store.insert_many(blob)
+    assert info.value.index == 3
+
+
+@given(
+    texts=st.lists(st.text(st.sampled_from(["x", " ", *_NOT_LINE_BREAKS]), max_size=4), max_size=5),
+    crlf=st.booleans(),
+)
+def test_insert_many_text_and_bytes_give_the_same_report(texts: list[str], crlf: bool) -> None:
+    """Any JSON line holds any of these characters in a string; each line is one row, as text or bytes."""
+    sep = "\r\n" if crlf else "\n"
+    blob = sep.join(msgspec.json.encode({**BASE, "subject": t}).decode() for t in texts)
+    reports = []
+    for data in (blob, blob.encode()):
+        with mo.open(":memory:") as store:
+            reports.append(store.insert_many(data, on_error="skip"))
+            assert [r.subject for r in store.iter()] == texts
+    assert reports[0] == reports[1] == mo.InsertReport(len(texts), [])
+
+
+def test_update_many_splits_at_newlines_only(store: mo.OutreachStore) -> None:
+    recs = [store.insert(BASE) for _ in range(3)]
+    blob = "\n".join(
+        msgspec.json.encode({"id": r.id, "subject": f"{i}\u2028{i}"}).decode() for i, r in enumerate(recs)
+    )
+    for data in (blob, blob.encode()):
+        assert store.update_many(data) == mo.UpdateReport(3, [])
+    assert [r.subject for r in store.iter()] == [f"{i}\u2028{i}" for i in range(3)]
 
 
 # --- .index is declared on the errors of a bulk row -------------------------------------------------

@@ -41,6 +41,7 @@ from .model import (
     check_id,
     check_tag_name,
     cross_check,
+    decode_body,
     format_time,
     insert_row,
     now_text,
@@ -338,7 +339,8 @@ class OutreachStore:
     # --- insert ----------------------------------------------------------------------------------
 
     def insert(self, body: Any = None, /, **fields: Any) -> Outreach:
-        """Insert one record from a mapping, JSON text or bytes, or keyword fields; return it."""
+        """Insert one record from a mapping, JSON text or bytes, a record (an `Outreach`, kept with its
+        id, version and times), or keyword fields; return it."""
         if body is None:
             body = fields
         elif fields:
@@ -360,9 +362,10 @@ class OutreachStore:
     def insert_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> InsertReport:
         """Insert many records in one transaction, streaming: memory does not grow with the input.
 
-        `rows` holds mappings or JSON lines (bytes or text; blank lines are skipped), or is one
-        bytes/text blob of JSON lines. With on_error="raise", one bad row inserts nothing and the
-        ValidationError names its index; with "skip", the good rows go in and the report lists the rest.
+        `rows` holds mappings, records or JSON lines (bytes or text; blank lines are skipped), or is one
+        bytes/text blob of JSON lines (each ends at `\n`). With on_error="raise", one bad row inserts
+        nothing and the ValidationError names its index; with "skip", the good rows go in and the report
+        lists the rest.
         """
         if on_error not in ("raise", "skip"):
             raise ValueError("on_error must be 'raise' or 'skip'")
@@ -388,7 +391,7 @@ class OutreachStore:
     ) -> Iterator[list[tuple[int, Any]]]:
         """Validate rows as they stream in, in chunks of (index, validated row)."""
         if isinstance(rows, (bytes, bytearray, str)):
-            rows = rows.splitlines()
+            rows = _json_lines(rows)
         if isinstance(rows, Mapping):
             raise TypeError("insert_many() takes an iterable of rows, not one mapping")
         chunk: list[tuple[int, Any]] = []
@@ -619,13 +622,10 @@ class OutreachStore:
     def update(self, body: Any = None, /, *, expected_version: int | None = None, **fields: Any) -> Outreach:
         """Change some fields of a record; absent keys are untouched and an explicit None clears.
 
-        Takes a body (mapping or JSON with `id`), or an id and keyword fields. With
+        Takes a body (mapping or JSON with `id`, or a record), or an id and keyword fields. With
         `expected_version`, the update happens only if the stored version matches (ConflictError).
         """
-        body = _update_body(body, fields)
-        ident, changes, expected = update_fields(body)
-        if expected_version is not None:
-            expected = expected_version
+        ident, changes, expected = update_fields(_update_body(body, fields, expected_version))
         url = changes.get("screenshot_url")
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
@@ -694,27 +694,44 @@ def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
     return ValidationError.one("", f"The database refused the record: {exc}")
 
 
-def _at_row(exc: OutreachError, index: int) -> OutreachError:
-    """The same error, its messages naming the row it came from."""
+_RowError = ValidationError | NotFoundError | ConflictError
+
+
+def _at_row(exc: _RowError, index: int) -> _RowError:
+    """The same error for a row of a bulk input: its messages name the row, `.index` holds it."""
     if isinstance(exc, ValidationError):
-        new: OutreachError = ValidationError(_prefixed(index, exc.errors))
-    else:
-        new = type(exc)(f"Row {index}: {exc}")
-    new.index = index  # type: ignore[attr-defined]
-    return new
+        return ValidationError(_prefixed(index, exc.errors), index=index)
+    if isinstance(exc, ConflictError):
+        return ConflictError(f"Row {index}: {exc}", expected=exc.expected, actual=exc.actual, index=index)
+    return NotFoundError(f"Row {index}: {exc}", index=index)
 
 
-def _update_body(body: Any, fields: dict[str, Any]) -> Any:
-    """update()'s argument as a body: a mapping or JSON as it is; anything else is the id."""
+def _json_lines(blob: bytes | bytearray | str) -> list[Any]:
+    """A blob's JSON lines: they end at `\n` (a `\r` before it is JSON white space). Not splitlines(),
+    which also breaks text at U+2028, U+2029, U+0085 and more, characters a JSON string may hold."""
+    if isinstance(blob, str):
+        return blob.split("\n")
+    return blob.split(b"\n")
+
+
+def _update_body(body: Any, fields: dict[str, Any], expected_version: Any) -> Any:
+    """update()'s arguments as one body. A record, a mapping or JSON is the body; a string with
+    keyword fields is the id, and so is one alone unless it starts with `{`. A keyword expected_version
+    joins the body, so that one rule checks it wherever it comes from."""
     if body is None:
-        return fields
-    if isinstance(body, (Mapping, bytes, bytearray, memoryview)) or (
-        isinstance(body, str) and body.lstrip().startswith("{")
-    ):
+        body = fields
+    elif isinstance(body, str) and (fields or not body.lstrip().startswith("{")):
+        body = {**fields, "id": body}
+    elif isinstance(body, (Mapping, bytes, bytearray, memoryview, str, Outreach)):
         if fields:
             raise TypeError("update() takes a body, or an id with keyword fields, not both")
-        return body
-    return {**fields, "id": body}  # update_fields checks that it is a UUID
+    else:
+        body = {**fields, "id": body}  # update_fields says it is not a UUID
+    if expected_version is not None:
+        body = decode_body(body)
+        if isinstance(body, Mapping):
+            body = {**body, "expected_version": expected_version}
+    return body
 
 
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"

@@ -670,7 +670,7 @@ def _equality(name: str) -> st.SearchStrategy[Any]:
     elif name == "version":
         value = st.integers(1, 2**63 - 1)
     elif name == "id":
-        value = st.uuids().map(str) | st.text(_CHARS, max_size=8)
+        value = st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper())
     elif name == "screenshot_url":
         value = _url()
     elif name in MESSAGE_ID_FIELDS:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from test_paging import at
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
@@ -568,3 +569,16 @@ def test_every_valid_body_is_accepted_over_http(
     assert updated["status"] == "success", updated
     page = ajax(shared_server, "page", page_request)
     assert page["status"] == "success", page
+
+
+def test_a_forged_cursor_gets_an_error_envelope_not_a_500(
+    server: OutreachServer, store: mo.OutreachStore
+) -> None:
+    """The cursor's checksum key is public: a re-signed cursor with a position beyond 64 bits once
+    raised OverflowError behind the wire, and the server answered 500."""
+    store.insert_many([LINKEDIN] * 3)
+    invalid = "The cursor is not valid (altered, or not from this store)."
+    for cursor in (at("version", 2**63), at("version", 2**70), at("create_time", 2**70)):
+        assert ajax(server, "page", {"cursor": cursor}) == {"status": invalid}
+        assert public(server, "page", {"api_key": server.api_key, "cursor": cursor}) == {"status": invalid}
+    assert len(ajax(server, "page", {"limit": 2})["results"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from .errors import SchemaError
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ddl", "prepare"]
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ddl", "inspect", "prepare"]
 
 APPLICATION_ID = 0x4D4F5554  # "MOUT"
 SCHEMA_VERSION = 1
@@ -72,7 +73,8 @@ def rebuild_table(conn: sqlite3.Connection, name: str) -> None:
 
 
 def read_marks(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """(application_id, user_version, number of schema objects) of an open file."""
+    """(application_id, user_version, number of schema objects) of an open file. Three statements:
+    the caller reads them in one transaction, or another process's commit may fall between them."""
     app = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -93,6 +95,21 @@ def check_marks(app: int, version: int, objects: int, path: str) -> bool:
     if version < SCHEMA_VERSION and any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
         raise SchemaError(f"{path} has schema version {version}, which cannot be migrated")
     return version < SCHEMA_VERSION
+
+
+def inspect(conn: sqlite3.Connection, path: str) -> bool:
+    """Check an open file without writing: SchemaError if it is not a usable store, True if it must be
+    created or migrated. One read transaction, so one snapshot: another process may be creating the
+    schema at this moment, and marks read half before and half after its commit would contradict."""
+    conn.execute("BEGIN")
+    try:
+        needs = check_marks(*read_marks(conn), path)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return needs
 
 
 def prepare(conn: sqlite3.Connection, path: str) -> None:

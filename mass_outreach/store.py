@@ -17,6 +17,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -216,15 +217,17 @@ class OutreachStore:
     def _open(self) -> None:
         conn = self._connect()
         try:
-            app, version, objects = schema.read_marks(conn)
+            needs = schema.inspect(conn, self.path)
         except sqlite3.DatabaseError as exc:
             self.close()
             error = _translate(exc)
             if isinstance(error, (BusyError, StorageError)):  # locked or unreadable, not a foreign file
                 raise error from exc
             raise SchemaError(f"{self.path} is not a mass_outreach store: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
         try:
-            needs = schema.check_marks(app, version, objects, self.path)
             if not self._memory:
                 # SQLite writes whole pages: a file cut short mid-page would read back zero-filled,
                 # and one shorter than a page would be taken for an empty database and overwritten
@@ -237,12 +240,32 @@ class OutreachStore:
                 )
             with _sqlite_errors():
                 if not self.readonly and not self._memory:
-                    conn.execute("PRAGMA journal_mode = WAL")
+                    self._switch_to_wal(conn)
                 if needs:
                     schema.prepare(conn, self.path)
         except BaseException:
             self.close()
             raise
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
+        """PRAGMA journal_mode = WAL, waiting up to `timeout` for a connection that holds the write
+        lock (another process creating the schema, or switching too). SQLite answers "locked" at
+        once there, without waiting: the switch asks for the write lock while holding a read lock.
+        So wait the way every write waits, with BEGIN IMMEDIATE, and try again."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not isinstance(_translate(exc), BusyError) or time.monotonic() >= deadline:
+                    raise
+            conn.execute(f"PRAGMA busy_timeout = {int(max(deadline - time.monotonic(), 0) * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # returns once the other connection has let go
+                conn.execute("ROLLBACK")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
 
     @contextlib.contextmanager
     def _checkout(self) -> Iterator[sqlite3.Connection]:

@@ -4,6 +4,10 @@ A file store lends each operation a connection of its own from a pool (so thread
 lets readers run beside the writer, and short-lived threads such as an HTTP server's do not leak
 connections) and drops them all in a forked child, which opens its own. A ":memory:" store has one
 private database, so its one connection is shared by its threads, which take turns.
+
+close() may come at any moment from any thread. It never closes a connection another thread is using
+(closing one under a running statement crashes the interpreter): it interrupts the statements running
+on lent connections, and each of those is closed by the operation that gives it back.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -82,11 +87,17 @@ class UpdateReport(msgspec.Struct, frozen=True):
 OnError = Literal["raise", "skip"]
 
 
+def _closed_error() -> OutreachError:
+    return OutreachError("The store is closed.")
+
+
 def _translate(exc: sqlite3.Error) -> OutreachError:
     """The library's own error for a failure of SQLite that is not a bug of ours."""
     text = str(exc)
     lowered = text.lower()
     code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_INTERRUPT:  # only close() interrupts a statement
+        return _closed_error()
     if "locked" in lowered or "busy" in lowered or code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return BusyError(f"The database stayed locked by another connection: {text}")
     if isinstance(exc, sqlite3.IntegrityError):
@@ -145,6 +156,7 @@ class OutreachStore:
         self._pid = os.getpid()
         self._conns: list[sqlite3.Connection] = []  # every open connection, for close()
         self._idle: list[sqlite3.Connection] = []  # checked in, most recent last
+        self._lent: dict[sqlite3.Connection, int] = {}  # in use by an operation: how many deep
         self._walks: dict[sqlite3.Connection, _Walks] = {}
         self._conns_lock = threading.Lock()
         self._writes = 0  # commits by this store object: own writes do not change data_version
@@ -168,7 +180,8 @@ class OutreachStore:
 
     # --- connections -----------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, lend: bool = False) -> sqlite3.Connection:
+        """A new connection, on the store's books: idle, or lent to the calling operation."""
         try:
             conn = sqlite3.connect(
                 self._uri,
@@ -191,23 +204,31 @@ class OutreachStore:
                 error = SchemaError(f"{self.path} is not a usable mass_outreach store: {exc}")
             raise error from exc
         with self._conns_lock:
+            if self._closed:  # close() came while this one was being opened
+                conn.close()
+                raise _closed_error()
             self._conns.append(conn)
             self._walks[conn] = {}
+            if lend:
+                self._lent[conn] = 1
+            elif not self._memory:  # a memory store's one connection is taken by turns, not pooled
+                self._idle.append(conn)
         return conn
 
     def _open(self) -> None:
         conn = self._connect()
-        self._idle.append(conn)
         try:
-            app, version, objects = schema.read_marks(conn)
+            needs = schema.inspect(conn, self.path)
         except sqlite3.DatabaseError as exc:
             self.close()
             error = _translate(exc)
             if isinstance(error, (BusyError, StorageError)):  # locked or unreadable, not a foreign file
                 raise error from exc
             raise SchemaError(f"{self.path} is not a mass_outreach store: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
         try:
-            needs = schema.check_marks(app, version, objects, self.path)
             if not self._memory:
                 # SQLite writes whole pages: a file cut short mid-page would read back zero-filled,
                 # and one shorter than a page would be taken for an empty database and overwritten
@@ -220,36 +241,89 @@ class OutreachStore:
                 )
             with _sqlite_errors():
                 if not self.readonly and not self._memory:
-                    conn.execute("PRAGMA journal_mode = WAL")
+                    self._switch_to_wal(conn)
                 if needs:
                     schema.prepare(conn, self.path)
         except BaseException:
             self.close()
             raise
 
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
+        """PRAGMA journal_mode = WAL, waiting up to `timeout` for a connection that holds the write
+        lock (another process creating the schema, or switching too). SQLite answers "locked" at
+        once there, without waiting: the switch asks for the write lock while holding a read lock.
+        So wait the way every write waits, with BEGIN IMMEDIATE, and try again."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not isinstance(_translate(exc), BusyError) or time.monotonic() >= deadline:
+                    raise
+            conn.execute(f"PRAGMA busy_timeout = {int(max(deadline - time.monotonic(), 0) * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # returns once the other connection has let go
+                conn.execute("ROLLBACK")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+
     @contextlib.contextmanager
     def _checkout(self) -> Iterator[sqlite3.Connection]:
         """A connection for one operation: an idle one if any (the most recent, so a thread that
         works alone keeps its connection and its page walks), else a new one. Threads never share a
-        connection at once; a ":memory:" store has only one, and its threads take turns."""
-        if self._closed:
-            raise OutreachError("The store is closed.")
+        connection at once; a ":memory:" store has only one, and its threads take turns (a thread
+        whose turn comes after close() gets the closed error)."""
         if self._memory:
             with self._turn:
-                yield self._conns[0]
+                conn = self._lend()
+                try:
+                    yield conn
+                finally:
+                    self._give_back(conn)
             return
         if os.getpid() != self._pid:  # forked by other means than os.fork (which runs _after_fork)
             self._after_fork()
-        with self._conns_lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._connect()
+        conn = self._lend()
         try:
             yield conn
         finally:
-            with self._conns_lock:
-                if not self._closed and conn in self._walks:
+            self._give_back(conn)
+
+    def _lend(self) -> sqlite3.Connection:
+        """Take a connection for the calling operation: a memory store's one (a nested call of the
+        thread whose turn it is takes it again), else an idle one, else a new one."""
+        with self._conns_lock:
+            if self._closed:
+                raise _closed_error()
+            if self._memory or self._idle:
+                conn = self._conns[0] if self._memory else self._idle.pop()
+                self._lent[conn] = self._lent.get(conn, 0) + 1
+                return conn
+        return self._connect(lend=True)
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        """The end of an operation: its connection goes back to the idle ones, or, once the store is
+        closed, is closed now (close() left it open because this operation was using it)."""
+        with self._conns_lock:
+            depth = self._lent.pop(conn, 0)
+            if depth > 1:
+                self._lent[conn] = depth - 1
+                return
+            if depth == 0:  # dropped at a fork
+                return
+            if not self._closed:
+                if not self._memory:
                     self._idle.append(conn)
+                return
+            self._forget(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        """Drop a connection from the store's books (under _conns_lock), before closing it."""
+        self._conns.remove(conn)
+        self._walks.pop(conn, None)
 
     def _after_fork(self) -> None:
         """In a forked child: close every connection inherited from the parent, before anything else
@@ -259,6 +333,7 @@ class OutreachStore:
         parent's POSIX locks are its own and stay held."""
         self._pid = os.getpid()
         self._conns_lock = threading.Lock()  # another thread may have held it at the fork
+        self._lent = {}  # the threads that were using them do not exist in the child
         if self._memory:  # the child has its own copy of the private database; keep it
             self._turn = threading.RLock()
             return
@@ -268,13 +343,22 @@ class OutreachStore:
                 conn.close()
 
     def close(self) -> None:
-        """Close every connection of this store. Using the store afterwards is an error."""
-        self._closed = True
+        """Close the store; using it afterwards is the error "The store is closed.". Safe at any
+        moment from any thread, and twice: it closes the idle connections now and interrupts the
+        statements running on the others, whose operations end with the closed error (or finish, if
+        nothing was left to run) and close their connection as they give it back."""
         with self._conns_lock:
-            conns, self._conns, self._idle, self._walks = self._conns, [], [], {}
+            self._closed = True
+            idle = [conn for conn in self._conns if conn not in self._lent]
+            for conn in idle:
+                self._forget(conn)
+            self._idle = []
+            for conn in self._lent:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.interrupt()  # thread-safe; the connection stays open until given back
         if os.getpid() != self._pid:
             return
-        for conn in conns:
+        for conn in idle:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
@@ -294,10 +378,12 @@ class OutreachStore:
         """A write transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any error."""
         if self.readonly:
             raise StorageError(f"{self.path} was opened read-only")
-        with self._checkout() as conn, _sqlite_errors():
+        with self._checkout() as conn, self._errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                if self._closed:  # close() came while this ran: what it wrote is not kept
+                    raise _closed_error()
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -309,8 +395,17 @@ class OutreachStore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._checkout() as conn, _sqlite_errors():
+        with self._checkout() as conn, self._errors():
             yield conn
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Translate SQLite's errors; any of them once the store is closed is the closed error (close()
+        interrupted the statement, or the failure no longer matters)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise (_closed_error() if self._closed else _translate(exc)) from exc
 
     # --- tags ------------------------------------------------------------------------------------
 

@@ -8,13 +8,10 @@ error), 2 for usage errors. `import` and `export` stream, so memory stays flat h
 from __future__ import annotations
 
 import contextlib
-import csv
 import importlib
-import io
 import ipaddress
 import itertools
 import os
-import re
 import signal
 import sys
 import tempfile
@@ -23,12 +20,12 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from types import FrameType
-from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
+from typing import Any, BinaryIO, NoReturn, TextIO, cast
 
 import click
 import msgspec
 
-from . import __version__
+from . import __version__, formats
 from .errors import OutreachError, ValidationError
 from .model import COLUMNS, EMAIL_TYPES, OUTREACH_TYPES, STATUSES, check_tag_name
 from .paging import SUBSTRING_FILTERS
@@ -41,16 +38,6 @@ __all__ = ["cli"]
 DEFAULT_DB = "outreach.db"
 DEMO_DB = "mass_outreach_demo.db"
 ENV_DB = "MASS_OUTREACH_DB"
-IMPORT_FORMATS = ("jsonl", "json", "csv", "tsv")
-EXPORT_FORMATS = ("jsonl", "csv")
-_EXTENSIONS = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".jsonlines": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".tsv": "tsv",
-}
 _encoder = msgspec.json.Encoder()
 
 
@@ -328,241 +315,7 @@ def tags_remove(ctx: click.Context, name: str) -> None:
         _success(store.tags())
 
 
-# --- Reading files: JSON lines, JSON arrays, CSV -------------------------------------------------
-
-_READ_SIZE = 1 << 20
-_BOM = b"\xef\xbb\xbf"
-_WS = re.compile(rb"[ \t\r\n]*")
-_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # a complete JSON string (the unrolled form: linear time)
-_SKIP_TOP = re.compile(rb'(?:[^"\[\]{},]+|' + _STRING + rb")*", re.DOTALL)
-_SKIP_INNER = re.compile(rb'(?:[^"\[\]{}]+|' + _STRING + rb")*", re.DOTALL)
-
-
-class ImportFailed(Exception):
-    """The file cannot be read on at this line (or a row is bad and the import is all-or-nothing)."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"Line {line}: {message}")
-        self.line = line
-        self.message = message
-
-
-@dataclass
-class _Problem:
-    """A row the reader could not make a record of (a CSV row with the wrong number of cells)."""
-
-    message: str
-    row: Any
-
-
-class _ArrayReader:
-    """The elements of a top-level JSON array, as JSON texts with the line each starts on, read in
-    blocks: memory holds one element and one block, never the whole array."""
-
-    def __init__(self, fp: IO[bytes], block_size: int = _READ_SIZE) -> None:
-        self.fp = fp
-        self.block_size = block_size
-        self.buf = b""
-        self.pos = 0
-        self.mark = 0  # the buffer is kept from here (the element being read)
-        self.eof = False
-        self.line = 1  # the line of buf[self.counted]
-        self.counted = 0
-        self.started = False
-
-    def _fill(self) -> bool:
-        """Read another block, dropping what lies before the mark; False at the end of the file."""
-        if self.eof:
-            return False
-        block = self.fp.read(self.block_size)
-        if not block:
-            self.eof = True
-            return False
-        if not self.started:
-            self.started = True
-            if block.startswith(_BOM):
-                block = block[len(_BOM) :]
-        self._line_at(self.mark)
-        self.buf = self.buf[self.mark :] + block
-        self.pos -= self.mark
-        self.counted -= self.mark
-        self.mark = 0
-        return True
-
-    def _line_at(self, offset: int) -> int:
-        self.line += self.buf.count(b"\n", self.counted, offset)
-        self.counted = offset
-        return self.line
-
-    def _skip_ws(self) -> bool:
-        """Move to the next non-white byte; False at the end of the file."""
-        while True:
-            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
-            if self.pos < len(self.buf):
-                return True
-            self.mark = self.pos
-            if not self._fill():
-                return False
-
-    def _scan_element(self, line: int) -> int:
-        """Move to the `,` or `]` that ends the element starting at the mark; return that byte."""
-        depth = 0
-        while True:
-            skip = _SKIP_TOP if depth == 0 else _SKIP_INNER
-            self.pos = skip.match(self.buf, self.pos).end()  # type: ignore[union-attr]
-            if self.pos >= len(self.buf) or self.buf[self.pos] == 0x22:  # need more (or an open string)
-                if not self._fill():
-                    raise ImportFailed(
-                        line, "The JSON array ends inside this element (is the file cut short?)."
-                    )
-                continue
-            byte = self.buf[self.pos]
-            if byte in b"[{":
-                depth += 1
-            elif depth:
-                depth -= 1
-            elif byte in b",]":
-                return byte
-            else:
-                raise ImportFailed(line, "The JSON array is malformed here (an unmatched '}').")
-            self.pos += 1
-
-    def _expect_end(self) -> None:
-        if self._skip_ws():
-            raise ImportFailed(self._line_at(self.pos), "Unexpected text after the end of the JSON array.")
-
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        if not self._skip_ws():
-            return  # an empty file holds no records
-        if self.buf[self.pos] != 0x5B:
-            raise ImportFailed(self._line_at(self.pos), "A JSON array must start with '['.")
-        self.pos += 1
-        if not self._skip_ws():
-            raise ImportFailed(self._line_at(self.pos), "The JSON array is not closed with ']'.")
-        if self.buf[self.pos] == 0x5D:
-            self.pos += 1
-            self._expect_end()
-            return
-        while True:
-            if not self._skip_ws():
-                raise ImportFailed(self._line_at(self.pos), "The JSON array is not closed with ']'.")
-            self.mark = self.pos
-            line = self._line_at(self.pos)
-            end = self._scan_element(line)
-            text = self.buf[self.mark : self.pos].rstrip(b" \t\r\n")
-            if not text:
-                raise ImportFailed(line, "The JSON array has an empty element (a stray comma?).")
-            yield line, text
-            self.pos += 1
-            self.mark = self.pos
-            if end == 0x5D:
-                self._expect_end()
-                return
-
-
-def _jsonl_records(fp: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    """Every line is a row (blank ones too, which insert_many skips), so line = row index + 1."""
-    for number, line in enumerate(fp, 1):
-        yield number, (line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line)
-
-
-def _json_records(fp: io.BufferedReader[Any]) -> Iterator[tuple[int, Any]]:
-    """A JSON array, or (when the file starts with `{`) JSON lines."""
-    head = fp.peek(4096)
-    if head.startswith(_BOM):
-        head = head[len(_BOM) :]
-    if head.lstrip(b" \t\r\n").startswith(b"["):
-        return iter(_ArrayReader(fp))
-    return _jsonl_records(fp)
-
-
-def _csv_records(fp: IO[bytes], dialect: type[csv.Dialect]) -> Iterator[tuple[int, Any]]:
-    """CSV rows as {column: cell} with the line each starts on (a quoted cell may span lines).
-
-    Read with the csv module directly, as sqlite-utils' rows_from_file does, but with newline=""
-    so a `\\r\\n` inside a quoted cell comes back unchanged."""
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
-    text = io.TextIOWrapper(fp, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, dialect)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        if len(set(header)) != len(header):
-            raise ImportFailed(1, "The CSV header names a column twice.")
-        start = reader.line_num + 1
-        for cells in reader:
-            line, start = start, reader.line_num + 1
-            if not cells:
-                continue  # a blank line
-            if len(cells) != len(header):
-                yield line, _Problem(f"The row has {len(cells)} cells; the header has {len(header)}.", cells)
-            else:
-                yield line, dict(zip(header, cells, strict=True))
-    except csv.Error as exc:
-        raise ImportFailed(reader.line_num, f"The CSV is malformed: {exc}.") from None
-    except UnicodeDecodeError:
-        raise ImportFailed(reader.line_num + 1, "The file is not UTF-8 text.") from None
-    finally:
-        with contextlib.suppress(ValueError):
-            text.detach()  # the caller closes the file
-
-
-def csv_row_to_body(cells: dict[str, str]) -> dict[str, Any]:
-    """A CSV row as an insert body: an empty cell is null, `true`/`false` are booleans, a version is an
-    integer; everything else stays text (and the record's rules judge it)."""
-    body: dict[str, Any] = {}
-    for key, text in cells.items():
-        if text == "":
-            body[key] = None
-        elif key == "approved":
-            body[key] = {"true": True, "false": False}.get(text.strip().lower(), text)
-        elif key == "version" and text.isascii() and text.isdigit():
-            body[key] = int(text)
-        else:
-            body[key] = text
-    return body
-
-
-class _Counting(io.RawIOBase):
-    """A raw file that reports how many bytes were read (for the progress bar)."""
-
-    def __init__(self, raw: io.RawIOBase, on_read: Callable[[int], None]) -> None:
-        self._raw = raw
-        self._on_read = on_read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)
-        if n:
-            self._on_read(n)
-        return int(n or 0)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-@contextlib.contextmanager
-def _records(
-    path: str, fmt: str, on_read: Callable[[int], None] | None = None
-) -> Iterator[Iterator[tuple[int, Any]]]:
-    """The (line, row) pairs of a file; a row is JSON text, a {column: cell} dict or a _Problem."""
-    raw: io.RawIOBase = io.FileIO(path, "rb")
-    if on_read is not None:
-        raw = _Counting(raw, on_read)
-    fp = io.BufferedReader(raw, buffer_size=_READ_SIZE)
-    try:
-        if fmt == "jsonl":
-            yield _jsonl_records(fp)
-        elif fmt == "json":
-            yield _json_records(fp)
-        else:
-            yield _csv_records(fp, csv.excel_tab if fmt == "tsv" else csv.excel)
-    finally:
-        fp.close()
+# --- Reading files ------------------------------------------------------------------------------
 
 
 def _format_of(path: str, fmt: str | None) -> str:
@@ -570,13 +323,13 @@ def _format_of(path: str, fmt: str | None) -> str:
         return fmt
     if path == "-":
         return "jsonl"
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in _EXTENSIONS:
+    found = formats.format_of(path)
+    if found is None:
         raise click.UsageError(
             f"Cannot tell the format of {path!r} from its extension; give --format "
-            f"({', '.join(IMPORT_FORMATS)})."
+            f"({', '.join(formats.FORMATS)})."
         )
-    return _EXTENSIONS[ext]
+    return found
 
 
 @contextlib.contextmanager
@@ -589,7 +342,7 @@ def _input_path(path: str) -> Iterator[str]:
         spooled = os.path.join(tmp, "stdin")
         with open(spooled, "wb") as out:
             stdin = _binary("stdin")
-            while block := stdin.read(_READ_SIZE):
+            while block := stdin.read(formats.READ_SIZE):
                 out.write(block)
         yield spooled
 
@@ -607,7 +360,7 @@ _tag_decoder = msgspec.json.Decoder(_TagOnly)
 def _tags_in(path: str, fmt: str) -> set[str]:
     """The valid tag names the rows of a file use (a first pass for --create-tags)."""
     found: set[str] = set()
-    with _records(path, fmt) as records:
+    with formats.read_rows(path, fmt) as records:
         for _, row in records:
             if isinstance(row, dict):
                 tag = row.get("tag")
@@ -629,13 +382,13 @@ def _bodies(
 ) -> Iterator[Any]:
     """What insert_many takes, one per row index: JSON text, or a CSV row converted to a body."""
     for index, (line, row) in enumerate(records):
-        if isinstance(row, _Problem):
+        if isinstance(row, formats.Problem):
             if not skip:
-                raise ImportFailed(line, row.message)
+                raise formats.ReadError(line, row.message)
             problems.append((index, [("", row.message)]))
             yield b""  # keeps insert_many's row index in step with ours (it skips blank lines)
         elif isinstance(row, dict):
-            yield csv_row_to_body(row)
+            yield formats.csv_row_to_body(row)
         else:
             yield row
 
@@ -644,7 +397,7 @@ def _line_of(path: str, fmt: str, index: int) -> int:
     """The line that row `index` starts on (found by reading the file again: memory stays flat)."""
     if fmt == "jsonl":
         return index + 1
-    with _records(path, fmt) as records:
+    with formats.read_rows(path, fmt) as records:
         for line, _ in itertools.islice(records, index, index + 1):
             return line
     return index + 1
@@ -659,7 +412,7 @@ def _row_errors(exc: OutreachError) -> list[str]:
 
 
 def _shown_row(row: Any) -> Any:
-    if isinstance(row, _Problem):
+    if isinstance(row, formats.Problem):
         return row.row
     if isinstance(row, bytes):
         try:
@@ -678,7 +431,7 @@ def _report_rejects(
     shown = 0
     out = open(rejects, "wb") if rejects else None  # noqa: SIM115 (closed below)
     try:
-        with _records(path, fmt) as records:
+        with formats.read_rows(path, fmt) as records:
             for index, (line, row) in enumerate(records):
                 errors = errors_of.get(index)
                 if errors is None:
@@ -721,7 +474,7 @@ def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(IMPORT_FORMATS),
+    type=click.Choice(formats.FORMATS),
     help="jsonl (one object a line), json (an array, or JSON lines), csv or tsv. "
     "Default: from the extension (.jsonl .ndjson .json .csv .tsv); jsonl for standard input.",
 )
@@ -757,13 +510,13 @@ def import_(
                 added = sorted(_tags_in(path, fmt) - set(store.tags()))
                 for tag in added:
                     store.add_tag(tag)
-            with _progress(path) as on_read, _records(path, fmt, on_read) as records:
+            with _progress(path) as on_read, formats.read_rows(path, fmt, on_read) as records:
                 report = store.insert_many(
                     _bodies(records, skip_invalid, problems), on_error="skip" if skip_invalid else "raise"
                 )
-        except (ImportFailed, OutreachError) as exc:
+        except (formats.ReadError, OutreachError) as exc:
             _forget_tags(store, added)
-            if isinstance(exc, ImportFailed):
+            if isinstance(exc, formats.ReadError):
                 _fail(str(exc))
             index = getattr(exc, "index", None)
             if index is None:
@@ -826,14 +579,6 @@ def parse_filters(args: Iterable[str]) -> dict[str, Any]:
     return filters
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
 @contextlib.contextmanager
 def _quiet_broken_pipe() -> Iterator[None]:
     """`export | head` closes the pipe early: stop quietly, as Unix tools do."""
@@ -850,7 +595,7 @@ def _quiet_broken_pipe() -> Iterator[None]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(EXPORT_FORMATS),
+    type=click.Choice(formats.EXPORT_FORMATS),
     default="jsonl",
     show_default=True,
     help="Output format.",
@@ -885,41 +630,15 @@ def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: st
         out = _binary("stdout")
         try:
             with _quiet_broken_pipe():
-                if fmt == "jsonl":
-                    _export_jsonl(stream, out)
-                else:
-                    empty = _export_csv(stream, out)
-                    if empty:
-                        click.echo(
-                            f"Note: {empty} empty text values were written as empty cells, which import "
-                            "as null (JSON lines keeps them).",
-                            err=True,
-                        )
+                empty = formats.write_records(stream, out, fmt)
+                if empty:
+                    click.echo(
+                        f"Note: {empty} empty text values were written as empty cells, which import "
+                        "as null (JSON lines keeps them).",
+                        err=True,
+                    )
         except OutreachError as exc:
             _fail(str(exc), envelope=False)
-
-
-def _export_jsonl(records: Iterator[Any], out: IO[bytes]) -> None:
-    while batch := list(itertools.islice(records, 1000)):
-        out.write(_encoder.encode_lines([record_to_wire(r) for r in batch]))
-    out.flush()
-
-
-def _export_csv(records: Iterator[Any], out: IO[bytes]) -> int:
-    """Write CSV (a header, then one row a record); return how many empty strings were written."""
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-    try:
-        writer = csv.writer(text)
-        writer.writerow(COLUMNS)
-        empty = 0
-        for rec in records:
-            row = record_to_wire(rec)
-            empty += sum(1 for v in row.values() if v == "")
-            writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
-        text.flush()
-        return empty
-    finally:
-        text.detach()
 
 
 # --- demo ----------------------------------------------------------------------------------------

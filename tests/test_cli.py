@@ -3,7 +3,6 @@ statuses, standard input, `python -m`, the console script, a terminal's progress
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import os
@@ -24,7 +23,7 @@ from hypothesis import strategies as st
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
-from mass_outreach.cli import _ArrayReader, cli, csv_row_to_body, parse_filters
+from mass_outreach.cli import cli, parse_filters
 
 Run = Callable[..., Result]
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
@@ -332,31 +331,6 @@ def test_a_json_file_may_hold_json_lines_or_nothing(run: Run, tmp_path: Path) ->
     assert succeeded(run("import", "bom.json"))["result"]["inserted"] == 1
 
 
-_json_leaf = st.none() | st.booleans() | st.integers() | st.text(alphabet='ab"\\[]{},\n\t é', max_size=8)
-_json_value = st.recursive(
-    _json_leaf,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
-    max_leaves=8,
-)
-
-
-@given(
-    elements=st.lists(_json_value, max_size=6),
-    indent=st.sampled_from([None, 0, 2]),
-    block_size=st.sampled_from([1, 2, 5, 64, 1 << 20]),
-)
-def test_the_array_reader_splits_any_array_into_its_elements(
-    elements: list[Any], indent: int | None, block_size: int
-) -> None:
-    text = json.dumps(elements, indent=indent, ensure_ascii=False).encode()
-    got = list(_ArrayReader(io.BytesIO(text), block_size))
-    assert [json.loads(t) for _, t in got] == elements
-    decoded = json.loads(text)
-    assert decoded == elements
-    if indent is not None and elements:  # each element of an indented array starts on its own line
-        assert got[0][0] == 2
-
-
 def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_path: Path) -> None:
     text = (
         "outreach_type,status,subject,approved,version\r\n"
@@ -384,22 +358,6 @@ def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> N
     assert failed(run("import", "in.csv")) == "Line 3: The row has 1 cells; the header has 2."
     (tmp_path / "dup.csv").write_text("status,status\npending,pending\n")
     assert failed(run("import", "dup.csv")) == "Line 1: The CSV header names a column twice."
-
-
-def test_csv_cells_become_values() -> None:
-    cells = {
-        "approved": "False",
-        "version": "12",
-        "subject": "",
-        "tag": "007",
-        "body": "true",
-        "skip_repliers": "",
-    }
-    assert csv_row_to_body(cells) == {
-        "approved": False, "version": 12, "subject": None, "tag": "007", "body": "true",
-        "skip_repliers": None,
-    }  # fmt: skip
-    assert csv_row_to_body({"approved": "yes", "version": "1.5"}) == {"approved": "yes", "version": "1.5"}
 
 
 def test_format_by_extension_option_or_stdin(run: Run, tmp_path: Path) -> None:

@@ -224,10 +224,40 @@ def csv_rows(fp: IO[bytes], dialect: type[csv.Dialect]) -> Iterator[tuple[int, A
     except csv.Error as exc:
         raise ReadError(reader.line_num, f"The CSV is malformed: {exc}.") from None
     except UnicodeDecodeError:
-        raise ReadError(reader.line_num + 1, "The file is not UTF-8 text.") from None
+        raise ReadError(_line_of_bad_byte(fp), "The file is not UTF-8 text.") from None
     finally:
         with contextlib.suppress(ValueError):
             text.detach()  # the caller closes the file
+
+
+def _line_ends(data: bytes, after_cr: bool) -> int:
+    """How many lines end in `data` (at `\n`, `\r\n` or a lone `\r`, as csv counts them), where
+    `after_cr` says the bytes before `data` ended with `\r`."""
+    ends = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return ends - 1 if after_cr and data.startswith(b"\n") else ends
+
+
+def _line_of_bad_byte(fp: IO[bytes], block_size: int = READ_SIZE) -> int:
+    """The line of the file's first byte that is not UTF-8, found by reading it again from the start.
+    The text reader decodes blocks of 8 KiB ahead of the rows, so the line the csv reader had reached
+    when decoding failed says nothing (line 502 came out as 486)."""
+    fp.seek(0)
+    line, carry, after_cr = 1, b"", False
+    while True:
+        block = fp.read(block_size)
+        data = carry + block
+        try:
+            data.decode("utf-8")
+            good, bad = len(data), False
+        except UnicodeDecodeError as exc:
+            # a character cut in two by the end of the block is not an error (yet): keep its bytes
+            cut = block and exc.end == len(data) and exc.reason == "unexpected end of data"
+            good, bad = exc.start, not cut
+        line += _line_ends(data[:good], after_cr)
+        if bad or not block:
+            return line
+        after_cr = data[:good].endswith(b"\r") or (after_cr and not good)
+        carry = data[good:]
 
 
 def csv_row_to_body(cells: dict[str, str]) -> dict[str, Any]:

@@ -351,6 +351,15 @@ def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_pat
     assert (second["subject"], second["approved"], second["version"]) == (None, False, 3)
 
 
+def test_a_csv_byte_that_is_not_utf8_is_named_by_its_line(run: Run, tmp_path: Path) -> None:
+    lines = ["outreach_type,status,subject"] + ["LinkedIn_DirectMessage,pending,Hello"] * 600
+    data = "\n".join(lines).encode().split(b"\n")
+    data[501] = data[501].replace(b"Hello", b"H\xe9llo")  # line 502, in Latin-1
+    (tmp_path / "in.csv").write_bytes(b"\n".join(data) + b"\n")
+    assert failed(run("import", "in.csv", "--skip-invalid")) == "Line 502: The file is not UTF-8 text."
+    assert not Path("t.db").exists() or stored() == []
+
+
 def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_text(
         "outreach_type,status\nLinkedIn_DirectMessage,pending\nGMail_DirectMessage\n"

@@ -3,14 +3,17 @@ command line's tests run them end to end."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import re
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mass_outreach.formats import ArrayReader, csv_row_to_body
+from mass_outreach.formats import ArrayReader, ReadError, _line_of_bad_byte, csv_row_to_body, csv_rows
 
 _json_leaf = st.none() | st.booleans() | st.integers() | st.text(alphabet='ab"\\[]{},\n\t é', max_size=8)
 _json_value = st.recursive(
@@ -51,3 +54,66 @@ def test_csv_cells_become_values() -> None:
         "skip_repliers": None,
     }  # fmt: skip
     assert csv_row_to_body({"approved": "yes", "version": "1.5"}) == {"approved": "yes", "version": "1.5"}
+
+
+def csv_rows_of(data: bytes, dialect: type[csv.Dialect] = csv.excel) -> list[tuple[int, Any]]:
+    return list(csv_rows(io.BytesIO(data), dialect))
+
+
+def line_of_error(data: bytes) -> int:
+    with pytest.raises(ReadError) as caught:
+        csv_rows_of(data)
+    assert caught.value.message.startswith("The file is not UTF-8 text")
+    return caught.value.line
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("bad_line", [1, 2, 3, 486, 502, 599])
+def test_an_undecodable_byte_is_named_by_its_own_line(newline: bytes, bad_line: int) -> None:
+    """The text decoder reads ahead in blocks of 8 KiB: the line must be the byte's, not the line the
+    csv reader had reached when the block was decoded (line 502 came out as 486)."""
+    lines = [b"outreach_type,status"] + [b"LinkedIn_DirectMessage,pending"] * 599
+    lines[bad_line - 1] = (
+        lines[bad_line - 1].replace(b"pending", b"pend\xffing").replace(b"status", b"st\xff")
+    )
+    assert line_of_error(newline.join(lines) + newline) == bad_line
+
+
+def test_an_undecodable_byte_in_a_cell_that_spans_lines_names_its_own_line() -> None:
+    data = b'a,b\n1,2\n3,"one\ntwo\nth\xffree"\n4,5\n'
+    assert line_of_error(data) == 5
+    assert line_of_error(b"\xef\xbb\xbf" + data) == 5
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_csv_rows_keep_their_start_lines_and_cells_with_any_line_ending(newline: str) -> None:
+    text = newline.join(["a,b", "1,2", "", '3,"x' + newline + 'y"', "é,\ufeff", ""])
+    rows = csv_rows_of(("\ufeff" + text).encode())
+    assert rows == [
+        (2, {"a": "1", "b": "2"}),
+        (4, {"a": "3", "b": "x" + newline + "y"}),
+        (6, {"a": "é", "b": "\ufeff"}),
+    ]
+    tsv = csv_rows_of(text.replace(",", "\t").encode(), csv.excel_tab)
+    assert [line for line, _ in tsv] == [2, 4, 6]
+
+
+@given(
+    lines=st.lists(st.text(alphabet='ab,"é€😀', max_size=6), min_size=1, max_size=12),
+    endings=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=12, max_size=12),
+    where=st.tuples(st.integers(0, 11), st.integers(0, 6)),
+    bad=st.sampled_from([b"\xff", b"\xe2\x82", b"\xc3(", b"\xed\xa0\x80"]),
+    block_size=st.sampled_from([1, 2, 3, 5, 1 << 20]),
+)
+def test_the_line_of_a_bad_byte_in_any_text(
+    lines: list[str], endings: list[str], where: tuple[int, int], bad: bytes, block_size: int
+) -> None:
+    row, column = where[0] % len(lines), where[1]
+    encoded = [line.encode() for line in lines]
+    cut = len(lines[row][:column].encode())
+    encoded[row] = encoded[row][:cut] + bad + encoded[row][cut:]
+    ended = [line + end.encode() for line, end in zip(encoded, endings, strict=False)]
+    data = b"".join(ended)
+    before = b"".join(ended[:row]) + encoded[row][:cut]
+    expected = 1 + len(re.findall(rb"\r\n|\r|\n", before))
+    assert _line_of_bad_byte(io.BytesIO(data), block_size) == expected

@@ -8,7 +8,9 @@ error), 2 for usage errors. `import` and `export` stream, so memory stays flat h
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
+import io
 import ipaddress
 import itertools
 import os
@@ -73,13 +75,90 @@ def _write(data: bytes) -> None:
     out.flush()
 
 
+def _shown(text: str) -> str:
+    """Text from the command line as a message can carry it: a byte that is not UTF-8 (which Python
+    decodes to a lone surrogate, and no UTF-8 stream or JSON encoder takes) is written `\\xff`."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte (a JSON escape, say)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _fail(message: str, *, envelope: bool = True) -> NoReturn:
     """Report an error: the envelope on standard output (for commands that print one), the message on
     standard error, exit status 1."""
+    message = _shown(message)
     if envelope:
         _write(_encoder.encode({"status": message}) + b"\n")
     click.echo(message, err=True)
     raise click.exceptions.Exit(1)
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Output that cannot be written (a full disk, a closed pipe) and a store's error that no command
+    caught end in one line on standard error and exit status 1, never a traceback."""
+    try:
+        yield
+    except OutreachError as exc:
+        _fail(str(exc), envelope=False)
+    except OSError as exc:  # every file but standard output has its own message where it is used
+        _silence_stdout()
+        reason = "it was closed (a broken pipe)" if exc.errno == errno.EPIPE else exc.strerror or str(exc)
+        with contextlib.suppress(OSError):
+            click.echo(f"Cannot write to standard output: {reason}; the output is incomplete.", err=True)
+        raise click.exceptions.Exit(1) from None
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what could not be
+    written does not fail again (and print "Exception ignored" and exit 120)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _names_as_bytes() -> Iterator[None]:
+    """Print text from the command line (a file name) back as the bytes it was, as Python does in the
+    POSIX locale, where a UTF-8 locale's strict standard output would fail on a byte that is not
+    UTF-8. JSON output never holds such text (_shown escapes it)."""
+    stdout = sys.stdout
+    if not isinstance(stdout, io.TextIOWrapper) or stdout.errors != "strict":
+        yield
+        return
+    stdout.reconfigure(errors="surrogateescape")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            stdout.reconfigure(errors="strict")
+
+
+class _Cli(click.Group):
+    """The command group: no error ends in a traceback (see _clear_errors), whether it comes from a
+    command or from printing --help."""
+
+    group_class = type  # `tags` too
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _clear_errors(), _names_as_bytes():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _clear_errors(), _names_as_bytes():
+            return super().invoke(ctx)
 
 
 def _emit(response: bytes) -> None:
@@ -111,9 +190,18 @@ def _store(
             envelope=envelope,
         )
     except (OSError, OutreachError) as exc:
-        _fail(f"Cannot open {path}: {exc}", envelope=envelope)
+        _fail(_open_error(path, exc), envelope=envelope)
     with store:
         yield store
+
+
+def _open_error(path: str, exc: Exception) -> str:
+    """What went wrong opening the store at `path`, naming the file once."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"Cannot create {path}: there is no directory {folder}."
+    text = str(exc)
+    return text if os.path.abspath(path) in text else f"Cannot open {path}: {text}"
 
 
 def _read_body(body: str | None) -> bytes | str | None:
@@ -126,7 +214,7 @@ def _read_body(body: str | None) -> bytes | str | None:
 # --- The command group ---------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mass-outreach")
 @click.option(
     "--db",
@@ -566,6 +654,8 @@ def parse_filters(args: Iterable[str]) -> dict[str, Any]:
     """`FIELD=VALUE` arguments as page filters; a field given twice matches any of its values."""
     filters: dict[str, Any] = {}
     for arg in args:
+        if not _is_utf8(arg):
+            raise click.BadParameter(f"'{_shown(arg)}' is not UTF-8 text.", param_hint="--filter")
         field, sep, text = arg.partition("=")
         if not sep or not field:
             raise click.BadParameter(f"{arg!r} is not FIELD=VALUE.", param_hint="--filter")
@@ -577,18 +667,6 @@ def parse_filters(args: Iterable[str]) -> dict[str, Any]:
             )
         filters[field] = value
     return filters
-
-
-@contextlib.contextmanager
-def _quiet_broken_pipe() -> Iterator[None]:
-    """`export | head` closes the pipe early: stop quietly, as Unix tools do."""
-    try:
-        yield
-    except BrokenPipeError:
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        raise click.exceptions.Exit(1) from None
 
 
 @cli.command(short_help="Write the matching records to standard output (JSON lines or CSV).")
@@ -629,14 +707,13 @@ def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: st
         stream = records if first is None else itertools.chain([first], records)
         out = _binary("stdout")
         try:
-            with _quiet_broken_pipe():
-                empty = formats.write_records(stream, out, fmt)
-                if empty:
-                    click.echo(
-                        f"Note: {empty} empty text values were written as empty cells, which import "
-                        "as null (JSON lines keeps them).",
-                        err=True,
-                    )
+            empty = formats.write_records(stream, out, fmt)
+            if empty:
+                click.echo(
+                    f"Note: {empty} empty text values were written as empty cells, which import "
+                    "as null (JSON lines keeps them).",
+                    err=True,
+                )
         except OutreachError as exc:
             _fail(str(exc), envelope=False)
 
@@ -766,9 +843,11 @@ def serve(ctx: click.Context, host: str, port: int, api_key: str | None) -> None
     interrupted (Ctrl-C or SIGTERM)."""
     if not _is_loopback(host):
         raise click.BadParameter(
-            f"{host!r} is not a loopback address; the fake serves 127.0.0.1 / ::1 / localhost only.",
+            f"'{_shown(host)}' is not a loopback address; the fake serves 127.0.0.1 / ::1 / localhost only.",
             param_hint="--host",
         )
+    if api_key is not None and not _is_utf8(api_key):
+        raise click.BadParameter(f"'{_shown(api_key)}' is not UTF-8 text.", param_hint="--api-key")
     server_module: Any = importlib.import_module(".server", __package__)  # lazily: only serve needs it
     with _store(ctx, create=True, envelope=False) as store:
         try:

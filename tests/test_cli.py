@@ -7,9 +7,11 @@ import itertools
 import json
 import os
 import pty
+import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -247,6 +249,195 @@ class contextlib_suppress_eio:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> bool:
         return isinstance(exc, OSError)
+
+
+# --- Arguments that are not UTF-8, output that cannot be written ---------------------------------
+
+# A desktop's UTF-8 locale: standard output refuses the surrogates that stand for bytes of the command
+# line that are not UTF-8 (the POSIX locale would let them through and hide a bug).
+STRICT_STDOUT = {"PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8"}
+
+
+def bytes_proc(
+    cwd: Path, *args: bytes, stdout: Any = subprocess.PIPE, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """The CLI in a process of its own, with arguments as raw bytes (as a shell passes them)."""
+    base = {k: v for k, v in os.environ.items() if k != "MASS_OUTREACH_DB"}
+    return subprocess.run(
+        [sys.executable.encode(), b"-m", b"mass_outreach", *args],
+        stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=cwd,
+        env={**base, **(env if env is not None else STRICT_STDOUT)}, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def clean_failure(result: subprocess.CompletedProcess[bytes], status: int) -> str:
+    """A failure that reads well: the exit status, a message on standard error, no traceback."""
+    stderr = result.stderr.decode("utf-8")  # the message itself is UTF-8, whatever the arguments were
+    assert result.returncode == status, (result.returncode, result.stdout, stderr)
+    assert stderr.strip() and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    if result.stdout:  # an envelope: valid UTF-8 JSON, carrying the same message
+        assert json.loads(result.stdout)["status"] == stderr.rstrip("\n")
+    return stderr
+
+
+@pytest.fixture
+def odd_dir(tmp_path: Path) -> Path:
+    """A store t.db with one record, a directory and a JSON lines file whose names are not UTF-8."""
+    with mo.open(tmp_path / "t.db") as store:
+        store.insert(LINKEDIN)
+    os.mkdir(os.path.join(os.fsencode(tmp_path), b"\xffdir"))
+    with open(os.path.join(os.fsencode(tmp_path), b"\xffin.jsonl"), "w") as f:
+        f.write(json.dumps(LINKEDIN) + "\n{oops\n")
+    return tmp_path
+
+
+LINKEDIN_ARG = json.dumps(LINKEDIN).encode()
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "fragment"),
+    [
+        ([b"--db", b"\xff.db", b"page"], 1, "No mass_outreach store at "),
+        ([b"--db", b"\xffdir", b"page"], 1, "\\xffdir is a directory"),
+        ([b"--db", b"\xffdir", b"insert", LINKEDIN_ARG], 1, "\\xffdir is a directory"),
+        ([b"--db", b"\xffdir", b"export"], 1, "\\xffdir is a directory"),
+        (
+            [b"--db", b"no\xff/t.db", b"insert", LINKEDIN_ARG],
+            1,
+            "Cannot create no\\xff/t.db: there is no directory",
+        ),
+        ([b"--db", b"t.db", b"export", b"--filter", b"status=\xff"], 2, "'status=\\xff' is not UTF-8 text"),
+        ([b"--db", b"t.db", b"export", b"--filter", b"\xff=1"], 2, "'\\xff=1' is not UTF-8 text"),
+        ([b"--db", b"t.db", b"get", b"\xff"], 1, "The id must be a UUID"),
+        ([b"--db", b"t.db", b"tags", b"add", b"\xff"], 1, "The tag must be valid text"),
+        ([b"--db", b"t.db", b"tags", b"remove", b"\xff"], 1, "The tag must be valid text"),
+        ([b"--db", b"t.db", b"insert", b'{"subject": "\xff"}'], 1, "not valid UTF-8"),
+        ([b"--db", b"t.db", b"update", b"\xff"], 1, "not valid UTF-8"),
+        ([b"--db", b"t.db", b"import", b"\xffin.jsonl"], 1, "Line 2: The body is not valid JSON"),
+        ([b"--db", b"t.db", b"import", b"\xffnone.jsonl"], 2, "does not exist"),
+        ([b"--db", b"t.db", b"serve", b"--api-key", b"\xff"], 2, "'\\xff' is not UTF-8 text"),
+        ([b"--db", b"t.db", b"serve", b"--host", b"\xff"], 2, "'\\xff' is not a loopback address"),
+        ([b"\xff"], 2, "No such command"),
+        ([b"--db", b"t.db", b"page", b"--format", b"\xff"], 2, "is not one of"),
+    ],
+)
+def test_arguments_that_are_not_utf8_get_a_message_and_a_status(
+    odd_dir: Path, args: list[bytes], status: int, fragment: str
+) -> None:
+    assert fragment in clean_failure(bytes_proc(odd_dir, *args), status)
+    assert sorted(os.listdir(os.fsencode(odd_dir))) == [b"t.db", b"\xffdir", b"\xffin.jsonl"]
+
+
+def test_file_names_that_are_not_utf8_work(odd_dir: Path) -> None:
+    raw = os.fsencode(odd_dir)
+    done = bytes_proc(odd_dir, b"--db", b"\xff.db", b"insert", LINKEDIN_ARG)
+    assert done.returncode == 0 and done.stderr == b"" and json.loads(done.stdout)["status"] == "success"
+    assert len(stored(os.path.join(raw, b"\xff.db").decode("utf-8", "surrogateescape"))) == 1
+    args = [b"--db", b"t.db", b"import", b"\xffin.jsonl", b"--skip-invalid", b"--rejects", b"\xffr.jsonl"]
+    done = bytes_proc(odd_dir, *args)
+    assert done.returncode == 0 and json.loads(done.stdout)["result"]["inserted"] == 1
+    with open(os.path.join(raw, b"\xffr.jsonl")) as rejects:
+        assert json.loads(rejects.readline())["line"] == 2
+    demo = bytes_proc(odd_dir, b"--db", b"\xffdemo.db", b"demo")
+    assert demo.returncode == 0 and "Traceback" not in demo.stderr.decode(), demo.stderr
+    assert b"/\xffdemo.db (created)" in demo.stdout  # the name printed back as the bytes it was
+
+
+ARG = "<arg>"
+SHAPES = [
+    ["insert", ARG],
+    ["update", ARG],
+    ["get", ARG],
+    ["page", ARG],
+    ["count", ARG],
+    ["tags", "add", ARG],
+    ["tags", "remove", ARG],
+    ["export", "--filter", ARG],
+    ["export", "--format", "csv", "--order", ARG],
+    ["import", ARG],
+    ["import", "in.jsonl", "--skip-invalid", "--rejects", ARG],
+    ["page", "--format", ARG],
+    [ARG],
+]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    shape=st.sampled_from(SHAPES),
+    arg=st.binary(max_size=12).filter(lambda b: b"\0" not in b) | st.sampled_from([b"\xff", b"a=\xff"]),
+    db=st.sampled_from([b"t.db", b"\xff.db", b"\xffdir", b"new\xff/x.db"]),
+)
+def test_any_bytes_in_any_argument_get_a_status_never_an_exception(
+    tmp_path: Path, shape: list[str], arg: bytes, db: bytes
+) -> None:
+    """In-process, as Python hands the bytes to click (a byte that is not UTF-8 becomes a surrogate);
+    an exception would escape invoke (catch_exceptions=False)."""
+    argv = [a.replace(ARG, arg.decode("utf-8", "surrogateescape")) for a in shape]
+    before = os.getcwd()
+    with tempfile.TemporaryDirectory(dir=tmp_path) as where:
+        os.chdir(where)
+        try:
+            os.mkdir(os.fsdecode(b"\xffdir"))
+            Path("in.jsonl").write_text(json.dumps(LINKEDIN) + "\n{oops\n")
+            result = CliRunner().invoke(cli, ["--db", os.fsdecode(db), *argv], catch_exceptions=False)
+        finally:
+            os.chdir(before)
+    assert result.exit_code in (0, 1, 2)
+    if result.exit_code:
+        assert result.stderr.strip() and "Traceback" not in result.stderr
+
+
+# one of each way the command line writes: envelopes, click.echo, a binary stream, a text wrapper
+# on it, click's own help (printed while the arguments are parsed), and the demo
+OUTPUT_COMMANDS = [
+    ["get", "ID"],
+    ["page", "--format", "table"],
+    ["export"],
+    ["export", "--format", "csv"],
+    ["--help"],
+    ["--db", "demo.db", "demo"],
+]
+
+
+@pytest.fixture
+def one_record(tmp_path: Path) -> str:
+    with mo.open(tmp_path / "t.db") as store:
+        return store.insert(LINKEDIN).id
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", OUTPUT_COMMANDS, ids=" ".join)
+def test_a_full_device_is_a_message_not_a_traceback(tmp_path: Path, one_record: str, args: list[str]) -> None:
+    argv = [a.replace("ID", one_record).encode() for a in ["--db", "t.db", *args]]
+    with open("/dev/full", "wb") as full:
+        stderr = clean_failure(bytes_proc(tmp_path, *argv, stdout=full), 1)
+    assert stderr == "Cannot write to standard output: No space left on device; the output is incomplete.\n"
+
+
+@pytest.mark.parametrize("args", OUTPUT_COMMANDS, ids=" ".join)
+def test_a_closed_pipe_is_a_message_not_a_traceback(tmp_path: Path, one_record: str, args: list[str]) -> None:
+    argv = [a.replace("ID", one_record).encode() for a in ["--db", "t.db", *args]]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the command writes anything: every write fails
+    try:
+        stderr = clean_failure(bytes_proc(tmp_path, *argv, stdout=write_end), 1)
+    finally:
+        os.close(write_end)
+    assert (
+        stderr
+        == "Cannot write to standard output: it was closed (a broken pipe); the output is incomplete.\n"
+    )
+
+
+def test_export_into_head_stops_with_a_message(tmp_path: Path) -> None:
+    with mo.open(tmp_path / "t.db") as store:
+        store.insert_many([{**LINKEDIN, "body": "b" * 500}] * 4000)  # 2 MB: more than a pipe holds
+    command = f"{shlex.quote(sys.executable)} -m mass_outreach --db t.db export | head -c1"
+    done = subprocess.run(["sh", "-c", command], capture_output=True, cwd=tmp_path, timeout=120, check=False)
+    assert done.stdout == b"{"
+    assert done.stderr.decode() == (
+        "Cannot write to standard output: it was closed (a broken pipe); the output is incomplete.\n"
+    )
 
 
 # --- import --------------------------------------------------------------------------------------

@@ -112,6 +112,12 @@ def _clear_errors() -> Iterator[None]:
     except OutreachError as exc:
         _fail(str(exc), envelope=False)
     except OSError as exc:  # every file but standard output has its own message where it is used
+        if exc.filename is not None:  # (an open() that no command expected to fail)
+            name = exc.filename
+            _fail(
+                f"{exc.strerror or exc}: {os.fsdecode(name) if isinstance(name, (str, bytes)) else name}",
+                envelope=False,
+            )
         _silence_stdout()
         reason = "it was closed (a broken pipe)" if exc.errno == errno.EPIPE else exc.strerror or str(exc)
         with contextlib.suppress(OSError):
@@ -428,11 +434,32 @@ def _input_path(path: str) -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix="mass_outreach-") as tmp:
         spooled = os.path.join(tmp, "stdin")
-        with open(spooled, "wb") as out:
-            stdin = _binary("stdin")
-            while block := stdin.read(formats.READ_SIZE):
-                out.write(block)
+        try:
+            with open(spooled, "wb") as out:
+                stdin = _binary("stdin")
+                while block := stdin.read(formats.READ_SIZE):
+                    out.write(block)
+        except OSError as exc:
+            _fail(f"Cannot copy standard input to a temporary file: {exc.strerror or exc}.")
         yield spooled
+
+
+@contextlib.contextmanager
+def _rejects_file(rejects: str | None) -> Iterator[BinaryIO | None]:
+    """The --rejects file, created before the import starts (so that one that cannot be written fails
+    the command before any record is imported)."""
+    if rejects is None:
+        yield None
+        return
+    try:
+        out = open(rejects, "wb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        _fail(f"Cannot write {rejects}: {exc.strerror or exc}.")
+    try:
+        yield out
+    finally:
+        with contextlib.suppress(OSError):  # a write that failed was reported (_report_rejects flushes)
+            out.close()
 
 
 # --- import --------------------------------------------------------------------------------------
@@ -511,36 +538,33 @@ def _shown_row(row: Any) -> Any:
 
 
 def _report_rejects(
-    path: str, fmt: str, rejected: list[tuple[int, list[tuple[str, str]]]], rejects: str | None
+    path: str, fmt: str, rejected: list[tuple[int, list[tuple[str, str]]]], out: BinaryIO | None
 ) -> None:
-    """Write every rejected row with its errors to `rejects` (JSON lines), or name the first few on
+    """Write every rejected row with its errors to `out` (JSON lines), or name the first few on
     standard error."""
     errors_of = dict(rejected)
     shown = 0
-    out = open(rejects, "wb") if rejects else None  # noqa: SIM115 (closed below)
-    try:
-        with formats.read_rows(path, fmt) as records:
-            for index, (line, row) in enumerate(records):
-                errors = errors_of.get(index)
-                if errors is None:
-                    continue
-                if out is not None:
-                    entry = {
-                        "line": line,
-                        "errors": [{"field": f, "message": m} for f, m in errors],
-                        "row": _shown_row(row),
-                    }
-                    out.write(_encoder.encode(entry) + b"\n")
-                else:
-                    for _, message in errors:
-                        click.echo(f"Line {line}: {message}", err=True)
-                    shown += 1
-                    if shown == 10:
-                        break
-    finally:
-        if out is not None:
-            out.close()
-    if out is None and len(rejected) > shown:
+    with formats.read_rows(path, fmt) as records:
+        for index, (line, row) in enumerate(records):
+            errors = errors_of.get(index)
+            if errors is None:
+                continue
+            if out is not None:
+                entry = {
+                    "line": line,
+                    "errors": [{"field": f, "message": m} for f, m in errors],
+                    "row": _shown_row(row),
+                }
+                out.write(_encoder.encode(entry) + b"\n")
+            else:
+                for _, message in errors:
+                    click.echo(f"Line {line}: {message}", err=True)
+                shown += 1
+                if shown == 10:
+                    break
+    if out is not None:
+        out.flush()
+    elif len(rejected) > shown:
         click.echo(
             f"... and {len(rejected) - shown} more rejected rows (--rejects FILE keeps them).", err=True
         )
@@ -590,7 +614,11 @@ def import_(
     if rejects and not skip_invalid:
         raise click.UsageError("--rejects needs --skip-invalid.")
     fmt = _format_of(file, fmt)
-    with _input_path(file) as path, _store(ctx, create=True) as store:
+    with (
+        _input_path(file) as path,
+        _rejects_file(rejects) as rejects_out,
+        _store(ctx, create=True) as store,
+    ):
         added: list[str] = []
         problems: list[tuple[int, list[tuple[str, str]]]] = []
         try:
@@ -614,11 +642,20 @@ def import_(
             if not create_tags and "is not registered in this store" in message:
                 message += "\n(--create-tags registers the tags the file uses.)"
             _fail(message)
+        except OSError as exc:  # reading the file (a StorageError is an OutreachError: above)
+            _forget_tags(store, added)
+            _fail(f"Cannot read {file}: {exc.strerror or exc}.")
         rejected = sorted(problems + report.rejected, key=lambda r: r[0])
         if rejected:
-            _report_rejects(path, fmt, rejected, rejects)
-        elif rejects:
-            open(rejects, "wb").close()
+            try:
+                _report_rejects(path, fmt, rejected, rejects_out)
+            except OSError as exc:
+                if rejects_out is None:
+                    raise
+                _fail(
+                    f"Cannot write {rejects}: {exc.strerror or exc} ({report.inserted} records were "
+                    "imported; the rejected rows are not all in the file)."
+                )
         _success({"inserted": report.inserted, "rejected": len(rejected), "tags_created": added})
 
 

@@ -607,6 +607,16 @@ def test_skip_invalid_writes_each_reject_with_its_line_and_errors(run: Run, tmp_
     assert [line.split(":")[0] for line in quiet.stderr.splitlines()] == ["Line 2", "Line 4", "Line 5"]
 
 
+def test_a_rejects_file_that_cannot_be_written_is_named(run: Run, tmp_path: Path) -> None:
+    data = write_lines(tmp_path / "in.jsonl", [LINKEDIN, "{oops"])
+    message = failed(run("import", str(data), "--skip-invalid", "--rejects", "nodir/r.jsonl"))
+    assert message == "Cannot write nodir/r.jsonl: No such file or directory."
+    assert not Path("t.db").exists()  # refused before the import began
+    if os.path.exists("/dev/full"):
+        message = failed(run("import", str(data), "--skip-invalid", "--rejects", "/dev/full"))
+        assert message.startswith("Cannot write /dev/full: No space left on device (1 records were imported")
+
+
 def test_skip_invalid_csv_keeps_a_malformed_rows_cells(run: Run, tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_text(
         "outreach_type,status\nLinkedIn_DirectMessage,pending,extra\nGMail_DirectMessage,failed\n"

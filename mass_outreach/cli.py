@@ -152,11 +152,31 @@ def _names_as_bytes() -> Iterator[None]:
             stdout.reconfigure(errors="strict")
 
 
+def _db_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """`mass-outreach page --db x.db`: --db after the command, as sqlite-utils users write the file
+    there. It wins over one before the command (as a later option does) and $MASS_OUTREACH_DB."""
+    settings = ctx.find_object(_Settings)  # set by the group's callback, which runs first
+    if value is not None and settings is not None:
+        settings.db, settings.db_given = value, True
+
+
 class _Cli(click.Group):
-    """The command group: no error ends in a traceback (see _clear_errors), whether it comes from a
-    command or from printing --help."""
+    """The command group: every command also takes --db after its name, and no error ends in a
+    traceback (see _clear_errors), whether it comes from a command or from printing --help."""
 
     group_class = type  # `tags` too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(
+            click.Option(
+                ["--db"],
+                metavar="PATH",
+                expose_value=False,
+                callback=_db_after_command,
+                help="The store's file, as --db before the command (this one wins).",
+            )
+        )
+        super().add_command(cmd, name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         with _clear_errors(), _names_as_bytes():

@@ -152,6 +152,28 @@ def test_db_option_then_environment_then_default(run: Run, monkeypatch: pytest.M
     assert (len(stored("outreach.db")), len(stored("env.db")), len(stored("opt.db"))) == (1, 1, 1)
 
 
+def test_db_after_the_command_as_well_as_before(run: Run, tmp_path: Path) -> None:
+    rec = succeeded(run("insert", "--db", "after.db", json.dumps(LINKEDIN), db=None))["result"]
+    assert not Path("outreach.db").exists() and len(stored("after.db")) == 1
+    assert succeeded(run("page", "--db", "after.db", "{}", db=None))["total"] == 1
+    assert succeeded(run("count", "{}", "--db", "after.db", db=None))["result"] == 1
+    assert succeeded(run("get", rec["id"], "--db", "after.db", db=None))["result"] == rec
+    change = json.dumps({"id": rec["id"], "status": "running"})
+    assert succeeded(run("update", "--db", "after.db", change, db=None))["result"]["version"] == 2
+    assert succeeded(run("tags", "add", "--db", "after.db", "vip", db=None))["result"] == ["vip"]
+    assert succeeded(run("tags", "--db", "after.db", db=None))["result"] == ["vip"]
+    assert succeeded(run("tags", "remove", "vip", "--db", "after.db", db=None))["result"] == []
+    exported = run("export", "--db", "after.db", db=None)
+    assert exported.exit_code == 0 and json.loads(exported.stdout)["id"] == rec["id"]
+    (tmp_path / "dump.jsonl").write_text(exported.stdout)
+    assert succeeded(run("import", "dump.jsonl", "--db", "copy.db", db=None))["result"]["inserted"] == 1
+    # given both before and after the command, the one after it wins (as a later option does)
+    succeeded(run("--db", "before.db", "insert", "--db", "won.db", json.dumps(LINKEDIN), db=None))
+    assert not Path("before.db").exists() and len(stored("won.db")) == 1
+    assert not Path("outreach.db").exists()
+    assert "--db PATH" in run("page", "--help", db=None).stdout
+
+
 def test_page_as_a_table(run: Run) -> None:
     succeeded(run("tags", "add", "vip"))
     for i in range(3):
@@ -796,6 +818,8 @@ def test_demo_uses_db_only_when_given_on_the_command_line(run: Run, monkeypatch:
     assert not Path("real.db").exists() and len(stored("mass_outreach_demo.db")) == 36
     assert run("demo", db="mine.db").exit_code == 0
     assert len(stored("mine.db")) == 36
+    assert run("demo", "--db", "after.db", db=None).exit_code == 0
+    assert len(stored("after.db")) == 36 and len(stored("mass_outreach_demo.db")) == 36
 
 
 # --- serve ---------------------------------------------------------------------------------------

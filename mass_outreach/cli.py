@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, BinaryIO, NoReturn, TextIO, cast
@@ -29,7 +29,7 @@ import msgspec
 
 from . import __version__, formats
 from .errors import OutreachError, ValidationError
-from .model import COLUMNS, EMAIL_TYPES, OUTREACH_TYPES, STATUSES, check_tag_name
+from .model import COLUMNS, EMAIL_TYPES, OUTREACH_TYPES, STATUSES, check_tag_name, decode_body
 from .paging import SUBSTRING_FILTERS
 from .store import OutreachStore
 from .store import open as open_store
@@ -269,6 +269,40 @@ def cli(ctx: click.Context, db: str) -> None:
 
 # --- The endpoints -------------------------------------------------------------------------------
 
+_filter_option = click.option(
+    "--filter",
+    "filter_args",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Only matching records (repeatable; the same field twice matches either value). VALUE is "
+    "JSON when it parses (a list, an object of gt/gte/lt/lte bounds, null, true), else text.",
+)
+
+
+def _with_filters(data: bytes | str | None, filters: dict[str, Any]) -> Any:
+    """A page or count body with the --filter options merged into its filters. A field named in both
+    is a usage error (which one was meant?). A body that is no JSON object, or whose filters are no
+    object, goes to the store as it is, to be refused as it would be without the options."""
+    if not filters:
+        return data
+    try:
+        body = {} if data is None or data in (b"", "") else decode_body(data)
+    except ValidationError:
+        return data
+    if not isinstance(body, Mapping):
+        return data
+    given = body.get("filters")
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        return data
+    for field in filters:
+        if field in given:
+            raise click.UsageError(
+                f"The filter '{_shown(field)}' is given both in BODY and by --filter; give it once."
+            )
+    return {**body, "filters": {**given, **filters}}
+
 
 @cli.command()
 @click.argument("body", metavar="BODY")
@@ -318,15 +352,19 @@ def get(ctx: click.Context, record_id: str) -> None:
     show_default=True,
     help="json prints the envelope; table prints the records as a readable table.",
 )
+@_filter_option
 @click.pass_context
-def page(ctx: click.Context, body: str | None, fmt: str) -> None:
-    """Print one page of records. BODY (default {}) takes page, limit, filters, order, asc and cursor.
+def page(ctx: click.Context, body: str | None, fmt: str, filter_args: tuple[str, ...]) -> None:
+    """Print one page of records. BODY (default {}) takes page, limit, filters, order, asc and cursor;
+    --filter adds filters to the body's (a field may not be in both).
 
     \b
     mass-outreach page '{"page": 1, "limit": 50, "filters": {"status": "pending"}}'
     mass-outreach page '{"cursor": "<next_cursor of the page before>"}' --format table
+    mass-outreach page '{"limit": 10}' --filter status=failed
     """
-    data = _read_body(body)
+    filters = parse_filters(filter_args)
+    data = _with_filters(_read_body(body), filters)
     with _store(ctx, create=False) as store:
         response = store.call("page", data)
     if fmt == "json":
@@ -341,14 +379,18 @@ def page(ctx: click.Context, body: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.argument("body", required=False, metavar="[BODY]")
+@_filter_option
 @click.pass_context
-def count(ctx: click.Context, body: str | None) -> None:
-    """Print how many records match. BODY (default {}) may hold filters.
+def count(ctx: click.Context, body: str | None, filter_args: tuple[str, ...]) -> None:
+    """Print how many records match. BODY (default {}) may hold filters; --filter adds to them (a
+    field may not be in both).
 
     \b
     mass-outreach count '{"filters": {"status": ["pending", "running"]}}'
+    mass-outreach count --filter status=pending --filter tag=null
     """
-    data = _read_body(body)
+    filters = parse_filters(filter_args)
+    data = _with_filters(_read_body(body), filters)
     with _store(ctx, create=False) as store:
         _emit(store.call("count", data))
 
@@ -735,14 +777,7 @@ def parse_filters(args: Iterable[str]) -> dict[str, Any]:
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "--filter",
-    "filter_args",
-    multiple=True,
-    metavar="FIELD=VALUE",
-    help="Only matching records (repeatable; the same field twice matches either value). VALUE is "
-    "JSON when it parses (a list, an object of gt/gte/lt/lte bounds, null, true), else text.",
-)
+@_filter_option
 @click.option("--order", type=click.Choice(COLUMNS), default="id", show_default=True, help="Sort field.")
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
 @click.pass_context

@@ -709,6 +709,46 @@ def test_export_errors_go_to_stderr_only(run: Run) -> None:
         assert result.exit_code == 1 and result.stdout == "" and fragment in result.stderr
 
 
+def test_page_and_count_take_filter_options_as_export_does(run: Run) -> None:
+    records = seed()
+    by = {r.id: r for r in records}
+
+    def page_ids(*args: str) -> list[str]:
+        return [r["id"] for r in succeeded(run("page", *args))["results"]]
+
+    assert succeeded(run("count", "--filter", "status=failed"))["result"] == 3
+    assert succeeded(run("count", "--filter", "status=failed", "--filter", "status=:running"))["result"] == 6
+    both = ["--filter", "tag=vip", "--filter", "approved=true"]
+    assert succeeded(run("count", *both))["result"] == 3
+    assert {by[i].status for i in page_ids("--filter", "status=failed")} == {"failed"}
+    # merged with the body's own filters, and with its other keys
+    assert succeeded(run("count", '{"filters": {"tag": "vip"}}', "--filter", "approved=true"))["result"] == 3
+    got = page_ids('{"limit": 2, "order": "subject"}', "--filter", 'status=["failed","pending"]')
+    assert (
+        got
+        == [
+            r.id for r in sorted(records, key=lambda r: r.subject or "") if r.status in ("failed", "pending")
+        ][:2]
+    )
+    assert succeeded(run("page", "-", "--filter", "tag=vip", input='{"limit": 1}'))["total"] == 6
+    assert succeeded(run("count", '{"filters": null}', "--filter", "tag=vip"))["result"] == 6
+    # a cursor carries its filters: the options must be the same, as a body's filters must
+    first = succeeded(run("page", '{"limit": 2}', "--filter", "tag=vip"))
+    cursor = json.dumps({"cursor": first["next_cursor"]})
+    assert len(succeeded(run("page", cursor, "--filter", "tag=vip"))["results"]) == 2
+    assert "does not match the cursor" in failed(run("page", cursor, "--filter", "tag=null"))
+    # the same field in the body and in an option is ambiguous: a usage error, nothing read
+    twice = run("count", '{"filters": {"status": "failed"}}', "--filter", "status=pending")
+    assert twice.exit_code == 2 and twice.stdout == ""
+    assert "The filter 'status' is given both in BODY and by --filter" in twice.stderr
+    # a body that is no object is the store's to refuse, as without options
+    assert "not valid JSON" in failed(run("count", "{", "--filter", "tag=vip"))
+    assert "The filters must be an object." in failed(run("page", '{"filters": 3}', "--filter", "tag=vip"))
+    assert "Unknown filter 'nope'." in failed(run("count", "--filter", "nope=1"))
+    usage = run("page", "--filter", "status")
+    assert usage.exit_code == 2 and "is not FIELD=VALUE" in usage.stderr
+
+
 def test_parse_filters() -> None:
     assert parse_filters(["status=pending", "status=running", "tag=null", "subject=123", "version=2"]) == {
         "status": ["pending", "running"], "tag": None, "subject": "123", "version": 2,

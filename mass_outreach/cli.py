@@ -768,22 +768,23 @@ def parse_filters(args: Iterable[str]) -> dict[str, Any]:
     return filters
 
 
-@cli.command(short_help="Write the matching records to standard output (JSON lines or CSV).")
+@cli.command(short_help="Write the matching records to standard output (JSON lines, JSON, CSV, TSV).")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(formats.EXPORT_FORMATS),
+    type=click.Choice(formats.FORMATS),
     default="jsonl",
     show_default=True,
-    help="Output format.",
+    help="jsonl (one record a line), json (an array), csv or tsv (a header of every field).",
 )
 @_filter_option
 @click.option("--order", type=click.Choice(COLUMNS), default="id", show_default=True, help="Sort field.")
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
 @click.pass_context
 def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: str, desc: bool) -> None:
-    """Write every matching record to standard output (JSON lines or CSV), streaming by keyset:
-    memory stays flat. An exported file imports back into a fresh store unchanged.
+    """Write every matching record to standard output (JSON lines, a JSON array, CSV or TSV: every
+    format import reads), streaming by keyset: memory stays flat. An exported file imports back into
+    a fresh store unchanged.
 
     \b
     mass-outreach export --filter status=pending --order create_time --desc > pending.jsonl
@@ -803,7 +804,7 @@ def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: st
             if empty:
                 click.echo(
                     f"Note: {empty} empty text values were written as empty cells, which import "
-                    "as null (JSON lines keeps them).",
+                    "as null (jsonl and json keep them).",
                     err=True,
                 )
         except OutreachError as exc:

@@ -35,8 +35,8 @@ __all__ = [
     "write_records",
 ]
 
-FORMATS = ("jsonl", "json", "csv", "tsv")  # import reads them all
-EXPORT_FORMATS = ("jsonl", "csv")
+FORMATS = ("jsonl", "json", "csv", "tsv")  # import reads them all, export writes them all
+_BATCH = 1000  # records encoded at once by the JSON writers
 EXTENSIONS = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
@@ -322,17 +322,33 @@ def read_rows(
 
 
 def write_records(records: Iterator[Outreach], out: IO[bytes], fmt: str) -> int:
-    """Write records in `fmt`, a batch at a time; return how many empty strings went into cells
-    (CSV has no empty string apart from null: they import back as null)."""
+    """Write records in `fmt` (one of FORMATS), a batch at a time, so memory holds a batch whatever
+    the count; return how many empty strings went into cells (CSV and TSV have no empty string apart
+    from null: they import back as null)."""
     if fmt == "jsonl":
         _write_jsonl(records, out)
         return 0
-    return _write_csv(records, out)
+    if fmt == "json":
+        _write_json_array(records, out)
+        return 0
+    return _write_csv(records, out, csv.excel_tab if fmt == "tsv" else csv.excel)
 
 
 def _write_jsonl(records: Iterator[Outreach], out: IO[bytes]) -> None:
-    while batch := list(itertools.islice(records, 1000)):
+    while batch := list(itertools.islice(records, _BATCH)):
         out.write(_encoder.encode_lines([record_to_wire(r) for r in batch]))
+    out.flush()
+
+
+def _write_json_array(records: Iterator[Outreach], out: IO[bytes]) -> None:
+    """A JSON array, one element a line (`[`, then `{...},` lines, then `]`): streamed, never built
+    whole, and read back by ArrayReader with each record's line."""
+    out.write(b"[")
+    separator = b"\n"
+    while batch := list(itertools.islice(records, _BATCH)):
+        out.write(separator + b",\n".join(_encoder.encode(record_to_wire(r)) for r in batch))
+        separator = b",\n"
+    out.write(b"\n]\n")
     out.flush()
 
 
@@ -344,11 +360,11 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _write_csv(records: Iterator[Outreach], out: IO[bytes]) -> int:
+def _write_csv(records: Iterator[Outreach], out: IO[bytes], dialect: type[csv.Dialect]) -> int:
     """A header, then one row a record; return how many empty strings were written."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     try:
-        writer = csv.writer(text)
+        writer = csv.writer(text, dialect)
         writer.writerow(COLUMNS)
         empty = 0
         for rec in records:

@@ -749,6 +749,25 @@ def test_page_and_count_take_filter_options_as_export_does(run: Run) -> None:
     assert usage.exit_code == 2 and "is not FIELD=VALUE" in usage.stderr
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "tsv"])
+def test_export_writes_every_format_import_reads(run: Run, tmp_path: Path, fmt: str) -> None:
+    records = [msgspec.to_builtins(r) for r in seed()]
+    result = run("export", "--format", fmt, "--filter", "tag=vip")
+    assert result.exit_code == 0 and result.stderr == ""
+    (tmp_path / f"out.{fmt}").write_bytes(result.stdout_bytes)
+    if fmt == "json":
+        assert [r["id"] for r in json.loads(result.stdout)] == [r["id"] for r in records if r["tag"]]
+    if fmt == "tsv":
+        assert result.stdout.splitlines()[0].split("\t")[:3] == ["id", "outreach_type", "status"]
+    imported = run("import", f"out.{fmt}", "--create-tags", db="copy.db")
+    assert succeeded(imported)["result"]["inserted"] == 6
+    assert stored("copy.db") == [r for r in records if r["tag"]]
+    empty = run("export", "--format", fmt, "--filter", "tag=nobody")
+    assert empty.exit_code == 0
+    (tmp_path / f"none.{fmt}").write_bytes(empty.stdout_bytes)
+    assert succeeded(run("import", f"none.{fmt}", db="none.db"))["result"]["inserted"] == 0
+
+
 def test_parse_filters() -> None:
     assert parse_filters(["status=pending", "status=running", "tag=null", "subject=123", "version=2"]) == {
         "status": ["pending", "running"], "tag": None, "subject": "123", "version": 2,
@@ -774,7 +793,7 @@ def _round_trip_store(bodies: list[dict[str, Any]], path: Path) -> list[dict[str
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     bodies=st.lists(mos.outreaches(tags=("vip", 'a,b\n"c"')), max_size=8),
-    fmt=st.sampled_from(["jsonl", "csv"]),
+    fmt=st.sampled_from(["jsonl", "json", "csv", "tsv"]),
 )
 def test_export_then_import_gives_the_same_records(
     tmp_path: Path, bodies: list[dict[str, Any]], fmt: str
@@ -790,13 +809,13 @@ def test_export_then_import_gives_the_same_records(
         cli, ["--db", str(target), "import", str(dump), "--create-tags"], catch_exceptions=False
     )
     assert imported.exit_code == 0, imported.stderr
-    if fmt == "csv":  # CSV has no empty string apart from null: an empty cell is null (and export says so)
+    if fmt in ("csv", "tsv"):  # no empty string apart from null: an empty cell is null (export says so)
         empties = sum(1 for r in expected for v in r.values() if v == "")
         assert ("empty text values" in exported.stderr) == (empties > 0)
         expected = [{k: None if v == "" else v for k, v in r.items()} for r in expected]
     assert stored(target) == expected
     again = runner.invoke(cli, ["--db", str(target), "export", "--format", fmt], catch_exceptions=False)
-    assert again.stdout_bytes == exported.stdout_bytes or fmt == "csv"
+    assert again.stdout_bytes == exported.stdout_bytes or fmt in ("csv", "tsv")
 
 
 def test_import_and_export_memory_stays_flat(tmp_path: Path, scale: int) -> None:

@@ -7,13 +7,26 @@ import csv
 import io
 import json
 import re
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mass_outreach.formats import ArrayReader, ReadError, _line_of_bad_byte, csv_row_to_body, csv_rows
+import mass_outreach as mo
+from mass_outreach.formats import (
+    FORMATS,
+    ArrayReader,
+    ReadError,
+    _line_of_bad_byte,
+    csv_row_to_body,
+    csv_rows,
+    read_rows,
+    write_records,
+)
+from mass_outreach.wire import record_to_wire
 
 _json_leaf = st.none() | st.booleans() | st.integers() | st.text(alphabet='ab"\\[]{},\n\t é', max_size=8)
 _json_value = st.recursive(
@@ -117,3 +130,60 @@ def test_the_line_of_a_bad_byte_in_any_text(
     before = b"".join(ended[:row]) + encoded[row][:cut]
     expected = 1 + len(re.findall(rb"\r\n|\r|\n", before))
     assert _line_of_bad_byte(io.BytesIO(data), block_size) == expected
+
+
+def records(n: int) -> list[mo.Outreach]:
+    with mo.open(":memory:") as store:
+        store.insert_many(
+            [{"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": 'é,\t"x\n'}] * n
+        )
+        return list(store.iter())
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("n", [0, 1, 2500])
+def test_every_format_written_reads_back_as_the_same_rows(fmt: str, n: int, tmp_path: Path) -> None:
+    written = records(n)
+    path = tmp_path / f"out.{fmt}"
+    with path.open("wb") as out:
+        assert write_records(iter(written), out, fmt) == 0
+    with read_rows(str(path), fmt) as rows:
+        got = [json.loads(row) if isinstance(row, bytes) else csv_row_to_body(row) for _, row in rows]
+    wire = [record_to_wire(r) for r in written]
+    if fmt in ("csv", "tsv"):
+        wire = [{k: "" if v is None else v for k, v in r.items()} for r in wire]
+        got = [{k: "" if v is None else v for k, v in r.items()} for r in got]
+    assert got == wire
+    if fmt == "json":
+        assert json.loads(path.read_bytes()) == [record_to_wire(r) for r in written]
+
+
+class _Watched:
+    """An output that checks, at every write, how far the records given to the writer have been read."""
+
+    def __init__(self, source: Iterator[mo.Outreach]) -> None:
+        self.read = 0
+        self.most_ahead = 0
+        self.rows = 0
+        self.source = source
+
+    def records(self) -> Iterator[mo.Outreach]:
+        for rec in self.source:
+            self.read += 1
+            yield rec
+
+    def write(self, data: bytes) -> int:
+        self.rows += data.count(b"\n")
+        self.most_ahead = max(self.most_ahead, self.read - self.rows)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_json_writers_hold_one_batch_not_the_whole_export(fmt: str) -> None:
+    """Constant memory: the writer never reads more than a batch of records ahead of what it wrote."""
+    watched = _Watched(iter(records(1) * 10_000))
+    write_records(watched.records(), cast(IO[bytes], watched), fmt)
+    assert watched.read == 10_000 and watched.most_ahead <= 1000

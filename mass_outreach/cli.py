@@ -15,12 +15,14 @@ import ipaddress
 import itertools
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO, NoReturn, TextIO, cast
 
@@ -204,9 +206,11 @@ def _success(result: Any) -> None:
 def _store(
     ctx: click.Context, *, create: bool, path: str | None = None, envelope: bool = True
 ) -> Iterator[OutreachStore]:
-    """Open the store of --db (or `path`); commands that only read do not create a missing file."""
+    """Open the store of --db (or `path`); commands that only read do not create a missing file, and
+    a command that created the file and then fails removes it again (_discard_if_empty)."""
     settings: _Settings = ctx.obj
     path = path or settings.db
+    created = create and not _exists(path)
     try:
         store = open_store(path, create=create)
     except FileNotFoundError:
@@ -216,9 +220,60 @@ def _store(
             envelope=envelope,
         )
     except (OSError, OutreachError) as exc:
+        if created:
+            _discard_if_empty(path)
         _fail(_open_error(path, exc), envelope=envelope)
-    with store:
+    try:
         yield store
+    except BaseException as exc:
+        store.close()
+        if created and not (isinstance(exc, click.exceptions.Exit) and exc.exit_code == 0):
+            _discard_if_empty(path)
+        raise
+    store.close()
+
+
+def _exists(path: str) -> bool:
+    return path == ":memory:" or os.path.lexists(path)
+
+
+def _discard_if_empty(path: str) -> None:
+    """Remove the store file a failed command created, with its -wal and -shm: "a command that fails
+    leaves no new empty file behind". Only a file with no record, no tag (or no table at all) goes,
+    and only while no other connection has it open: leaving WAL mode needs that, and the check and
+    the removal happen under an exclusive lock. A store that another process began to use stays."""
+    try:
+        conn = sqlite3.connect(
+            f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=0, isolation_level=None
+        )
+    except sqlite3.Error:
+        return
+    try:
+        if not _holds_nothing(conn):
+            return
+        if conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] != "delete":
+            return
+        conn.execute("BEGIN EXCLUSIVE")
+        if _holds_nothing(conn):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + suffix)
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        return  # locked by another connection (or unreadable): not ours to remove
+    finally:
+        conn.close()
+
+
+def _holds_nothing(conn: sqlite3.Connection) -> bool:
+    """The file has no tables at all, or a store's with no record and no tag."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return True
+    if not {"outreach", "tag"} <= tables:
+        return False
+    query = "SELECT EXISTS (SELECT 1 FROM outreach) OR EXISTS (SELECT 1 FROM tag)"
+    return not conn.execute(query).fetchone()[0]
 
 
 def _open_error(path: str, exc: Exception) -> str:
@@ -314,6 +369,11 @@ def insert(ctx: click.Context, body: str) -> None:
     mass-outreach insert '{"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}'
     """
     data = _read_body(body)
+    if not _exists(ctx.obj.db):  # refuse a bad body before creating the file (an empty store judges it)
+        with open_store(":memory:") as scratch:
+            trial = scratch.call("insert", data)
+        if _status_decoder.decode(trial).status != "success":
+            _emit(trial)
     with _store(ctx, create=True) as store:
         _emit(store.call("insert", data))
 
@@ -450,6 +510,10 @@ def tags(ctx: click.Context) -> None:
 @click.pass_context
 def tags_add(ctx: click.Context, name: str) -> None:
     """Register the tag NAME (adding an existing one does nothing)."""
+    try:
+        check_tag_name(name)  # before the file is created
+    except ValidationError as exc:
+        _fail(str(exc))
     with _store(ctx, create=True) as store:
         try:
             store.add_tag(name)

@@ -9,6 +9,8 @@ import os
 import pty
 import shlex
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -101,8 +103,8 @@ def test_an_error_envelope_exits_1_with_the_messages_on_stderr(run: Run) -> None
         "The outreach_type is required.",
     ]
     assert "not valid JSON" in failed(run("insert", "{"))
-    assert "does not exist" in failed(run("get", "123e4567-e89b-12d3-a456-426614174000"))
     rec = succeeded(run("insert", json.dumps(LINKEDIN)))["result"]
+    assert "does not exist" in failed(run("get", "123e4567-e89b-12d3-a456-426614174000"))
     assert "version 1, not 7" in failed(run("update", json.dumps({"id": rec["id"], "expected_version": 7})))
     assert stored()[0]["version"] == 1
 
@@ -172,6 +174,73 @@ def test_db_after_the_command_as_well_as_before(run: Run, tmp_path: Path) -> Non
     assert not Path("before.db").exists() and len(stored("won.db")) == 1
     assert not Path("outreach.db").exists()
     assert "--db PATH" in run("page", "--help", db=None).stdout
+
+
+def db_files() -> list[str]:
+    return sorted(str(p) for p in Path().glob("*.db*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "file"),
+    [
+        (["insert", "{"], None),
+        (["insert", '{"status": "nope"}'], None),
+        (["insert", json.dumps({**LINKEDIN, "tag": "unregistered"})], None),
+        (["insert", "-"], None),  # an empty standard input
+        (["tags", "add", ""], None),
+        (["import", "in.jsonl"], '{"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}\n{oops\n'),
+        (["import", "in.jsonl", "--create-tags"], json.dumps({**LINKEDIN, "tag": "t"}) + '\n{"status": 1}\n'),
+        (["import", "in.json"], '[{"a": 1},'),
+        (["import", "in.csv"], "outreach_type,status\nLinkedIn_DirectMessage,pending,extra\n"),
+        (["import", "-"], '{"outreach_type": 7}\n'),
+    ],
+)
+def test_a_write_command_that_fails_leaves_no_new_file(run: Run, args: list[str], file: str | None) -> None:
+    if file is not None:
+        Path(args[1] if args[1] != "-" else "unused").write_text(file)
+    result = run(*args, input=file if args[-1] == "-" else "")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert db_files() == []
+    with mo.open("t.db"):  # an existing store, even an empty one, is never removed
+        pass
+    assert run(*args, input=file if args[-1] == "-" else "").exit_code == 1
+    assert db_files() == ["t.db"] and stored() == []
+
+
+def test_a_new_store_is_removed_only_if_empty_and_no_one_else_has_it_open(tmp_path: Path) -> None:
+    from mass_outreach.cli import _discard_if_empty
+
+    path = str(tmp_path / "n.db")
+    other = mo.open(path)  # another process that opened the new file meanwhile
+    _discard_if_empty(path)
+    assert os.path.exists(path)
+    other.insert(LINKEDIN)  # ... and still writes to it, safely
+    other.close()
+    _discard_if_empty(path)  # it now holds a record: kept
+    assert stored(path) != []
+    with mo.open(tmp_path / "tags.db") as store:
+        store.add_tag("kept")
+    _discard_if_empty(str(tmp_path / "tags.db"))
+    with mo.open(tmp_path / "tags.db") as store:
+        assert store.tags() == ["kept"]
+    (tmp_path / "foreign.db").write_bytes(b"")
+    sqlite3.connect(tmp_path / "foreign.db").execute("CREATE TABLE t (x)").connection.close()
+    _discard_if_empty(str(tmp_path / "foreign.db"))
+    assert (tmp_path / "foreign.db").exists()  # not a store of ours: never touched
+    with mo.open(tmp_path / "empty.db"):
+        pass
+    _discard_if_empty(str(tmp_path / "empty.db"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db", "n.db", "tags.db"]
+
+
+def test_serve_that_cannot_listen_leaves_no_new_file(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = proc(tmp_path, "--db", "s.db", "serve", "--port", port)
+    assert result.returncode == 1 and b"Cannot listen on 127.0.0.1:" in result.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def test_page_as_a_table(run: Run) -> None:
@@ -532,7 +601,7 @@ def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_p
 def test_a_broken_json_array_fails_with_its_line(run: Run, tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "in.json").write_text(text)
     assert failed(run("import", "in.json", "--skip-invalid")).startswith(message)
-    assert not Path("t.db").exists() or stored() == []
+    assert not list(Path().glob("t.db*"))  # no new empty store (nor its -wal, -shm) left behind
 
 
 def test_a_json_file_may_hold_json_lines_or_nothing(run: Run, tmp_path: Path) -> None:
@@ -570,7 +639,7 @@ def test_a_csv_byte_that_is_not_utf8_is_named_by_its_line(run: Run, tmp_path: Pa
     data[501] = data[501].replace(b"Hello", b"H\xe9llo")  # line 502, in Latin-1
     (tmp_path / "in.csv").write_bytes(b"\n".join(data) + b"\n")
     assert failed(run("import", "in.csv", "--skip-invalid")) == "Line 502: The file is not UTF-8 text."
-    assert not Path("t.db").exists() or stored() == []
+    assert not list(Path().glob("t.db*"))  # no new empty store (nor its -wal, -shm) left behind
 
 
 def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> None:

@@ -261,13 +261,37 @@ def test_page_as_a_table(run: Run) -> None:
     assert "limit" in failed(run("page", '{"limit": 0}', "--format", "table"))
 
 
+def test_messages_about_flags_and_settings_read_as_sentences(run: Run) -> None:
+    """A field named by an adjective or a verb is not "The approved": the message starts with its
+    name, as the field list shows it."""
+    body = {**LINKEDIN, "approved": "yes", "skip_repliers": "never", "direction": None}
+    assert failed(run("insert", json.dumps(body))).splitlines() == [
+        "approved must be true or false.",
+        "skip_repliers 'never' is not valid; it must be one of global, tag_only, none.",
+        "The direction cannot be null.",
+    ]
+    assert failed(run("insert", json.dumps({**LINKEDIN, "approved": None}))) == "approved cannot be null."
+    assert failed(run("insert", json.dumps({**LINKEDIN, "skip_repliers": 3}))) == (
+        "skip_repliers must be one of global, tag_only, none."
+    )
+    succeeded(run("insert", json.dumps(LINKEDIN)))
+    succeeded(run("insert", json.dumps(LINKEDIN)))
+    assert failed(run("page", '{"asc": "no"}')) == "asc must be true or false."
+    cursor = succeeded(run("page", '{"limit": 1}'))["next_cursor"]
+    assert failed(run("page", json.dumps({"cursor": cursor, "asc": False}))) == (
+        "asc does not match the cursor's."
+    )
+
+
 def test_tags_list_add_remove(run: Run) -> None:
     assert succeeded(run("tags", "add", "b"))["result"] == ["b"]
     assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
     assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
     assert succeeded(run("tags"))["result"] == ["a", "b"]
     succeeded(run("insert", json.dumps({**LINKEDIN, "tag": "a"})))
-    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 1 outreach records."
+    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 1 outreach record."
+    succeeded(run("insert", json.dumps({**LINKEDIN, "tag": "a"})))
+    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 2 outreach records."
     assert failed(run("tags", "remove", "zz")) == "The tag 'zz' is not registered."
     assert "1 to 254 characters" in failed(run("tags", "add", ""))
     assert succeeded(run("tags", "remove", "b"))["result"] == ["a"]
@@ -579,9 +603,7 @@ def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_p
     text = json.dumps(rows, indent=2)
     bad_line = [i for i, line in enumerate(text.splitlines(), 1) if line == "  {"][2]  # the third `{`
     (tmp_path / "in.json").write_text(text)
-    assert failed(run("import", "in.json")).startswith(
-        f"Line {bad_line}: The approved must be true or false."
-    )
+    assert failed(run("import", "in.json")).startswith(f"Line {bad_line}: approved must be true or false.")
     rows[2]["approved"] = True
     (tmp_path / "in.json").write_text(text.replace('"yes"', "true"))
     assert succeeded(run("import", "in.json"))["result"]["inserted"] == 3
@@ -624,7 +646,7 @@ def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_pat
     (tmp_path / "in.csv").write_bytes(text.encode())
     assert failed(run("import", "in.csv")).splitlines() == [
         f"Line 6: The status 'nope' is not valid; it must be one of {STATUSES}.",
-        "Line 6: The approved cannot be null.",
+        "Line 6: approved cannot be null.",
     ]
     (tmp_path / "in.csv").write_bytes(text.rsplit("\r\n", 2)[0].encode() + b"\r\n")
     assert succeeded(run("import", "in.csv"))["result"]["inserted"] == 2

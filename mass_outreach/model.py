@@ -274,19 +274,28 @@ class _Bad(Exception):
     pass
 
 
+# Fields named by an adjective or a verb start a message with their bare name ("approved must be true
+# or false."); the others, nouns, with "The" ("The status ... is not valid").
+_BARE_NAMES = frozenset({"approved", "skip_repliers"})
+
+
+def _the(name: str) -> str:
+    return name if name in _BARE_NAMES else f"The {name}"
+
+
 def _check_enum(name: str, value: Any) -> str:
     allowed = ENUMS[name]
     if isinstance(value, str):
         symbol = value[1:] if value.startswith(":") else value
         if symbol in allowed:
             return symbol
-        raise _Bad(f"The {name} '{shown(value)}' is not valid; it must be one of {', '.join(allowed)}.")
-    raise _Bad(f"The {name} must be one of {', '.join(allowed)}.")
+        raise _Bad(f"{_the(name)} '{shown(value)}' is not valid; it must be one of {', '.join(allowed)}.")
+    raise _Bad(f"{_the(name)} must be one of {', '.join(allowed)}.")
 
 
 def _check_text(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise _Bad(f"The {name} must be a string or null.")
+        raise _Bad(f"{_the(name)} must be a string or null.")
     text: str = value
     if not text_ok(text):
         raise _Bad(f"The {name} must be valid text with no NUL character.")
@@ -329,14 +338,14 @@ def _check_version(value: Any) -> int:
 def _check_bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    raise _Bad(f"The {name} must be true or false.")
+    raise _Bad(f"{_the(name)} must be true or false.")
 
 
 def check_value(name: str, value: Any) -> Any:
     """Check one field's value against its rule; return it normalized or raise _Bad with the message."""
     if value is None:
         if name in NOT_NULL:
-            raise _Bad(f"The {name} cannot be null.")
+            raise _Bad(f"{_the(name)} cannot be null.")
         return None
     if name in ENUMS:
         return _check_enum(name, value)
@@ -383,7 +392,7 @@ def check_fields(body: Any, *, insert: bool) -> tuple[dict[str, Any], list[tuple
     if insert:
         for key in REQUIRED:
             if key not in body:
-                errors.append((key, f"The {key} is required."))
+                errors.append((key, f"{_the(key)} is required."))
     elif "id" not in body:
         errors.append(("id", "The id is required."))
     return out, errors

@@ -358,7 +358,7 @@ def build_query(
     if order is not None and (not isinstance(order, str) or order not in ORDER_FIELDS):
         errors.append(("order", f"Unknown order field '{shown(order)}'."))
     if asc is not None and not isinstance(asc, bool):
-        errors.append(("asc", "The asc must be true or false."))
+        errors.append(("asc", "asc must be true or false."))
     checked_limit: int | None = None
     if limit is not None:
         try:
@@ -388,7 +388,12 @@ def build_query(
             if given is not None and given != carried
         ]
         if mismatch:
-            raise ValidationError([(name, f"The {name} does not match the cursor's.") for name in mismatch])
+            raise ValidationError(
+                [
+                    (name, f"{'asc' if name == 'asc' else 'The ' + name} does not match the cursor's.")
+                    for name in mismatch
+                ]
+            )
         if checked_limit is not None:
             q = msgspec.structs.replace(q, limit=checked_limit)
         return q, 0

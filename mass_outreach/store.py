@@ -428,7 +428,9 @@ class OutreachStore:
                 raise NotFoundError(f"The tag '{name}' is not registered.")
             used = conn.execute("SELECT count(*) FROM outreach WHERE tag = ?", (name,)).fetchone()[0]
             if used:
-                raise ValidationError.one("tag", f"The tag '{name}' is used by {used} outreach records.")
+                raise ValidationError.one(
+                    "tag", f"The tag '{name}' is used by {used} outreach record{'' if used == 1 else 's'}."
+                )
             conn.execute("DELETE FROM tag WHERE name = ?", (name,))
 
     # --- insert ----------------------------------------------------------------------------------

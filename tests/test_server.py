@@ -235,6 +235,15 @@ def test_api_key_is_the_given_one_or_random(store: mo.OutreachStore) -> None:
         "/api1.0/outreach/upsert.json",
         "/api1.0/outreach//insert.json",
         "/insert",
+        # a prefix or a suffix twice: only the exact endpoint paths answer
+        "/ajax/outreach//ajax/outreach/count.json.json",
+        "/ajax/outreach//api1.0/outreach/count.json.json",
+        "/api1.0/outreach//ajax/outreach/count.json.json",
+        "/ajax/outreach/count.json.json",
+        "/ajax/outreach/ajax/outreach/count.json",
+        "/ajax/outreach/count",
+        "/ajax/outreach/.json",
+        "//ajax/outreach/count.json",
     ],
 )
 def test_unknown_paths_are_404(server: OutreachServer, path: str) -> None:
@@ -243,6 +252,26 @@ def test_unknown_paths_are_404(server: OutreachServer, path: str) -> None:
         assert status == 404
         assert head["Content-Type"] == "application/json"
         assert answer["status"].startswith("No endpoint at")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "count",
+        "/ajax/outreach/count.json",
+        "/api1.0/outreach/count.json",
+        "/ajax/outreach//ajax/outreach/count.json.json",
+        "/ajax/outreach/count.json.json",
+        "/ajax/outreach/count",
+        "ajax/outreach/count.json",
+        "count.json",
+        " count",
+        "COUNT",
+    ],
+)
+def test_endpoint_names_are_exactly_the_name_or_its_paths(name: str) -> None:
+    exact = name in ("count", "/ajax/outreach/count.json", "/api1.0/outreach/count.json")
+    assert wire.endpoint_name(name) == ("count" if exact else None)
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mass_outreach import model
@@ -402,3 +402,20 @@ def test_whitespace_is_every_character_python_calls_space() -> None:
     from mass_outreach.model import WHITESPACE
 
     assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == WHITESPACE
+
+
+# --- the test tiers themselves ------------------------------------------------------------------------
+
+
+def test_the_default_tier_is_reproducible(pytestconfig: pytest.Config) -> None:
+    """The default run tries the same examples every time and replays nothing an earlier run saved;
+    --stress explores afresh; a failure always prints its example and blob (tests/conftest.py)."""
+    current = settings()
+    if pytestconfig.getoption("--stress"):
+        assert not current.derandomize
+        assert current.max_examples == 1000
+    else:
+        assert current.derandomize
+        assert current.database is None
+    assert current.print_blob
+    assert current.deadline is None

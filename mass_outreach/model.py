@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
@@ -375,6 +375,9 @@ def check_fields(body: Any, *, insert: bool) -> tuple[dict[str, Any], list[tuple
             continue
         if not insert and key in STORE_SET:
             continue
+        if not insert and key == "id" and value is None:  # an insert generates it; an update needs it
+            errors.append(("id", "The id cannot be null."))
+            continue
         try:
             out[key] = check_value(key, value)
         except _Bad as bad:
@@ -400,6 +403,24 @@ def cross_check(outreach_type: Any, fields: Mapping[str, Any]) -> list[tuple[str
         for name in MESSAGE_ID_FIELDS
         if fields.get(name) is not None
     ]
+
+
+class BodyErrors(ValidationError):
+    """A body's rule errors, with the fields that passed the rules: the store adds what only it can
+    tell (an unregistered tag, an id in use, the stored record's rules), so that every problem of a
+    body is reported together, at no cost to the bodies that pass."""
+
+    def __init__(
+        self, errors: Iterable[tuple[str, str]], fields: Mapping[str, Any], bad: frozenset[str]
+    ) -> None:
+        super().__init__(errors)
+        self.fields = fields
+        self.bad = bad  # the keys whose values broke a rule
+        self.row: int | None = None  # the index of a bulk row, set by the store
+
+
+def _body_errors(errors: list[tuple[str, str]], fields: Mapping[str, Any]) -> BodyErrors:
+    return BodyErrors(errors, fields, frozenset(f for f, _ in errors))
 
 
 # --- Insert rows: body in, a tuple in column order out -------------------------------------------
@@ -448,7 +469,7 @@ def _row_from_slow(body: Any) -> Row:
     fields, errors = check_fields(body, insert=True)
     errors += cross_check(fields.get("outreach_type"), fields)
     if errors:
-        raise ValidationError(errors)
+        raise _body_errors(errors, fields)
     return tuple(fields.get(name, DEFAULTS.get(name)) for name in COLUMNS)
 
 
@@ -539,10 +560,8 @@ def update_fields(body: Any) -> tuple[str, dict[str, Any], int | None]:
         except _Bad:
             errors.append(("expected_version", "The expected_version must be a positive integer."))
     if errors:
-        raise ValidationError(errors)
+        raise _body_errors(errors, fields)
     ident = fields.pop("id")
-    if ident is None:
-        raise ValidationError.one("id", "The id cannot be null.")
     return ident, fields, expected
 
 

@@ -9,9 +9,10 @@ Both paths produce the same normalized row; tests/test_model.py holds them to th
 
 from __future__ import annotations
 
+import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
@@ -298,7 +299,8 @@ def _check_text(name: str, value: Any) -> str:
         raise _Bad(f"{_the(name)} must be a string or null.")
     text: str = value
     if not text_ok(text):
-        raise _Bad(f"The {name} must be valid text with no NUL character.")
+        what = "NUL character" if "\x00" in text else "lone surrogate (U+D800 to U+DFFF)"
+        raise _Bad(f"The {name} must be valid text, with no {what}.")
     if name in MESSAGE_ID_FIELDS:
         text = strip_message_id(text)  # the length limit is the stored text's, brackets gone
     low, high = TEXT_LIMITS[name]
@@ -385,6 +387,9 @@ def check_fields(body: Any, *, insert: bool) -> tuple[dict[str, Any], list[tuple
             continue
         if not insert and key in STORE_SET:
             continue
+        if not insert and key == "id" and value is None:  # an insert generates it; an update needs it
+            errors.append(("id", "The id cannot be null."))
+            continue
         try:
             out[key] = check_value(key, value)
         except _Bad as bad:
@@ -410,6 +415,24 @@ def cross_check(outreach_type: Any, fields: Mapping[str, Any]) -> list[tuple[str
         for name in MESSAGE_ID_FIELDS
         if fields.get(name) is not None
     ]
+
+
+class BodyErrors(ValidationError):
+    """A body's rule errors, with the fields that passed the rules: the store adds what only it can
+    tell (an unregistered tag, an id in use, the stored record's rules), so that every problem of a
+    body is reported together, at no cost to the bodies that pass."""
+
+    def __init__(
+        self, errors: Iterable[tuple[str, str]], fields: Mapping[str, Any], bad: frozenset[str]
+    ) -> None:
+        super().__init__(errors)
+        self.fields = fields
+        self.bad = bad  # the keys whose values broke a rule
+        self.row: int | None = None  # the index of a bulk row, set by the store
+
+
+def _body_errors(errors: list[tuple[str, str]], fields: Mapping[str, Any]) -> BodyErrors:
+    return BodyErrors(errors, fields, frozenset(f for f, _ in errors))
 
 
 # --- Insert rows: body in, a tuple in column order out -------------------------------------------
@@ -458,19 +481,57 @@ def _row_from_slow(body: Any) -> Row:
     fields, errors = check_fields(body, insert=True)
     errors += cross_check(fields.get("outreach_type"), fields)
     if errors:
-        raise ValidationError(errors)
+        raise _body_errors(errors, fields)
     return tuple(fields.get(name, DEFAULTS.get(name)) for name in COLUMNS)
 
 
 def _decode_json(data: bytes | bytearray | memoryview | str) -> Any:
     try:
         return msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise ValidationError.one("", f"The body is not valid JSON: {exc}.") from None
-    except UnicodeError:  # bytes that are not UTF-8, or text with lone surrogates
-        raise ValidationError.one("", "The body is not valid UTF-8 JSON text.") from None
+    except (msgspec.DecodeError, UnicodeError) as exc:  # UnicodeError: text with lone surrogates
+        return _decode_refused(data, exc)
     except RecursionError:
-        raise ValidationError.one("", "The body is nested too deeply.") from None
+        raise _too_deep() from None
+
+
+# A lone surrogate, raw or as a JSON escape (an escaped backslash before `u` only costs a retry).
+_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+
+
+def _decode_refused(data: bytes | bytearray | memoryview | str, exc: Exception) -> Any:
+    """A body msgspec refused: say what is wrong. A string holding a lone surrogate is valid JSON
+    syntax that msgspec cannot decode (raw in text, escaped, or encoded in bytes as surrogatepass and
+    CESU-8 write it): Python's json decodes it, and the rules then name its field, beside every other
+    problem, alike for text and bytes."""
+    if isinstance(data, str):
+        text = data
+    else:
+        try:
+            text = bytes(data).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise ValidationError.one("", "The body is not valid UTF-8 JSON text.") from None
+    if not text.strip():
+        raise ValidationError.one("", "The body is empty.")
+    if _SURROGATE.search(text) is None:
+        raise ValidationError.one("", f"The body is not valid JSON: {exc}.")
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as bad:
+        raise ValidationError.one(
+            "", f"The body is not valid JSON: {bad.msg} (character {bad.pos})."
+        ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as bad:  # NaN or Infinity, or an integer of more digits than Python reads
+        raise ValidationError.one("", f"The body is not valid JSON: {bad}.") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _too_deep() -> ValidationError:
+    return ValidationError.one("", "The body is nested too deeply.")
 
 
 def insert_row(body: Any) -> Row:
@@ -521,10 +582,8 @@ def update_fields(body: Any) -> tuple[str, dict[str, Any], int | None]:
         except _Bad:
             errors.append(("expected_version", "The expected_version must be a positive integer."))
     if errors:
-        raise ValidationError(errors)
+        raise _body_errors(errors, fields)
     ident = fields.pop("id")
-    if ident is None:
-        raise ValidationError.one("id", "The id cannot be null.")
     return ident, fields, expected
 
 

@@ -41,6 +41,7 @@ from .errors import (
 from .ids import new_ids
 from .model import (
     COLUMNS,
+    BodyErrors,
     Outreach,
     Row,
     check_id,
@@ -442,12 +443,15 @@ class OutreachStore:
             body = fields
         elif fields:
             raise TypeError("insert() takes a body or keyword fields, not both")
-        row = insert_row(body)
+        try:
+            row = insert_row(body)
+        except BodyErrors as failure:
+            raise self._completed(failure, _insert_problems) from None
         self._check_urls([(0, row)], single=True)
         with self._write() as conn:
             tag = row[_I_TAG]
             if tag is not None and not _tag_registered(conn, tag):
-                raise ValidationError(_unknown_tag(tag))
+                raise ValidationError(_unknown_tag(tag) + _id_in_use(conn, row[_I_ID]))
             now = now_text()
             full = _fill(row, now, row[_I_ID] or new_ids(1)[0])
             try:
@@ -468,14 +472,19 @@ class OutreachStore:
             raise ValueError("on_error must be 'raise' or 'skip'")
         skip = on_error == "skip"
         rejected: list[tuple[int, list[tuple[str, str]]]] = []
-        chunks = self._validated_chunks(rows, insert_row, rejected, skip)
-        if self._url_check is not None:
-            chunks = self._spooled(chunks, lambda r: r[_I_URL], tuple, rejected, skip)
+        pending: list[BodyErrors] = []  # rows that broke a rule: the store's checks are added at the end
+        chunks = self._validated_chunks(rows, insert_row, rejected, skip, pending)
         inserted = 0
-        with self._write() as conn:
-            tags = _tag_set(conn)
-            for chunk in chunks:
-                inserted += self._write_chunk(conn, chunk, tags, rejected, skip)
+        try:
+            if self._url_check is not None:
+                chunks = self._spooled(chunks, lambda r: r[_I_URL], tuple, rejected, skip)
+            with self._write() as conn:
+                tags = _tag_set(conn)
+                for chunk in chunks:
+                    inserted += self._write_chunk(conn, chunk, tags, rejected, skip)
+        except BodyErrors as failure:  # on_error="raise": the row that broke a rule
+            raise self._completed(failure, _insert_problems) from None
+        self._add_store_problems(pending, _insert_problems)
         rejected.sort(key=lambda r: r[0])
         return InsertReport(inserted, rejected)
 
@@ -485,8 +494,11 @@ class OutreachStore:
         validate: Callable[[Any], Any],
         rejected: list[tuple[int, list[tuple[str, str]]]],
         skip: bool,
+        pending: list[BodyErrors],
     ) -> Iterator[list[tuple[int, Any]]]:
-        """Validate rows as they stream in, in chunks of (index, validated row)."""
+        """Validate rows as they stream in, in chunks of (index, validated row). A row that breaks a
+        rule is raised (on_error="raise") or rejected and kept in `pending`, as a BodyErrors that knows
+        its row, for the caller to add what the store finds about it."""
         if isinstance(rows, (bytes, bytearray, str)):
             rows = _json_lines(rows)
         if isinstance(rows, Mapping):
@@ -498,6 +510,12 @@ class OutreachStore:
                 continue
             try:
                 chunk.append((index, validate(item)))
+            except BodyErrors as exc:
+                exc.row = index
+                if not skip:
+                    raise
+                rejected.append((index, exc.errors))
+                pending.append(exc)
             except ValidationError as exc:
                 if not skip:
                     raise _at_row(exc, index) from None
@@ -575,7 +593,7 @@ class OutreachStore:
         for index, row in chunk:
             tag = row[_I_TAG]
             if tag is not None and tag not in tags:
-                errors = _unknown_tag(tag)
+                errors = _unknown_tag(tag) + _id_in_use(conn, row[_I_ID])
                 if not skip:
                     raise _at_row(ValidationError(errors), index)
                 rejected.append((index, errors))
@@ -722,7 +740,10 @@ class OutreachStore:
         Takes a body (mapping or JSON with `id`, or a record), or an id and keyword fields. With
         `expected_version`, the update happens only if the stored version matches (ConflictError).
         """
-        ident, changes, expected = update_fields(_update_body(body, fields, expected_version))
+        try:
+            ident, changes, expected = update_fields(_update_body(body, fields, expected_version))
+        except BodyErrors as failure:
+            raise self._completed(failure, _update_problems) from None
         url = changes.get("screenshot_url")
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
@@ -736,26 +757,51 @@ class OutreachStore:
         skip = on_error == "skip"
         rejected: list[tuple[int, list[tuple[str, str]]]] = []
         updated = 0
-        chunks = self._validated_chunks(rows, update_fields, rejected, skip)
-        if self._url_check is not None:
-            chunks = self._spooled(chunks, lambda u: u[1].get("screenshot_url"), tuple, rejected, skip)
-        with self._write() as conn:
-            for chunk in chunks:
-                for index, (ident, changes, expected) in chunk:
-                    conn.execute("SAVEPOINT row")
-                    try:
-                        _apply_update(conn, ident, changes, expected)
-                        conn.execute("RELEASE row")
-                        updated += 1
-                    except (ValidationError, NotFoundError, ConflictError) as exc:
-                        conn.execute("ROLLBACK TO row")
-                        conn.execute("RELEASE row")
-                        if not skip:
-                            raise _at_row(exc, index) from None
-                        errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
-                        rejected.append((index, errors))
+        pending: list[BodyErrors] = []  # rows that broke a rule: the store's checks are added at the end
+        chunks = self._validated_chunks(rows, update_fields, rejected, skip, pending)
+        try:
+            if self._url_check is not None:
+                chunks = self._spooled(chunks, lambda u: u[1].get("screenshot_url"), tuple, rejected, skip)
+            with self._write() as conn:
+                for chunk in chunks:
+                    for index, (ident, changes, expected) in chunk:
+                        conn.execute("SAVEPOINT row")
+                        try:
+                            _apply_update(conn, ident, changes, expected)
+                            conn.execute("RELEASE row")
+                            updated += 1
+                        except (ValidationError, NotFoundError, ConflictError) as exc:
+                            conn.execute("ROLLBACK TO row")
+                            conn.execute("RELEASE row")
+                            if not skip:
+                                raise _at_row(exc, index) from None
+                            errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
+                            rejected.append((index, errors))
+        except BodyErrors as failure:  # on_error="raise": the row that broke a rule
+            raise self._completed(failure, _update_problems) from None
+        self._add_store_problems(pending, _update_problems)
         rejected.sort(key=lambda r: r[0])
         return UpdateReport(updated, rejected)
+
+    # --- every problem of a body together ----------------------------------------------------------
+
+    def _add_store_problems(self, failures: list[BodyErrors], problems: _Problems) -> None:
+        """Add to each body that broke a rule what the store finds about it (its tag, its id): looked up
+        for those bodies only, so valid rows pay nothing, and after the write, so each problem is true
+        of the store the caller sees. Best effort: if the store cannot be read (closed by another thread,
+        say), the rule errors stand alone rather than turning a finished write into a failure."""
+        wanted = [f for f in failures if f.fields.get("tag") is not None or f.fields.get("id") is not None]
+        if not wanted:
+            return
+        with contextlib.suppress(OutreachError), self._read() as conn:
+            for failure in wanted:
+                failure.errors.extend(problems(conn, failure))  # the same list a skip report holds
+
+    def _completed(self, failure: BodyErrors, problems: _Problems) -> OutreachError:
+        """The error to raise for a body that broke a rule: its rule errors, then the store's."""
+        self._add_store_problems([failure], problems)
+        error = ValidationError(failure.errors)
+        return error if failure.row is None else _at_row(error, failure.row)
 
 
 # --- helpers that work inside a transaction --------------------------------------------------------
@@ -773,6 +819,46 @@ def _unknown_tag(tag: str) -> list[tuple[str, str]]:
     return [("tag", f"The tag '{tag}' is not registered in this store.")]
 
 
+def _duplicate_id(ident: str) -> list[tuple[str, str]]:
+    return [("id", f"The id '{ident}' already exists.")]
+
+
+def _id_in_use(conn: sqlite3.Connection, ident: str | None) -> list[tuple[str, str]]:
+    """The duplicate-id error for a supplied id that a record has already, else nothing."""
+    if ident is None or conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
+        return []
+    return _duplicate_id(ident)
+
+
+_Problems = Callable[[sqlite3.Connection, BodyErrors], list[tuple[str, str]]]
+
+
+def _insert_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tuple[str, str]]:
+    """What the store knows of an insert body that broke a rule: an unregistered tag, an id in use."""
+    tag = failure.fields.get("tag")
+    errors = _unknown_tag(tag) if tag is not None and not _tag_registered(conn, tag) else []
+    return errors + _id_in_use(conn, failure.fields.get("id"))
+
+
+def _update_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tuple[str, str]]:
+    """What the store knows of an update body that broke a rule: the record missing, or the rules
+    across fields on the merged record (for the fields that passed their own), and an unregistered tag."""
+    fields = failure.fields
+    errors: list[tuple[str, str]] = []
+    ident = fields.get("id")
+    if ident is not None:
+        row = conn.execute(f"{_SELECT} WHERE id = ?", (ident,)).fetchone()
+        if row is None:
+            errors.append(("id", f"The outreach '{ident}' does not exist."))
+        elif "outreach_type" not in failure.bad:  # else the email-type rule cannot be judged
+            merged = {**dict(zip(COLUMNS, row, strict=True)), **fields}
+            errors += [e for e in cross_check(merged["outreach_type"], merged) if e[0] not in failure.bad]
+    tag = fields.get("tag")
+    if tag is not None and not _tag_registered(conn, tag):
+        errors += _unknown_tag(tag)
+    return errors
+
+
 def _fill(row: Row, now: str, ident: str) -> Row:
     """Fill what the store sets: id, create/update/done times, version."""
     create = row[_I_CREATE] or now
@@ -785,7 +871,7 @@ def _fill(row: Row, now: str, ident: str) -> Row:
 
 def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
     if "UNIQUE" in str(exc) and "outreach.id" in str(exc):
-        return ValidationError.one("id", f"The id '{row[_I_ID]}' already exists.")
+        return ValidationError(_duplicate_id(row[_I_ID]))
     if "FOREIGN KEY" in str(exc):
         return ValidationError(_unknown_tag(row[_I_TAG]))
     return ValidationError.one("", f"The database refused the record: {exc}")

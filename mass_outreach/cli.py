@@ -290,6 +290,11 @@ def _read_body(body: str | None) -> bytes | str | None:
     """A request body given as an argument, or `-` for standard input."""
     if body == "-":
         return _binary("stdin").read()
+    if body is not None and not body.isascii():
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8, escaped by Python: judge the bytes
+            return os.fsencode(body)
     return body
 
 

@@ -79,7 +79,10 @@ def run_single_writes(
                 for ident, status in zip(targets, statuses, strict=True):
                     store.update(ident, status=status)
 
-            pairs = [("raw insert", raw_insert), ("mass_outreach insert", lib_insert)]
+            pairs: list[tuple[str, Callable[[], None]]] = [
+                ("raw insert", raw_insert),
+                ("mass_outreach insert", lib_insert),
+            ]
             pairs += [("raw update", raw_update), ("mass_outreach update", lib_update)]
             if rep % 2:
                 pairs = [pairs[1], pairs[0], pairs[3], pairs[2]]

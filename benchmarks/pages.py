@@ -58,14 +58,16 @@ SHAPES = (
 LIMIT = 25  # the library's default page size
 
 
-def _batches(pairs: list[tuple[Sample, Callable[[], Any]]], repeats: int, calls: int) -> None:
+# Callable[..., Any]: the lambdas timed bind loop values as default arguments, which Callable[[], Any]
+# cannot describe; each is called with none.
+def _batches(pairs: list[tuple[Sample, Callable[..., Any]]], repeats: int, calls: int) -> None:
     """Time `calls` calls of each function per repeat, taking turns in a rotating order."""
     for rep in range(repeats):
         k = rep % len(pairs)
         order = pairs[k:] + pairs[:k]
         for sample, fn in order if rep % 2 == 0 else order[::-1]:
 
-            def batch(fn: Callable[[], Any] = fn) -> None:
+            def batch(fn: Callable[..., Any] = fn) -> None:
                 for _ in range(calls):
                     fn()
 
@@ -127,8 +129,8 @@ def _depths(
     moments of a machine that may be busy with other work."""
     kw = shape.kwargs
     out: dict[int, dict[str, Sample]] = {}
-    fast: list[tuple[Sample, Callable[[], Any]]] = []
-    slow: list[tuple[Sample, Callable[[], Any]]] = []
+    fast: list[tuple[Sample, Callable[..., Any]]] = []
+    slow: list[tuple[Sample, Callable[..., Any]]] = []
     first_sql = shape.raw_sql(after=False, offset=False)
     first_params = (*shape.params, LIMIT + 1)
     out[0] = {"page": Sample("page 1", [], calls, "ms"), "raw": Sample("raw first page", [], calls, "ms")}

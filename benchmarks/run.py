@@ -148,7 +148,7 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(_goal(f"insert_many(JSON lines) vs {base}", ratio, target, True, "x speed"))
         ratio = ins["sqlite-utils"].median / ins["mass_outreach dicts"].median
         out.append(_goal("insert_many(dicts) vs sqlite-utils", ratio, 2.5, True, "x speed"))
-    pages = r.get("page")
+    pages: dict[str, Any] = r.get("page") or {}
     for shape in SHAPES if pages else ():
         res = pages[shape.label]
         depths = res["depths"]
@@ -168,7 +168,7 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     if single:
         ratio = single["raw update"].median / single["mass_outreach update"].median
         out.append(_goal("update vs raw UPDATE + commit", ratio, 0.7, True, "x speed"))
-    mem = r.get("memory")
+    mem: dict[str, Any] = r.get("memory") or {}
     for mode in ("insert", "export") if mem else ():
         m = mem[mode]
         out.append(

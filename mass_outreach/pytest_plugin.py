@@ -12,21 +12,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
 
 from .server import OutreachServer
-from .store import OutreachStore
+from .store import DEFAULT_TIMEOUT, OutreachStore
+from .urls import UrlPolicy
 
 __all__ = ["OutreachStoreFactory", "outreach_server", "outreach_store", "outreach_store_factory"]
 
 
 class OutreachStoreFactory(Protocol):
-    """`outreach_store_factory(path=":memory:", *, tags=(), **open_options) -> OutreachStore`."""
+    """`outreach_store_factory(path=":memory:", *, tags=(), **open_options) -> OutreachStore`; the
+    options are `mo.open`'s, spelled out so that a type checker catches a misspelt one."""
 
     def __call__(
-        self, path: str | os.PathLike[str] = ":memory:", *, tags: Iterable[str] = (), **options: Any
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        tags: Iterable[str] = (),
+        url_policy: UrlPolicy = "syntax",
+        create: bool = True,
+        readonly: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> OutreachStore: ...
 
 
@@ -47,9 +56,15 @@ def outreach_store_factory() -> Iterator[OutreachStoreFactory]:
     opened: list[OutreachStore] = []
 
     def make(
-        path: str | os.PathLike[str] = ":memory:", *, tags: Iterable[str] = (), **options: Any
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        tags: Iterable[str] = (),
+        url_policy: UrlPolicy = "syntax",
+        create: bool = True,
+        readonly: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> OutreachStore:
-        store = OutreachStore(path, **options)
+        store = OutreachStore(path, url_policy=url_policy, create=create, readonly=readonly, timeout=timeout)
         opened.append(store)
         for tag in tags:
             store.add_tag(tag)

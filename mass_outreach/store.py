@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, overload
 
 import msgspec
 
@@ -436,6 +436,12 @@ class OutreachStore:
 
     # --- insert ----------------------------------------------------------------------------------
 
+    # a body or keyword fields, never both (a TypeError at run time): the overloads let a type checker
+    # see it too. A body is Any: it is untrusted input, validated at run time like the wire's.
+    @overload
+    def insert(self, body: Any, /) -> Outreach: ...
+    @overload
+    def insert(self, /, **fields: Any) -> Outreach: ...
     def insert(self, body: Any = None, /, **fields: Any) -> Outreach:
         """Insert one record from a mapping, JSON text or bytes, a record (an `Outreach`, kept with its
         id, version and times), or keyword fields; return it."""
@@ -734,6 +740,13 @@ class OutreachStore:
 
     # --- update ----------------------------------------------------------------------------------
 
+    # a body alone, or an id with keyword fields (a TypeError at run time otherwise), as for insert
+    @overload
+    def update(self, body: Any, /, *, expected_version: int | None = None) -> Outreach: ...
+    @overload
+    def update(self, id: str, /, *, expected_version: int | None = None, **fields: Any) -> Outreach: ...
+    @overload
+    def update(self, /, *, expected_version: int | None = None, **fields: Any) -> Outreach: ...
     def update(self, body: Any = None, /, *, expected_version: int | None = None, **fields: Any) -> Outreach:
         """Change some fields of a record; absent keys are untouched and an explicit None clears.
 

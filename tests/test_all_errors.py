@@ -53,7 +53,7 @@ def db(file_store: mo.OutreachStore, db_path: Path) -> Iterator[tuple[mo.Outreac
     yield file_store, unchanged
 
 
-def errors_of(db: tuple[mo.OutreachStore, Any], call: Callable[[], Any]) -> list[tuple[str, str]]:
+def errors_of(db: tuple[mo.OutreachStore, Any], call: Callable[..., Any]) -> list[tuple[str, str]]:
     """The errors of a call that must fail with a ValidationError and change nothing."""
     _, unchanged = db
     with unchanged(), pytest.raises(mo.ValidationError) as info:
@@ -146,7 +146,7 @@ def test_insert_many_raise_reports_the_row_s_every_problem(db: tuple[mo.Outreach
     assert errors_of(db, lambda: store.insert_many(json.dumps(r) for r in [BASE, BAD_BODY])) == expected
     with pytest.raises(mo.ValidationError) as info:
         store.insert_many([BASE, BAD_BODY])
-    assert info.value.index == 1  # type: ignore[attr-defined]
+    assert info.value.index == 1
     valid_but_taken = {**BASE, "tag": "nope", "id": TAKEN}
     assert errors_of(db, lambda: store.insert_many([BASE, valid_but_taken])) == at_row(
         1, [UNKNOWN_TAG, DUPLICATE]

@@ -595,7 +595,7 @@ def test_a_tag_error_hints_at_create_tags(run: Run, tmp_path: Path) -> None:
 
 
 def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_path: Path) -> None:
-    rows = [
+    rows: list[dict[str, Any]] = [
         LINKEDIN,
         {**LINKEDIN, "subject": 'brackets ] } [ { and "quotes", commas'},
         {**LINKEDIN, "approved": "yes"},

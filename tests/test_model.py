@@ -33,7 +33,7 @@ TAGS = ("important_lead", "cold", "Cold", "z-last", "émoji-😀")
 NON_EMAIL_TYPES = tuple(t for t in model.OUTREACH_TYPES if t not in EMAIL_TYPES)
 
 # Text the store keeps: any code point but NUL and the lone surrogates.
-chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+chars = st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")
 
 
 def texts(max_size: int = 30, min_size: int = 0) -> st.SearchStrategy[str]:

@@ -257,7 +257,9 @@ def test_cursor_walk_yields_every_matching_row_once_in_order(
             assert len(page.results) == page.limit
             assert all(c.isalnum() or c in "-_" for c in page.next_cursor)  # URL-safe
             # the cursor carries the query; repeating its parts is allowed, a new limit replaces
-            again = dict(order=order, asc=asc, filters=filters) if data.draw(st.booleans()) else {}
+            again: dict[str, Any] = (
+                dict(order=order, asc=asc, filters=filters) if data.draw(st.booleans()) else {}
+            )
             new_limit = data.draw(st.one_of(st.none(), limits))
             page = store.page(cursor=page.next_cursor, limit=new_limit, **again)
             if new_limit is not None:
@@ -520,6 +522,7 @@ def test_cursor_bound_to_its_query(walked: tuple[mo.OutreachStore, str]) -> None
         cursor=cursor, order="subject", asc=False, filters={"status": ["running", "pending", "running"]}
     )
     assert len(ok.results) == 3
+    wrong: dict[str, Any]
     for wrong in ({"order": "id"}, {"asc": True}, {"filters": {"status": "pending"}}, {"filters": {}}):
         with pytest.raises(mo.ValidationError) as info:
             store.page(cursor=cursor, **wrong)
@@ -737,7 +740,7 @@ def test_honest_cursors_at_the_ends_of_every_range(store: mo.OutreachStore, asc:
     walked by every order one row a page, come back each exactly once."""
     store.add_tag("t" * 254)
     store.add_tag("a")
-    edges = [
+    edges: list[dict[str, Any]] = [
         {"version": 2**63 - 1, "create_time": "0001-01-01T00:00:00Z", "approved": True, "tag": "t" * 254,
          "update_time": "9999-12-31T23:59:59.999999Z", "subject": "s" * 1000, "skip_repliers": "none"},
         {"version": 1, "status": "failed", "done_time": "0001-01-01T00:00:00Z", "subject": "",

@@ -69,9 +69,9 @@ def test_a_record_with_keyword_fields_is_refused() -> None:
     with _store() as store:
         rec = store.insert(EMAIL)
         with pytest.raises(TypeError):
-            store.update(rec, status="running")  # type: ignore[call-arg]
+            store.update(rec, status="running")  # type: ignore[call-overload]
         with pytest.raises(TypeError):
-            store.insert(rec, status="running")  # type: ignore[call-arg]
+            store.insert(rec, status="running")  # type: ignore[call-overload]
 
 
 @settings(max_examples=settings().max_examples // 2)

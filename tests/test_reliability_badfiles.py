@@ -10,6 +10,7 @@ import sqlite3
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -24,7 +25,7 @@ def _files(path: Path) -> tuple[bytes, bytes]:
     return path.read_bytes(), wal.read_bytes() if wal.exists() else b""
 
 
-def _refused(path: Path, error: type[BaseException] = mo.SchemaError, **kwargs: object) -> str:
+def _refused(path: Path, error: type[BaseException] = mo.SchemaError, **kwargs: Any) -> str:
     """Opening `path` raises `error` and leaves every file as it was; return the message."""
     before = _files(path)
     with pytest.raises(error) as info:
@@ -53,7 +54,7 @@ def test_truncated_store(tmp_path: Path, store_bytes: bytes, cut: int | str) -> 
     size = len(store_bytes)
     keep = {"quarter": size // 4, "half": size // 2, "page short": size - 4096, "byte short": size - 1}
     path = tmp_path / "cut.db"
-    path.write_bytes(store_bytes[: keep.get(str(cut), cut)])  # type: ignore[call-overload]
+    path.write_bytes(store_bytes[: cast(int, keep.get(str(cut), cut))])
     message = _refused(path)
     assert str(path) in message
 
@@ -127,7 +128,7 @@ def _marks_only(con: sqlite3.Connection) -> None:
 
 
 # What another tool (or a hand in the sqlite3 shell) may have done to a store: each leaves our marks.
-DAMAGE: dict[str, tuple[Callable[[sqlite3.Connection], None], list[str]]] = {
+DAMAGE: dict[str, tuple[Callable[[sqlite3.Connection], object], list[str]]] = {
     "marks only": (_marks_only, ["the table tag", "the table outreach"]),
     "no tag table": (lambda c: c.execute("DROP TABLE tag"), ["the table tag"]),
     "no outreach table": (lambda c: c.execute("DROP TABLE outreach"), ["the table outreach"]),
@@ -165,7 +166,7 @@ def test_marked_file_that_lacks_schema_objects(tmp_path: Path, store_bytes: byte
     assert con.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     con.close()
     for options in ({}, {"readonly": True}, {"create": False}):
-        message = _refused(path, **options)  # type: ignore[arg-type]
+        message = _refused(path, **cast(dict[str, Any], options))  # mo.open's options, not `error`
         assert str(path) in message
         for name in missing:
             assert name in message, (name, message)
@@ -212,7 +213,7 @@ def test_readonly_store_refuses_writes_and_leaves_the_file(tmp_path: Path, store
     with mo.open(path, readonly=True) as store:
         assert store.count() == 400
         rec = next(store.iter())
-        writes = [
+        writes: list[Callable[[], object]] = [
             lambda: store.insert(outreach_type="GMail_DirectMessage", status="pending"),
             lambda: store.insert_many([{"outreach_type": "GMail_DirectMessage", "status": "pending"}]),
             lambda: store.update(rec.id, status="running"),

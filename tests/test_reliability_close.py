@@ -25,7 +25,7 @@ BODY = {"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": 
 SEEDED = 300  # records in each store before the threads start
 
 
-def is_closed_error(exc: BaseException | None) -> bool:
+def is_closed_error(exc: object) -> bool:
     """The store's own error for a closed store: exactly OutreachError, with its message."""
     return type(exc) is mo.OutreachError and str(exc) == CLOSED
 
@@ -169,7 +169,7 @@ def _close_with_threads_in_line(*, by_the_writer: bool) -> None:
     store = mo.open(":memory:")
     waiters: set[int] = set()
     in_line = threading.Barrier(4 + 1)  # the waiters and the thread that closes
-    store._turn = _Turn(store._turn, in_line, waiters)  # type: ignore[assignment]
+    store._turn = _Turn(store._turn, in_line, waiters)
     inside, resume = threading.Event(), threading.Event()
 
     def rows() -> Iterator[dict[str, Any]]:

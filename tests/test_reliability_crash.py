@@ -124,7 +124,8 @@ def _run_and_kill(child: Child, rng: random.Random, *, exec_child: bool) -> int:
         child.feed(data)
     if child.proc is not None:
         status = child.proc.wait()
-        child.proc.stdout.close()  # type: ignore[union-attr]
+        assert child.proc.stdout is not None  # it was started with stdout=PIPE
+        child.proc.stdout.close()
         return status
     os.close(child.fd)
     return os.waitpid(child.pid, 0)[1]

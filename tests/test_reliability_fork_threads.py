@@ -8,6 +8,7 @@ import os
 import random
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,7 @@ def test_forked_child_gets_its_own_connections(db_path: Path) -> None:
         assert store.count() == 10  # the store holds idle connections now
         blocked, release = threading.Event(), threading.Event()
 
-        def rows():  # type: ignore[no-untyped-def]
+        def rows() -> Iterator[dict[str, str]]:
             for i in range(1500):
                 if i == 1200:  # the first chunk is written; the transaction stays open
                     blocked.set()

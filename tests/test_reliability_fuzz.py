@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -355,8 +355,8 @@ REGRESSIONS: list[tuple[str, Callable[[mo.OutreachStore], Any]]] = [
     ("subject filter with a lone surrogate", lambda s: s.count({"subject": "\ud800"})),
     ("message_id filter with a lone surrogate", lambda s: s.count({"message_id": "<\ud800>"})),
     ("order nested 100,000 deep", lambda s: s.page(order=_DEEP)),
-    ("order a 5,000-digit integer", lambda s: s.page(order=10**4000)),
-    ("filter name a tuple", lambda s: s.count({(1, 2): 1})),
+    ("order a 5,000-digit integer", lambda s: s.page(order=cast(Any, 10**4000))),
+    ("filter name a tuple", lambda s: s.count(cast(Any, {(1, 2): 1}))),
     ("JSON nested 100,000 deep", lambda s: s.insert(DEEP_BYTES[0])),
     ("insert key a lone surrogate", lambda s: s.insert({"\ud800": 1})),
     ("insert enum a lone surrogate", lambda s: s.insert({"outreach_type": "\udc00", "status": "pending"})),

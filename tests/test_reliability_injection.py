@@ -12,7 +12,7 @@ apart.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ def _traced(store: mo.OutreachStore) -> list[str]:
 
 def _reject_everywhere(store: mo.OutreachStore, name: Any) -> None:
     """`name` as an order and as a filter name, through every entry point: all refused."""
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: store.page(order=name),
         lambda: store.page(2, order=name, asc=False),
         lambda: next(store.iter(order=name)),

@@ -207,7 +207,7 @@ def test_columns_match_the_model(raw: sqlite3.Connection) -> None:
 # Code points near every rule's edges.
 probe_chars = st.one_of(
     st.sampled_from([*WHITESPACE, "\x00", "<", ">", "@", "/", ":", "a", "é", "😀", "\u200b", "\ufeff"]),
-    st.characters(blacklist_categories=("Cs",)),
+    st.characters(blacklist_categories=["Cs"]),
 )
 probe_text = st.text(probe_chars, max_size=12)
 

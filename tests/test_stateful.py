@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import pytest
@@ -116,7 +116,9 @@ class StoreMachine(RuleBasedStateMachine):
         bad=st.one_of(st.none(), st.tuples(st.integers(0, 8), st.sampled_from(BAD_ROWS))),
         on_error=st.sampled_from(["raise", "skip"]),
     )
-    def insert_many(self, bodies: list[dict[str, Any]], bad: tuple[int, Any] | None, on_error: str) -> None:
+    def insert_many(
+        self, bodies: list[dict[str, Any]], bad: tuple[int, Any] | None, on_error: Literal["raise", "skip"]
+    ) -> None:
         rows: list[Any] = []
         good: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -142,11 +144,11 @@ class StoreMachine(RuleBasedStateMachine):
                 self.store.insert_many(rows)
             # a row that breaks a rule of its own is found while validating, a tag or duplicate-id
             # clash only when writing: the error names one of the bad rows, not always the first
-            assert info.value.index in bad_indexes  # type: ignore[attr-defined]
+            assert info.value.index in bad_indexes
             self.check_unchanged()
             return
         before = {r.id for r in self.store.iter()}
-        report = self.store.insert_many(rows, on_error=on_error)  # type: ignore[arg-type]
+        report = self.store.insert_many(rows, on_error=on_error)
         assert report.inserted == len(good)
         assert [i for i, _ in report.rejected] == bad_indexes
         for rec in self.store.iter():

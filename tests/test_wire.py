@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -218,6 +219,7 @@ def test_a_record_from_get_or_page_goes_back_to_update_unchanged(body: dict[str,
     with mo.open(":memory:") as store:
         store.add_tag("vip")
         rec = ok(store, "insert", body)["result"]
+        read: Callable[[], Any]
         for read in (
             lambda: ok(store, "get", {"id": rec["id"]})["result"],
             lambda: ok(store, "page")["results"][0],

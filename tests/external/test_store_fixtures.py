@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import mass_outreach as mo
+from mass_outreach.pytest_plugin import OutreachStoreFactory
 
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
 _seen_stores: list[mo.OutreachStore] = []
@@ -33,7 +34,9 @@ def test_the_next_test_gets_another_empty_store(outreach_store: mo.OutreachStore
         _seen_stores[0].count()
 
 
-def test_outreach_store_factory_makes_independent_stores(outreach_store_factory, tmp_path: Path) -> None:
+def test_outreach_store_factory_makes_independent_stores(
+    outreach_store_factory: OutreachStoreFactory, tmp_path: Path
+) -> None:
     a = outreach_store_factory()
     b = outreach_store_factory(tags=["vip", "cold"])
     on_disk = outreach_store_factory(tmp_path / "outreach.db", tags=["vip"])
@@ -54,7 +57,7 @@ def test_factory_stores_were_closed_at_teardown() -> None:
             store.count()
 
 
-def test_factory_passes_open_options(outreach_store_factory, tmp_path: Path) -> None:
+def test_factory_passes_open_options(outreach_store_factory: OutreachStoreFactory, tmp_path: Path) -> None:
     path = tmp_path / "readonly.db"
     outreach_store_factory(path).insert(LINKEDIN)
     readonly = outreach_store_factory(path, readonly=True)

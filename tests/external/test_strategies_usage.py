@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from outreach_client import OutreachAPIError, OutreachClient
 
 from mass_outreach import strategies as mos
+from mass_outreach.pytest_plugin import OutreachStoreFactory
 from mass_outreach.server import OutreachServer
 
 # A function-scoped fixture is set up once per test, not once per example: Hypothesis checks that the
@@ -37,7 +38,9 @@ def test_client_reports_every_invalid_record(outreach_server: OutreachServer, bo
 
 @per_test_fixtures
 @given(body=mos.outreaches(), change=mos.updates(), page=mos.page_requests())
-def test_a_fresh_store_per_example(outreach_store_factory, body: Any, change: Any, page: Any) -> None:
+def test_a_fresh_store_per_example(
+    outreach_store_factory: OutreachStoreFactory, body: Any, change: Any, page: Any
+) -> None:
     store = outreach_store_factory()  # a new store for each example; all closed when the test ends
     rec = store.insert(body)
     assert store.update(rec.id, **change).version == rec.version + 1

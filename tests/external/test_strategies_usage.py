@@ -14,8 +14,14 @@ from mass_outreach.server import OutreachServer
 
 # A function-scoped fixture is set up once per test, not once per example: Hypothesis checks that the
 # test knows it. These tests do (they compare counts before and after, or make a store per example).
+# The examples are the same every run (derandomize), and a body at the 1,000,000-character limit sent
+# over HTTP on a busy machine may take longer than Hypothesis's default 200 ms deadline: none is set.
 per_test_fixtures = settings(
-    max_examples=25, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    database=None,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -199,8 +199,8 @@ def now_text() -> str:
 # six fraction digits), or Ruby's Time#to_s forms `2026-12-02 01:49:26 +0000` and `... UTC`, which the
 # MassProspecting Ruby client sends. ASCII digits only (`\d` would take any script's digits).
 _INPUT_TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
-    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2})| ([+-])([0-9]{2})([0-9]{2})| UTC)?"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})([Tt ])([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2})|( )(?:([+-])([0-9]{2})([0-9]{2})|UTC))?"
 )
 _STORED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
@@ -227,8 +227,10 @@ def time_text(value: Any) -> str | None:
     m = _INPUT_TIME.fullmatch(value)
     if m is None:
         return None
-    year, month, day, hour, minute, second, fraction, sign, oh, om, rsign, roh, rom = m.groups()
-    if rsign is not None:
+    year, month, day, sep, hour, minute, second, fraction, sign, oh, om, ruby, rsign, roh, rom = m.groups()
+    if ruby is not None:  # Time#to_s: a space between date and time, and before the zone
+        if sep != " ":
+            return None
         sign, oh, om = rsign, roh, rom
     try:
         offset = UTC

@@ -1,16 +1,26 @@
-# The project's commands. `make demo` and `make test` work on a fresh machine from a clean clone:
-# they create .venv and install the package with its test extra on first use.
+# The project's commands. `make demo` and `make test` work on a fresh machine from a clean clone: they
+# create .venv on first use. `demo` installs the package alone (what it needs, quickly); the other
+# targets install it with its test and benchmark tools.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test check stress bench bench-quick clean
 
-$(VENV)/.installed: pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,benchmarks]'
+
+# the package and its runtime dependencies only
+$(VENV)/.installed-package: pyproject.toml | $(PY)
+	$(PIP) -e .
 	touch $@
 
-demo: $(VENV)/.installed
+# the package with the test and benchmark extras (which include all the package needs)
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) -e '.[test,benchmarks]'
+	touch $@ $(VENV)/.installed-package
+
+demo: $(VENV)/.installed-package
 	$(VENV)/bin/mass-outreach demo
 
 test: $(VENV)/.installed

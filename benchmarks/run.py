@@ -87,7 +87,11 @@ def run_all(args: argparse.Namespace, work: Path, log: Callable[[str], None]) ->
     log(f"connection settings (library and baselines alike): {settings}")
     if args.suites & {"insert", "single"}:
         log(f"generating {args.rows:,} records")
+        began = time.perf_counter()
         bodies = datamod.bodies(args.rows)
+        rate = args.rows / (time.perf_counter() - began)
+        results["samples_per_s"] = rate
+        log(f"  {rate:,.0f} records/s (mass_outreach.samples.records)")
         inp = prepare_input(bodies)
         kept = work / "inserted.db"
         results["insert"] = run_inserts(inp, settings, work, args.repeats, kept, log)

@@ -8,30 +8,32 @@ error), 2 for usage errors. `import` and `export` stream, so memory stays flat h
 from __future__ import annotations
 
 import contextlib
-import csv
+import errno
 import importlib
 import io
 import ipaddress
 import itertools
 import os
-import re
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
-from typing import IO, Any, BinaryIO, NoReturn, TextIO, cast
+from typing import Any, BinaryIO, NoReturn, TextIO, cast
 
 import click
 import msgspec
 
-from . import __version__
+from . import __version__, formats
 from .errors import OutreachError, ValidationError
-from .model import COLUMNS, EMAIL_TYPES, OUTREACH_TYPES, STATUSES, check_tag_name
+from .model import COLUMNS, check_tag_name, decode_body
 from .paging import SUBSTRING_FILTERS
+from .samples import records as sample_records
 from .store import OutreachStore
 from .store import open as open_store
 from .wire import record_to_wire
@@ -41,16 +43,6 @@ __all__ = ["cli"]
 DEFAULT_DB = "outreach.db"
 DEMO_DB = "mass_outreach_demo.db"
 ENV_DB = "MASS_OUTREACH_DB"
-IMPORT_FORMATS = ("jsonl", "json", "csv", "tsv")
-EXPORT_FORMATS = ("jsonl", "csv")
-_EXTENSIONS = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".jsonlines": "jsonl",
-    ".json": "json",
-    ".csv": "csv",
-    ".tsv": "tsv",
-}
 _encoder = msgspec.json.Encoder()
 
 
@@ -86,13 +78,116 @@ def _write(data: bytes) -> None:
     out.flush()
 
 
+def _shown(text: str) -> str:
+    """Text from the command line as a message can carry it: a byte that is not UTF-8 (which Python
+    decodes to a lone surrogate, and no UTF-8 stream or JSON encoder takes) is written `\\xff`."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte (a JSON escape, say)
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _fail(message: str, *, envelope: bool = True) -> NoReturn:
     """Report an error: the envelope on standard output (for commands that print one), the message on
     standard error, exit status 1."""
+    message = _shown(message)
     if envelope:
         _write(_encoder.encode({"status": message}) + b"\n")
     click.echo(message, err=True)
     raise click.exceptions.Exit(1)
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Output that cannot be written (a full disk, a closed pipe) and a store's error that no command
+    caught end in one line on standard error and exit status 1, never a traceback."""
+    try:
+        yield
+    except OutreachError as exc:
+        _fail(str(exc), envelope=False)
+    except OSError as exc:  # every file but standard output has its own message where it is used
+        if exc.filename is not None:  # (an open() that no command expected to fail)
+            name = exc.filename
+            _fail(
+                f"{exc.strerror or exc}: {os.fsdecode(name) if isinstance(name, (str, bytes)) else name}",
+                envelope=False,
+            )
+        _silence_stdout()
+        reason = "it was closed (a broken pipe)" if exc.errno == errno.EPIPE else exc.strerror or str(exc)
+        with contextlib.suppress(OSError):
+            click.echo(f"Cannot write to standard output: {reason}; the output is incomplete.", err=True)
+        raise click.exceptions.Exit(1) from None
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what could not be
+    written does not fail again (and print "Exception ignored" and exit 120)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        fd = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _names_as_bytes() -> Iterator[None]:
+    """Print text from the command line (a file name) back as the bytes it was, as Python does in the
+    POSIX locale, where a UTF-8 locale's strict standard output would fail on a byte that is not
+    UTF-8. JSON output never holds such text (_shown escapes it)."""
+    stdout = sys.stdout
+    if not isinstance(stdout, io.TextIOWrapper) or stdout.errors != "strict":
+        yield
+        return
+    stdout.reconfigure(errors="surrogateescape")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            stdout.reconfigure(errors="strict")
+
+
+def _db_after_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """`mass-outreach page --db x.db`: --db after the command, as sqlite-utils users write the file
+    there. It wins over one before the command (as a later option does) and $MASS_OUTREACH_DB."""
+    settings = ctx.find_object(_Settings)  # set by the group's callback, which runs first
+    if value is not None and settings is not None:
+        settings.db, settings.db_given = value, True
+
+
+class _Cli(click.Group):
+    """The command group: every command also takes --db after its name, and no error ends in a
+    traceback (see _clear_errors), whether it comes from a command or from printing --help."""
+
+    group_class = type  # `tags` too
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(
+            click.Option(
+                ["--db"],
+                metavar="PATH",
+                expose_value=False,
+                callback=_db_after_command,
+                help="The store's file, as --db before the command (this one wins).",
+            )
+        )
+        super().add_command(cmd, name)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        with _clear_errors(), _names_as_bytes():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _clear_errors(), _names_as_bytes():
+            return super().invoke(ctx)
 
 
 def _emit(response: bytes) -> None:
@@ -112,9 +207,11 @@ def _success(result: Any) -> None:
 def _store(
     ctx: click.Context, *, create: bool, path: str | None = None, envelope: bool = True
 ) -> Iterator[OutreachStore]:
-    """Open the store of --db (or `path`); commands that only read do not create a missing file."""
+    """Open the store of --db (or `path`); commands that only read do not create a missing file, and
+    a command that created the file and then fails removes it again (_discard_if_empty)."""
     settings: _Settings = ctx.obj
     path = path or settings.db
+    created = create and not _exists(path)
     try:
         store = open_store(path, create=create)
     except FileNotFoundError:
@@ -124,22 +221,87 @@ def _store(
             envelope=envelope,
         )
     except (OSError, OutreachError) as exc:
-        _fail(f"Cannot open {path}: {exc}", envelope=envelope)
-    with store:
+        if created:
+            _discard_if_empty(path)
+        _fail(_open_error(path, exc), envelope=envelope)
+    try:
         yield store
+    except BaseException as exc:
+        store.close()
+        if created and not (isinstance(exc, click.exceptions.Exit) and exc.exit_code == 0):
+            _discard_if_empty(path)
+        raise
+    store.close()
+
+
+def _exists(path: str) -> bool:
+    return path == ":memory:" or os.path.lexists(path)
+
+
+def _discard_if_empty(path: str) -> None:
+    """Remove the store file a failed command created, with its -wal and -shm: "a command that fails
+    leaves no new empty file behind". Only a file with no record, no tag (or no table at all) goes,
+    and only while no other connection has it open: leaving WAL mode needs that, and the check and
+    the removal happen under an exclusive lock. A store that another process began to use stays."""
+    try:
+        conn = sqlite3.connect(
+            f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=0, isolation_level=None
+        )
+    except sqlite3.Error:
+        return
+    try:
+        if not _holds_nothing(conn):
+            return
+        if conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0] != "delete":
+            return
+        conn.execute("BEGIN EXCLUSIVE")
+        if _holds_nothing(conn):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path + suffix)
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        return  # locked by another connection (or unreadable): not ours to remove
+    finally:
+        conn.close()
+
+
+def _holds_nothing(conn: sqlite3.Connection) -> bool:
+    """The file has no tables at all, or a store's with no record and no tag."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return True
+    if not {"outreach", "tag"} <= tables:
+        return False
+    query = "SELECT EXISTS (SELECT 1 FROM outreach) OR EXISTS (SELECT 1 FROM tag)"
+    return not conn.execute(query).fetchone()[0]
+
+
+def _open_error(path: str, exc: Exception) -> str:
+    """What went wrong opening the store at `path`, naming the file once."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"Cannot create {path}: there is no directory {folder}."
+    text = str(exc)
+    return text if os.path.abspath(path) in text else f"Cannot open {path}: {text}"
 
 
 def _read_body(body: str | None) -> bytes | str | None:
     """A request body given as an argument, or `-` for standard input."""
     if body == "-":
         return _binary("stdin").read()
+    if body is not None and not body.isascii():
+        try:
+            body.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that were not UTF-8, escaped by Python: judge the bytes
+            return os.fsencode(body)
     return body
 
 
 # --- The command group ---------------------------------------------------------------------------
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="mass-outreach")
 @click.option(
     "--db",
@@ -168,6 +330,40 @@ def cli(ctx: click.Context, db: str) -> None:
 
 # --- The endpoints -------------------------------------------------------------------------------
 
+_filter_option = click.option(
+    "--filter",
+    "filter_args",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Only matching records (repeatable; the same field twice matches either value). VALUE is "
+    "JSON when it parses (a list, an object of gt/gte/lt/lte bounds, null, true), else text.",
+)
+
+
+def _with_filters(data: bytes | str | None, filters: dict[str, Any]) -> Any:
+    """A page or count body with the --filter options merged into its filters. A field named in both
+    is a usage error (which one was meant?). A body that is no JSON object, or whose filters are no
+    object, goes to the store as it is, to be refused as it would be without the options."""
+    if not filters:
+        return data
+    try:
+        body = {} if data is None or data in (b"", "") else decode_body(data)
+    except ValidationError:
+        return data
+    if not isinstance(body, Mapping):
+        return data
+    given = body.get("filters")
+    if given is None:
+        given = {}
+    if not isinstance(given, Mapping):
+        return data
+    for field in filters:
+        if field in given:
+            raise click.UsageError(
+                f"The filter '{_shown(field)}' is given both in BODY and by --filter; give it once."
+            )
+    return {**body, "filters": {**given, **filters}}
+
 
 @cli.command()
 @click.argument("body", metavar="BODY")
@@ -179,6 +375,11 @@ def insert(ctx: click.Context, body: str) -> None:
     mass-outreach insert '{"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}'
     """
     data = _read_body(body)
+    if not _exists(ctx.obj.db):  # refuse a bad body before creating the file (an empty store judges it)
+        with open_store(":memory:") as scratch:
+            trial = scratch.call("insert", data)
+        if _status_decoder.decode(trial).status != "success":
+            _emit(trial)
     with _store(ctx, create=True) as store:
         _emit(store.call("insert", data))
 
@@ -217,15 +418,19 @@ def get(ctx: click.Context, record_id: str) -> None:
     show_default=True,
     help="json prints the envelope; table prints the records as a readable table.",
 )
+@_filter_option
 @click.pass_context
-def page(ctx: click.Context, body: str | None, fmt: str) -> None:
-    """Print one page of records. BODY (default {}) takes page, limit, filters, order, asc and cursor.
+def page(ctx: click.Context, body: str | None, fmt: str, filter_args: tuple[str, ...]) -> None:
+    """Print one page of records. BODY (default {}) takes page, limit, filters, order, asc and cursor;
+    --filter adds filters to the body's (a field may not be in both).
 
     \b
     mass-outreach page '{"page": 1, "limit": 50, "filters": {"status": "pending"}}'
     mass-outreach page '{"cursor": "<next_cursor of the page before>"}' --format table
+    mass-outreach page '{"limit": 10}' --filter status=failed
     """
-    data = _read_body(body)
+    filters = parse_filters(filter_args)
+    data = _with_filters(_read_body(body), filters)
     with _store(ctx, create=False) as store:
         response = store.call("page", data)
     if fmt == "json":
@@ -240,14 +445,18 @@ def page(ctx: click.Context, body: str | None, fmt: str) -> None:
 
 @cli.command()
 @click.argument("body", required=False, metavar="[BODY]")
+@_filter_option
 @click.pass_context
-def count(ctx: click.Context, body: str | None) -> None:
-    """Print how many records match. BODY (default {}) may hold filters.
+def count(ctx: click.Context, body: str | None, filter_args: tuple[str, ...]) -> None:
+    """Print how many records match. BODY (default {}) may hold filters; --filter adds to them (a
+    field may not be in both).
 
     \b
     mass-outreach count '{"filters": {"status": ["pending", "running"]}}'
+    mass-outreach count --filter status=pending --filter tag=null
     """
-    data = _read_body(body)
+    filters = parse_filters(filter_args)
+    data = _with_filters(_read_body(body), filters)
     with _store(ctx, create=False) as store:
         _emit(store.call("count", data))
 
@@ -307,6 +516,10 @@ def tags(ctx: click.Context) -> None:
 @click.pass_context
 def tags_add(ctx: click.Context, name: str) -> None:
     """Register the tag NAME (adding an existing one does nothing)."""
+    try:
+        check_tag_name(name)  # before the file is created
+    except ValidationError as exc:
+        _fail(str(exc))
     with _store(ctx, create=True) as store:
         try:
             store.add_tag(name)
@@ -328,241 +541,7 @@ def tags_remove(ctx: click.Context, name: str) -> None:
         _success(store.tags())
 
 
-# --- Reading files: JSON lines, JSON arrays, CSV -------------------------------------------------
-
-_READ_SIZE = 1 << 20
-_BOM = b"\xef\xbb\xbf"
-_WS = re.compile(rb"[ \t\r\n]*")
-_STRING = rb'"[^"\\]*(?:\\.[^"\\]*)*"'  # a complete JSON string (the unrolled form: linear time)
-_SKIP_TOP = re.compile(rb'(?:[^"\[\]{},]+|' + _STRING + rb")*", re.DOTALL)
-_SKIP_INNER = re.compile(rb'(?:[^"\[\]{}]+|' + _STRING + rb")*", re.DOTALL)
-
-
-class ImportFailed(Exception):
-    """The file cannot be read on at this line (or a row is bad and the import is all-or-nothing)."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"Line {line}: {message}")
-        self.line = line
-        self.message = message
-
-
-@dataclass
-class _Problem:
-    """A row the reader could not make a record of (a CSV row with the wrong number of cells)."""
-
-    message: str
-    row: Any
-
-
-class _ArrayReader:
-    """The elements of a top-level JSON array, as JSON texts with the line each starts on, read in
-    blocks: memory holds one element and one block, never the whole array."""
-
-    def __init__(self, fp: IO[bytes], block_size: int = _READ_SIZE) -> None:
-        self.fp = fp
-        self.block_size = block_size
-        self.buf = b""
-        self.pos = 0
-        self.mark = 0  # the buffer is kept from here (the element being read)
-        self.eof = False
-        self.line = 1  # the line of buf[self.counted]
-        self.counted = 0
-        self.started = False
-
-    def _fill(self) -> bool:
-        """Read another block, dropping what lies before the mark; False at the end of the file."""
-        if self.eof:
-            return False
-        block = self.fp.read(self.block_size)
-        if not block:
-            self.eof = True
-            return False
-        if not self.started:
-            self.started = True
-            if block.startswith(_BOM):
-                block = block[len(_BOM) :]
-        self._line_at(self.mark)
-        self.buf = self.buf[self.mark :] + block
-        self.pos -= self.mark
-        self.counted -= self.mark
-        self.mark = 0
-        return True
-
-    def _line_at(self, offset: int) -> int:
-        self.line += self.buf.count(b"\n", self.counted, offset)
-        self.counted = offset
-        return self.line
-
-    def _skip_ws(self) -> bool:
-        """Move to the next non-white byte; False at the end of the file."""
-        while True:
-            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
-            if self.pos < len(self.buf):
-                return True
-            self.mark = self.pos
-            if not self._fill():
-                return False
-
-    def _scan_element(self, line: int) -> int:
-        """Move to the `,` or `]` that ends the element starting at the mark; return that byte."""
-        depth = 0
-        while True:
-            skip = _SKIP_TOP if depth == 0 else _SKIP_INNER
-            self.pos = skip.match(self.buf, self.pos).end()  # type: ignore[union-attr]
-            if self.pos >= len(self.buf) or self.buf[self.pos] == 0x22:  # need more (or an open string)
-                if not self._fill():
-                    raise ImportFailed(
-                        line, "The JSON array ends inside this element (is the file cut short?)."
-                    )
-                continue
-            byte = self.buf[self.pos]
-            if byte in b"[{":
-                depth += 1
-            elif depth:
-                depth -= 1
-            elif byte in b",]":
-                return byte
-            else:
-                raise ImportFailed(line, "The JSON array is malformed here (an unmatched '}').")
-            self.pos += 1
-
-    def _expect_end(self) -> None:
-        if self._skip_ws():
-            raise ImportFailed(self._line_at(self.pos), "Unexpected text after the end of the JSON array.")
-
-    def __iter__(self) -> Iterator[tuple[int, bytes]]:
-        if not self._skip_ws():
-            return  # an empty file holds no records
-        if self.buf[self.pos] != 0x5B:
-            raise ImportFailed(self._line_at(self.pos), "A JSON array must start with '['.")
-        self.pos += 1
-        if not self._skip_ws():
-            raise ImportFailed(self._line_at(self.pos), "The JSON array is not closed with ']'.")
-        if self.buf[self.pos] == 0x5D:
-            self.pos += 1
-            self._expect_end()
-            return
-        while True:
-            if not self._skip_ws():
-                raise ImportFailed(self._line_at(self.pos), "The JSON array is not closed with ']'.")
-            self.mark = self.pos
-            line = self._line_at(self.pos)
-            end = self._scan_element(line)
-            text = self.buf[self.mark : self.pos].rstrip(b" \t\r\n")
-            if not text:
-                raise ImportFailed(line, "The JSON array has an empty element (a stray comma?).")
-            yield line, text
-            self.pos += 1
-            self.mark = self.pos
-            if end == 0x5D:
-                self._expect_end()
-                return
-
-
-def _jsonl_records(fp: IO[bytes]) -> Iterator[tuple[int, Any]]:
-    """Every line is a row (blank ones too, which insert_many skips), so line = row index + 1."""
-    for number, line in enumerate(fp, 1):
-        yield number, (line[len(_BOM) :] if number == 1 and line.startswith(_BOM) else line)
-
-
-def _json_records(fp: io.BufferedReader[Any]) -> Iterator[tuple[int, Any]]:
-    """A JSON array, or (when the file starts with `{`) JSON lines."""
-    head = fp.peek(4096)
-    if head.startswith(_BOM):
-        head = head[len(_BOM) :]
-    if head.lstrip(b" \t\r\n").startswith(b"["):
-        return iter(_ArrayReader(fp))
-    return _jsonl_records(fp)
-
-
-def _csv_records(fp: IO[bytes], dialect: type[csv.Dialect]) -> Iterator[tuple[int, Any]]:
-    """CSV rows as {column: cell} with the line each starts on (a quoted cell may span lines).
-
-    Read with the csv module directly, as sqlite-utils' rows_from_file does, but with newline=""
-    so a `\\r\\n` inside a quoted cell comes back unchanged."""
-    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
-    text = io.TextIOWrapper(fp, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, dialect)
-    try:
-        header = next(reader, None)
-        if header is None:
-            return
-        if len(set(header)) != len(header):
-            raise ImportFailed(1, "The CSV header names a column twice.")
-        start = reader.line_num + 1
-        for cells in reader:
-            line, start = start, reader.line_num + 1
-            if not cells:
-                continue  # a blank line
-            if len(cells) != len(header):
-                yield line, _Problem(f"The row has {len(cells)} cells; the header has {len(header)}.", cells)
-            else:
-                yield line, dict(zip(header, cells, strict=True))
-    except csv.Error as exc:
-        raise ImportFailed(reader.line_num, f"The CSV is malformed: {exc}.") from None
-    except UnicodeDecodeError:
-        raise ImportFailed(reader.line_num + 1, "The file is not UTF-8 text.") from None
-    finally:
-        with contextlib.suppress(ValueError):
-            text.detach()  # the caller closes the file
-
-
-def csv_row_to_body(cells: dict[str, str]) -> dict[str, Any]:
-    """A CSV row as an insert body: an empty cell is null, `true`/`false` are booleans, a version is an
-    integer; everything else stays text (and the record's rules judge it)."""
-    body: dict[str, Any] = {}
-    for key, text in cells.items():
-        if text == "":
-            body[key] = None
-        elif key == "approved":
-            body[key] = {"true": True, "false": False}.get(text.strip().lower(), text)
-        elif key == "version" and text.isascii() and text.isdigit():
-            body[key] = int(text)
-        else:
-            body[key] = text
-    return body
-
-
-class _Counting(io.RawIOBase):
-    """A raw file that reports how many bytes were read (for the progress bar)."""
-
-    def __init__(self, raw: io.RawIOBase, on_read: Callable[[int], None]) -> None:
-        self._raw = raw
-        self._on_read = on_read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)
-        if n:
-            self._on_read(n)
-        return int(n or 0)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-@contextlib.contextmanager
-def _records(
-    path: str, fmt: str, on_read: Callable[[int], None] | None = None
-) -> Iterator[Iterator[tuple[int, Any]]]:
-    """The (line, row) pairs of a file; a row is JSON text, a {column: cell} dict or a _Problem."""
-    raw: io.RawIOBase = io.FileIO(path, "rb")
-    if on_read is not None:
-        raw = _Counting(raw, on_read)
-    fp = io.BufferedReader(raw, buffer_size=_READ_SIZE)
-    try:
-        if fmt == "jsonl":
-            yield _jsonl_records(fp)
-        elif fmt == "json":
-            yield _json_records(fp)
-        else:
-            yield _csv_records(fp, csv.excel_tab if fmt == "tsv" else csv.excel)
-    finally:
-        fp.close()
+# --- Reading files ------------------------------------------------------------------------------
 
 
 def _format_of(path: str, fmt: str | None) -> str:
@@ -570,13 +549,13 @@ def _format_of(path: str, fmt: str | None) -> str:
         return fmt
     if path == "-":
         return "jsonl"
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in _EXTENSIONS:
+    found = formats.format_of(path)
+    if found is None:
         raise click.UsageError(
             f"Cannot tell the format of {path!r} from its extension; give --format "
-            f"({', '.join(IMPORT_FORMATS)})."
+            f"({', '.join(formats.FORMATS)})."
         )
-    return _EXTENSIONS[ext]
+    return found
 
 
 @contextlib.contextmanager
@@ -587,11 +566,32 @@ def _input_path(path: str) -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix="mass_outreach-") as tmp:
         spooled = os.path.join(tmp, "stdin")
-        with open(spooled, "wb") as out:
-            stdin = _binary("stdin")
-            while block := stdin.read(_READ_SIZE):
-                out.write(block)
+        try:
+            with open(spooled, "wb") as out:
+                stdin = _binary("stdin")
+                while block := stdin.read(formats.READ_SIZE):
+                    out.write(block)
+        except OSError as exc:
+            _fail(f"Cannot copy standard input to a temporary file: {exc.strerror or exc}.")
         yield spooled
+
+
+@contextlib.contextmanager
+def _rejects_file(rejects: str | None) -> Iterator[BinaryIO | None]:
+    """The --rejects file, created before the import starts (so that one that cannot be written fails
+    the command before any record is imported)."""
+    if rejects is None:
+        yield None
+        return
+    try:
+        out = open(rejects, "wb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        _fail(f"Cannot write {rejects}: {exc.strerror or exc}.")
+    try:
+        yield out
+    finally:
+        with contextlib.suppress(OSError):  # a write that failed was reported (_report_rejects flushes)
+            out.close()
 
 
 # --- import --------------------------------------------------------------------------------------
@@ -607,7 +607,7 @@ _tag_decoder = msgspec.json.Decoder(_TagOnly)
 def _tags_in(path: str, fmt: str) -> set[str]:
     """The valid tag names the rows of a file use (a first pass for --create-tags)."""
     found: set[str] = set()
-    with _records(path, fmt) as records:
+    with formats.read_rows(path, fmt) as records:
         for _, row in records:
             if isinstance(row, dict):
                 tag = row.get("tag")
@@ -629,13 +629,13 @@ def _bodies(
 ) -> Iterator[Any]:
     """What insert_many takes, one per row index: JSON text, or a CSV row converted to a body."""
     for index, (line, row) in enumerate(records):
-        if isinstance(row, _Problem):
+        if isinstance(row, formats.Problem):
             if not skip:
-                raise ImportFailed(line, row.message)
+                raise formats.ReadError(line, row.message)
             problems.append((index, [("", row.message)]))
             yield b""  # keeps insert_many's row index in step with ours (it skips blank lines)
         elif isinstance(row, dict):
-            yield csv_row_to_body(row)
+            yield formats.csv_row_to_body(row)
         else:
             yield row
 
@@ -644,7 +644,7 @@ def _line_of(path: str, fmt: str, index: int) -> int:
     """The line that row `index` starts on (found by reading the file again: memory stays flat)."""
     if fmt == "jsonl":
         return index + 1
-    with _records(path, fmt) as records:
+    with formats.read_rows(path, fmt) as records:
         for line, _ in itertools.islice(records, index, index + 1):
             return line
     return index + 1
@@ -659,7 +659,7 @@ def _row_errors(exc: OutreachError) -> list[str]:
 
 
 def _shown_row(row: Any) -> Any:
-    if isinstance(row, _Problem):
+    if isinstance(row, formats.Problem):
         return row.row
     if isinstance(row, bytes):
         try:
@@ -670,36 +670,33 @@ def _shown_row(row: Any) -> Any:
 
 
 def _report_rejects(
-    path: str, fmt: str, rejected: list[tuple[int, list[tuple[str, str]]]], rejects: str | None
+    path: str, fmt: str, rejected: list[tuple[int, list[tuple[str, str]]]], out: BinaryIO | None
 ) -> None:
-    """Write every rejected row with its errors to `rejects` (JSON lines), or name the first few on
+    """Write every rejected row with its errors to `out` (JSON lines), or name the first few on
     standard error."""
     errors_of = dict(rejected)
     shown = 0
-    out = open(rejects, "wb") if rejects else None  # noqa: SIM115 (closed below)
-    try:
-        with _records(path, fmt) as records:
-            for index, (line, row) in enumerate(records):
-                errors = errors_of.get(index)
-                if errors is None:
-                    continue
-                if out is not None:
-                    entry = {
-                        "line": line,
-                        "errors": [{"field": f, "message": m} for f, m in errors],
-                        "row": _shown_row(row),
-                    }
-                    out.write(_encoder.encode(entry) + b"\n")
-                else:
-                    for _, message in errors:
-                        click.echo(f"Line {line}: {message}", err=True)
-                    shown += 1
-                    if shown == 10:
-                        break
-    finally:
-        if out is not None:
-            out.close()
-    if out is None and len(rejected) > shown:
+    with formats.read_rows(path, fmt) as records:
+        for index, (line, row) in enumerate(records):
+            errors = errors_of.get(index)
+            if errors is None:
+                continue
+            if out is not None:
+                entry = {
+                    "line": line,
+                    "errors": [{"field": f, "message": m} for f, m in errors],
+                    "row": _shown_row(row),
+                }
+                out.write(_encoder.encode(entry) + b"\n")
+            else:
+                for _, message in errors:
+                    click.echo(f"Line {line}: {message}", err=True)
+                shown += 1
+                if shown == 10:
+                    break
+    if out is not None:
+        out.flush()
+    elif len(rejected) > shown:
         click.echo(
             f"... and {len(rejected) - shown} more rejected rows (--rejects FILE keeps them).", err=True
         )
@@ -721,7 +718,7 @@ def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(IMPORT_FORMATS),
+    type=click.Choice(formats.FORMATS),
     help="jsonl (one object a line), json (an array, or JSON lines), csv or tsv. "
     "Default: from the extension (.jsonl .ndjson .json .csv .tsv); jsonl for standard input.",
 )
@@ -749,7 +746,11 @@ def import_(
     if rejects and not skip_invalid:
         raise click.UsageError("--rejects needs --skip-invalid.")
     fmt = _format_of(file, fmt)
-    with _input_path(file) as path, _store(ctx, create=True) as store:
+    with (
+        _input_path(file) as path,
+        _rejects_file(rejects) as rejects_out,
+        _store(ctx, create=True) as store,
+    ):
         added: list[str] = []
         problems: list[tuple[int, list[tuple[str, str]]]] = []
         try:
@@ -757,13 +758,13 @@ def import_(
                 added = sorted(_tags_in(path, fmt) - set(store.tags()))
                 for tag in added:
                     store.add_tag(tag)
-            with _progress(path) as on_read, _records(path, fmt, on_read) as records:
+            with _progress(path) as on_read, formats.read_rows(path, fmt, on_read) as records:
                 report = store.insert_many(
                     _bodies(records, skip_invalid, problems), on_error="skip" if skip_invalid else "raise"
                 )
-        except (ImportFailed, OutreachError) as exc:
+        except (formats.ReadError, OutreachError) as exc:
             _forget_tags(store, added)
-            if isinstance(exc, ImportFailed):
+            if isinstance(exc, formats.ReadError):
                 _fail(str(exc))
             index = getattr(exc, "index", None)
             if index is None:
@@ -773,11 +774,20 @@ def import_(
             if not create_tags and "is not registered in this store" in message:
                 message += "\n(--create-tags registers the tags the file uses.)"
             _fail(message)
+        except OSError as exc:  # reading the file (a StorageError is an OutreachError: above)
+            _forget_tags(store, added)
+            _fail(f"Cannot read {file}: {exc.strerror or exc}.")
         rejected = sorted(problems + report.rejected, key=lambda r: r[0])
         if rejected:
-            _report_rejects(path, fmt, rejected, rejects)
-        elif rejects:
-            open(rejects, "wb").close()
+            try:
+                _report_rejects(path, fmt, rejected, rejects_out)
+            except OSError as exc:
+                if rejects_out is None:
+                    raise
+                _fail(
+                    f"Cannot write {rejects}: {exc.strerror or exc} ({report.inserted} records were "
+                    "imported; the rejected rows are not all in the file)."
+                )
         _success({"inserted": report.inserted, "rejected": len(rejected), "tags_created": added})
 
 
@@ -813,6 +823,8 @@ def parse_filters(args: Iterable[str]) -> dict[str, Any]:
     """`FIELD=VALUE` arguments as page filters; a field given twice matches any of its values."""
     filters: dict[str, Any] = {}
     for arg in args:
+        if not _is_utf8(arg):
+            raise click.BadParameter(f"'{_shown(arg)}' is not UTF-8 text.", param_hint="--filter")
         field, sep, text = arg.partition("=")
         if not sep or not field:
             raise click.BadParameter(f"{arg!r} is not FIELD=VALUE.", param_hint="--filter")
@@ -826,49 +838,23 @@ def parse_filters(args: Iterable[str]) -> dict[str, Any]:
     return filters
 
 
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
-
-
-@contextlib.contextmanager
-def _quiet_broken_pipe() -> Iterator[None]:
-    """`export | head` closes the pipe early: stop quietly, as Unix tools do."""
-    try:
-        yield
-    except BrokenPipeError:
-        with contextlib.suppress(OSError, ValueError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        raise click.exceptions.Exit(1) from None
-
-
-@cli.command(short_help="Write the matching records to standard output (JSON lines or CSV).")
+@cli.command(short_help="Write the matching records to standard output (JSON lines, JSON, CSV, TSV).")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(EXPORT_FORMATS),
+    type=click.Choice(formats.FORMATS),
     default="jsonl",
     show_default=True,
-    help="Output format.",
+    help="jsonl (one record a line), json (an array), csv or tsv (a header of every field).",
 )
-@click.option(
-    "--filter",
-    "filter_args",
-    multiple=True,
-    metavar="FIELD=VALUE",
-    help="Only matching records (repeatable; the same field twice matches either value). VALUE is "
-    "JSON when it parses (a list, an object of gt/gte/lt/lte bounds, null, true), else text.",
-)
+@_filter_option
 @click.option("--order", type=click.Choice(COLUMNS), default="id", show_default=True, help="Sort field.")
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
 @click.pass_context
 def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: str, desc: bool) -> None:
-    """Write every matching record to standard output (JSON lines or CSV), streaming by keyset:
-    memory stays flat. An exported file imports back into a fresh store unchanged.
+    """Write every matching record to standard output (JSON lines, a JSON array, CSV or TSV: every
+    format import reads), streaming by keyset: memory stays flat. An exported file imports back into
+    a fresh store unchanged.
 
     \b
     mass-outreach export --filter status=pending --order create_time --desc > pending.jsonl
@@ -884,42 +870,15 @@ def export(ctx: click.Context, fmt: str, filter_args: tuple[str, ...], order: st
         stream = records if first is None else itertools.chain([first], records)
         out = _binary("stdout")
         try:
-            with _quiet_broken_pipe():
-                if fmt == "jsonl":
-                    _export_jsonl(stream, out)
-                else:
-                    empty = _export_csv(stream, out)
-                    if empty:
-                        click.echo(
-                            f"Note: {empty} empty text values were written as empty cells, which import "
-                            "as null (JSON lines keeps them).",
-                            err=True,
-                        )
+            empty = formats.write_records(stream, out, fmt)
+            if empty:
+                click.echo(
+                    f"Note: {empty} empty text values were written as empty cells, which import "
+                    "as null (jsonl and json keep them).",
+                    err=True,
+                )
         except OutreachError as exc:
             _fail(str(exc), envelope=False)
-
-
-def _export_jsonl(records: Iterator[Any], out: IO[bytes]) -> None:
-    while batch := list(itertools.islice(records, 1000)):
-        out.write(_encoder.encode_lines([record_to_wire(r) for r in batch]))
-    out.flush()
-
-
-def _export_csv(records: Iterator[Any], out: IO[bytes]) -> int:
-    """Write CSV (a header, then one row a record); return how many empty strings were written."""
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-    try:
-        writer = csv.writer(text)
-        writer.writerow(COLUMNS)
-        empty = 0
-        for rec in records:
-            row = record_to_wire(rec)
-            empty += sum(1 for v in row.values() if v == "")
-            writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
-        text.flush()
-        return empty
-    finally:
-        text.detach()
 
 
 # --- demo ----------------------------------------------------------------------------------------
@@ -927,28 +886,9 @@ def _export_csv(records: Iterator[Any], out: IO[bytes]) -> int:
 DEMO_TAG = "demo"
 
 
-def _demo_bodies(run: str) -> list[dict[str, Any]]:
-    """One record of every outreach type in every status."""
-    bodies = []
-    for i, (kind, status) in enumerate(itertools.product(OUTREACH_TYPES, STATUSES)):
-        email = kind in EMAIL_TYPES
-        body: dict[str, Any] = {
-            "outreach_type": kind,
-            "status": status,
-            "approved": status != "pending",
-            "direction": "incoming" if i % 5 == 4 else "outgoing",
-            "tag": DEMO_TAG,
-            "subject": f"{status.capitalize()} {kind.replace('_', ' ')} #{i + 1}",
-            "body": f"<p>Hello from the demo ({kind}, {status}).</p>" if email else "Hello from the demo.",
-            "body_type": "html" if email else "plain",
-        }
-        if email:
-            body["message_id"] = f"<demo-{run}-{i + 1}@mail.example.com>"
-        if status == "failed":
-            body["error_description"] = "The recipient's inbox is full."
-            body["screenshot_url"] = f"https://example.com/screenshots/{run}-{i + 1}.png"
-        bodies.append(body)
-    return bodies
+def _demo_bodies(seed: int) -> list[dict[str, Any]]:
+    """One realistic record of every outreach type in every status (mass_outreach.samples), all tagged."""
+    return [{**body, "tag": DEMO_TAG} for body in sample_records(36, seed=seed)]
 
 
 def _shell_quote(text: str) -> str:
@@ -974,7 +914,7 @@ def demo(ctx: click.Context) -> None:
         click.echo("1. Register a tag, then insert one record of every type in every status:")
         click.echo(f"   $ {prefix} tags add {DEMO_TAG}")
         store.add_tag(DEMO_TAG)
-        bodies = _demo_bodies(uuid.uuid4().hex[:8])
+        bodies = _demo_bodies(uuid.uuid4().int)  # new records each run
         example = _encoder.encode(bodies[0]).decode()
         click.echo(f"   $ {prefix} insert {_shell_quote(example)}")
         report = store.insert_many(bodies)
@@ -1047,9 +987,11 @@ def serve(ctx: click.Context, host: str, port: int, api_key: str | None) -> None
     interrupted (Ctrl-C or SIGTERM)."""
     if not _is_loopback(host):
         raise click.BadParameter(
-            f"{host!r} is not a loopback address; the fake serves 127.0.0.1 / ::1 / localhost only.",
+            f"'{_shown(host)}' is not a loopback address; the fake serves 127.0.0.1 / ::1 / localhost only.",
             param_hint="--host",
         )
+    if api_key is not None and not _is_utf8(api_key):
+        raise click.BadParameter(f"'{_shown(api_key)}' is not UTF-8 text.", param_hint="--api-key")
     server_module: Any = importlib.import_module(".server", __package__)  # lazily: only serve needs it
     with _store(ctx, create=True, envelope=False) as store:
         try:

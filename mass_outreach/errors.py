@@ -30,8 +30,12 @@ class OutreachError(Exception):
 class ValidationError(OutreachError, ValueError):
     """Bad input. `.errors` lists every problem as `(field path, message)`; str() joins the messages."""
 
-    def __init__(self, errors: Iterable[tuple[str, str]]) -> None:
+    index: int | None
+    """The row of a bulk input (insert_many, update_many) the error is about, else None."""
+
+    def __init__(self, errors: Iterable[tuple[str, str]], *, index: int | None = None) -> None:
         self.errors: list[tuple[str, str]] = [(_text(f), _text(m)) for f, m in errors]
+        self.index = index
         super().__init__("\n".join(message for _, message in self.errors))
 
     @classmethod
@@ -42,14 +46,32 @@ class ValidationError(OutreachError, ValueError):
 class NotFoundError(OutreachError, LookupError):
     """`get`/`update` of an id that is not there, or removal of an unknown tag."""
 
+    index: int | None
+    """The row of a bulk input (update_many) the error is about, else None."""
+
+    def __init__(self, message: str, *, index: int | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+
 
 class ConflictError(OutreachError):
     """`expected_version` did not match the stored version."""
 
-    def __init__(self, message: str, *, expected: int | None = None, actual: int | None = None) -> None:
+    index: int | None
+    """The row of a bulk input (update_many) the error is about, else None."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        expected: int | None = None,
+        actual: int | None = None,
+        index: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.expected = expected
         self.actual = actual
+        self.index = index
 
 
 class SchemaError(OutreachError):

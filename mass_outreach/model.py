@@ -9,9 +9,10 @@ Both paths produce the same normalized row; tests/test_model.py holds them to th
 
 from __future__ import annotations
 
+import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Union
 
@@ -109,7 +110,9 @@ WHITESPACE = (
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_UUID_RE = re.compile(UUID_PATTERN)
+# The id rule, written once: the fast path's struct and the slow path's check both apply this type.
+# The length is part of it, since a pattern's `$` also matches before a final newline.
+Id = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, min_length=36, max_length=36)]
 _MESSAGE_ID_BAD = re.compile("[<>" + WHITESPACE + "]")
 _URL_BAD = re.compile("[" + WHITESPACE + "]")
 _URL_HOST = re.compile(r"^https?://([^/?#@]*@)?(\[[^\]]+\]|[^/?#:@\[\]]+)(:[0-9]*)?([/?#]|$)")
@@ -296,7 +299,7 @@ def outreach_from_row(row: tuple[Any, ...]) -> Outreach:
 
 def _field_type(name: str) -> Any:
     if name == "id":
-        return Annotated[str, msgspec.Meta(pattern=UUID_PATTERN)]
+        return Id
     if name in ENUMS:
         enum: Any = Literal[ENUMS[name]]
         return enum if name in NOT_NULL else Union[enum, None]  # noqa: UP007
@@ -329,22 +332,32 @@ class _Bad(Exception):
     pass
 
 
+# Fields named by an adjective or a verb start a message with their bare name ("approved must be true
+# or false."); the others, nouns, with "The" ("The status ... is not valid").
+_BARE_NAMES = frozenset({"approved", "skip_repliers"})
+
+
+def _the(name: str) -> str:
+    return name if name in _BARE_NAMES else f"The {name}"
+
+
 def _check_enum(name: str, value: Any) -> str:
     allowed = ENUMS[name]
     if isinstance(value, str):
         symbol = value[1:] if value.startswith(":") else value
         if symbol in allowed:
             return symbol
-        raise _Bad(f"The {name} '{shown(value)}' is not valid; it must be one of {', '.join(allowed)}.")
-    raise _Bad(f"The {name} must be one of {', '.join(allowed)}.")
+        raise _Bad(f"{_the(name)} '{shown(value)}' is not valid; it must be one of {', '.join(allowed)}.")
+    raise _Bad(f"{_the(name)} must be one of {', '.join(allowed)}.")
 
 
 def _check_text(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise _Bad(f"The {name} must be a string or null.")
+        raise _Bad(f"{_the(name)} must be a string or null.")
     text: str = value
     if not text_ok(text):
-        raise _Bad(f"The {name} must be valid text with no NUL character.")
+        what = "NUL character" if "\x00" in text else "lone surrogate (U+D800 to U+DFFF)"
+        raise _Bad(f"The {name} must be valid text, with no {what}.")
     if name in MESSAGE_ID_FIELDS:
         text = strip_message_id(text)  # the length limit is the stored text's, brackets gone
     low, high = TEXT_LIMITS[name]
@@ -360,9 +373,10 @@ def _check_text(name: str, value: Any) -> str:
 
 
 def _check_id(value: Any) -> str:
-    if isinstance(value, str) and _UUID_RE.match(value):
-        return value.lower()
-    raise _Bad("The id must be a UUID (8-4-4-4-12 hexadecimal digits).")
+    try:
+        return msgspec.convert(value, Id).lower()
+    except msgspec.ValidationError:
+        raise _Bad("The id must be a UUID (8-4-4-4-12 hexadecimal digits).") from None
 
 
 def _check_time(name: str, value: Any) -> str:
@@ -381,14 +395,14 @@ def _check_version(value: Any) -> int:
 def _check_bool(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    raise _Bad(f"The {name} must be true or false.")
+    raise _Bad(f"{_the(name)} must be true or false.")
 
 
 def check_value(name: str, value: Any) -> Any:
     """Check one field's value against its rule; return it normalized or raise _Bad with the message."""
     if value is None:
         if name in NOT_NULL:
-            raise _Bad(f"The {name} cannot be null.")
+            raise _Bad(f"{_the(name)} cannot be null.")
         return None
     if name in ENUMS:
         return _check_enum(name, value)
@@ -428,6 +442,9 @@ def check_fields(body: Any, *, insert: bool) -> tuple[dict[str, Any], list[tuple
             continue
         if not insert and key in STORE_SET:
             continue
+        if not insert and key == "id" and value is None:  # an insert generates it; an update needs it
+            errors.append(("id", "The id cannot be null."))
+            continue
         try:
             out[key] = check_value(key, value)
         except _Bad as bad:
@@ -435,7 +452,7 @@ def check_fields(body: Any, *, insert: bool) -> tuple[dict[str, Any], list[tuple
     if insert:
         for key in REQUIRED:
             if key not in body:
-                errors.append((key, f"The {key} is required."))
+                errors.append((key, f"{_the(key)} is required."))
     elif "id" not in body:
         errors.append(("id", "The id is required."))
     return out, errors
@@ -453,6 +470,24 @@ def cross_check(outreach_type: Any, fields: Mapping[str, Any]) -> list[tuple[str
         for name in MESSAGE_ID_FIELDS
         if fields.get(name) is not None
     ]
+
+
+class BodyErrors(ValidationError):
+    """A body's rule errors, with the fields that passed the rules: the store adds what only it can
+    tell (an unregistered tag, an id in use, the stored record's rules), so that every problem of a
+    body is reported together, at no cost to the bodies that pass."""
+
+    def __init__(
+        self, errors: Iterable[tuple[str, str]], fields: Mapping[str, Any], bad: frozenset[str]
+    ) -> None:
+        super().__init__(errors)
+        self.fields = fields
+        self.bad = bad  # the keys whose values broke a rule
+        self.row: int | None = None  # the index of a bulk row, set by the store
+
+
+def _body_errors(errors: list[tuple[str, str]], fields: Mapping[str, Any]) -> BodyErrors:
+    return BodyErrors(errors, fields, frozenset(f for f, _ in errors))
 
 
 # --- Insert rows: body in, a tuple in column order out -------------------------------------------
@@ -504,19 +539,57 @@ def _row_from_slow(body: Any) -> Row:
     fields, errors = check_fields(body, insert=True)
     errors += cross_check(fields.get("outreach_type"), fields)
     if errors:
-        raise ValidationError(errors)
+        raise _body_errors(errors, fields)
     return tuple(fields.get(name, DEFAULTS.get(name)) for name in COLUMNS)
 
 
 def _decode_json(data: bytes | bytearray | memoryview | str) -> Any:
     try:
         return msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
-        raise ValidationError.one("", f"The body is not valid JSON: {exc}.") from None
-    except UnicodeError:  # bytes that are not UTF-8, or text with lone surrogates
-        raise ValidationError.one("", "The body is not valid UTF-8 JSON text.") from None
+    except (msgspec.DecodeError, UnicodeError) as exc:  # UnicodeError: text with lone surrogates
+        return _decode_refused(data, exc)
     except RecursionError:
-        raise ValidationError.one("", "The body is nested too deeply.") from None
+        raise _too_deep() from None
+
+
+# A lone surrogate, raw or as a JSON escape (an escaped backslash before `u` only costs a retry).
+_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
+
+
+def _decode_refused(data: bytes | bytearray | memoryview | str, exc: Exception) -> Any:
+    """A body msgspec refused: say what is wrong. A string holding a lone surrogate is valid JSON
+    syntax that msgspec cannot decode (raw in text, escaped, or encoded in bytes as surrogatepass and
+    CESU-8 write it): Python's json decodes it, and the rules then name its field, beside every other
+    problem, alike for text and bytes."""
+    if isinstance(data, str):
+        text = data
+    else:
+        try:
+            text = bytes(data).decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise ValidationError.one("", "The body is not valid UTF-8 JSON text.") from None
+    if not text.strip():
+        raise ValidationError.one("", "The body is empty.")
+    if _SURROGATE.search(text) is None:
+        raise ValidationError.one("", f"The body is not valid JSON: {exc}.")
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as bad:
+        raise ValidationError.one(
+            "", f"The body is not valid JSON: {bad.msg} (character {bad.pos})."
+        ) from None
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as bad:  # NaN or Infinity, or an integer of more digits than Python reads
+        raise ValidationError.one("", f"The body is not valid JSON: {bad}.") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _too_deep() -> ValidationError:
+    return ValidationError.one("", "The body is nested too deeply.")
 
 
 def insert_row(body: Any) -> Row:
@@ -536,14 +609,24 @@ def insert_row(body: Any) -> Row:
             row = None
         if row is not None:
             return row
+    elif isinstance(body, Outreach):
+        return insert_row(record_body(body))
     return _row_from_slow(body)
 
 
+def record_body(value: Any) -> Any:
+    """A record as the body that writes it back (DESIGN: a record travels as itself); anything else
+    as it is. Its store-set fields are kept on insert and ignored on update, as for any body."""
+    if isinstance(value, Outreach):
+        return msgspec.structs.asdict(value)
+    return value
+
+
 def decode_body(body: Any) -> Any:
-    """JSON bytes or text to Python objects; anything else is returned as it is."""
+    """JSON bytes or text to Python objects, a record to its fields; anything else as it is."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
         return _decode_json(body)
-    return body
+    return record_body(body)
 
 
 def update_fields(body: Any) -> tuple[str, dict[str, Any], int | None]:
@@ -557,10 +640,8 @@ def update_fields(body: Any) -> tuple[str, dict[str, Any], int | None]:
         except _Bad:
             errors.append(("expected_version", "The expected_version must be a positive integer."))
     if errors:
-        raise ValidationError(errors)
+        raise _body_errors(errors, fields)
     ident = fields.pop("id")
-    if ident is None:
-        raise ValidationError.one("id", "The id cannot be null.")
     return ident, fields, expected
 
 

@@ -21,10 +21,15 @@ from .model import (
     ENUMS,
     MESSAGE_ID_FIELDS,
     NOT_NULL,
+    TEXT_LIMITS,
     TIME_FIELDS,
     Outreach,
     _Bad,
     _check_enum,
+    _check_id,
+    _check_version,
+    format_time,
+    parse_time,
     shown,
     strip_message_id,
     text_ok,
@@ -109,10 +114,13 @@ def _equality_value(name: str, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
             return value
         raise _Bad(f"The filter '{name}' takes a 64-bit integer.")
+    if name == "id":  # the id rule itself: a value that could never be an id is a mistake, not a miss
+        try:
+            return _check_id(value)
+        except _Bad:
+            raise _Bad(f"The filter '{name}' takes UUIDs (8-4-4-4-12 hexadecimal digits).") from None
     if not isinstance(value, str) or not text_ok(value):
         raise _Bad(f"The filter '{name}' takes a string (valid text with no NUL character).")
-    if name == "id":
-        return value.lower()
     if name in MESSAGE_ID_FIELDS:
         return strip_message_id(value)
     return value
@@ -298,16 +306,6 @@ def encode_cursor(query: Query, last_row: tuple[Any, ...]) -> str:
     return base64.urlsafe_b64encode(payload + _checksum(payload)).rstrip(b"=").decode("ascii")
 
 
-class _CursorPayload(msgspec.Struct, array_like=True):
-    version: int
-    order: str
-    asc: bool
-    filters: dict[str, Any]
-    limit: int
-    after: tuple[str | int | None, str]
-    include_deleted: bool = False  # version 2; a version-1 cursor never included deleted records
-
-
 def decode_cursor(cursor: Any) -> Query:
     q = _decode_cursor(cursor)
     if q is None:
@@ -330,15 +328,66 @@ def _decode_cursor(cursor: Any) -> Query | None:
     if len(raw) < 9 or _checksum(payload) != check:
         return None
     try:
-        p = msgspec.json.decode(payload, type=_CursorPayload)
-        # the key is no secret: check the carried query as if it were given anew
-        if p.version not in (1, 2) or p.order not in ORDER_FIELDS or not 1 <= p.limit <= MAX_LIMIT:
-            return None
-        if normalize_filters(p.filters) != p.filters:
-            return None
-    except (msgspec.DecodeError, ValidationError):
+        carried = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, RecursionError):
         return None
-    return Query(p.order, p.asc, p.filters, p.limit, p.after, p.include_deleted)
+    return _carried_query(carried)
+
+
+def _carried_query(carried: Any) -> Query | None:
+    """The checksum's key is no secret, so anyone can sign a cursor: check each part it carries as a
+    request is checked (build_query's rules) and its position as a stored row's; None if any fails."""
+    # version 1: [1, order, asc, filters, limit, after]; version 2 adds include_deleted (a version-1
+    # cursor never included deleted records)
+    if not isinstance(carried, list) or len(carried) not in (6, 7) or type(carried[0]) is not int:
+        return None
+    version, order, asc, filters, limit, after, *rest = carried
+    include_deleted = rest[0] if rest else False
+    if (version, len(carried)) not in ((1, 6), (2, 7)) or None in (order, asc, filters, limit):
+        return None
+    if type(include_deleted) is not bool:
+        return None
+    try:
+        q, _ = build_query(
+            order=order, asc=asc, filters=filters, limit=limit, include_deleted=include_deleted
+        )
+    except ValidationError:
+        return None
+    if q.filters != filters:  # only the normalized form the store writes
+        return None
+    if not isinstance(after, list) or len(after) != 2 or not _is_position(q.order, *after):
+        return None
+    return msgspec.structs.replace(q, after=(after[0], after[1]))
+
+
+def _is_position(order: str, value: Any, ident: Any) -> bool:
+    """Whether `(value, ident)` is a place a stored row can hold in the order: the id in its stored
+    form (lowercase canonical), the value of the type and in the range of its column, as stored."""
+    try:
+        if _check_id(ident) != ident:
+            return False
+        if order == "version" and value is not None:
+            _check_version(value)  # the stored range; _Bad for anything else
+            return True
+    except _Bad:
+        return False
+    if order == "id":
+        return isinstance(value, str) and value == ident
+    if value is None:
+        return order in NULLABLE
+    if order == "approved":  # stored as 0 or 1
+        return type(value) is int and value in (0, 1)
+    if not isinstance(value, str) or not text_ok(value):
+        return False
+    if order in ENUMS:
+        return value in ENUMS[order]
+    if order in TIME_FIELDS:
+        try:
+            return format_time(parse_time(value)) == value
+        except ValueError:
+            return False
+    low, high = TEXT_LIMITS[order]
+    return low <= len(value) <= high
 
 
 def _int_param(name: str, value: Any, low: int, high: int) -> int:
@@ -360,7 +409,7 @@ def build_query(
     """Check a page request; return the query and the 0-based row offset it starts at."""
     errors: list[tuple[str, str]] = []
     if include_deleted is not None and not isinstance(include_deleted, bool):
-        errors.append(("include_deleted", "The include_deleted must be true or false."))
+        errors.append(("include_deleted", "include_deleted must be true or false."))
     normal: dict[str, Any] | None = None
     try:
         normal = normalize_filters(filters) if filters is not None else None
@@ -369,7 +418,7 @@ def build_query(
     if order is not None and (not isinstance(order, str) or order not in ORDER_FIELDS):
         errors.append(("order", f"Unknown order field '{shown(order)}'."))
     if asc is not None and not isinstance(asc, bool):
-        errors.append(("asc", "The asc must be true or false."))
+        errors.append(("asc", "asc must be true or false."))
     checked_limit: int | None = None
     if limit is not None:
         try:
@@ -400,7 +449,12 @@ def build_query(
             if given is not None and given != carried
         ]
         if mismatch:
-            raise ValidationError([(name, f"The {name} does not match the cursor's.") for name in mismatch])
+            raise ValidationError(
+                [
+                    (name, f"{'asc' if name == 'asc' else 'The ' + name} does not match the cursor's.")
+                    for name in mismatch
+                ]
+            )
         if checked_limit is not None:
             q = msgspec.structs.replace(q, limit=checked_limit)
         return q, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from .errors import SchemaError
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ddl", "prepare"]
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ddl", "inspect", "prepare"]
 
 APPLICATION_ID = 0x4D4F5554  # "MOUT"
 SCHEMA_VERSION = 2
@@ -80,7 +81,8 @@ def rebuild_table(conn: sqlite3.Connection, name: str) -> None:
 
 
 def read_marks(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    """(application_id, user_version, number of schema objects) of an open file."""
+    """(application_id, user_version, number of schema objects) of an open file. Three statements:
+    the caller reads them in one transaction, or another process's commit may fall between them."""
     app = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -101,6 +103,83 @@ def check_marks(app: int, version: int, objects: int, path: str) -> bool:
     if version < SCHEMA_VERSION and any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
         raise SchemaError(f"{path} has schema version {version}, which cannot be migrated")
     return version < SCHEMA_VERSION
+
+
+# What schema.sql makes: each table with its columns, each index with its table and columns.
+_Objects = tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, tuple[str, ...]]]]
+
+
+@cache
+def _expected(script: str) -> _Objects:
+    """The objects the script makes, read back from a scratch database (so schema.sql stays the one
+    source of the DDL)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for stmt in statements(script):
+            conn.execute(stmt)
+        names = conn.execute("SELECT type, name FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+        tables = {name: _columns(conn, name) for kind, name in names if kind == "table"}
+        indexes = {name: _index(conn, name) for kind, name in names if kind == "index"}
+        return tables, indexes
+    finally:
+        conn.close()
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    """The column names of a table, in order; () if there is no such table."""
+    return tuple(r[0] for r in conn.execute("SELECT name FROM pragma_table_info(?) ORDER BY cid", (table,)))
+
+
+def _index(conn: sqlite3.Connection, index: str) -> tuple[str, tuple[str, ...]]:
+    """(table, column names) of an index; ("", ()) if there is no such index."""
+    row = conn.execute(
+        "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?", (index,)
+    ).fetchone()
+    if row is None:
+        return "", ()
+    cols = conn.execute("SELECT name FROM pragma_index_info(?) ORDER BY seqno", (index,)).fetchall()
+    return row[0], tuple(c[0] for c in cols)
+
+
+def check_objects(conn: sqlite3.Connection, path: str) -> None:
+    """Raise SchemaError, naming the file and what is missing, unless it holds every table (with every
+    column) and every index of schema.sql. The marks alone do not prove that: another tool may have
+    dropped a table, or written our marks into a file of its own. Objects of the user's own are allowed."""
+    tables, indexes = _expected(ddl())
+    missing: list[str] = []
+    for table, columns in tables.items():
+        found = _columns(conn, table)
+        if not found:
+            missing.append(f"the table {table}")
+        else:
+            missing += [f"the column {table}.{c}" for c in columns if c not in found]
+    for index, shape in indexes.items():
+        found_index = _index(conn, index)
+        if found_index != shape and f"the table {shape[0]}" not in missing:  # it goes with its table
+            table, columns = shape
+            missing.append(f"the index {index} on {table} ({', '.join(columns)})")
+    if missing:
+        raise SchemaError(
+            f"{path} is marked as a mass_outreach store (schema version {SCHEMA_VERSION}) but lacks "
+            f"{', '.join(missing)}; it was changed by other means, and is left as it is"
+        )
+
+
+def inspect(conn: sqlite3.Connection, path: str) -> bool:
+    """Check an open file without writing: SchemaError if it is not a usable store, True if it must be
+    created or migrated. One read transaction, so one snapshot: another process may be creating the
+    schema at this moment, and marks read half before and half after its commit would contradict."""
+    conn.execute("BEGIN")
+    try:
+        needs = check_marks(*read_marks(conn), path)
+        if not needs:
+            check_objects(conn, path)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return needs
 
 
 def prepare(conn: sqlite3.Connection, path: str) -> None:
@@ -127,6 +206,7 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
                         ) from exc
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        check_objects(conn, path)  # what we made or migrated, or what another process made meanwhile
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -145,14 +145,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _method_not_allowed
 
     def _endpoint(self) -> tuple[str, bool]:
-        """The endpoint name of the request path, and whether it is the public (api_key) form."""
-        path = self.path.split("?", 1)[0]
-        for prefix, public in ((AJAX_PREFIX, False), (PUBLIC_PREFIX, True)):
-            if path.startswith(prefix) and path.endswith(".json"):
-                name = wire.endpoint_name(path[len(prefix) :][: -len(".json")])
-                if name is not None:
-                    return name, public
-        raise _RequestError(HTTPStatus.NOT_FOUND, f"No endpoint at {path[:200]}.")
+        """The endpoint name of the request path, and whether it is the public (api_key) form.
+
+        Only the exact paths answer: the path as the request line sent it (http.server turns a
+        leading `//` into `/` in self.path), matched whole by wire.endpoint_name, never stripped
+        piecewise (which let `/ajax/outreach//ajax/outreach/count.json.json` through)."""
+        words = self.requestline.split()
+        path = (words[1] if len(words) > 1 else self.path).split("?", 1)[0]
+        name = wire.endpoint_name(path) if path.startswith((AJAX_PREFIX, PUBLIC_PREFIX)) else None
+        if name is None:
+            raise _RequestError(HTTPStatus.NOT_FOUND, f"No endpoint at {path[:200]}.")
+        return name, path.startswith(PUBLIC_PREFIX)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -4,6 +4,10 @@ A file store lends each operation a connection of its own from a pool (so thread
 lets readers run beside the writer, and short-lived threads such as an HTTP server's do not leak
 connections) and drops them all in a forked child, which opens its own. A ":memory:" store has one
 private database, so its one connection is shared by its threads, which take turns.
+
+close() may come at any moment from any thread. It never closes a connection another thread is using
+(closing one under a running statement crashes the interpreter): it interrupts the statements running
+on lent connections, and each of those is closed by the operation that gives it back.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,6 +42,7 @@ from .errors import (
 from .ids import new_ids
 from .model import (
     COLUMNS,
+    BodyErrors,
     Outreach,
     Row,
     _Bad,
@@ -98,11 +104,17 @@ class UpsertReport(msgspec.Struct, frozen=True):
 OnError = Literal["raise", "skip"]
 
 
+def _closed_error() -> OutreachError:
+    return OutreachError("The store is closed.")
+
+
 def _translate(exc: sqlite3.Error) -> OutreachError:
     """The library's own error for a failure of SQLite that is not a bug of ours."""
     text = str(exc)
     lowered = text.lower()
     code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_INTERRUPT:  # only close() interrupts a statement
+        return _closed_error()
     if "locked" in lowered or "busy" in lowered or code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return BusyError(f"The database stayed locked by another connection: {text}")
     if isinstance(exc, sqlite3.IntegrityError):
@@ -161,6 +173,7 @@ class OutreachStore:
         self._pid = os.getpid()
         self._conns: list[sqlite3.Connection] = []  # every open connection, for close()
         self._idle: list[sqlite3.Connection] = []  # checked in, most recent last
+        self._lent: dict[sqlite3.Connection, int] = {}  # in use by an operation: how many deep
         self._walks: dict[sqlite3.Connection, _Walks] = {}
         self._conns_lock = threading.Lock()
         self._writes = 0  # commits by this store object: own writes do not change data_version
@@ -184,7 +197,8 @@ class OutreachStore:
 
     # --- connections -----------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, lend: bool = False) -> sqlite3.Connection:
+        """A new connection, on the store's books: idle, or lent to the calling operation."""
         try:
             conn = sqlite3.connect(
                 self._uri,
@@ -207,23 +221,31 @@ class OutreachStore:
                 error = SchemaError(f"{self.path} is not a usable mass_outreach store: {exc}")
             raise error from exc
         with self._conns_lock:
+            if self._closed:  # close() came while this one was being opened
+                conn.close()
+                raise _closed_error()
             self._conns.append(conn)
             self._walks[conn] = {}
+            if lend:
+                self._lent[conn] = 1
+            elif not self._memory:  # a memory store's one connection is taken by turns, not pooled
+                self._idle.append(conn)
         return conn
 
     def _open(self) -> None:
         conn = self._connect()
-        self._idle.append(conn)
         try:
-            app, version, objects = schema.read_marks(conn)
+            needs = schema.inspect(conn, self.path)
         except sqlite3.DatabaseError as exc:
             self.close()
             error = _translate(exc)
             if isinstance(error, (BusyError, StorageError)):  # locked or unreadable, not a foreign file
                 raise error from exc
             raise SchemaError(f"{self.path} is not a mass_outreach store: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
         try:
-            needs = schema.check_marks(app, version, objects, self.path)
             if not self._memory:
                 # SQLite writes whole pages: a file cut short mid-page would read back zero-filled,
                 # and one shorter than a page would be taken for an empty database and overwritten
@@ -236,36 +258,89 @@ class OutreachStore:
                 )
             with _sqlite_errors():
                 if not self.readonly and not self._memory:
-                    conn.execute("PRAGMA journal_mode = WAL")
+                    self._switch_to_wal(conn)
                 if needs:
                     schema.prepare(conn, self.path)
         except BaseException:
             self.close()
             raise
 
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
+        """PRAGMA journal_mode = WAL, waiting up to `timeout` for a connection that holds the write
+        lock (another process creating the schema, or switching too). SQLite answers "locked" at
+        once there, without waiting: the switch asks for the write lock while holding a read lock.
+        So wait the way every write waits, with BEGIN IMMEDIATE, and try again."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not isinstance(_translate(exc), BusyError) or time.monotonic() >= deadline:
+                    raise
+            conn.execute(f"PRAGMA busy_timeout = {int(max(deadline - time.monotonic(), 0) * 1000)}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # returns once the other connection has let go
+                conn.execute("ROLLBACK")
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+
     @contextlib.contextmanager
     def _checkout(self) -> Iterator[sqlite3.Connection]:
         """A connection for one operation: an idle one if any (the most recent, so a thread that
         works alone keeps its connection and its page walks), else a new one. Threads never share a
-        connection at once; a ":memory:" store has only one, and its threads take turns."""
-        if self._closed:
-            raise OutreachError("The store is closed.")
+        connection at once; a ":memory:" store has only one, and its threads take turns (a thread
+        whose turn comes after close() gets the closed error)."""
         if self._memory:
             with self._turn:
-                yield self._conns[0]
+                conn = self._lend()
+                try:
+                    yield conn
+                finally:
+                    self._give_back(conn)
             return
         if os.getpid() != self._pid:  # forked by other means than os.fork (which runs _after_fork)
             self._after_fork()
-        with self._conns_lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._connect()
+        conn = self._lend()
         try:
             yield conn
         finally:
-            with self._conns_lock:
-                if not self._closed and conn in self._walks:
+            self._give_back(conn)
+
+    def _lend(self) -> sqlite3.Connection:
+        """Take a connection for the calling operation: a memory store's one (a nested call of the
+        thread whose turn it is takes it again), else an idle one, else a new one."""
+        with self._conns_lock:
+            if self._closed:
+                raise _closed_error()
+            if self._memory or self._idle:
+                conn = self._conns[0] if self._memory else self._idle.pop()
+                self._lent[conn] = self._lent.get(conn, 0) + 1
+                return conn
+        return self._connect(lend=True)
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        """The end of an operation: its connection goes back to the idle ones, or, once the store is
+        closed, is closed now (close() left it open because this operation was using it)."""
+        with self._conns_lock:
+            depth = self._lent.pop(conn, 0)
+            if depth > 1:
+                self._lent[conn] = depth - 1
+                return
+            if depth == 0:  # dropped at a fork
+                return
+            if not self._closed:
+                if not self._memory:
                     self._idle.append(conn)
+                return
+            self._forget(conn)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+    def _forget(self, conn: sqlite3.Connection) -> None:
+        """Drop a connection from the store's books (under _conns_lock), before closing it."""
+        self._conns.remove(conn)
+        self._walks.pop(conn, None)
 
     def _after_fork(self) -> None:
         """In a forked child: close every connection inherited from the parent, before anything else
@@ -275,6 +350,7 @@ class OutreachStore:
         parent's POSIX locks are its own and stay held."""
         self._pid = os.getpid()
         self._conns_lock = threading.Lock()  # another thread may have held it at the fork
+        self._lent = {}  # the threads that were using them do not exist in the child
         if self._memory:  # the child has its own copy of the private database; keep it
             self._turn = threading.RLock()
             return
@@ -284,13 +360,22 @@ class OutreachStore:
                 conn.close()
 
     def close(self) -> None:
-        """Close every connection of this store. Using the store afterwards is an error."""
-        self._closed = True
+        """Close the store; using it afterwards is the error "The store is closed.". Safe at any
+        moment from any thread, and twice: it closes the idle connections now and interrupts the
+        statements running on the others, whose operations end with the closed error (or finish, if
+        nothing was left to run) and close their connection as they give it back."""
         with self._conns_lock:
-            conns, self._conns, self._idle, self._walks = self._conns, [], [], {}
+            self._closed = True
+            idle = [conn for conn in self._conns if conn not in self._lent]
+            for conn in idle:
+                self._forget(conn)
+            self._idle = []
+            for conn in self._lent:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.interrupt()  # thread-safe; the connection stays open until given back
         if os.getpid() != self._pid:
             return
-        for conn in conns:
+        for conn in idle:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
 
@@ -310,10 +395,12 @@ class OutreachStore:
         """A write transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any error."""
         if self.readonly:
             raise StorageError(f"{self.path} was opened read-only")
-        with self._checkout() as conn, _sqlite_errors():
+        with self._checkout() as conn, self._errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
+                if self._closed:  # close() came while this ran: what it wrote is not kept
+                    raise _closed_error()
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -325,8 +412,17 @@ class OutreachStore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._checkout() as conn, _sqlite_errors():
+        with self._checkout() as conn, self._errors():
             yield conn
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Translate SQLite's errors; any of them once the store is closed is the closed error (close()
+        interrupted the statement, or the failure no longer matters)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise (_closed_error() if self._closed else _translate(exc)) from exc
 
     # --- tags ------------------------------------------------------------------------------------
 
@@ -349,23 +445,29 @@ class OutreachStore:
                 raise NotFoundError(f"The tag '{name}' is not registered.")
             used = conn.execute("SELECT count(*) FROM outreach WHERE tag = ?", (name,)).fetchone()[0]
             if used:
-                raise ValidationError.one("tag", f"The tag '{name}' is used by {used} outreach records.")
+                raise ValidationError.one(
+                    "tag", f"The tag '{name}' is used by {used} outreach record{'' if used == 1 else 's'}."
+                )
             conn.execute("DELETE FROM tag WHERE name = ?", (name,))
 
     # --- insert ----------------------------------------------------------------------------------
 
     def insert(self, body: Any = None, /, **fields: Any) -> Outreach:
-        """Insert one record from a mapping, JSON text or bytes, or keyword fields; return it."""
+        """Insert one record from a mapping, JSON text or bytes, a record (an `Outreach`, kept with its
+        id, version and times), or keyword fields; return it."""
         if body is None:
             body = fields
         elif fields:
             raise TypeError("insert() takes a body or keyword fields, not both")
-        row = insert_row(body)
+        try:
+            row = insert_row(body)
+        except BodyErrors as failure:
+            raise self._completed(failure, _insert_problems) from None
         self._check_urls([(0, row)], single=True)
         with self._write() as conn:
             tag = row[_I_TAG]
             if tag is not None and not _tag_registered(conn, tag):
-                raise ValidationError(_unknown_tag(tag))
+                raise ValidationError(_unknown_tag(tag) + _id_in_use(conn, row[_I_ID]))
             now = now_text()
             full = _fill(row, now, row[_I_ID] or new_ids(1)[0])
             try:
@@ -377,22 +479,28 @@ class OutreachStore:
     def insert_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> InsertReport:
         """Insert many records in one transaction, streaming: memory does not grow with the input.
 
-        `rows` holds mappings or JSON lines (bytes or text; blank lines are skipped), or is one
-        bytes/text blob of JSON lines. With on_error="raise", one bad row inserts nothing and the
-        ValidationError names its index; with "skip", the good rows go in and the report lists the rest.
+        `rows` holds mappings, records or JSON lines (bytes or text; blank lines are skipped), or is one
+        bytes/text blob of JSON lines (each ends at `\n`). With on_error="raise", one bad row inserts
+        nothing and the ValidationError names its index; with "skip", the good rows go in and the report
+        lists the rest.
         """
         if on_error not in ("raise", "skip"):
             raise ValueError("on_error must be 'raise' or 'skip'")
         skip = on_error == "skip"
         rejected: list[tuple[int, list[tuple[str, str]]]] = []
-        chunks = self._validated_chunks(rows, insert_row, rejected, skip)
-        if self._url_check is not None:
-            chunks = self._spooled(chunks, lambda r: r[_I_URL], tuple, rejected, skip)
+        pending: list[BodyErrors] = []  # rows that broke a rule: the store's checks are added at the end
+        chunks = self._validated_chunks(rows, insert_row, rejected, skip, pending)
         inserted = 0
-        with self._write() as conn:
-            tags = _tag_set(conn)
-            for chunk in chunks:
-                inserted += self._write_chunk(conn, chunk, tags, rejected, skip)
+        try:
+            if self._url_check is not None:
+                chunks = self._spooled(chunks, lambda r: r[_I_URL], tuple, rejected, skip)
+            with self._write() as conn:
+                tags = _tag_set(conn)
+                for chunk in chunks:
+                    inserted += self._write_chunk(conn, chunk, tags, rejected, skip)
+        except BodyErrors as failure:  # on_error="raise": the row that broke a rule
+            raise self._completed(failure, _insert_problems) from None
+        self._add_store_problems(pending, _insert_problems)
         rejected.sort(key=lambda r: r[0])
         return InsertReport(inserted, rejected)
 
@@ -402,10 +510,13 @@ class OutreachStore:
         validate: Callable[[Any], Any],
         rejected: list[tuple[int, list[tuple[str, str]]]],
         skip: bool,
+        pending: list[BodyErrors],
     ) -> Iterator[list[tuple[int, Any]]]:
-        """Validate rows as they stream in, in chunks of (index, validated row)."""
+        """Validate rows as they stream in, in chunks of (index, validated row). A row that breaks a
+        rule is raised (on_error="raise") or rejected and kept in `pending`, as a BodyErrors that knows
+        its row, for the caller to add what the store finds about it."""
         if isinstance(rows, (bytes, bytearray, str)):
-            rows = rows.splitlines()
+            rows = _json_lines(rows)
         if isinstance(rows, Mapping):
             raise TypeError("insert_many() takes an iterable of rows, not one mapping")
         chunk: list[tuple[int, Any]] = []
@@ -415,6 +526,12 @@ class OutreachStore:
                 continue
             try:
                 chunk.append((index, validate(item)))
+            except BodyErrors as exc:
+                exc.row = index
+                if not skip:
+                    raise
+                rejected.append((index, exc.errors))
+                pending.append(exc)
             except ValidationError as exc:
                 if not skip:
                     raise _at_row(exc, index) from None
@@ -492,7 +609,7 @@ class OutreachStore:
         for index, row in chunk:
             tag = row[_I_TAG]
             if tag is not None and tag not in tags:
-                errors = _unknown_tag(tag)
+                errors = _unknown_tag(tag) + _id_in_use(conn, row[_I_ID])
                 if not skip:
                     raise _at_row(ValidationError(errors), index)
                 rejected.append((index, errors))
@@ -701,13 +818,13 @@ class OutreachStore:
     def update(self, body: Any = None, /, *, expected_version: int | None = None, **fields: Any) -> Outreach:
         """Change some fields of a record; absent keys are untouched and an explicit None clears.
 
-        Takes a body (mapping or JSON with `id`), or an id and keyword fields. With
+        Takes a body (mapping or JSON with `id`, or a record), or an id and keyword fields. With
         `expected_version`, the update happens only if the stored version matches (ConflictError).
         """
-        body = _update_body(body, fields)
-        ident, changes, expected = update_fields(body)
-        if expected_version is not None:
-            expected = expected_version
+        try:
+            ident, changes, expected = update_fields(_update_body(body, fields, expected_version))
+        except BodyErrors as failure:
+            raise self._completed(failure, _update_problems) from None
         url = changes.get("screenshot_url")
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
@@ -721,24 +838,29 @@ class OutreachStore:
         skip = on_error == "skip"
         rejected: list[tuple[int, list[tuple[str, str]]]] = []
         updated = 0
-        chunks = self._validated_chunks(rows, update_fields, rejected, skip)
-        if self._url_check is not None:
-            chunks = self._spooled(chunks, lambda u: u[1].get("screenshot_url"), tuple, rejected, skip)
-        with self._write() as conn:
-            for chunk in chunks:
-                for index, (ident, changes, expected) in chunk:
-                    conn.execute("SAVEPOINT row")
-                    try:
-                        _apply_update(conn, ident, changes, expected)
-                        conn.execute("RELEASE row")
-                        updated += 1
-                    except (ValidationError, NotFoundError, ConflictError) as exc:
-                        conn.execute("ROLLBACK TO row")
-                        conn.execute("RELEASE row")
-                        if not skip:
-                            raise _at_row(exc, index) from None
-                        errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
-                        rejected.append((index, errors))
+        pending: list[BodyErrors] = []  # rows that broke a rule: the store's checks are added at the end
+        chunks = self._validated_chunks(rows, update_fields, rejected, skip, pending)
+        try:
+            if self._url_check is not None:
+                chunks = self._spooled(chunks, lambda u: u[1].get("screenshot_url"), tuple, rejected, skip)
+            with self._write() as conn:
+                for chunk in chunks:
+                    for index, (ident, changes, expected) in chunk:
+                        conn.execute("SAVEPOINT row")
+                        try:
+                            _apply_update(conn, ident, changes, expected)
+                            conn.execute("RELEASE row")
+                            updated += 1
+                        except (ValidationError, NotFoundError, ConflictError) as exc:
+                            conn.execute("ROLLBACK TO row")
+                            conn.execute("RELEASE row")
+                            if not skip:
+                                raise _at_row(exc, index) from None
+                            errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
+                            rejected.append((index, errors))
+        except BodyErrors as failure:  # on_error="raise": the row that broke a rule
+            raise self._completed(failure, _update_problems) from None
+        self._add_store_problems(pending, _update_problems)
         rejected.sort(key=lambda r: r[0])
         return UpdateReport(updated, rejected)
 
@@ -798,7 +920,10 @@ class OutreachStore:
             body = fields
         elif fields:
             raise TypeError("upsert() takes a body or keyword fields, not both")
-        plan = _upsert_plan(body, expected_version)
+        try:
+            plan = _upsert_plan(body, expected_version)
+        except BodyErrors as failure:  # an insert (no id) whose body broke a rule
+            raise self._completed(failure, _insert_problems) from None
         url = _plan_url(plan)
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
@@ -813,31 +938,56 @@ class OutreachStore:
         skip = on_error == "skip"
         rejected: list[tuple[int, list[tuple[str, str]]]] = []
         inserted = updated = 0
-        chunks = self._validated_chunks(rows, _upsert_plan, rejected, skip)
-        if self._url_check is not None:
-            chunks = self._spooled(chunks, _plan_url, _restore_plan, rejected, skip)
-        with self._write() as conn:
-            tags = _tag_set(conn)
-            for chunk in chunks:
-                for index, plan in chunk:
-                    conn.execute("SAVEPOINT row")
-                    try:
-                        was_insert = _apply_upsert(conn, plan, tags)[1]
-                        conn.execute("RELEASE row")
-                    except (ValidationError, NotFoundError, ConflictError) as exc:
-                        conn.execute("ROLLBACK TO row")
-                        conn.execute("RELEASE row")
-                        if not skip:
-                            raise _at_row(exc, index) from None
-                        errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
-                        rejected.append((index, errors))
-                        continue
-                    if was_insert:
-                        inserted += 1
-                    else:
-                        updated += 1
+        pending: list[BodyErrors] = []  # inserts (no id) that broke a rule: the store's checks come last
+        chunks = self._validated_chunks(rows, _upsert_plan, rejected, skip, pending)
+        try:
+            if self._url_check is not None:
+                chunks = self._spooled(chunks, _plan_url, _restore_plan, rejected, skip)
+            with self._write() as conn:
+                tags = _tag_set(conn)
+                for chunk in chunks:
+                    for index, plan in chunk:
+                        conn.execute("SAVEPOINT row")
+                        try:
+                            was_insert = _apply_upsert(conn, plan, tags)[1]
+                            conn.execute("RELEASE row")
+                        except (ValidationError, NotFoundError, ConflictError) as exc:
+                            conn.execute("ROLLBACK TO row")
+                            conn.execute("RELEASE row")
+                            if not skip:
+                                raise _at_row(exc, index) from None
+                            errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
+                            rejected.append((index, errors))
+                            continue
+                        if was_insert:
+                            inserted += 1
+                        else:
+                            updated += 1
+        except BodyErrors as failure:  # on_error="raise": the row that broke a rule
+            raise self._completed(failure, _insert_problems) from None
+        self._add_store_problems(pending, _insert_problems)
         rejected.sort(key=lambda r: r[0])
         return UpsertReport(inserted, updated, rejected)
+
+    # --- every problem of a body together ----------------------------------------------------------
+
+    def _add_store_problems(self, failures: list[BodyErrors], problems: _Problems) -> None:
+        """Add to each body that broke a rule what the store finds about it (its tag, its id): looked up
+        for those bodies only, so valid rows pay nothing, and after the write, so each problem is true
+        of the store the caller sees. Best effort: if the store cannot be read (closed by another thread,
+        say), the rule errors stand alone rather than turning a finished write into a failure."""
+        wanted = [f for f in failures if f.fields.get("tag") is not None or f.fields.get("id") is not None]
+        if not wanted:
+            return
+        with contextlib.suppress(OutreachError), self._read() as conn:
+            for failure in wanted:
+                failure.errors.extend(problems(conn, failure))  # the same list a skip report holds
+
+    def _completed(self, failure: BodyErrors, problems: _Problems) -> OutreachError:
+        """The error to raise for a body that broke a rule: its rule errors, then the store's."""
+        self._add_store_problems([failure], problems)
+        error = ValidationError(failure.errors)
+        return error if failure.row is None else _at_row(error, failure.row)
 
 
 # --- helpers that work inside a transaction --------------------------------------------------------
@@ -855,6 +1005,48 @@ def _unknown_tag(tag: str) -> list[tuple[str, str]]:
     return [("tag", f"The tag '{tag}' is not registered in this store.")]
 
 
+def _duplicate_id(ident: str) -> list[tuple[str, str]]:
+    return [("id", f"The id '{ident}' already exists.")]
+
+
+def _id_in_use(conn: sqlite3.Connection, ident: str | None) -> list[tuple[str, str]]:
+    """The duplicate-id error for a supplied id that a record has already, else nothing."""
+    if ident is None or conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
+        return []
+    return _duplicate_id(ident)
+
+
+_Problems = Callable[[sqlite3.Connection, BodyErrors], list[tuple[str, str]]]
+
+
+def _insert_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tuple[str, str]]:
+    """What the store knows of an insert body that broke a rule: an unregistered tag, an id in use."""
+    tag = failure.fields.get("tag")
+    errors = _unknown_tag(tag) if tag is not None and not _tag_registered(conn, tag) else []
+    return errors + _id_in_use(conn, failure.fields.get("id"))
+
+
+def _update_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tuple[str, str]]:
+    """What the store knows of an update body that broke a rule: the record missing, or the rules
+    across fields on the merged record (for the fields that passed their own), and an unregistered tag."""
+    fields = failure.fields
+    errors: list[tuple[str, str]] = []
+    ident = fields.get("id")
+    if ident is not None:
+        row = conn.execute(f"{_SELECT} WHERE id = ?", (ident,)).fetchone()
+        if row is None:
+            errors.append(("id", f"The outreach '{ident}' does not exist."))
+        elif row[_I_DELETE] is not None:
+            errors.append(("id", f"The outreach '{ident}' was deleted."))
+        elif "outreach_type" not in failure.bad:  # else the email-type rule cannot be judged
+            merged = {**dict(zip(COLUMNS, row, strict=True)), **fields}
+            errors += [e for e in cross_check(merged["outreach_type"], merged) if e[0] not in failure.bad]
+    tag = fields.get("tag")
+    if tag is not None and not _tag_registered(conn, tag):
+        errors += _unknown_tag(tag)
+    return errors
+
+
 def _fill(row: Row, now: str, ident: str) -> Row:
     """Fill what the store sets: id, create/update/done times, version (delete_time stays as given)."""
     create = row[_I_CREATE] or now
@@ -867,33 +1059,50 @@ def _fill(row: Row, now: str, ident: str) -> Row:
 
 def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
     if "UNIQUE" in str(exc) and "outreach.id" in str(exc):
-        return ValidationError.one("id", f"The id '{row[_I_ID]}' already exists.")
+        return ValidationError(_duplicate_id(row[_I_ID]))
     if "FOREIGN KEY" in str(exc):
         return ValidationError(_unknown_tag(row[_I_TAG]))
     return ValidationError.one("", f"The database refused the record: {exc}")
 
 
-def _at_row(exc: OutreachError, index: int) -> OutreachError:
-    """The same error, its messages naming the row it came from."""
+_RowError = ValidationError | NotFoundError | ConflictError
+
+
+def _at_row(exc: _RowError, index: int) -> _RowError:
+    """The same error for a row of a bulk input: its messages name the row, `.index` holds it."""
     if isinstance(exc, ValidationError):
-        new: OutreachError = ValidationError(_prefixed(index, exc.errors))
-    else:
-        new = type(exc)(f"Row {index}: {exc}")
-    new.index = index  # type: ignore[attr-defined]
-    return new
+        return ValidationError(_prefixed(index, exc.errors), index=index)
+    if isinstance(exc, ConflictError):
+        return ConflictError(f"Row {index}: {exc}", expected=exc.expected, actual=exc.actual, index=index)
+    return NotFoundError(f"Row {index}: {exc}", index=index)
 
 
-def _update_body(body: Any, fields: dict[str, Any]) -> Any:
-    """update()'s argument as a body: a mapping or JSON as it is; anything else is the id."""
+def _json_lines(blob: bytes | bytearray | str) -> list[Any]:
+    """A blob's JSON lines: they end at `\n` (a `\r` before it is JSON white space). Not splitlines(),
+    which also breaks text at U+2028, U+2029, U+0085 and more, characters a JSON string may hold."""
+    if isinstance(blob, str):
+        return blob.split("\n")
+    return blob.split(b"\n")
+
+
+def _update_body(body: Any, fields: dict[str, Any], expected_version: Any) -> Any:
+    """update()'s arguments as one body. A record, a mapping or JSON is the body; a string with
+    keyword fields is the id, and so is one alone unless it starts with `{`. A keyword expected_version
+    joins the body, so that one rule checks it wherever it comes from."""
     if body is None:
-        return fields
-    if isinstance(body, (Mapping, bytes, bytearray, memoryview)) or (
-        isinstance(body, str) and body.lstrip().startswith("{")
-    ):
+        body = fields
+    elif isinstance(body, str) and (fields or not body.lstrip().startswith("{")):
+        body = {**fields, "id": body}
+    elif isinstance(body, (Mapping, bytes, bytearray, memoryview, str, Outreach)):
         if fields:
             raise TypeError("update() takes a body, or an id with keyword fields, not both")
-        return body
-    return {**fields, "id": body}  # update_fields checks that it is a UUID
+    else:
+        body = {**fields, "id": body}  # update_fields says it is not a UUID
+    if expected_version is not None:
+        body = decode_body(body)
+        if isinstance(body, Mapping):
+            body = {**body, "expected_version": expected_version}
+    return body
 
 
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"

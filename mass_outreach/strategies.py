@@ -35,6 +35,7 @@ from .model import (
 from .paging import EQUALITY_FILTERS, MAX_LIMIT, SUBSTRING_FILTERS, TIME_BOUNDS
 
 __all__ = [
+    "MIN_MAX_TEXT",
     "RULES",
     "InvalidCase",
     "invalid_cases",
@@ -62,6 +63,22 @@ _PATH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._
 _EPOCH = datetime(1970, 1, 1)
 _END = datetime(2100, 1, 1)
 
+# The smallest `max_text`: room for the shortest URL ("https://a.io") and message id the strategies draw.
+MIN_MAX_TEXT = 16
+
+
+def _max_text(value: Any) -> int | None:
+    """Check a `max_text` argument: None (the fields' own limits) or an integer of at least MIN_MAX_TEXT."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < MIN_MAX_TEXT):
+        raise ValueError(f"max_text must be None or an integer of at least {MIN_MAX_TEXT}, not {value!r}")
+    return value
+
+
+def _limit(name: str, max_text: int | None) -> int:
+    """The longest text drawn for a field: its length limit, or `max_text` when that is lower."""
+    high = TEXT_LIMITS[name][1]
+    return high if max_text is None else min(high, max_text)
+
 
 def _plain(value: str) -> str:
     """An enum value without the Ruby-symbol colon."""
@@ -85,9 +102,9 @@ _RARELY = st.integers(0, 7).map(lambda i: i == 7)
 
 
 @functools.cache
-def _text(name: str, max_size: int = 40) -> st.SearchStrategy[str]:
-    """Text for a field: usually short, rarely exactly at the field's length limit."""
-    low, high = TEXT_LIMITS[name]
+def _text(name: str, max_size: int = 40, max_text: int | None = None) -> st.SearchStrategy[str]:
+    """Text for a field: usually short, rarely exactly at the field's length limit (or `max_text`)."""
+    low, high = TEXT_LIMITS[name][0], _limit(name, max_text)
 
     @st.composite
     def text(draw: st.DrawFn) -> str:
@@ -117,7 +134,7 @@ def _hosts() -> st.SearchStrategy[str]:
 
 
 @st.composite
-def _url(draw: st.DrawFn) -> str:
+def _url(draw: st.DrawFn, max_text: int | None = None) -> str:
     scheme = draw(st.sampled_from(["https", "http"]))
     userinfo = draw(st.sampled_from(["", "user@", "user:secret@"])) if _rarely(draw) else ""
     port = draw(st.none() | st.integers(1, 65535))
@@ -127,10 +144,22 @@ def _url(draw: st.DrawFn) -> str:
     url += "".join(f"/{s}" for s in segments)
     if query is not None:
         url += f"?{query}"
+    limit = _limit("screenshot_url", max_text)
+    url = _fit_url(url, limit)
     if _rarely(draw):  # exactly at the length limit
-        limit = TEXT_LIMITS["screenshot_url"][1]
         url = (url + ("/" if "?" not in url else "") + "x" * limit)[:limit]
     return url
+
+
+def _fit_url(url: str, limit: int) -> str:
+    """`url` within `limit` characters and still a URL: its path and query are cut, and an authority
+    too long by itself (userinfo, host, port) gives way to a short host."""
+    if len(url) <= limit:
+        return url
+    start = url.index("://") + 3
+    end = min((i for i in (url.find("/", start), url.find("?", start)) if i != -1), default=len(url))
+    head = url[:end] if end <= limit else url[:start] + "a.io"
+    return (head + url[end:])[:limit]
 
 
 def screenshot_urls() -> st.SearchStrategy[str]:
@@ -139,13 +168,16 @@ def screenshot_urls() -> st.SearchStrategy[str]:
 
 
 @st.composite
-def _message_id(draw: st.DrawFn) -> str:
+def _message_id(draw: st.DrawFn, max_text: int | None = None) -> str:
     left = draw(st.text(_LOCAL_CHARS, min_size=1, max_size=24))
     right = draw(_domains())
     brackets = draw(st.booleans())
-    if _rarely(draw):  # exactly at the length limit, brackets included
-        limit = TEXT_LIMITS["message_id"][1] - (2 if brackets else 0)
-        left = (left * limit)[: limit - len(right) - 1]
+    room = _limit("message_id", max_text) - (2 if brackets else 0)  # brackets included
+    if len(right) + 2 > room:  # only under a small max_text
+        right = "a.io"
+    if _rarely(draw):  # exactly at the length limit
+        left = left * room
+    left = left[: room - len(right) - 1]
     text = f"{left}@{right}"
     return f"<{text}>" if brackets else text
 
@@ -203,25 +235,25 @@ def _history(draw: st.DrawFn) -> Body:
     return out
 
 
-def _record_fields(tags: tuple[str, ...]) -> dict[str, st.SearchStrategy[Any]]:
+def _record_fields(tags: tuple[str, ...], max_text: int | None) -> dict[str, st.SearchStrategy[Any]]:
     """Strategies for the optional fields of a record other than the message ids (a new dict)."""
     fields: dict[str, st.SearchStrategy[Any]] = {
         "approved": st.booleans(),
         "skip_repliers": _nullable(_enum("skip_repliers")),
         "direction": _enum("direction"),
-        "subject": _nullable(_text("subject")),
-        "body": _nullable(_text("body")),
+        "subject": _nullable(_text("subject", max_text=max_text)),
+        "body": _nullable(_text("body", max_text=max_text)),
         "body_type": _enum("body_type"),
-        "error_description": _nullable(_text("error_description")),
-        "screenshot_url": _nullable(_url()),
+        "error_description": _nullable(_text("error_description", max_text=max_text)),
+        "screenshot_url": _nullable(_url(max_text)),
     }
     if tags:
         fields["tag"] = _nullable(st.sampled_from(tags))
     return fields
 
 
-def _message_id_fields() -> dict[str, st.SearchStrategy[Any]]:
-    return {name: _nullable(_message_id()) for name in MESSAGE_ID_FIELDS}
+def _message_id_fields(max_text: int | None) -> dict[str, st.SearchStrategy[Any]]:
+    return {name: _nullable(_message_id(max_text)) for name in MESSAGE_ID_FIELDS}
 
 
 # --- Valid insert bodies -------------------------------------------------------------------------
@@ -243,19 +275,19 @@ def _some_of(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[Bod
 
 
 @functools.cache
-def _optional_record(tags: tuple[str, ...], email: bool) -> st.SearchStrategy[Body]:
+def _optional_record(tags: tuple[str, ...], email: bool, max_text: int | None) -> st.SearchStrategy[Body]:
     """The optional part of a record."""
-    fields = _record_fields(tags)
+    fields = _record_fields(tags, max_text)
     if email:
-        fields.update(_message_id_fields())
+        fields.update(_message_id_fields(max_text))
     return _some_of(fields)
 
 
 @st.composite
-def _outreach(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
+def _outreach(draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None = None) -> Body:
     outreach_type = draw(_enum("outreach_type"))
     body: Body = {"outreach_type": outreach_type, "status": draw(_enum("status"))}
-    body.update(draw(_optional_record(tags, _plain(outreach_type) in _EMAIL)))
+    body.update(draw(_optional_record(tags, _plain(outreach_type) in _EMAIL, max_text)))
     body.update(draw(_history()))
     return body
 
@@ -266,14 +298,17 @@ def _tag_tuple(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tags))
 
 
-def outreaches(tags: Iterable[str] = ()) -> st.SearchStrategy[Body]:
+def outreaches(tags: Iterable[str] = (), *, max_text: int | None = None) -> st.SearchStrategy[Body]:
     """Valid insert bodies (dicts, no `id`): every field, enum value and symbol form reachable.
 
     `tag` is drawn only from `tags` (register them in the store first); with no tags, no body has one.
     Message ids appear only on the email types, with and without `<>`. Now and then a body carries
     `create_time`, `update_time`, `done_time` and `version`, as an import of a record with a history.
+    Text fields now and then sit exactly at their length limit (a body at 1,000,000 characters);
+    `max_text=N` bounds subject, body, error_description, screenshot_url and the message ids to N
+    characters instead (N at least MIN_MAX_TEXT), so that thousands of bodies stay light.
     """
-    return _outreach(_tag_tuple(tags))
+    return _outreach(_tag_tuple(tags), _max_text(max_text))
 
 
 # --- Invalid insert bodies -----------------------------------------------------------------------
@@ -306,8 +341,16 @@ RULES: dict[str, str] = {
     "bad_version": "a version that is not a positive 64-bit integer",
 }
 
+
+class _Given(NamedTuple):
+    """What a mutation may need besides the body: the registered tags and the bound on text sizes."""
+
+    tags: tuple[str, ...]
+    max_text: int | None
+
+
 # A mutation breaks one rule of a valid body, in place, and returns the field the error names.
-_Mutation = Callable[[st.DrawFn, Body, tuple[str, ...]], str]
+_Mutation = Callable[[st.DrawFn, Body, _Given], str]
 
 
 def _set_type(draw: st.DrawFn, body: Body, types: tuple[str, ...]) -> None:
@@ -316,13 +359,13 @@ def _set_type(draw: st.DrawFn, body: Body, types: tuple[str, ...]) -> None:
         body["outreach_type"] = draw(st.sampled_from(types))
 
 
-def _missing_required(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _missing_required(draw: st.DrawFn, body: Body, given: _Given) -> str:
     field = draw(st.sampled_from(REQUIRED))
     del body[field]
     return field
 
 
-def _unknown_key(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _unknown_key(draw: st.DrawFn, body: Body, given: _Given) -> str:
     typos = ["foo", "tags", "Status", "outreachType", "desc", "api_key", "expected_version", "id_lead"]
     key = draw(
         (st.sampled_from(typos) | st.text(_CHARS, min_size=1, max_size=12)).filter(
@@ -333,13 +376,13 @@ def _unknown_key(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
     return key
 
 
-def _null_not_nullable(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _null_not_nullable(draw: st.DrawFn, body: Body, given: _Given) -> str:
     field = draw(st.sampled_from(sorted(NOT_NULL)))
     body[field] = None
     return field
 
 
-def _bad_enum(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _bad_enum(draw: st.DrawFn, body: Body, given: _Given) -> str:
     field = draw(st.sampled_from(list(ENUMS)))
     allowed = ENUMS[field]
     near = [
@@ -353,19 +396,24 @@ def _bad_enum(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
     return field
 
 
-def _wrong_type(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _wrong_type(draw: st.DrawFn, body: Body, given: _Given) -> str:
     field = draw(st.sampled_from([*ENUMS, *TEXT_LIMITS]))
     body[field] = draw(st.sampled_from([1, 1.5, True, False, [], ["x"], {}, {"a": 1}]))
     return field
 
 
-def _approved_not_bool(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _approved_not_bool(draw: st.DrawFn, body: Body, given: _Given) -> str:
     body["approved"] = draw(st.sampled_from([0, 1, "yes", "no", "true", "false", "1", 1.0, [], {}]))
     return "approved"
 
 
-def _too_long(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
-    field = draw(st.sampled_from(list(TEXT_LIMITS)))
+def _too_long_fields(max_text: int | None) -> list[str]:
+    """The text fields a value one over the limit can break within `max_text` characters."""
+    return [name for name, (_, limit) in TEXT_LIMITS.items() if max_text is None or limit < max_text]
+
+
+def _too_long(draw: st.DrawFn, body: Body, given: _Given) -> str:
+    field = draw(st.sampled_from(_too_long_fields(given.max_text)))
     over = TEXT_LIMITS[field][1] + 1
     domain = "@example.com"
     if field == "screenshot_url":
@@ -373,7 +421,8 @@ def _too_long(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
     elif field in MESSAGE_ID_FIELDS:
         _set_type(draw, body, EMAIL_TYPES)
         value = "x" * (over - len(domain)) + domain
-        if draw(st.booleans()):  # over the limit however the brackets are counted
+        # over the limit however the brackets are counted (if they fit within max_text)
+        if draw(st.booleans()) and (given.max_text is None or over + 2 <= given.max_text):
             value = f"<{value}>"
     else:
         value = draw(_CHARS) * over
@@ -381,7 +430,7 @@ def _too_long(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
     return field
 
 
-def _empty_tag(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _empty_tag(draw: st.DrawFn, body: Body, given: _Given) -> str:
     body["tag"] = ""
     return "tag"
 
@@ -396,17 +445,17 @@ def _inserted(
     return text[:at] + draw(chars) + text[at:]
 
 
-def _nul_character(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _nul_character(draw: st.DrawFn, body: Body, given: _Given) -> str:
     field = draw(st.sampled_from(list(TEXT_LIMITS)))
     valid: st.SearchStrategy[str]
     if field in MESSAGE_ID_FIELDS:
         _set_type(draw, body, EMAIL_TYPES)
-        valid = _message_id()
+        valid = _message_id(given.max_text)
     elif field == "screenshot_url":
-        valid = _url()
+        valid = _url(given.max_text)
     else:
         valid = st.text(_CHARS, max_size=20)
-    limit = TEXT_LIMITS[field][1]
+    limit = _limit(field, given.max_text)
     body[field] = draw(_inserted(valid.filter(lambda t: len(t) < limit), st.just("\x00"), 0))
     return field
 
@@ -428,9 +477,11 @@ _BAD_URLS = [
 ]
 
 
-def _bad_url(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
-    limit = TEXT_LIMITS["screenshot_url"][1]
-    spaced = _inserted(_url().filter(lambda u: len(u) < limit), st.sampled_from(WHITESPACE), len("http://"))
+def _bad_url(draw: st.DrawFn, body: Body, given: _Given) -> str:
+    limit = _limit("screenshot_url", given.max_text)
+    spaced = _inserted(
+        _url(given.max_text).filter(lambda u: len(u) < limit), st.sampled_from(WHITESPACE), len("http://")
+    )
     body["screenshot_url"] = draw(st.sampled_from(_BAD_URLS) | spaced)
     return "screenshot_url"
 
@@ -449,7 +500,7 @@ _BAD_MESSAGE_IDS = [
 ]
 
 
-def _bad_message_id(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _bad_message_id(draw: st.DrawFn, body: Body, given: _Given) -> str:
     field = draw(st.sampled_from(MESSAGE_ID_FIELDS))
     _set_type(draw, body, EMAIL_TYPES)
     spaced = _inserted(st.just("left@example.com"), st.sampled_from(WHITESPACE), 0)
@@ -457,21 +508,21 @@ def _bad_message_id(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
     return field
 
 
-def _message_id_not_email(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _message_id_not_email(draw: st.DrawFn, body: Body, given: _Given) -> str:
     _set_type(draw, body, _NON_EMAIL)
     for name in MESSAGE_ID_FIELDS:
         body.pop(name, None)
     field = draw(st.sampled_from(MESSAGE_ID_FIELDS))
-    body[field] = draw(_message_id())
+    body[field] = draw(_message_id(given.max_text))
     return field
 
 
-def _unregistered_tag(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
-    body["tag"] = draw(tag_names().filter(lambda t: t not in tags))
+def _unregistered_tag(draw: st.DrawFn, body: Body, given: _Given) -> str:
+    body["tag"] = draw(_text("tag", 20, given.max_text).filter(lambda t: t not in given.tags))
     return "tag"
 
 
-def _bad_id(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _bad_id(draw: st.DrawFn, body: Body, given: _Given) -> str:
     u = str(draw(st.uuids()))
     bad: list[Any] = ["", "123", "not-a-uuid", u.replace("-", ""), "{" + u + "}", "urn:uuid:" + u]
     bad += [u[:-1], u + "0", "g" + u[1:], " " + u, 123, [u]]
@@ -493,13 +544,13 @@ _BAD_TIMESTAMPS: list[Any] = [
 ]
 
 
-def _bad_timestamp(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _bad_timestamp(draw: st.DrawFn, body: Body, given: _Given) -> str:
     field = draw(st.sampled_from(TIME_FIELDS))
     body[field] = draw(st.sampled_from(_BAD_TIMESTAMPS))
     return field
 
 
-def _bad_version(draw: st.DrawFn, body: Body, tags: tuple[str, ...]) -> str:
+def _bad_version(draw: st.DrawFn, body: Body, given: _Given) -> str:
     body["version"] = draw(st.sampled_from([0, -1, 1.5, "1", True, 2**63, [1]]))
     return "version"
 
@@ -526,63 +577,73 @@ assert list(_MUTATIONS) == list(RULES)
 
 
 @st.composite
-def _invalid(draw: st.DrawFn, tags: tuple[str, ...], rules: tuple[str, ...]) -> InvalidCase:
+def _invalid(draw: st.DrawFn, given: _Given, rules: tuple[str, ...]) -> InvalidCase:
     rule = draw(st.sampled_from(rules))
-    body = draw(_outreach(tags))
-    field = _MUTATIONS[rule](draw, body, tags)
+    body = draw(_outreach(given.tags, given.max_text))
+    field = _MUTATIONS[rule](draw, body, given)
     return InvalidCase(rule, field, body)
 
 
 def invalid_cases(
-    tags: Iterable[str] = (), *, rules: Iterable[str] | None = None
+    tags: Iterable[str] = (), *, rules: Iterable[str] | None = None, max_text: int | None = None
 ) -> st.SearchStrategy[InvalidCase]:
     """Insert bodies that break exactly one rule, as `InvalidCase(rule, field, body)`.
 
     `field` is the field the store's `ValidationError` names; `rules` limits the draw to some names
-    of `RULES`. Each body is a valid `outreaches(tags)` body with one rule broken, so it is refused
-    by a store in which `tags` (and no `unregistered_tag` name) are registered.
+    of `RULES`. Each body is a valid `outreaches(tags, max_text=max_text)` body with one rule broken,
+    so it is refused by a store in which `tags` (and no `unregistered_tag` name) are registered. With
+    `max_text`, `too_long` breaks only the fields whose limit is below it, and is left out of the
+    default rules when there is none (asking for it is then a ValueError).
     """
+    bound = _max_text(max_text)
     chosen = tuple(RULES) if rules is None else tuple(rules)
     unknown = [r for r in chosen if r not in RULES]
     if unknown or not chosen:
         raise ValueError(f"unknown rules {unknown}; choose from {', '.join(RULES)}")
-    return _invalid(_tag_tuple(tags), chosen)
+    if not _too_long_fields(bound):
+        if rules is not None and "too_long" in chosen:
+            smallest = min(limit for _, limit in TEXT_LIMITS.values())
+            raise ValueError(f"the too_long rule needs max_text above {smallest}, the smallest limit")
+        chosen = tuple(r for r in chosen if r != "too_long")
+    return _invalid(_Given(_tag_tuple(tags), bound), chosen)
 
 
 def invalid_outreaches(
-    tags: Iterable[str] = (), *, rules: Iterable[str] | None = None
+    tags: Iterable[str] = (), *, rules: Iterable[str] | None = None, max_text: int | None = None
 ) -> st.SearchStrategy[Body]:
     """Insert bodies that each break exactly one rule of the record (see `RULES`); a store refuses
     every one with a `ValidationError` naming the broken field. Use `invalid_cases` to know which."""
-    return invalid_cases(tags, rules=rules).map(lambda case: case.body)
+    return invalid_cases(tags, rules=rules, max_text=max_text).map(lambda case: case.body)
 
 
 # --- Updates and page requests -------------------------------------------------------------------
 
 
 @functools.cache
-def _optional_update(tags: tuple[str, ...]) -> st.SearchStrategy[Body]:
-    fields = _record_fields(tags)
+def _optional_update(tags: tuple[str, ...], max_text: int | None) -> st.SearchStrategy[Body]:
+    fields = _record_fields(tags, max_text)
     fields["status"] = _enum("status")
     if not tags:
         fields["tag"] = st.none()  # clearing the tag is always valid
     return st.fixed_dictionaries({}, optional=fields)
 
 
-_SOME_MESSAGE_IDS = st.fixed_dictionaries(
-    {}, optional={n: _nullable(_message_id()) for n in MESSAGE_ID_FIELDS}
-)
+@functools.cache
+def _some_message_ids(max_text: int | None) -> st.SearchStrategy[Body]:
+    return st.fixed_dictionaries({}, optional=_message_id_fields(max_text))
+
+
 _CLEARED_MESSAGE_IDS = st.fixed_dictionaries({}, optional={n: st.none() for n in MESSAGE_ID_FIELDS})
 
 
 @st.composite
-def _update(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
-    body: Body = draw(_optional_update(tags))
+def _update(draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None) -> Body:
+    body: Body = draw(_optional_update(tags, max_text))
     if draw(st.booleans()):
         outreach_type = draw(_enum("outreach_type"))
         body["outreach_type"] = outreach_type
         if _plain(outreach_type) in _EMAIL:
-            body.update(draw(_SOME_MESSAGE_IDS))
+            body.update(draw(_some_message_ids(max_text)))
         else:  # the record may carry message ids, which a non-email type cannot keep
             body.update({name: None for name in MESSAGE_ID_FIELDS})
     else:  # the record's type is unknown here: only clearing a message id is valid for every type
@@ -590,13 +651,14 @@ def _update(draw: st.DrawFn, tags: tuple[str, ...]) -> Body:
     return body
 
 
-def updates(tags: Iterable[str] = ()) -> st.SearchStrategy[Body]:
+def updates(tags: Iterable[str] = (), *, max_text: int | None = None) -> st.SearchStrategy[Body]:
     """Partial update bodies, without `id`, valid for any stored record (tags drawn from `tags`).
 
     Add the id to send one: `store.update({**body, "id": rec.id})` or `store.update(rec.id, **body)`.
     A message id is set only together with an email `outreach_type`; a non-email type clears them.
+    `max_text` bounds the text fields as for `outreaches`.
     """
-    return _update(_tag_tuple(tags))
+    return _update(_tag_tuple(tags), _max_text(max_text))
 
 
 def _equality(name: str) -> st.SearchStrategy[Any]:
@@ -608,7 +670,7 @@ def _equality(name: str) -> st.SearchStrategy[Any]:
     elif name == "version":
         value = st.integers(1, 2**63 - 1)
     elif name == "id":
-        value = st.uuids().map(str) | st.text(_CHARS, max_size=8)
+        value = st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper())
     elif name == "screenshot_url":
         value = _url()
     elif name in MESSAGE_ID_FIELDS:

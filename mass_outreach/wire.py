@@ -22,16 +22,18 @@ __all__ = ["ENDPOINTS", "call", "endpoint_name", "error_envelope", "record_to_wi
 ENDPOINTS = ("insert", "page", "update", "get", "count")
 PAGE_KEYS = frozenset({"page", "limit", "filters", "order", "asc", "cursor"})
 _encoder = msgspec.json.Encoder()
+_ENDPOINT_SPELLINGS = {
+    spelling: name
+    for name in ENDPOINTS
+    for spelling in (name, f"/ajax/outreach/{name}.json", f"/api1.0/outreach/{name}.json")
+}
 
 
 def endpoint_name(endpoint: str) -> str | None:
-    """`insert` or `/ajax/outreach/insert.json` (or `/api1.0/outreach/insert.json`) -> `insert`."""
-    name = endpoint
-    for prefix in ("/ajax/outreach/", "/api1.0/outreach/"):
-        if name.startswith(prefix) and name.endswith(".json"):
-            name = name[len(prefix) : -len(".json")]
-            break
-    return name if name in ENDPOINTS else None
+    """`insert` or `/ajax/outreach/insert.json` (or `/api1.0/outreach/insert.json`) -> `insert`.
+
+    An exact match of one of the spellings, nothing else (no prefix or suffix taken off twice)."""
+    return _ENDPOINT_SPELLINGS.get(endpoint)
 
 
 def record_to_wire(rec: Outreach) -> dict[str, Any]:

@@ -14,11 +14,26 @@ import mass_outreach as mo
 # tests/external/ is a separate project that uses the pytest plugin; tests run it in a subprocess.
 collect_ignore_glob = ["external/*"]
 
+# The default tier is reproducible: derandomized (each test's examples are seeded from the test itself,
+# so every run on every machine tries the same ones) and with no example database, so no run replays a
+# failure that an earlier one saved. The --stress tier explores: fresh random examples on every run, ten
+# times as many. Neither keeps a database (stress inherits database=None); both print the failing
+# example and its @reproduce_failure blob, which replays it exactly.
 settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+    "default",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,
+    print_blob=True,
 )
 settings.register_profile(
-    "stress", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=1000
+    "stress",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=False,
+    max_examples=1000,
+    print_blob=True,
 )
 
 

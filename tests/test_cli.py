@@ -3,14 +3,17 @@ statuses, standard input, `python -m`, the console script, a terminal's progress
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import os
 import pty
+import shlex
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +27,7 @@ from hypothesis import strategies as st
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
-from mass_outreach.cli import _ArrayReader, cli, csv_row_to_body, parse_filters
+from mass_outreach.cli import cli, parse_filters
 
 Run = Callable[..., Result]
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
@@ -100,8 +103,8 @@ def test_an_error_envelope_exits_1_with_the_messages_on_stderr(run: Run) -> None
         "The outreach_type is required.",
     ]
     assert "not valid JSON" in failed(run("insert", "{"))
-    assert "does not exist" in failed(run("get", "123e4567-e89b-12d3-a456-426614174000"))
     rec = succeeded(run("insert", json.dumps(LINKEDIN)))["result"]
+    assert "does not exist" in failed(run("get", "123e4567-e89b-12d3-a456-426614174000"))
     assert "version 1, not 7" in failed(run("update", json.dumps({"id": rec["id"], "expected_version": 7})))
     assert stored()[0]["version"] == 1
 
@@ -151,6 +154,95 @@ def test_db_option_then_environment_then_default(run: Run, monkeypatch: pytest.M
     assert (len(stored("outreach.db")), len(stored("env.db")), len(stored("opt.db"))) == (1, 1, 1)
 
 
+def test_db_after_the_command_as_well_as_before(run: Run, tmp_path: Path) -> None:
+    rec = succeeded(run("insert", "--db", "after.db", json.dumps(LINKEDIN), db=None))["result"]
+    assert not Path("outreach.db").exists() and len(stored("after.db")) == 1
+    assert succeeded(run("page", "--db", "after.db", "{}", db=None))["total"] == 1
+    assert succeeded(run("count", "{}", "--db", "after.db", db=None))["result"] == 1
+    assert succeeded(run("get", rec["id"], "--db", "after.db", db=None))["result"] == rec
+    change = json.dumps({"id": rec["id"], "status": "running"})
+    assert succeeded(run("update", "--db", "after.db", change, db=None))["result"]["version"] == 2
+    assert succeeded(run("tags", "add", "--db", "after.db", "vip", db=None))["result"] == ["vip"]
+    assert succeeded(run("tags", "--db", "after.db", db=None))["result"] == ["vip"]
+    assert succeeded(run("tags", "remove", "vip", "--db", "after.db", db=None))["result"] == []
+    exported = run("export", "--db", "after.db", db=None)
+    assert exported.exit_code == 0 and json.loads(exported.stdout)["id"] == rec["id"]
+    (tmp_path / "dump.jsonl").write_text(exported.stdout)
+    assert succeeded(run("import", "dump.jsonl", "--db", "copy.db", db=None))["result"]["inserted"] == 1
+    # given both before and after the command, the one after it wins (as a later option does)
+    succeeded(run("--db", "before.db", "insert", "--db", "won.db", json.dumps(LINKEDIN), db=None))
+    assert not Path("before.db").exists() and len(stored("won.db")) == 1
+    assert not Path("outreach.db").exists()
+    assert "--db PATH" in run("page", "--help", db=None).stdout
+
+
+def db_files() -> list[str]:
+    return sorted(str(p) for p in Path().glob("*.db*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "file"),
+    [
+        (["insert", "{"], None),
+        (["insert", '{"status": "nope"}'], None),
+        (["insert", json.dumps({**LINKEDIN, "tag": "unregistered"})], None),
+        (["insert", "-"], None),  # an empty standard input
+        (["tags", "add", ""], None),
+        (["import", "in.jsonl"], '{"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}\n{oops\n'),
+        (["import", "in.jsonl", "--create-tags"], json.dumps({**LINKEDIN, "tag": "t"}) + '\n{"status": 1}\n'),
+        (["import", "in.json"], '[{"a": 1},'),
+        (["import", "in.csv"], "outreach_type,status\nLinkedIn_DirectMessage,pending,extra\n"),
+        (["import", "-"], '{"outreach_type": 7}\n'),
+    ],
+)
+def test_a_write_command_that_fails_leaves_no_new_file(run: Run, args: list[str], file: str | None) -> None:
+    if file is not None:
+        Path(args[1] if args[1] != "-" else "unused").write_text(file)
+    result = run(*args, input=file if args[-1] == "-" else "")
+    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert db_files() == []
+    with mo.open("t.db"):  # an existing store, even an empty one, is never removed
+        pass
+    assert run(*args, input=file if args[-1] == "-" else "").exit_code == 1
+    assert db_files() == ["t.db"] and stored() == []
+
+
+def test_a_new_store_is_removed_only_if_empty_and_no_one_else_has_it_open(tmp_path: Path) -> None:
+    from mass_outreach.cli import _discard_if_empty
+
+    path = str(tmp_path / "n.db")
+    other = mo.open(path)  # another process that opened the new file meanwhile
+    _discard_if_empty(path)
+    assert os.path.exists(path)
+    other.insert(LINKEDIN)  # ... and still writes to it, safely
+    other.close()
+    _discard_if_empty(path)  # it now holds a record: kept
+    assert stored(path) != []
+    with mo.open(tmp_path / "tags.db") as store:
+        store.add_tag("kept")
+    _discard_if_empty(str(tmp_path / "tags.db"))
+    with mo.open(tmp_path / "tags.db") as store:
+        assert store.tags() == ["kept"]
+    (tmp_path / "foreign.db").write_bytes(b"")
+    sqlite3.connect(tmp_path / "foreign.db").execute("CREATE TABLE t (x)").connection.close()
+    _discard_if_empty(str(tmp_path / "foreign.db"))
+    assert (tmp_path / "foreign.db").exists()  # not a store of ours: never touched
+    with mo.open(tmp_path / "empty.db"):
+        pass
+    _discard_if_empty(str(tmp_path / "empty.db"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db", "n.db", "tags.db"]
+
+
+def test_serve_that_cannot_listen_leaves_no_new_file(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = proc(tmp_path, "--db", "s.db", "serve", "--port", port)
+    assert result.returncode == 1 and b"Cannot listen on 127.0.0.1:" in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def test_page_as_a_table(run: Run) -> None:
     succeeded(run("tags", "add", "vip"))
     for i in range(3):
@@ -169,13 +261,37 @@ def test_page_as_a_table(run: Run) -> None:
     assert "limit" in failed(run("page", '{"limit": 0}', "--format", "table"))
 
 
+def test_messages_about_flags_and_settings_read_as_sentences(run: Run) -> None:
+    """A field named by an adjective or a verb is not "The approved": the message starts with its
+    name, as the field list shows it."""
+    body = {**LINKEDIN, "approved": "yes", "skip_repliers": "never", "direction": None}
+    assert failed(run("insert", json.dumps(body))).splitlines() == [
+        "approved must be true or false.",
+        "skip_repliers 'never' is not valid; it must be one of global, tag_only, none.",
+        "The direction cannot be null.",
+    ]
+    assert failed(run("insert", json.dumps({**LINKEDIN, "approved": None}))) == "approved cannot be null."
+    assert failed(run("insert", json.dumps({**LINKEDIN, "skip_repliers": 3}))) == (
+        "skip_repliers must be one of global, tag_only, none."
+    )
+    succeeded(run("insert", json.dumps(LINKEDIN)))
+    succeeded(run("insert", json.dumps(LINKEDIN)))
+    assert failed(run("page", '{"asc": "no"}')) == "asc must be true or false."
+    cursor = succeeded(run("page", '{"limit": 1}'))["next_cursor"]
+    assert failed(run("page", json.dumps({"cursor": cursor, "asc": False}))) == (
+        "asc does not match the cursor's."
+    )
+
+
 def test_tags_list_add_remove(run: Run) -> None:
     assert succeeded(run("tags", "add", "b"))["result"] == ["b"]
     assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
     assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
     assert succeeded(run("tags"))["result"] == ["a", "b"]
     succeeded(run("insert", json.dumps({**LINKEDIN, "tag": "a"})))
-    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 1 outreach records."
+    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 1 outreach record."
+    succeeded(run("insert", json.dumps({**LINKEDIN, "tag": "a"})))
+    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 2 outreach records."
     assert failed(run("tags", "remove", "zz")) == "The tag 'zz' is not registered."
     assert "1 to 254 characters" in failed(run("tags", "add", ""))
     assert succeeded(run("tags", "remove", "b"))["result"] == ["a"]
@@ -250,6 +366,195 @@ class contextlib_suppress_eio:
         return isinstance(exc, OSError)
 
 
+# --- Arguments that are not UTF-8, output that cannot be written ---------------------------------
+
+# A desktop's UTF-8 locale: standard output refuses the surrogates that stand for bytes of the command
+# line that are not UTF-8 (the POSIX locale would let them through and hide a bug).
+STRICT_STDOUT = {"PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8"}
+
+
+def bytes_proc(
+    cwd: Path, *args: bytes, stdout: Any = subprocess.PIPE, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """The CLI in a process of its own, with arguments as raw bytes (as a shell passes them)."""
+    base = {k: v for k, v in os.environ.items() if k != "MASS_OUTREACH_DB"}
+    return subprocess.run(
+        [sys.executable.encode(), b"-m", b"mass_outreach", *args],
+        stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=cwd,
+        env={**base, **(env if env is not None else STRICT_STDOUT)}, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def clean_failure(result: subprocess.CompletedProcess[bytes], status: int) -> str:
+    """A failure that reads well: the exit status, a message on standard error, no traceback."""
+    stderr = result.stderr.decode("utf-8")  # the message itself is UTF-8, whatever the arguments were
+    assert result.returncode == status, (result.returncode, result.stdout, stderr)
+    assert stderr.strip() and "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    if result.stdout:  # an envelope: valid UTF-8 JSON, carrying the same message
+        assert json.loads(result.stdout)["status"] == stderr.rstrip("\n")
+    return stderr
+
+
+@pytest.fixture
+def odd_dir(tmp_path: Path) -> Path:
+    """A store t.db with one record, a directory and a JSON lines file whose names are not UTF-8."""
+    with mo.open(tmp_path / "t.db") as store:
+        store.insert(LINKEDIN)
+    os.mkdir(os.path.join(os.fsencode(tmp_path), b"\xffdir"))
+    with open(os.path.join(os.fsencode(tmp_path), b"\xffin.jsonl"), "w") as f:
+        f.write(json.dumps(LINKEDIN) + "\n{oops\n")
+    return tmp_path
+
+
+LINKEDIN_ARG = json.dumps(LINKEDIN).encode()
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "fragment"),
+    [
+        ([b"--db", b"\xff.db", b"page"], 1, "No mass_outreach store at "),
+        ([b"--db", b"\xffdir", b"page"], 1, "\\xffdir is a directory"),
+        ([b"--db", b"\xffdir", b"insert", LINKEDIN_ARG], 1, "\\xffdir is a directory"),
+        ([b"--db", b"\xffdir", b"export"], 1, "\\xffdir is a directory"),
+        (
+            [b"--db", b"no\xff/t.db", b"insert", LINKEDIN_ARG],
+            1,
+            "Cannot create no\\xff/t.db: there is no directory",
+        ),
+        ([b"--db", b"t.db", b"export", b"--filter", b"status=\xff"], 2, "'status=\\xff' is not UTF-8 text"),
+        ([b"--db", b"t.db", b"export", b"--filter", b"\xff=1"], 2, "'\\xff=1' is not UTF-8 text"),
+        ([b"--db", b"t.db", b"get", b"\xff"], 1, "The id must be a UUID"),
+        ([b"--db", b"t.db", b"tags", b"add", b"\xff"], 1, "The tag must be valid text"),
+        ([b"--db", b"t.db", b"tags", b"remove", b"\xff"], 1, "The tag must be valid text"),
+        ([b"--db", b"t.db", b"insert", b'{"subject": "\xff"}'], 1, "not valid UTF-8"),
+        ([b"--db", b"t.db", b"update", b"\xff"], 1, "not valid UTF-8"),
+        ([b"--db", b"t.db", b"import", b"\xffin.jsonl"], 1, "Line 2: The body is not valid JSON"),
+        ([b"--db", b"t.db", b"import", b"\xffnone.jsonl"], 2, "does not exist"),
+        ([b"--db", b"t.db", b"serve", b"--api-key", b"\xff"], 2, "'\\xff' is not UTF-8 text"),
+        ([b"--db", b"t.db", b"serve", b"--host", b"\xff"], 2, "'\\xff' is not a loopback address"),
+        ([b"\xff"], 2, "No such command"),
+        ([b"--db", b"t.db", b"page", b"--format", b"\xff"], 2, "is not one of"),
+    ],
+)
+def test_arguments_that_are_not_utf8_get_a_message_and_a_status(
+    odd_dir: Path, args: list[bytes], status: int, fragment: str
+) -> None:
+    assert fragment in clean_failure(bytes_proc(odd_dir, *args), status)
+    assert sorted(os.listdir(os.fsencode(odd_dir))) == [b"t.db", b"\xffdir", b"\xffin.jsonl"]
+
+
+def test_file_names_that_are_not_utf8_work(odd_dir: Path) -> None:
+    raw = os.fsencode(odd_dir)
+    done = bytes_proc(odd_dir, b"--db", b"\xff.db", b"insert", LINKEDIN_ARG)
+    assert done.returncode == 0 and done.stderr == b"" and json.loads(done.stdout)["status"] == "success"
+    assert len(stored(os.path.join(raw, b"\xff.db").decode("utf-8", "surrogateescape"))) == 1
+    args = [b"--db", b"t.db", b"import", b"\xffin.jsonl", b"--skip-invalid", b"--rejects", b"\xffr.jsonl"]
+    done = bytes_proc(odd_dir, *args)
+    assert done.returncode == 0 and json.loads(done.stdout)["result"]["inserted"] == 1
+    with open(os.path.join(raw, b"\xffr.jsonl")) as rejects:
+        assert json.loads(rejects.readline())["line"] == 2
+    demo = bytes_proc(odd_dir, b"--db", b"\xffdemo.db", b"demo")
+    assert demo.returncode == 0 and "Traceback" not in demo.stderr.decode(), demo.stderr
+    assert b"/\xffdemo.db (created)" in demo.stdout  # the name printed back as the bytes it was
+
+
+ARG = "<arg>"
+SHAPES = [
+    ["insert", ARG],
+    ["update", ARG],
+    ["get", ARG],
+    ["page", ARG],
+    ["count", ARG],
+    ["tags", "add", ARG],
+    ["tags", "remove", ARG],
+    ["export", "--filter", ARG],
+    ["export", "--format", "csv", "--order", ARG],
+    ["import", ARG],
+    ["import", "in.jsonl", "--skip-invalid", "--rejects", ARG],
+    ["page", "--format", ARG],
+    [ARG],
+]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    shape=st.sampled_from(SHAPES),
+    arg=st.binary(max_size=12).filter(lambda b: b"\0" not in b) | st.sampled_from([b"\xff", b"a=\xff"]),
+    db=st.sampled_from([b"t.db", b"\xff.db", b"\xffdir", b"new\xff/x.db"]),
+)
+def test_any_bytes_in_any_argument_get_a_status_never_an_exception(
+    tmp_path: Path, shape: list[str], arg: bytes, db: bytes
+) -> None:
+    """In-process, as Python hands the bytes to click (a byte that is not UTF-8 becomes a surrogate);
+    an exception would escape invoke (catch_exceptions=False)."""
+    argv = [a.replace(ARG, arg.decode("utf-8", "surrogateescape")) for a in shape]
+    before = os.getcwd()
+    with tempfile.TemporaryDirectory(dir=tmp_path) as where:
+        os.chdir(where)
+        try:
+            os.mkdir(os.fsdecode(b"\xffdir"))
+            Path("in.jsonl").write_text(json.dumps(LINKEDIN) + "\n{oops\n")
+            result = CliRunner().invoke(cli, ["--db", os.fsdecode(db), *argv], catch_exceptions=False)
+        finally:
+            os.chdir(before)
+    assert result.exit_code in (0, 1, 2)
+    if result.exit_code:
+        assert result.stderr.strip() and "Traceback" not in result.stderr
+
+
+# one of each way the command line writes: envelopes, click.echo, a binary stream, a text wrapper
+# on it, click's own help (printed while the arguments are parsed), and the demo
+OUTPUT_COMMANDS = [
+    ["get", "ID"],
+    ["page", "--format", "table"],
+    ["export"],
+    ["export", "--format", "csv"],
+    ["--help"],
+    ["--db", "demo.db", "demo"],
+]
+
+
+@pytest.fixture
+def one_record(tmp_path: Path) -> str:
+    with mo.open(tmp_path / "t.db") as store:
+        return store.insert(LINKEDIN).id
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("args", OUTPUT_COMMANDS, ids=" ".join)
+def test_a_full_device_is_a_message_not_a_traceback(tmp_path: Path, one_record: str, args: list[str]) -> None:
+    argv = [a.replace("ID", one_record).encode() for a in ["--db", "t.db", *args]]
+    with open("/dev/full", "wb") as full:
+        stderr = clean_failure(bytes_proc(tmp_path, *argv, stdout=full), 1)
+    assert stderr == "Cannot write to standard output: No space left on device; the output is incomplete.\n"
+
+
+@pytest.mark.parametrize("args", OUTPUT_COMMANDS, ids=" ".join)
+def test_a_closed_pipe_is_a_message_not_a_traceback(tmp_path: Path, one_record: str, args: list[str]) -> None:
+    argv = [a.replace("ID", one_record).encode() for a in ["--db", "t.db", *args]]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the command writes anything: every write fails
+    try:
+        stderr = clean_failure(bytes_proc(tmp_path, *argv, stdout=write_end), 1)
+    finally:
+        os.close(write_end)
+    assert (
+        stderr
+        == "Cannot write to standard output: it was closed (a broken pipe); the output is incomplete.\n"
+    )
+
+
+def test_export_into_head_stops_with_a_message(tmp_path: Path) -> None:
+    with mo.open(tmp_path / "t.db") as store:
+        store.insert_many([{**LINKEDIN, "body": "b" * 500}] * 4000)  # 2 MB: more than a pipe holds
+    command = f"{shlex.quote(sys.executable)} -m mass_outreach --db t.db export | head -c1"
+    done = subprocess.run(["sh", "-c", command], capture_output=True, cwd=tmp_path, timeout=120, check=False)
+    assert done.stdout == b"{"
+    assert done.stderr.decode() == (
+        "Cannot write to standard output: it was closed (a broken pipe); the output is incomplete.\n"
+    )
+
+
 # --- import --------------------------------------------------------------------------------------
 
 
@@ -298,9 +603,7 @@ def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_p
     text = json.dumps(rows, indent=2)
     bad_line = [i for i, line in enumerate(text.splitlines(), 1) if line == "  {"][2]  # the third `{`
     (tmp_path / "in.json").write_text(text)
-    assert failed(run("import", "in.json")).startswith(
-        f"Line {bad_line}: The approved must be true or false."
-    )
+    assert failed(run("import", "in.json")).startswith(f"Line {bad_line}: approved must be true or false.")
     rows[2]["approved"] = True
     (tmp_path / "in.json").write_text(text.replace('"yes"', "true"))
     assert succeeded(run("import", "in.json"))["result"]["inserted"] == 3
@@ -320,7 +623,7 @@ def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_p
 def test_a_broken_json_array_fails_with_its_line(run: Run, tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "in.json").write_text(text)
     assert failed(run("import", "in.json", "--skip-invalid")).startswith(message)
-    assert not Path("t.db").exists() or stored() == []
+    assert not list(Path().glob("t.db*"))  # no new empty store (nor its -wal, -shm) left behind
 
 
 def test_a_json_file_may_hold_json_lines_or_nothing(run: Run, tmp_path: Path) -> None:
@@ -330,31 +633,6 @@ def test_a_json_file_may_hold_json_lines_or_nothing(run: Run, tmp_path: Path) ->
     assert succeeded(run("import", "empty.json"))["result"]["inserted"] == 0
     (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps([LINKEDIN]).encode())
     assert succeeded(run("import", "bom.json"))["result"]["inserted"] == 1
-
-
-_json_leaf = st.none() | st.booleans() | st.integers() | st.text(alphabet='ab"\\[]{},\n\t é', max_size=8)
-_json_value = st.recursive(
-    _json_leaf,
-    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=3), c, max_size=3),
-    max_leaves=8,
-)
-
-
-@given(
-    elements=st.lists(_json_value, max_size=6),
-    indent=st.sampled_from([None, 0, 2]),
-    block_size=st.sampled_from([1, 2, 5, 64, 1 << 20]),
-)
-def test_the_array_reader_splits_any_array_into_its_elements(
-    elements: list[Any], indent: int | None, block_size: int
-) -> None:
-    text = json.dumps(elements, indent=indent, ensure_ascii=False).encode()
-    got = list(_ArrayReader(io.BytesIO(text), block_size))
-    assert [json.loads(t) for _, t in got] == elements
-    decoded = json.loads(text)
-    assert decoded == elements
-    if indent is not None and elements:  # each element of an indented array starts on its own line
-        assert got[0][0] == 2
 
 
 def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_path: Path) -> None:
@@ -368,13 +646,22 @@ def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_pat
     (tmp_path / "in.csv").write_bytes(text.encode())
     assert failed(run("import", "in.csv")).splitlines() == [
         f"Line 6: The status 'nope' is not valid; it must be one of {STATUSES}.",
-        "Line 6: The approved cannot be null.",
+        "Line 6: approved cannot be null.",
     ]
     (tmp_path / "in.csv").write_bytes(text.rsplit("\r\n", 2)[0].encode() + b"\r\n")
     assert succeeded(run("import", "in.csv"))["result"]["inserted"] == 2
     first, second = stored()
     assert (first["subject"], first["approved"], first["version"]) == ("two\r\nlines", True, 1)
     assert (second["subject"], second["approved"], second["version"]) == (None, False, 3)
+
+
+def test_a_csv_byte_that_is_not_utf8_is_named_by_its_line(run: Run, tmp_path: Path) -> None:
+    lines = ["outreach_type,status,subject"] + ["LinkedIn_DirectMessage,pending,Hello"] * 600
+    data = "\n".join(lines).encode().split(b"\n")
+    data[501] = data[501].replace(b"Hello", b"H\xe9llo")  # line 502, in Latin-1
+    (tmp_path / "in.csv").write_bytes(b"\n".join(data) + b"\n")
+    assert failed(run("import", "in.csv", "--skip-invalid")) == "Line 502: The file is not UTF-8 text."
+    assert not list(Path().glob("t.db*"))  # no new empty store (nor its -wal, -shm) left behind
 
 
 def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> None:
@@ -384,22 +671,6 @@ def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> N
     assert failed(run("import", "in.csv")) == "Line 3: The row has 1 cells; the header has 2."
     (tmp_path / "dup.csv").write_text("status,status\npending,pending\n")
     assert failed(run("import", "dup.csv")) == "Line 1: The CSV header names a column twice."
-
-
-def test_csv_cells_become_values() -> None:
-    cells = {
-        "approved": "False",
-        "version": "12",
-        "subject": "",
-        "tag": "007",
-        "body": "true",
-        "skip_repliers": "",
-    }
-    assert csv_row_to_body(cells) == {
-        "approved": False, "version": 12, "subject": None, "tag": "007", "body": "true",
-        "skip_repliers": None,
-    }  # fmt: skip
-    assert csv_row_to_body({"approved": "yes", "version": "1.5"}) == {"approved": "yes", "version": "1.5"}
 
 
 def test_format_by_extension_option_or_stdin(run: Run, tmp_path: Path) -> None:
@@ -447,6 +718,16 @@ def test_skip_invalid_writes_each_reject_with_its_line_and_errors(run: Run, tmp_
     quiet = run("import", str(data), "--skip-invalid")
     assert succeeded(quiet)["result"]["rejected"] == 3
     assert [line.split(":")[0] for line in quiet.stderr.splitlines()] == ["Line 2", "Line 4", "Line 5"]
+
+
+def test_a_rejects_file_that_cannot_be_written_is_named(run: Run, tmp_path: Path) -> None:
+    data = write_lines(tmp_path / "in.jsonl", [LINKEDIN, "{oops"])
+    message = failed(run("import", str(data), "--skip-invalid", "--rejects", "nodir/r.jsonl"))
+    assert message == "Cannot write nodir/r.jsonl: No such file or directory."
+    assert not Path("t.db").exists()  # refused before the import began
+    if os.path.exists("/dev/full"):
+        message = failed(run("import", str(data), "--skip-invalid", "--rejects", "/dev/full"))
+        assert message.startswith("Cannot write /dev/full: No space left on device (1 records were imported")
 
 
 def test_skip_invalid_csv_keeps_a_malformed_rows_cells(run: Run, tmp_path: Path) -> None:
@@ -519,6 +800,65 @@ def test_export_errors_go_to_stderr_only(run: Run) -> None:
         assert result.exit_code == 1 and result.stdout == "" and fragment in result.stderr
 
 
+def test_page_and_count_take_filter_options_as_export_does(run: Run) -> None:
+    records = seed()
+    by = {r.id: r for r in records}
+
+    def page_ids(*args: str) -> list[str]:
+        return [r["id"] for r in succeeded(run("page", *args))["results"]]
+
+    assert succeeded(run("count", "--filter", "status=failed"))["result"] == 3
+    assert succeeded(run("count", "--filter", "status=failed", "--filter", "status=:running"))["result"] == 6
+    both = ["--filter", "tag=vip", "--filter", "approved=true"]
+    assert succeeded(run("count", *both))["result"] == 3
+    assert {by[i].status for i in page_ids("--filter", "status=failed")} == {"failed"}
+    # merged with the body's own filters, and with its other keys
+    assert succeeded(run("count", '{"filters": {"tag": "vip"}}', "--filter", "approved=true"))["result"] == 3
+    got = page_ids('{"limit": 2, "order": "subject"}', "--filter", 'status=["failed","pending"]')
+    assert (
+        got
+        == [
+            r.id for r in sorted(records, key=lambda r: r.subject or "") if r.status in ("failed", "pending")
+        ][:2]
+    )
+    assert succeeded(run("page", "-", "--filter", "tag=vip", input='{"limit": 1}'))["total"] == 6
+    assert succeeded(run("count", '{"filters": null}', "--filter", "tag=vip"))["result"] == 6
+    # a cursor carries its filters: the options must be the same, as a body's filters must
+    first = succeeded(run("page", '{"limit": 2}', "--filter", "tag=vip"))
+    cursor = json.dumps({"cursor": first["next_cursor"]})
+    assert len(succeeded(run("page", cursor, "--filter", "tag=vip"))["results"]) == 2
+    assert "does not match the cursor" in failed(run("page", cursor, "--filter", "tag=null"))
+    # the same field in the body and in an option is ambiguous: a usage error, nothing read
+    twice = run("count", '{"filters": {"status": "failed"}}', "--filter", "status=pending")
+    assert twice.exit_code == 2 and twice.stdout == ""
+    assert "The filter 'status' is given both in BODY and by --filter" in twice.stderr
+    # a body that is no object is the store's to refuse, as without options
+    assert "not valid JSON" in failed(run("count", "{", "--filter", "tag=vip"))
+    assert "The filters must be an object." in failed(run("page", '{"filters": 3}', "--filter", "tag=vip"))
+    assert "Unknown filter 'nope'." in failed(run("count", "--filter", "nope=1"))
+    usage = run("page", "--filter", "status")
+    assert usage.exit_code == 2 and "is not FIELD=VALUE" in usage.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "tsv"])
+def test_export_writes_every_format_import_reads(run: Run, tmp_path: Path, fmt: str) -> None:
+    records = [msgspec.to_builtins(r) for r in seed()]
+    result = run("export", "--format", fmt, "--filter", "tag=vip")
+    assert result.exit_code == 0 and result.stderr == ""
+    (tmp_path / f"out.{fmt}").write_bytes(result.stdout_bytes)
+    if fmt == "json":
+        assert [r["id"] for r in json.loads(result.stdout)] == [r["id"] for r in records if r["tag"]]
+    if fmt == "tsv":
+        assert result.stdout.splitlines()[0].split("\t")[:3] == ["id", "outreach_type", "status"]
+    imported = run("import", f"out.{fmt}", "--create-tags", db="copy.db")
+    assert succeeded(imported)["result"]["inserted"] == 6
+    assert stored("copy.db") == [r for r in records if r["tag"]]
+    empty = run("export", "--format", fmt, "--filter", "tag=nobody")
+    assert empty.exit_code == 0
+    (tmp_path / f"none.{fmt}").write_bytes(empty.stdout_bytes)
+    assert succeeded(run("import", f"none.{fmt}", db="none.db"))["result"]["inserted"] == 0
+
+
 def test_parse_filters() -> None:
     assert parse_filters(["status=pending", "status=running", "tag=null", "subject=123", "version=2"]) == {
         "status": ["pending", "running"], "tag": None, "subject": "123", "version": 2,
@@ -544,7 +884,7 @@ def _round_trip_store(bodies: list[dict[str, Any]], path: Path) -> list[dict[str
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     bodies=st.lists(mos.outreaches(tags=("vip", 'a,b\n"c"')), max_size=8),
-    fmt=st.sampled_from(["jsonl", "csv"]),
+    fmt=st.sampled_from(["jsonl", "json", "csv", "tsv"]),
 )
 def test_export_then_import_gives_the_same_records(
     tmp_path: Path, bodies: list[dict[str, Any]], fmt: str
@@ -560,13 +900,13 @@ def test_export_then_import_gives_the_same_records(
         cli, ["--db", str(target), "import", str(dump), "--create-tags"], catch_exceptions=False
     )
     assert imported.exit_code == 0, imported.stderr
-    if fmt == "csv":  # CSV has no empty string apart from null: an empty cell is null (and export says so)
+    if fmt in ("csv", "tsv"):  # no empty string apart from null: an empty cell is null (export says so)
         empties = sum(1 for r in expected for v in r.values() if v == "")
         assert ("empty text values" in exported.stderr) == (empties > 0)
         expected = [{k: None if v == "" else v for k, v in r.items()} for r in expected]
     assert stored(target) == expected
     again = runner.invoke(cli, ["--db", str(target), "export", "--format", fmt], catch_exceptions=False)
-    assert again.stdout_bytes == exported.stdout_bytes or fmt == "csv"
+    assert again.stdout_bytes == exported.stdout_bytes or fmt in ("csv", "tsv")
 
 
 def test_import_and_export_memory_stays_flat(tmp_path: Path, scale: int) -> None:
@@ -628,6 +968,8 @@ def test_demo_uses_db_only_when_given_on_the_command_line(run: Run, monkeypatch:
     assert not Path("real.db").exists() and len(stored("mass_outreach_demo.db")) == 36
     assert run("demo", db="mine.db").exit_code == 0
     assert len(stored("mine.db")) == 36
+    assert run("demo", "--db", "after.db", db=None).exit_code == 0
+    assert len(stored("after.db")) == 36 and len(stored("mass_outreach_demo.db")) == 36
 
 
 # --- serve ---------------------------------------------------------------------------------------

@@ -587,18 +587,12 @@ def test_page_defaults(store: mo.OutreachStore) -> None:
 
 def test_forged_cursors_are_checked_like_requests(walked: tuple[mo.OutreachStore, str]) -> None:
     """The checksum key is in the source, so anyone can sign a cursor: what it carries is checked."""
-    from mass_outreach import paging
-
     store, _ = walked
-
-    def forge(payload: list[Any]) -> str:
-        raw = msgspec.json.encode(payload)
-        return base64.urlsafe_b64encode(raw + paging._checksum(raw)).rstrip(b"=").decode()
-
-    good = forge([2, "id", True, {}, 3, [None, "00000000-0000-0000-0000-000000000000"], False])
+    zero = "00000000-0000-0000-0000-000000000000"
+    good = forge([2, "id", True, {}, 3, [zero, zero], False])  # by id, the order value is the id itself
     assert len(store.page(cursor=good).results) == 3
     # a version-1 cursor (from before include_deleted) continues, leaving deleted records out
-    old = forge([1, "id", True, {}, 3, [None, "00000000-0000-0000-0000-000000000000"]])
+    old = forge([1, "id", True, {}, 3, [zero, zero]])
     assert store.page(cursor=old).results == store.page(cursor=good).results
     for payload in (
         [1, "id", True, {"subject": 5}, 3, [None, "x"]],
@@ -614,7 +608,7 @@ def test_forged_cursors_are_checked_like_requests(walked: tuple[mo.OutreachStore
         {"order": "id"},
     ):
         with pytest.raises(mo.ValidationError):
-            store.page(cursor=forge(payload))  # type: ignore[arg-type]
+            store.page(cursor=forge(payload))
 
 
 # --- a page is a sequence; pages() walks them all ------------------------------------------------
@@ -662,3 +656,154 @@ def test_pages_refuses_a_bad_request_at_once(store: mo.OutreachStore) -> None:
     for kwargs in ({"limit": 0}, {"order": "nope"}, {"page": 1, "cursor": "x"}, {"filters": {"foo": 1}}):
         with pytest.raises(mo.ValidationError):
             store.pages(**kwargs)  # no next() needed
+
+
+# --- forged cursors: the key is public, so every part of a cursor is checked like a request ---------
+
+ID = "0189a3b4-c5d6-7e8f-9a0b-1c2d3e4f5a6b"
+HIGH = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
+
+def forge(payload: Any) -> str:
+    """A cursor carrying `payload` (JSON bytes as they are, else encoded), signed with the public key."""
+    from mass_outreach import paging
+
+    raw = payload if isinstance(payload, bytes) else msgspec.json.encode(payload)
+    return base64.urlsafe_b64encode(raw + paging._checksum(raw)).rstrip(b"=").decode()
+
+
+def at(order: str, value: Any, ident: Any = ID, *, asc: bool = True) -> str:
+    return forge([1, order, asc, {}, 2, [value, ident]])
+
+
+# Each is a position no stored row can have: out of its column's range or of the wrong type. An
+# integer beyond 64 bits reached SQLite as a parameter and raised OverflowError from page().
+FORGED = [
+    at("version", 2**63),
+    at("version", 2**70),
+    at("version", -(2**70)),
+    at("version", 0),
+    at("version", "1"),
+    at("version", 1.5),
+    at("version", None),
+    at("approved", 2),
+    at("approved", 2**64),
+    at("approved", "1"),
+    at("approved", None),
+    at("status", "nope"),
+    at("status", ":pending"),
+    at("status", None),
+    at("skip_repliers", "always"),
+    at("subject", 5),
+    at("subject", 2**70),
+    at("subject", "x" * 1001),
+    at("tag", ""),
+    at("tag", "a\x00b"),
+    at("create_time", "yesterday"),
+    at("create_time", "2024-01-01T00:00:00Z"),  # not the stored form (six fraction digits)
+    at("create_time", 2**70),
+    at("create_time", None),
+    at("done_time", "2024-01-01 00:00:00.000000Z"),
+    at("id", None),
+    at("id", HIGH),  # the order value of `id` is the id itself
+    at("id", ID, ID.upper()),
+    at("id", ID + "\n", ID + "\n"),
+    at("subject", "s", None),
+    at("subject", "s", "x"),
+    at("subject", "s", 2**70),
+    at("subject", "s", ID + "\n"),
+    forge([1, "version", True, {}, 2, [2**63]]),
+    forge([1, "version", True, {}, 2, [1, ID, 3]]),
+    forge([1, "version", True, {}, 2, {"value": 1, "id": ID}]),
+    forge([1, "version", True, {}, 2, None]),
+    forge([1, "id", True, {}, 2**70, [ID, ID]]),
+    forge([1, "id", True, {}, True, [ID, ID]]),
+    forge([1, "id", 1, {}, 2, [ID, ID]]),
+    forge([1, "id", None, {}, 2, [ID, ID]]),
+    forge([1, None, True, {}, 2, [ID, ID]]),
+    forge([1, "id", True, None, 2, [ID, ID]]),
+    forge([1, "id", True, {}, None, [ID, ID]]),
+    forge([1, "id", True, {"version": [2**70]}, 2, [ID, ID]]),
+    forge([1, "id", True, {"id": [ID.upper()]}, 2, [ID, ID]]),  # not the normalized form
+    forge([True, "id", True, {}, 2, [ID, ID]]),
+    forge([1.0, "id", True, {}, 2, [ID, ID]]),
+    forge([1, "id", True, {}, 2, [ID, ID], "more"]),
+    forge(b'[1,"tag",true,{},2,["\\ud800","' + ID.encode() + b'"]]'),
+    forge(b'[1,"id",true,{},2,["' + ID.encode() + b'","' + ID.encode() + b'"]] trailing'),
+    forge(b"[" * 10_000 + b"]" * 10_000),
+]
+
+
+@pytest.mark.parametrize("cursor", FORGED, ids=[f"forged{i}" for i in range(len(FORGED))])
+def test_forged_positions_are_validation_errors(walked: tuple[mo.OutreachStore, str], cursor: str) -> None:
+    store, _ = walked
+    with pytest.raises(mo.ValidationError) as info:
+        store.page(cursor=cursor)
+    assert info.value.errors == [("cursor", "The cursor is not valid (altered, or not from this store).")]
+    answer = msgspec.json.decode(store.call("page", {"cursor": cursor}))
+    assert answer == {"status": "The cursor is not valid (altered, or not from this store)."}
+
+
+@pytest.mark.parametrize(
+    ("order", "value"),
+    [
+        ("id", ID),
+        ("version", 2**63 - 1),
+        ("version", 2),
+        ("approved", 0),
+        ("approved", 1),
+        ("status", "running"),
+        ("skip_repliers", None),
+        ("tag", "t" * 254),
+        ("subject", ""),
+        ("body", "é" * 1000),
+        ("create_time", "0001-01-01T00:00:00.000000Z"),
+        ("update_time", "9999-12-31T23:59:59.999999Z"),
+        ("done_time", None),
+        ("message_id", "a@b"),
+    ],
+)
+def test_forged_cursors_within_range_are_positions(store: mo.OutreachStore, order: str, value: Any) -> None:
+    """A well-formed position that a row could have is a place in the order, whoever signed it: the
+    page after it is the page after a row at that very place."""
+    store.add_tag("t" * 254)
+    for i, status in enumerate(model.STATUSES):
+        store.insert(
+            outreach_type="GMail_DirectMessage", status=status, subject=f"s{i % 3}", version=1 + i % 4,
+            approved=i % 2 == 1, create_time=TIMES[i % len(TIMES)], message_id=f"{i % 2}@m",
+        )  # fmt: skip
+    probe = {order: bool(value) if order == "approved" else value}
+    probe = {"outreach_type": "GMail_DirectMessage", "status": "pending", **probe, "id": ID}
+    recs = [*store.iter(), store.insert(probe)]
+    for asc in (True, False):
+        ranked = model_order(recs, order, asc)
+        i = [r.id for r in ranked].index(ID)
+        page = store.page(cursor=at(order, value, ID, asc=asc))
+        assert page.results == ranked[i + 1 : i + 3], (order, asc)
+
+
+@pytest.mark.parametrize("asc", [True, False])
+def test_honest_cursors_at_the_ends_of_every_range(store: mo.OutreachStore, asc: bool) -> None:
+    """The checks refuse nothing the store itself writes: rows at the ends of each column's range,
+    walked by every order one row a page, come back each exactly once."""
+    store.add_tag("t" * 254)
+    store.add_tag("a")
+    edges = [
+        {"version": 2**63 - 1, "create_time": "0001-01-01T00:00:00Z", "approved": True, "tag": "t" * 254,
+         "update_time": "9999-12-31T23:59:59.999999Z", "subject": "s" * 1000, "skip_repliers": "none"},
+        {"version": 1, "status": "failed", "done_time": "0001-01-01T00:00:00Z", "subject": "",
+         "message_id": "<a@b>", "reply_to_message_id": "x" * 996 + "@y", "tag": "a",
+         "screenshot_url": "https://e.example/" + "p" * 2000, "error_description": "\u2028" * 10_000},
+        {"id": HIGH, "body": "😀" * 1000, "body_type": "html", "direction": "accepted"},
+        {"id": "00000000-0000-0000-0000-000000000000"},
+    ]  # fmt: skip
+    ids = sorted(
+        store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending", **e}).id for e in edges
+    )
+    for order in COLUMNS:
+        page = store.page(limit=1, order=order, asc=asc)
+        seen = [r.id for r in page.results]
+        while page.next_cursor is not None:
+            page = store.page(cursor=page.next_cursor)
+            seen += [r.id for r in page.results]
+        assert sorted(seen) == ids, order

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_readme import is_test_file, python_blocks
 
 import mass_outreach as mo
 from mass_outreach.pytest_plugin import OutreachStoreFactory
@@ -120,14 +121,9 @@ def test_store_behind_the_server_is_fresh_for_every_test(outreach_server: Outrea
 
 
 def readme_examples() -> list[str]:
-    """The Python blocks of README.md's "Testing your own code" section."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Testing your own code\n", 1)[1].split("\n## ", 1)[0]
-    return [
-        block.split("\n", 1)[1]
-        for block in section.split("```python")[1:]
-        for block in [block.split("```")[0]]
-    ]
+    """The README's Python blocks that define tests (the rule is tests/test_readme.py's; the other
+    blocks are scripts, which it runs)."""
+    return [block for block in python_blocks() if is_test_file(block)]
 
 
 def test_readme_examples_run_as_written(tmp_path: Path) -> None:
@@ -142,6 +138,7 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
         assert f"({name}" in used or f", {name}" in used, name
     for name in ("outreaches", "invalid_outreaches", "invalid_cases", "updates", "page_requests"):
         assert f"mos.{name}(" in used, name
+    assert "samples.records(" in used and "max_text=" in used
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(tmp_path)],

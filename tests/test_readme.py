@@ -1,8 +1,16 @@
-"""The README documents the whole command line: every command and every option has an example."""
+"""The README as a user reads it: every command and option of the command line has an example, every
+Python example runs as written, and it points to no file the repository does not hold.
+
+One rule for the README's ```python blocks: a block that defines a test (a line `def test_...`) is a
+test file, run with pytest by tests/test_plugin.py; every other block is a script, run here with python
+in a fresh directory of its own."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +19,8 @@ import pytest
 
 from mass_outreach.cli import cli
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 
 
 def command_line_section() -> str:
@@ -102,3 +111,57 @@ def test_the_python_example_of_delete_upsert_and_pages_runs_as_written(
     exec(compile(example, "README.md", "exec"), {})  # our own documentation, run as written
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 2 and printed[1].endswith("+00:00")  # the live record, then the deleted one
+
+
+# --- the Python examples -------------------------------------------------------------------------
+
+
+def python_blocks() -> list[str]:
+    """Every ```python block of README.md, as written (without its fences)."""
+    return re.findall(r"^```python\n(.*?)^```$", README.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+
+
+def is_test_file(block: str) -> bool:
+    """Whether a block is a test file for pytest (it defines a test) rather than a script."""
+    return re.search(r"^def test_", block, re.MULTILINE) is not None
+
+
+SCRIPTS = [block for block in python_blocks() if not is_test_file(block)]
+
+
+def test_every_python_block_is_run_one_way_or_the_other() -> None:
+    blocks = python_blocks()
+    assert len(blocks) == README.read_text(encoding="utf-8").count("```python")  # none missed by the regex
+    assert len(SCRIPTS) >= 2 and len(blocks) - len(SCRIPTS) >= 7
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[f"script{i}" for i in range(len(SCRIPTS))])
+def test_python_scripts_run_as_written(script: str, tmp_path: Path) -> None:
+    """Copied into a file and run in an empty directory, each script ends (within a minute) without an
+    error: no name it does not define, no loop that never stops."""
+    (tmp_path / "example.py").write_text(script, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
+    result = subprocess.run(
+        [sys.executable, "example.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_points_only_to_files_the_repository_holds() -> None:
+    """The README stands alone: every file it names in `code` is in the repository (and so in the sdist)."""
+    text = README.read_text(encoding="utf-8")
+    names = {span.split("::")[0] for span in re.findall(r"`([^`\s]+)`", text)}
+    files = {n for n in names if re.fullmatch(r"[\w./*-]+\.(?:md|py|sql|toml|txt|cfg|ini)", n)}
+    assert "README.md" in files or "schema.sql" in files  # the pattern finds file names at all
+    missing = [
+        name
+        for name in sorted(files)
+        if not any(any(base.glob(name)) for base in (ROOT, ROOT / "tests", ROOT / "mass_outreach"))
+    ]
+    assert not missing, f"README names files the repository does not hold: {missing}"

@@ -8,6 +8,7 @@ import os
 import random
 import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,71 @@ def test_foreign_mark_on_an_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "claimed.db"
     _other_app(path, app_id=APPLICATION_ID, version=SCHEMA_VERSION + 5)
     _refused(path)
+
+
+def _marks_only(con: sqlite3.Connection) -> None:
+    for name in ("outreach", "tag"):
+        con.execute(f"DROP TABLE {name}")
+
+
+# What another tool (or a hand in the sqlite3 shell) may have done to a store: each leaves our marks.
+DAMAGE: dict[str, tuple[Callable[[sqlite3.Connection], None], list[str]]] = {
+    "marks only": (_marks_only, ["the table tag", "the table outreach"]),
+    "no tag table": (lambda c: c.execute("DROP TABLE tag"), ["the table tag"]),
+    "no outreach table": (lambda c: c.execute("DROP TABLE outreach"), ["the table outreach"]),
+    "an index dropped": (
+        lambda c: c.execute("DROP INDEX outreach_tag_id"),
+        ["the index outreach_tag_id on outreach (tag, id)"],
+    ),
+    "a column dropped": (
+        lambda c: c.execute("ALTER TABLE outreach DROP COLUMN screenshot_url"),
+        ["the column outreach.screenshot_url"],
+    ),
+    "an index on other columns": (
+        lambda c: (
+            c.execute("DROP INDEX outreach_status_id"),
+            c.execute("CREATE INDEX outreach_status_id ON outreach (status)"),
+        ),
+        ["the index outreach_status_id on outreach (status, id)"],
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_marked_file_that_lacks_schema_objects(tmp_path: Path, store_bytes: bytes, damage: str) -> None:
+    """Our application_id and user_version are not enough: a file without every table, column and
+    index of schema.sql is a SchemaError at open that names the file and each missing object (before
+    the fix it opened, and every call failed with "no such table"), and the file stays as it was."""
+    change, missing = DAMAGE[damage]
+    path = tmp_path / "damaged.db"
+    path.write_bytes(store_bytes)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA foreign_keys = OFF")
+    change(con)
+    con.execute("VACUUM")
+    assert con.execute("PRAGMA application_id").fetchone() == (APPLICATION_ID,)
+    assert con.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    con.close()
+    for options in ({}, {"readonly": True}, {"create": False}):
+        message = _refused(path, **options)  # type: ignore[arg-type]
+        assert str(path) in message
+        for name in missing:
+            assert name in message, (name, message)
+        assert message.count("the ") == len(missing), message  # each missing object, and only those
+
+
+def test_objects_of_the_users_own_are_allowed(tmp_path: Path, store_bytes: bytes) -> None:
+    """A store with an index, a table and a view added by the user opens and works."""
+    path = tmp_path / "extended.db"
+    path.write_bytes(store_bytes)
+    con = sqlite3.connect(path)
+    con.execute("CREATE INDEX my_subject ON outreach (subject)")
+    con.execute("CREATE TABLE my_notes (note TEXT)")
+    con.execute("CREATE VIEW my_pending AS SELECT id FROM outreach WHERE status = 'pending'")
+    con.commit()
+    con.close()
+    with mo.open(path) as store:
+        assert store.count({"status": "pending"}) == 400
 
 
 def test_directory_and_impossible_paths(tmp_path: Path) -> None:

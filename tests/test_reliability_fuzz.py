@@ -13,6 +13,7 @@ snapshot.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -282,6 +283,64 @@ def test_fuzz_call(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale:
             assert envelope["status"], "an empty error message"
             assert set(envelope) == {"status"}
             assert files.unchanged(), f"a rejected call changed the database files: {envelope}"
+
+    _run(check, scale)
+
+
+# A cursor's checksum key is in the source, so anyone can sign one: forged cursors carry any JSON at
+# all, plausible parts beside edge values, and page() must check every part like a request.
+_ORDERS = st.one_of(st.sampled_from(COLUMNS), values)
+_POSITION_VALUES = st.one_of(
+    values,
+    _pick([*HUGE_INTS, 0, 1, -1, 2, 2**63 - 2]),
+    _pick([*mo.STATUSES, *mo.SKIP_REPLIERS, "2024-01-01T00:00:00.000000Z", "0001-01-01T00:00:00.000000Z"]),
+)
+
+
+def _mostly(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A cursor part that is plausible three times in four, so that the checks after it get reached
+    (not one_of(), which would flatten `values` into many branches beside this one)."""
+    return st.integers(0, 3).flatmap(lambda k: plausible if k else values)
+
+
+@st.composite
+def _forged_payloads(draw: st.DrawFn, ids: list[str]) -> Any:
+    if draw(st.integers(0, 9)) == 0:
+        return draw(values)  # not even the payload's shape
+    ident = draw(_mostly(st.one_of(st.sampled_from(ids), st.sampled_from(ids).map(str.upper), texts)))
+    parts = [
+        draw(_mostly(st.just(1))),
+        draw(_mostly(st.sampled_from(COLUMNS))),
+        draw(_mostly(st.booleans())),
+        draw(_mostly(st.one_of(st.just({}), st.dictionaries(keys, values, max_size=2)))),
+        draw(_mostly(st.integers(1, 10_000))),
+        draw(_mostly(st.tuples(_POSITION_VALUES, st.just(ident)).map(list))),
+    ]
+    if draw(st.integers(0, 9)) == 0:
+        parts = parts[: draw(st.integers(0, 5))] + draw(st.lists(values, max_size=2))
+    return parts
+
+
+def _signed(payload: Any) -> str:
+    from mass_outreach import paging
+
+    raw = _dumps(payload)
+    return base64.urlsafe_b64encode(raw + paging._checksum(raw)).rstrip(b"=").decode()
+
+
+def test_fuzz_forged_cursors(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
+    """A re-signed cursor of any payload: page() answers a page or a ValidationError, and store.call
+    an envelope, never another exception (an integer beyond 64 bits was an OverflowError)."""
+    store, files, ids = fuzz_store
+
+    @given(_forged_payloads(ids), st.one_of(st.just({}), page_requests))
+    def check(payload: Any, request: dict[str, Any]) -> None:
+        cursor = _signed(payload)
+        request = {**request, "cursor": cursor}
+        page = request.pop("page", None)
+        _attempt(files, lambda: store.page(page, **request), (mo.ValidationError,))
+        envelope = msgspec.json.decode(store.call("page", {"cursor": cursor}))
+        assert isinstance(envelope, dict) and isinstance(envelope.get("status"), str) and envelope["status"]
 
     _run(check, scale)
 

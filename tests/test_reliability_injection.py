@@ -192,7 +192,7 @@ def test_values_reach_sqlite_only_as_parameters(db_path: Path, monkeypatch: pyte
             "subject": MARK,
             "tag": tag,
             "message_id": f"<{MARK}@x>",
-            "id": [rec.id, MARK],
+            "id": [rec.id, rec.id.upper()],  # (a MARK is no id: refused before any SQL, below)
             "create_time": {"gte": "2000-01-01T00:00:00Z"},
         }
         first = store.page(limit=1, filters={"tag": tag}, order="subject")
@@ -207,6 +207,8 @@ def test_values_reach_sqlite_only_as_parameters(db_path: Path, monkeypatch: pyte
         assert store.count({"subject": payload}) == 3  # stored as text, matched as text
         with pytest.raises(mo.ValidationError):
             store.remove_tag(tag)
+        with pytest.raises(mo.ValidationError):
+            store.count({"id": [rec.id, MARK]})
     statements = Recording.log
     assert len(statements) > 20
     for sql, _ in statements:

@@ -626,3 +626,20 @@ def test_migration_error_of_any_kind_rolls_back(db_path: Path, monkeypatch: pyte
     assert db_path.read_bytes() == before
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         assert len(conn.execute("SELECT * FROM outreach").fetchall()) == len(rows)
+
+
+def test_migration_losing_an_object_is_refused(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After migrating, the file must hold every object of schema.sql, or the migration is rolled
+    back: a migration that loses an index is a SchemaError naming it, and the file stays as it was."""
+    make_current(db_path)
+    before = db_path.read_bytes()
+
+    def loses_an_index(conn: sqlite3.Connection) -> None:
+        conn.execute("DROP INDEX outreach_tag_id")
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", {NOW: loses_an_index})
+    with pytest.raises(mo.SchemaError, match="lacks the index outreach_tag_id on outreach"):
+        mo.open(db_path)
+    assert db_path.read_bytes() == before
+    assert marks(db_path) == (schema.APPLICATION_ID, NOW)

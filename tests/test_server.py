@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from test_paging import at
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
@@ -234,6 +235,15 @@ def test_api_key_is_the_given_one_or_random(store: mo.OutreachStore) -> None:
         "/api1.0/outreach/upsert.json",
         "/api1.0/outreach//insert.json",
         "/insert",
+        # a prefix or a suffix twice: only the exact endpoint paths answer
+        "/ajax/outreach//ajax/outreach/count.json.json",
+        "/ajax/outreach//api1.0/outreach/count.json.json",
+        "/api1.0/outreach//ajax/outreach/count.json.json",
+        "/ajax/outreach/count.json.json",
+        "/ajax/outreach/ajax/outreach/count.json",
+        "/ajax/outreach/count",
+        "/ajax/outreach/.json",
+        "//ajax/outreach/count.json",
     ],
 )
 def test_unknown_paths_are_404(server: OutreachServer, path: str) -> None:
@@ -242,6 +252,26 @@ def test_unknown_paths_are_404(server: OutreachServer, path: str) -> None:
         assert status == 404
         assert head["Content-Type"] == "application/json"
         assert answer["status"].startswith("No endpoint at")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "count",
+        "/ajax/outreach/count.json",
+        "/api1.0/outreach/count.json",
+        "/ajax/outreach//ajax/outreach/count.json.json",
+        "/ajax/outreach/count.json.json",
+        "/ajax/outreach/count",
+        "ajax/outreach/count.json",
+        "count.json",
+        " count",
+        "COUNT",
+    ],
+)
+def test_endpoint_names_are_exactly_the_name_or_its_paths(name: str) -> None:
+    exact = name in ("count", "/ajax/outreach/count.json", "/api1.0/outreach/count.json")
+    assert wire.endpoint_name(name) == ("count" if exact else None)
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
@@ -568,3 +598,16 @@ def test_every_valid_body_is_accepted_over_http(
     assert updated["status"] == "success", updated
     page = ajax(shared_server, "page", page_request)
     assert page["status"] == "success", page
+
+
+def test_a_forged_cursor_gets_an_error_envelope_not_a_500(
+    server: OutreachServer, store: mo.OutreachStore
+) -> None:
+    """The cursor's checksum key is public: a re-signed cursor with a position beyond 64 bits once
+    raised OverflowError behind the wire, and the server answered 500."""
+    store.insert_many([LINKEDIN] * 3)
+    invalid = "The cursor is not valid (altered, or not from this store)."
+    for cursor in (at("version", 2**63), at("version", 2**70), at("create_time", 2**70)):
+        assert ajax(server, "page", {"cursor": cursor}) == {"status": invalid}
+        assert public(server, "page", {"api_key": server.api_key, "cursor": cursor}) == {"status": invalid}
+    assert len(ajax(server, "page", {"limit": 2})["results"]) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import typing
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from test_model import BAD_VALUES, TAGS, expected_fields, to_json, valid_bodies
 
 import mass_outreach as mo
@@ -208,7 +210,8 @@ def test_null_for_non_nullable_fields(db: tuple[mo.OutreachStore, Any], field: s
     rejects(db, lambda: store.insert(to_json({**BASE, field: None})), field)
     rec = store.insert(BASE)
     errors = rejects(db, lambda: store.update(rec.id, **{field: None}), field)
-    assert errors == [(field, f"The {field} cannot be null.")]
+    subject = field if field == "approved" else f"The {field}"  # a flag: "approved cannot be null."
+    assert errors == [(field, f"{subject} cannot be null.")]
 
 
 @pytest.mark.parametrize("field", model.REQUIRED)
@@ -693,7 +696,7 @@ def test_insert_many_all_or_nothing(db: tuple[mo.OutreachStore, Any]) -> None:
         store.insert_many(rows)
     assert info.value.errors[0][0] == "rows[2].status"
     assert info.value.errors[0][1].startswith("Row 2: ")
-    assert info.value.index == 2  # type: ignore[attr-defined]
+    assert info.value.index == 2
     report = store.insert_many(rows, on_error="skip")
     assert report.inserted == 3
     assert [i for i, _ in report.rejected] == [2]
@@ -742,7 +745,7 @@ def test_update_many(db: tuple[mo.OutreachStore, Any]) -> None:
     for i, kind in ((1, mo.ConflictError), (2, mo.NotFoundError), (3, mo.ValidationError)):
         with unchanged(), pytest.raises(kind) as info:
             store.update_many([rows[0], rows[4], rows[i]])
-        assert info.value.index == 2  # type: ignore[attr-defined]
+        assert info.value.index == 2
         assert str(info.value).startswith("Row 2: ")
     report = store.update_many(rows, on_error="skip")
     assert report.updated == 2
@@ -783,3 +786,142 @@ def test_bad_requests_are_validation_errors(
     store, unchanged = db
     with unchanged(), pytest.raises(mo.ValidationError):
         call(store)
+
+
+# --- expected_version: one rule, wherever the value comes from -------------------------------------
+
+
+@pytest.mark.parametrize("bad", [True, False, 1.0, "1", 0, -1, 2**63, 2**70, [1]])
+def test_expected_version_is_one_rule_wherever_it_comes_from(
+    db: tuple[mo.OutreachStore, Any], bad: Any
+) -> None:
+    store, _ = db
+    rec = store.insert(BASE)
+    change = {"id": rec.id, "status": "running"}
+    for attempt in (
+        lambda: store.update(rec.id, expected_version=bad, status="running"),
+        lambda: store.update(change, expected_version=bad),
+        lambda: store.update(msgspec.json.encode(change), expected_version=bad),
+        lambda: store.update({**change, "expected_version": bad}),
+    ):
+        messages = rejects(db, attempt, "expected_version")
+        assert messages == [("expected_version", "The expected_version must be a positive integer.")]
+    rejects(db, lambda: store.update_many([{**change, "expected_version": bad}]), "rows[0].expected_version")
+
+
+def test_expected_version_is_reported_with_the_other_problems(db: tuple[mo.OutreachStore, Any]) -> None:
+    store, _ = db
+    rec = store.insert(BASE)
+    rejects(
+        db, lambda: store.update(rec.id, expected_version="1", status="nope"), "expected_version", "status"
+    )
+
+
+def test_expected_version_keyword_with_a_body(db: tuple[mo.OutreachStore, Any]) -> None:
+    store, unchanged = db
+    rec = store.insert(BASE)
+    body = msgspec.json.encode({"id": rec.id, "status": "running", "expected_version": 7})
+    assert store.update(body, expected_version=1).version == 2  # the keyword wins over the body's
+    with unchanged(), pytest.raises(mo.ConflictError) as info:
+        store.update({"id": rec.id, "subject": "x"}, expected_version=1)
+    assert (info.value.expected, info.value.actual) == (1, 2)
+    assert store.update(rec.id, expected_version=None, subject="x").version == 3  # None: no check
+
+
+def test_update_of_a_string_with_keyword_fields_takes_it_as_the_id(db: tuple[mo.OutreachStore, Any]) -> None:
+    """DESIGN: a string with keyword fields is an id (alone, a JSON body), even one that starts with `{`."""
+    store, _ = db
+    rejects(db, lambda: store.update('{"id": 1}', status="running"), "id")
+    rec = store.insert(BASE)
+    assert store.update(f" {rec.id}".strip(), status="running").status == "running"
+
+
+# --- JSON lines end at \n (and \r\n), whatever else a line holds --------------------------------------
+
+# Line breaks for str.splitlines() but not for JSON lines: inside a JSON string U+2028, U+2029 and
+# U+0085 are plain characters (and \x0b, \x0c, \x1c-\x1e are control characters JSON refuses raw).
+_NOT_LINE_BREAKS = ["\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\r"]
+
+
+SUBJECTS = ["a\u2028b", "c\u2029d", "e\x85f", "cr", "plain"]
+
+
+def _lines() -> list[str]:
+    """JSON lines: good ones with U+2028, U+2029 and U+0085 in a string (msgspec writes them raw) and
+    one with a raw carriage return as white space between tokens; a blank line, a line of spaces, a
+    bad row and a line that is not JSON (a raw \x0b in it)."""
+    good = [msgspec.json.encode({**BASE, "subject": t}).decode() for t in SUBJECTS]
+    good[3] = good[3].replace(",", ",\r", 1)
+    assert all(c in good[i] for i, c in enumerate("\u2028\u2029\x85\r"))
+    bad = '{"outreach_type": "LinkedIn_DirectMessage", "status": "nope"}'
+    return [good[0], "", good[1], bad, "   ", good[2], good[3], '{\x0b"x": 1}', good[4]]
+
+
+@pytest.mark.parametrize("separator", ["\n", "\r\n"])
+def test_insert_many_splits_text_and_bytes_at_newlines_only(separator: str) -> None:
+    blob = separator.join(_lines()) + separator
+    reports = []
+    for data in (blob, blob.encode()):
+        with mo.open(":memory:") as store:
+            report = store.insert_many(data, on_error="skip")
+            reports.append(report)
+            assert [r.subject for r in store.iter()] == SUBJECTS
+    assert reports[0] == reports[1]
+    assert reports[0].inserted == 5
+    assert [i for i, _ in reports[0].rejected] == [3, 7]  # the index is the line's: index + 1 = line number
+    with mo.open(":memory:") as store, pytest.raises(mo.ValidationError) as info:
+        store.insert_many(blob)
+    assert info.value.index == 3
+
+
+@given(
+    texts=st.lists(st.text(st.sampled_from(["x", " ", *_NOT_LINE_BREAKS]), max_size=4), max_size=5),
+    crlf=st.booleans(),
+)
+def test_insert_many_text_and_bytes_give_the_same_report(texts: list[str], crlf: bool) -> None:
+    """Any JSON line holds any of these characters in a string; each line is one row, as text or bytes."""
+    sep = "\r\n" if crlf else "\n"
+    blob = sep.join(msgspec.json.encode({**BASE, "subject": t}).decode() for t in texts)
+    reports = []
+    for data in (blob, blob.encode()):
+        with mo.open(":memory:") as store:
+            reports.append(store.insert_many(data, on_error="skip"))
+            assert [r.subject for r in store.iter()] == texts
+    assert reports[0] == reports[1] == mo.InsertReport(len(texts), [])
+
+
+def test_update_many_splits_at_newlines_only(store: mo.OutreachStore) -> None:
+    recs = [store.insert(BASE) for _ in range(3)]
+    blob = "\n".join(
+        msgspec.json.encode({"id": r.id, "subject": f"{i}\u2028{i}"}).decode() for i, r in enumerate(recs)
+    )
+    for data in (blob, blob.encode()):
+        assert store.update_many(data) == mo.UpdateReport(3, [])
+    assert [r.subject for r in store.iter()] == [f"{i}\u2028{i}" for i in range(3)]
+
+
+# --- .index is declared on the errors of a bulk row -------------------------------------------------
+
+
+def test_bulk_errors_declare_their_index(db: tuple[mo.OutreachStore, Any]) -> None:
+    """`.index` is part of the errors' declared interface (mypy --strict on a user's code sees it), the
+    row's index for a bulk error and None otherwise; a ConflictError keeps its versions."""
+    for cls in (mo.ValidationError, mo.NotFoundError, mo.ConflictError):
+        assert typing.get_type_hints(cls)["index"] == int | None
+    assert mo.ValidationError.one("x", "The x is bad.").index is None
+    assert mo.NotFoundError("missing").index is None
+    assert mo.ConflictError("stale", expected=1, actual=2).index is None
+    store, _ = db
+    rec = store.insert(BASE)
+    with pytest.raises(mo.ValidationError) as bad:
+        store.insert_many([BASE, {**BASE, "status": "nope"}])
+    assert bad.value.index == 1
+    with pytest.raises(mo.ConflictError) as conflict:
+        store.update_many([{"id": rec.id, "subject": "a"}, {"id": rec.id, "expected_version": 1}])
+    assert (conflict.value.index, conflict.value.expected, conflict.value.actual) == (1, 1, 2)
+    with pytest.raises(mo.NotFoundError) as missing:
+        store.update_many([{"id": str(uuid.uuid4())}])
+    assert missing.value.index == 0
+    with pytest.raises(mo.ValidationError) as single:
+        store.insert({**BASE, "status": "nope"})
+    assert single.value.index is None

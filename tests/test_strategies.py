@@ -302,3 +302,72 @@ def test_urls_and_message_ids_are_accepted(url: str, mid: str) -> None:
             outreach_type="Postmark_DirectMessage", status="pending", screenshot_url=url, message_id=mid
         )
     assert rec.screenshot_url == url
+
+
+# --- max_text: a bound on text sizes --------------------------------------------------------------
+
+BOUNDED = ("subject", "body", "error_description", "screenshot_url", *MESSAGE_ID_FIELDS)
+
+
+def _longest(body: dict[str, Any], skip: str | None = None) -> int:
+    """The length of the longest bounded text field of a body (other than `skip`)."""
+    return max(
+        (len(v) for k, v in body.items() if k in BOUNDED and k != skip and isinstance(v, str)), default=0
+    )
+
+
+@given(data=st.data(), bound=st.integers(mos.MIN_MAX_TEXT, 3000))
+def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(data: st.DataObject, bound: int) -> None:
+    body = data.draw(mos.outreaches(tags=TAGS, max_text=bound), "body")
+    change = data.draw(mos.updates(tags=TAGS, max_text=bound), "change")
+    case = data.draw(mos.invalid_cases(tags=TAGS, max_text=bound), "case")
+    assert _longest(body) <= bound and _longest(change) <= bound
+    assert _longest(case.body, skip=case.field) <= bound
+    broken = case.body.get(case.field)
+    assert not isinstance(broken, str) or len(broken) <= max(bound, 64)  # a rule's own short example
+    with _store(TAGS) as store:
+        rec = store.insert(body)
+        store.update(rec.id, **change)
+    with _store(TAGS) as store:
+        _refused(store, case)
+
+
+def test_max_text_is_reached() -> None:
+    """The bound takes the place of the limit: each bounded field now and then sits exactly at it."""
+    at = {f"{name} at 300": lambda b, n=name: len(b.get(n) or "") == 300 for name in BOUNDED}
+    _reach_all(mos.outreaches(max_text=300), at)
+    _reach_all(mos.updates(max_text=300), {k: v for k, v in at.items() if "message_id" not in k})
+
+
+def test_too_long_breaks_only_the_fields_whose_limit_is_under_max_text() -> None:
+    under = [name for name, (_, limit) in TEXT_LIMITS.items() if limit < 1200]
+    assert {"tag", "subject", "message_id"} <= set(under) and "body" not in under
+    cases: Conditions = {f"too_long {name}": lambda c, n=name: c.field == n for name in under}
+    _reach_all(mos.invalid_cases(tags=TAGS, rules=["too_long"], max_text=1200), cases, max_examples=1000)
+
+    @settings(max_examples=100)
+    @given(case=mos.invalid_cases(tags=TAGS, rules=["too_long"], max_text=1200))
+    def check(case: mos.InvalidCase) -> None:
+        assert case.field in under and len(case.body[case.field]) <= 1200
+
+    check()
+
+
+def test_too_long_is_left_out_when_no_limit_is_under_max_text() -> None:
+    with pytest.raises(ValueError, match="too_long"):
+        mos.invalid_cases(rules=["too_long"], max_text=200)
+
+    @settings(max_examples=100)
+    @given(case=mos.invalid_cases(tags=TAGS, max_text=200))
+    def check(case: mos.InvalidCase) -> None:
+        assert case.rule != "too_long"
+        assert _longest(case.body, skip=case.field) <= 200
+
+    check()
+
+
+@pytest.mark.parametrize("bad", [0, -1, mos.MIN_MAX_TEXT - 1, True, 1.5, "100"])
+def test_max_text_must_be_an_integer_of_at_least_the_minimum(bad: Any) -> None:
+    for strategy in (mos.outreaches, mos.updates, mos.invalid_cases, mos.invalid_outreaches):
+        with pytest.raises(ValueError, match="max_text"):
+            strategy(max_text=bad)

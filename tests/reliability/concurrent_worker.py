@@ -9,6 +9,8 @@ it did and exits 0. Roles:
 - `pager`: walks the table by cursor and by page number, checking order and no repeats;
 - `raw`: the negative control: the same increments through plain sqlite3 deferred transactions;
 - `create`: opens the (fresh) file only after the barrier, registers a tag and inserts one record;
+- `creator`: the same for every path read from stdin, one JSON line each (the parent writes one new
+  path to every creator at once, round after round), until stdin ends;
 - `hold`: takes the write lock with raw BEGIN IMMEDIATE and keeps it until stdin says `release`.
 """
 
@@ -124,6 +126,23 @@ def _raw(db: str, rng: random.Random, ops: int, counters: list[str]) -> dict[str
 
 def _create(db: str, seed: int) -> dict[str, Any]:
     _barrier()
+    return _create_now(db, seed)
+
+
+def _creator(seed: int) -> dict[str, Any]:
+    print("ready", flush=True)
+    rounds = 0
+    for line in sys.stdin:
+        try:
+            answer = _create_now(line.rstrip("\n"), seed)
+        except mo.OutreachError as exc:
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), flush=True)
+        rounds += 1
+    return {"rounds": rounds}
+
+
+def _create_now(db: str, seed: int) -> dict[str, Any]:
     with mo.open(db) as store:
         store.add_tag("shared")
         rec = store.insert(outreach_type="Facebook_FriendRequest", status="pending", tag="shared")
@@ -152,6 +171,8 @@ def main(argv: list[str]) -> None:
         result = _raw(db, rng, ops, counters)
     elif role == "create":
         result = _create(db, seed)
+    elif role == "creator":
+        result = _creator(seed)
     elif role == "hold":
         result = _hold(db)
     else:

@@ -1,4 +1,4 @@
--- mass_outreach schema, version 1: the one source of the DDL.
+-- mass_outreach schema, version 2: the one source of the DDL.
 --
 -- Every rule of the record that SQL can express is a CHECK here, mirroring mass_outreach/model.py
 -- (tests/test_schema.py compares the two). Enum CHECKs are written as `x = 'a' OR x = 'b'`, not
@@ -68,6 +68,10 @@ CREATE TABLE outreach (
             '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'),
     version INTEGER NOT NULL DEFAULT 1
         CHECK (version >= 1),
+    -- set by delete (a soft delete); reads leave such records out unless asked (version 2)
+    delete_time TEXT
+        CHECK (delete_time GLOB
+            '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'),
     -- message ids belong to the email types only
     CHECK ((message_id IS NULL AND reply_to_message_id IS NULL)
         OR outreach_type = 'GMail_DirectMessage' OR outreach_type = 'Postmark_DirectMessage'),
@@ -76,14 +80,22 @@ CREATE TABLE outreach (
 ) STRICT;
 
 -- Keyset-friendly indexes: each ends in id, so `ORDER BY <field>, id` walks an index with no sort step,
--- alone or after an equality filter on status or outreach_type.
-CREATE INDEX outreach_create_time ON outreach (create_time, id);
-CREATE INDEX outreach_update_time ON outreach (update_time, id);
-CREATE INDEX outreach_status_id ON outreach (status, id);
-CREATE INDEX outreach_status_create_time ON outreach (status, create_time, id);
-CREATE INDEX outreach_status_update_time ON outreach (status, update_time, id);
-CREATE INDEX outreach_type_id ON outreach (outreach_type, id);
-CREATE INDEX outreach_type_create_time ON outreach (outreach_type, create_time, id);
-CREATE INDEX outreach_type_update_time ON outreach (outreach_type, update_time, id);
--- serves the tag filter and the foreign-key check when a tag is removed
+-- alone or after an equality filter on status or outreach_type. They are partial, over the live
+-- records only (reads leave deleted ones out, with `delete_time IS NULL`): a walk never steps over
+-- deleted records, however many there are and wherever they cluster. outreach_live_id serves the id
+-- order of live records (the primary key's index holds the deleted ones too).
+CREATE INDEX outreach_live_id ON outreach (id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_create_time ON outreach (create_time, id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_update_time ON outreach (update_time, id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_status_id ON outreach (status, id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_status_create_time ON outreach (status, create_time, id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_status_update_time ON outreach (status, update_time, id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_type_id ON outreach (outreach_type, id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_type_create_time ON outreach (outreach_type, create_time, id) WHERE delete_time IS NULL;
+CREATE INDEX outreach_type_update_time ON outreach (outreach_type, update_time, id) WHERE delete_time IS NULL;
+-- the deleted records, by deletion time: purge, and reads of deleted records (an insert of a live
+-- record does not touch it)
+CREATE INDEX outreach_deleted ON outreach (delete_time, id) WHERE delete_time IS NOT NULL;
+-- serves the tag filter and the foreign-key check when a tag is removed (deleted records use their
+-- tag too, until purged, so it covers them)
 CREATE INDEX outreach_tag_id ON outreach (tag, id);

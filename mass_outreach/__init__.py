@@ -24,7 +24,7 @@ from .model import (
     Outreach,
 )
 from .paging import Page
-from .store import InsertReport, OutreachStore, UpdateReport, open
+from .store import InsertReport, OutreachStore, UpdateReport, UpsertReport, open
 
 __version__ = "0.1.0"
 
@@ -46,6 +46,7 @@ __all__ = [
     "SchemaError",
     "StorageError",
     "UpdateReport",
+    "UpsertReport",
     "ValidationError",
     "open",
 ]

@@ -13,7 +13,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -72,7 +72,7 @@ TEXT_LIMITS: dict[str, tuple[int, int]] = {
     "reply_to_message_id": (0, 998),
 }
 MESSAGE_ID_FIELDS = ("message_id", "reply_to_message_id")
-TIME_FIELDS = ("create_time", "update_time", "done_time")
+TIME_FIELDS = ("create_time", "update_time", "done_time", "delete_time")
 # The record's columns, in table order.
 COLUMNS: tuple[str, ...] = (
     "id",
@@ -93,14 +93,15 @@ COLUMNS: tuple[str, ...] = (
     "update_time",
     "done_time",
     "version",
+    "delete_time",
 )
 REQUIRED = ("outreach_type", "status")
 NOT_NULL = frozenset({"outreach_type", "status", "approved", "direction", "body_type"})
 DEFAULTS: dict[str, Any] = {"approved": False, "direction": "outgoing", "body_type": "plain"}
 # Set by the store: accepted on insert (an import keeps a record's history), ignored on update.
-STORE_SET = frozenset({"create_time", "update_time", "done_time", "version"})
+STORE_SET = frozenset({"create_time", "update_time", "done_time", "version", "delete_time"})
 # The real server's own keys (and any `*_ago` text): accepted and ignored.
-SERVER_KEYS = frozenset({"id_account", "id_user", "delete_time"})
+SERVER_KEYS = frozenset({"id_account", "id_user"})
 
 # Every character str.isspace() calls white space; schema.sql lists the same code points.
 # (Written out: computing it scans all of Unicode, 40 ms at every import; test_model checks it.)
@@ -197,6 +198,59 @@ def now_text() -> str:
     return format_time(datetime.now(UTC))
 
 
+# Input timestamps: RFC 3339 (`T`, `t` or a space; `Z`, `z`, an offset or none, which means UTC; up to
+# six fraction digits), or Ruby's Time#to_s forms `2026-12-02 01:49:26 +0000` and `... UTC`, which the
+# MassProspecting Ruby client sends. ASCII digits only (`\d` would take any script's digits).
+_INPUT_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})([Tt ])([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2})|( )(?:([+-])([0-9]{2})([0-9]{2})|UTC))?"
+)
+_STORED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+
+
+def time_text(value: Any) -> str | None:
+    """An input timestamp as stored text (UTC, six fraction digits, `Z`), or None if it is not one.
+
+    The one parser of every time a caller gives (insert's store-set keys, time filters, purge's
+    deleted_before): a datetime (naive means UTC) or text in one of the forms above.
+    """
+    if isinstance(value, datetime):
+        try:
+            return format_time(value)
+        except (OverflowError, ValueError, TypeError):  # out of range in UTC, or a broken tzinfo
+            return None
+    if not isinstance(value, str):
+        return None
+    if len(value) == 27 and _STORED_TIME.fullmatch(value):  # the stored form itself: just check it
+        try:
+            parse_time(value)
+        except ValueError:
+            return None
+        return value
+    m = _INPUT_TIME.fullmatch(value)
+    if m is None:
+        return None
+    year, month, day, sep, hour, minute, second, fraction, sign, oh, om, ruby, rsign, roh, rom = m.groups()
+    if ruby is not None:  # Time#to_s: a space between date and time, and before the zone
+        if sep != " ":
+            return None
+        sign, oh, om = rsign, roh, rom
+    try:
+        offset = UTC
+        if sign is not None:
+            if int(om) >= 60:
+                return None
+            delta = timedelta(hours=int(oh), minutes=int(om))
+            offset = timezone(-delta if sign == "-" else delta)
+        micro = int(fraction.ljust(6, "0")) if fraction else 0
+        parsed = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=offset
+        )
+        return format_time(parsed)
+    except (OverflowError, ValueError):  # a day or hour out of range; a year past 9999 in UTC
+        return None
+
+
 # --- The record as read back ---------------------------------------------------------------------
 
 
@@ -221,6 +275,7 @@ class Outreach(msgspec.Struct, frozen=True):
     update_time: datetime
     done_time: datetime | None
     version: int
+    delete_time: datetime | None = None  # set by delete(); a default, so records of version 1 decode
 
 
 # parse_time without its call frame where it is the C function itself (pages and exports call it 3x a row)
@@ -230,10 +285,12 @@ _parse_stored = datetime.fromisoformat if sys.version_info >= (3, 11) else parse
 def outreach_from_row(row: tuple[Any, ...]) -> Outreach:
     """Build a record from a row of `SELECT <COLUMNS> FROM outreach`."""
     done = row[16]
+    deleted = row[18]
     return Outreach(
         row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
         row[10], row[11], row[12], row[13], _parse_stored(row[14]), _parse_stored(row[15]),
         None if done is None else _parse_stored(done), row[17],
+        None if deleted is None else _parse_stored(deleted),
     )  # fmt: skip
 
 
@@ -252,7 +309,7 @@ def _field_type(name: str) -> Any:
         low, high = TEXT_LIMITS[name]
         return Union[Annotated[str, msgspec.Meta(min_length=low, max_length=high)], None]  # noqa: UP007
     if name in TIME_FIELDS:
-        return Union[datetime, None]  # noqa: UP007
+        return Union[str, None]  # noqa: UP007  (read by time_text, the one parser of input times)
     if name == "version":
         return Union[Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)], None]  # noqa: UP007
     raise AssertionError(name)
@@ -323,12 +380,10 @@ def _check_id(value: Any) -> str:
 
 
 def _check_time(name: str, value: Any) -> str:
-    try:
-        if not isinstance(value, datetime):
-            value = msgspec.convert(value, datetime)
-        return format_time(value)
-    except (msgspec.ValidationError, OverflowError, ValueError):  # UnicodeError is a ValueError
-        raise _Bad(f"The {name} must be an RFC 3339 timestamp.") from None
+    text = time_text(value)
+    if text is None:
+        raise _Bad(f"The {name} must be an RFC 3339 timestamp.")
+    return text
 
 
 def _check_version(value: Any) -> int:
@@ -464,16 +519,19 @@ def _row_from_fast(s: Any) -> Row | None:
             if not (text_ok(rmid) and message_id_ok(rmid)):
                 return None
     ident = s.id
-    try:
-        ct = None if s.create_time is None else format_time(s.create_time)
-        ut = None if s.update_time is None else format_time(s.update_time)
-        dt = None if s.done_time is None else format_time(s.done_time)
-    except (OverflowError, ValueError):
+    ct = ut = dt = xt = None
+    if s.create_time is not None and (ct := time_text(s.create_time)) is None:
+        return None
+    if s.update_time is not None and (ut := time_text(s.update_time)) is None:
+        return None
+    if s.done_time is not None and (dt := time_text(s.done_time)) is None:
+        return None
+    if s.delete_time is not None and (xt := time_text(s.delete_time)) is None:
         return None
     return (
         None if ident is None else ident.lower(), s.outreach_type, s.status, s.approved, s.skip_repliers,
         s.direction, s.tag, s.subject, s.body, s.body_type, s.error_description, url, mid, rmid,
-        ct, ut, dt, s.version,
+        ct, ut, dt, s.version, xt,
     )  # fmt: skip
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import msgspec
 
@@ -33,6 +33,7 @@ from .model import (
     shown,
     strip_message_id,
     text_ok,
+    time_text,
 )
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "Query"]
@@ -56,13 +57,47 @@ _CURSOR_KEY = b"mass_outreach cursor v1"
 
 
 class Page(msgspec.Struct, frozen=True):
-    """One page of records. `next_cursor` continues after its last row; None on the last page."""
+    """One page of records. `next_cursor` continues after its last row; None on the last page.
+
+    A page is also a sequence of its results: `len(page)`, `page[0]`, `page[1:3]` (a list),
+    `for rec in page`, `rec in page`.
+    """
 
     results: list[Outreach]
     next_cursor: str | None
     total: int | None = None
     page: int | None = None
     limit: int = DEFAULT_LIMIT
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    @overload
+    def __getitem__(self, index: int) -> Outreach: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Outreach]: ...
+    def __getitem__(self, index: int | slice) -> Outreach | list[Outreach]:
+        return self.results[index]
+
+    def __iter__(self) -> Iterator[Outreach]:
+        return iter(self.results)
+
+    def __reversed__(self) -> Iterator[Outreach]:
+        return reversed(self.results)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.results
+
+    def index(self, value: Any, start: int = 0, stop: int = sys.maxsize) -> int:
+        """The position of a record in the page (ValueError if it is not there), as for a list."""
+        return self.results.index(value, start, stop)
+
+    def count(self, value: Any) -> int:
+        """How many times a record occurs in the page (0 or 1), as for a list."""
+        return self.results.count(value)
+
+
+Sequence.register(Page)  # a msgspec Struct cannot also subclass an ABC; it has every Sequence method
 
 
 # --- Filters -------------------------------------------------------------------------------------
@@ -92,12 +127,10 @@ def _equality_value(name: str, value: Any) -> Any:
 
 
 def _time_value(name: str, value: Any) -> str:
-    try:
-        if not isinstance(value, datetime):
-            value = msgspec.convert(value, datetime)
-        return format_time(value)
-    except (msgspec.ValidationError, OverflowError, ValueError):
-        raise _Bad(f"The filter '{name}' takes RFC 3339 timestamps.") from None
+    text = time_text(value)
+    if text is None:
+        raise _Bad(f"The filter '{name}' takes RFC 3339 timestamps.")
+    return text
 
 
 def _normalize_filter(name: str, value: Any) -> Any:
@@ -196,10 +229,11 @@ class Query(msgspec.Struct, frozen=True):
     filters: dict[str, Any] = {}
     limit: int = DEFAULT_LIMIT
     after: tuple[Any, str] | None = None  # the (order value, id) of the last row already shown
+    include_deleted: bool = False
 
     def sql(self, offset: int = 0) -> tuple[str, list[Any]]:
         """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists)."""
-        conds, params = where_clause(self.filters)
+        conds, params = self._where()
         field = self.order
         assert field in ORDER_FIELDS
         if self.after is not None:
@@ -218,13 +252,29 @@ class Query(msgspec.Struct, frozen=True):
         return sql, params
 
     def count_sql(self) -> tuple[str, list[Any]]:
-        conds, params = where_clause(self.filters)
+        conds, params = self._where()
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         return f"SELECT count(*) FROM outreach{where}", params
 
-    def shape(self) -> tuple[str, bool, str, int]:
-        """What identifies a sequence of pages (order, direction, filters, limit)."""
-        return (self.order, self.asc, msgspec.json.encode(self.filters).decode(), self.limit)
+    def _where(self) -> tuple[list[str], list[Any]]:
+        """The filters' conditions, after `delete_time IS NULL` unless deleted records are asked for
+        (the term the partial indexes of schema.sql require)."""
+        conds, params = where_clause(self.filters)
+        if not self.include_deleted:
+            # a time range on delete_time asks for deleted records only: none, without include_deleted
+            ranged = isinstance(self.filters.get("delete_time"), dict)
+            conds.insert(0, "0" if ranged else "delete_time IS NULL")
+        return conds, params
+
+    def shape(self) -> tuple[str, bool, str, int, bool]:
+        """What identifies a sequence of pages (order, direction, filters, limit, include_deleted)."""
+        return (
+            self.order,
+            self.asc,
+            msgspec.json.encode(self.filters).decode(),
+            self.limit,
+            self.include_deleted,
+        )
 
 
 def keyset_condition(field: str, asc: bool, value: Any, ident: str) -> tuple[str, list[Any]]:
@@ -251,7 +301,7 @@ def encode_cursor(query: Query, last_row: tuple[Any, ...]) -> str:
     """An opaque, URL-safe cursor that continues `query` after `last_row` (a COLUMNS-ordered row)."""
     value = last_row[COLUMNS.index(query.order)]
     payload = msgspec.json.encode(
-        [1, query.order, query.asc, query.filters, query.limit, [value, last_row[0]]]
+        [2, query.order, query.asc, query.filters, query.limit, [value, last_row[0]], query.include_deleted]
     )
     return base64.urlsafe_b64encode(payload + _checksum(payload)).rstrip(b"=").decode("ascii")
 
@@ -287,13 +337,20 @@ def _decode_cursor(cursor: Any) -> Query | None:
 def _carried_query(carried: Any) -> Query | None:
     """The checksum's key is no secret, so anyone can sign a cursor: check each part it carries as a
     request is checked (build_query's rules) and its position as a stored row's; None if any fails."""
-    if not isinstance(carried, list) or len(carried) != 6:
+    # version 1: [1, order, asc, filters, limit, after]; version 2 adds include_deleted (a version-1
+    # cursor never included deleted records)
+    if not isinstance(carried, list) or len(carried) not in (6, 7) or type(carried[0]) is not int:
         return None
-    version, order, asc, filters, limit, after = carried
-    if type(version) is not int or version != 1 or None in (order, asc, filters, limit):
+    version, order, asc, filters, limit, after, *rest = carried
+    include_deleted = rest[0] if rest else False
+    if (version, len(carried)) not in ((1, 6), (2, 7)) or None in (order, asc, filters, limit):
+        return None
+    if type(include_deleted) is not bool:
         return None
     try:
-        q, _ = build_query(order=order, asc=asc, filters=filters, limit=limit)
+        q, _ = build_query(
+            order=order, asc=asc, filters=filters, limit=limit, include_deleted=include_deleted
+        )
     except ValidationError:
         return None
     if q.filters != filters:  # only the normalized form the store writes
@@ -347,9 +404,12 @@ def build_query(
     order: Any = None,
     asc: Any = None,
     cursor: Any = None,
+    include_deleted: Any = None,
 ) -> tuple[Query, int]:
     """Check a page request; return the query and the 0-based row offset it starts at."""
     errors: list[tuple[str, str]] = []
+    if include_deleted is not None and not isinstance(include_deleted, bool):
+        errors.append(("include_deleted", "include_deleted must be true or false."))
     normal: dict[str, Any] | None = None
     try:
         normal = normalize_filters(filters) if filters is not None else None
@@ -384,6 +444,7 @@ def build_query(
                 ("order", order, q.order),
                 ("asc", asc, q.asc),
                 ("filters", normal, q.filters),
+                ("include_deleted", include_deleted, q.include_deleted),
             )
             if given is not None and given != carried
         ]
@@ -402,6 +463,7 @@ def build_query(
         asc if asc is not None else True,
         normal or {},
         checked_limit or DEFAULT_LIMIT,
+        include_deleted=bool(include_deleted),
     )
     offset = (checked_page - 1) * q.limit
     if offset > 2**62:

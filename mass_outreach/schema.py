@@ -13,11 +13,19 @@ from .errors import SchemaError
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ddl", "inspect", "prepare"]
 
 APPLICATION_ID = 0x4D4F5554  # "MOUT"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
+    """Version 2 adds `delete_time` (soft delete) and makes the keyset indexes partial, over live
+    records: the table is rebuilt to schema.sql's shape (its rows copied, delete_time NULL), which
+    drops the old indexes and creates the new ones."""
+    rebuild_table(conn, "outreach")
+
 
 # Upgrades, keyed by the version they start from; each runs inside the opening write transaction and
 # leaves the file at version + 1. A change to an enum rebuilds the table: see `rebuild_table`.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
 
 
 @cache

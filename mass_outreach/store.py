@@ -13,6 +13,7 @@ on lent connections, and each of those is closed by the operation that gives it 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import tempfile
@@ -21,7 +22,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, overload
@@ -44,21 +45,27 @@ from .model import (
     BodyErrors,
     Outreach,
     Row,
+    _Bad,
+    _check_version,
     check_id,
     check_tag_name,
+    check_value,
     cross_check,
     decode_body,
     format_time,
     insert_row,
+    is_ignored_key,
     now_text,
     outreach_from_row,
     parse_time,
+    shown,
+    time_text,
     update_fields,
 )
 from .paging import MAX_LIMIT, Page, build_query, encode_cursor
 from .urls import UrlPolicy, url_checker
 
-__all__ = ["InsertReport", "OutreachStore", "UpdateReport", "open"]
+__all__ = ["InsertReport", "OutreachStore", "UpdateReport", "UpsertReport", "open"]
 
 DEFAULT_TIMEOUT = 10.0
 CHUNK = 1000  # rows validated and written together in bulk operations
@@ -67,7 +74,7 @@ _WALK_CACHE = 32  # remembered page-number walks per connection
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM outreach"
 _INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 _I_ID, _I_TYPE, _I_STATUS, _I_TAG, _I_URL = 0, 1, 2, 6, 11
-_I_CREATE, _I_UPDATE, _I_DONE, _I_VERSION = 14, 15, 16, 17
+_I_CREATE, _I_UPDATE, _I_DONE, _I_VERSION, _I_DELETE = 14, 15, 16, 17, 18
 _ORDER_INDEX = {name: i for i, name in enumerate(COLUMNS)}
 
 
@@ -81,6 +88,15 @@ class InsertReport(msgspec.Struct, frozen=True):
 class UpdateReport(msgspec.Struct, frozen=True):
     """What update_many did: how many records changed, and each rejected row's index and errors."""
 
+    updated: int
+    rejected: list[tuple[int, list[tuple[str, str]]]] = []
+
+
+class UpsertReport(msgspec.Struct, frozen=True):
+    """What upsert_many did: how many rows went in as new records, how many updated existing ones, and
+    each rejected row's index and errors."""
+
+    inserted: int
     updated: int
     rejected: list[tuple[int, list[tuple[str, str]]]] = []
 
@@ -610,7 +626,7 @@ class OutreachStore:
                 done = now
             good.append(
                 (row[_I_ID] or next(ids), *row[1:_I_CREATE], row[_I_CREATE] or now, row[_I_UPDATE] or now,
-                 done, row[_I_VERSION] or 1)
+                 done, row[_I_VERSION] or 1, row[_I_DELETE])
             )  # fmt: skip
             where.append(index)
         # No savepoint (one per chunk cost 4-8% of the whole insert): a row that breaks a constraint
@@ -634,18 +650,22 @@ class OutreachStore:
 
     # --- read ------------------------------------------------------------------------------------
 
-    def get(self, id: str) -> Outreach:
-        """The record with this id; NotFoundError if there is none."""
+    def get(self, id: str, *, include_deleted: bool = False) -> Outreach:
+        """The record with this id; NotFoundError if there is none (or it was deleted, unless
+        include_deleted=True)."""
         ident = check_id(id)
+        _check_flag("include_deleted", include_deleted)
+        live = "" if include_deleted else " AND delete_time IS NULL"
         with self._read() as conn:
-            row = conn.execute(f"{_SELECT} WHERE id = ?", (ident,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"The outreach '{ident}' does not exist.")
+            row = conn.execute(f"{_SELECT} WHERE id = ?{live}", (ident,)).fetchone()
+            if row is None:
+                raise _not_found(conn, ident)
         return outreach_from_row(row)
 
-    def count(self, filters: Mapping[str, Any] | None = None) -> int:
-        """How many records match the filters."""
-        q, _ = build_query(filters=filters)
+    def count(self, filters: Mapping[str, Any] | None = None, *, include_deleted: bool = False) -> int:
+        """How many records match the filters (deleted ones too with include_deleted=True)."""
+        _check_flag("include_deleted", include_deleted)
+        q, _ = build_query(filters=filters, include_deleted=include_deleted)
         sql, params = q.count_sql()
         with self._read() as conn:
             result: int = conn.execute(sql, params).fetchone()[0]
@@ -661,9 +681,22 @@ class OutreachStore:
         asc: bool | None = None,
         cursor: str | None = None,
         with_total: bool = False,
+        include_deleted: bool | None = None,
     ) -> Page:
-        """One page of records: by page number (1-based) or continuing a `next_cursor`."""
-        q, offset = build_query(page=page, limit=limit, filters=filters, order=order, asc=asc, cursor=cursor)
+        """One page of records: by page number (1-based) or continuing a `next_cursor`.
+
+        Deleted records are left out unless include_deleted=True; a cursor carries that choice, as it
+        carries order, asc and filters (omitted: the cursor's; given: it must match).
+        """
+        q, offset = build_query(
+            page=page,
+            limit=limit,
+            filters=filters,
+            order=order,
+            asc=asc,
+            cursor=cursor,
+            include_deleted=include_deleted,
+        )
         number = None if cursor is not None else offset // q.limit + 1
         with self._read() as conn:
             if with_total:
@@ -706,6 +739,7 @@ class OutreachStore:
         order: str = "id",
         asc: bool = True,
         batch_size: int = 1000,
+        include_deleted: bool = False,
     ) -> Iterator[Outreach]:
         """Every matching record in order, fetched by keyset batches: memory stays constant."""
         if (
@@ -716,7 +750,10 @@ class OutreachStore:
             raise ValidationError.one(
                 "batch_size", f"The batch_size must be an integer from 1 to {MAX_LIMIT}."
             )
-        q, _ = build_query(filters=filters, order=order, asc=asc, limit=batch_size)
+        _check_flag("include_deleted", include_deleted)
+        q, _ = build_query(
+            filters=filters, order=order, asc=asc, limit=batch_size, include_deleted=include_deleted
+        )
         while True:
             with self._read() as conn:
                 rows = conn.execute(*q.sql()).fetchall()
@@ -727,6 +764,50 @@ class OutreachStore:
                 return
             last = rows[-1]
             q = msgspec.structs.replace(q, after=(last[_ORDER_INDEX[q.order]], last[0]))
+
+    def pages(
+        self,
+        page: int | None = None,
+        *,
+        limit: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        order: str | None = None,
+        asc: bool | None = None,
+        cursor: str | None = None,
+        with_total: bool = False,
+        include_deleted: bool | None = None,
+    ) -> Iterator[Page]:
+        """Every page from the one asked for (as `page` takes it) to the last, each continuing the
+        previous one's `next_cursor`. Always at least one page, which may be empty. A bad request
+        raises here, before the first page is read."""
+        build_query(
+            page=page,
+            limit=limit,
+            filters=filters,
+            order=order,
+            asc=asc,
+            cursor=cursor,
+            include_deleted=include_deleted,
+        )
+        first = functools.partial(
+            self.page,
+            page,
+            limit=limit,
+            filters=filters,
+            order=order,
+            asc=asc,
+            cursor=cursor,
+            with_total=with_total,
+            include_deleted=include_deleted,
+        )
+        return self._pages(first, limit, with_total)
+
+    def _pages(self, first: Callable[[], Page], limit: int | None, with_total: bool) -> Iterator[Page]:
+        current = first()
+        yield current
+        while current.next_cursor is not None:
+            current = self.page(cursor=current.next_cursor, limit=limit, with_total=with_total)
+            yield current
 
     # --- the wire format ---------------------------------------------------------------------------
 
@@ -796,6 +877,111 @@ class OutreachStore:
         rejected.sort(key=lambda r: r[0])
         return UpdateReport(updated, rejected)
 
+    # --- delete, purge ---------------------------------------------------------------------------
+
+    def delete(self, id: Any, /, *, expected_version: int | None = None) -> Outreach:
+        """Soft-delete a record: set its delete_time, bump version and update_time; return it.
+
+        Takes an id, a body (mapping or JSON) with `id` and maybe `expected_version`, or an
+        `mo.Outreach` (its id; a whole record's other keys are ignored). An unknown or already deleted
+        id is a NotFoundError; a stored version other than `expected_version`, a ConflictError.
+        """
+        ident, _, expected = _target(id, expected_version)
+        with self._write() as conn:
+            return _apply_delete(conn, ident, expected)
+
+    def purge(self, *, deleted_before: datetime | str | None = None) -> int:
+        """Remove deleted records for good: all of them, or those deleted before a time (a datetime or
+        timestamp text). Return how many went."""
+        sql, params = "DELETE FROM outreach WHERE delete_time IS NOT NULL", []
+        if deleted_before is not None:
+            cutoff = time_text(deleted_before)
+            if cutoff is None:
+                raise ValidationError.one(
+                    "deleted_before", "The deleted_before must be a datetime or an RFC 3339 timestamp."
+                )
+            sql, params = f"{sql} AND delete_time < ?", [cutoff]
+        with self._write() as conn:
+            count: int = conn.execute(sql, params).rowcount
+        return count
+
+    # --- update_status ---------------------------------------------------------------------------
+
+    def update_status(
+        self, id_or_body: Any, status: Any = None, /, *, expected_version: int | None = None
+    ) -> Outreach:
+        """Change only the status of a record (done_time is set as for any status change; version and
+        update_time are bumped); return it.
+
+        Takes an id and the status, or a body (mapping, JSON or `mo.Outreach`) with `id` and `status`
+        whose other record keys are ignored, so a whole record may be sent; a `status` given beside
+        a body replaces the body's. `expected_version` (or the body's) makes it a compare-and-set.
+        """
+        ident, status, expected = _target(id_or_body, expected_version, status=status, wants_status=True)
+        with self._write() as conn:
+            return _apply_update(conn, ident, {"status": status}, expected)
+
+    # --- upsert ----------------------------------------------------------------------------------
+
+    def upsert(self, body: Any = None, /, *, expected_version: int | None = None, **fields: Any) -> Outreach:
+        """Update the record whose `id` the body names, under update's rules (partial; expected_version
+        allowed); insert it under insert's rules, keeping the given id, if there is none (or the body
+        has no id). The check and the write are one transaction: two writers upserting one new id give
+        one insert and one update. A deleted record's id is a NotFoundError (ids are never reused).
+        """
+        if body is None:
+            body = fields
+        elif fields:
+            raise TypeError("upsert() takes a body or keyword fields, not both")
+        try:
+            plan = _upsert_plan(body, expected_version)
+        except BodyErrors as failure:  # an insert (no id) whose body broke a rule
+            raise self._completed(failure, _insert_problems) from None
+        url = _plan_url(plan)
+        if url is not None:
+            self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
+        with self._write() as conn:
+            return _apply_upsert(conn, plan, None)[0]
+
+    def upsert_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> UpsertReport:
+        """Upsert many bodies in one transaction, in order, streaming; reports like insert_many, with
+        `inserted` and `updated` counts."""
+        if on_error not in ("raise", "skip"):
+            raise ValueError("on_error must be 'raise' or 'skip'")
+        skip = on_error == "skip"
+        rejected: list[tuple[int, list[tuple[str, str]]]] = []
+        inserted = updated = 0
+        pending: list[BodyErrors] = []  # inserts (no id) that broke a rule: the store's checks come last
+        chunks = self._validated_chunks(rows, _upsert_plan, rejected, skip, pending)
+        try:
+            if self._url_check is not None:
+                chunks = self._spooled(chunks, _plan_url, _restore_plan, rejected, skip)
+            with self._write() as conn:
+                tags = _tag_set(conn)
+                for chunk in chunks:
+                    for index, plan in chunk:
+                        conn.execute("SAVEPOINT row")
+                        try:
+                            was_insert = _apply_upsert(conn, plan, tags)[1]
+                            conn.execute("RELEASE row")
+                        except (ValidationError, NotFoundError, ConflictError) as exc:
+                            conn.execute("ROLLBACK TO row")
+                            conn.execute("RELEASE row")
+                            if not skip:
+                                raise _at_row(exc, index) from None
+                            errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
+                            rejected.append((index, errors))
+                            continue
+                        if was_insert:
+                            inserted += 1
+                        else:
+                            updated += 1
+        except BodyErrors as failure:  # on_error="raise": the row that broke a rule
+            raise self._completed(failure, _insert_problems) from None
+        self._add_store_problems(pending, _insert_problems)
+        rejected.sort(key=lambda r: r[0])
+        return UpsertReport(inserted, updated, rejected)
+
     # --- every problem of a body together ----------------------------------------------------------
 
     def _add_store_problems(self, failures: list[BodyErrors], problems: _Problems) -> None:
@@ -863,6 +1049,8 @@ def _update_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tupl
         row = conn.execute(f"{_SELECT} WHERE id = ?", (ident,)).fetchone()
         if row is None:
             errors.append(("id", f"The outreach '{ident}' does not exist."))
+        elif row[_I_DELETE] is not None:
+            errors.append(("id", f"The outreach '{ident}' was deleted."))
         elif "outreach_type" not in failure.bad:  # else the email-type rule cannot be judged
             merged = {**dict(zip(COLUMNS, row, strict=True)), **fields}
             errors += [e for e in cross_check(merged["outreach_type"], merged) if e[0] not in failure.bad]
@@ -873,13 +1061,13 @@ def _update_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tupl
 
 
 def _fill(row: Row, now: str, ident: str) -> Row:
-    """Fill what the store sets: id, create/update/done times, version."""
+    """Fill what the store sets: id, create/update/done times, version (delete_time stays as given)."""
     create = row[_I_CREATE] or now
     update = row[_I_UPDATE] or now
     done = row[_I_DONE]
     if done is None and row[_I_STATUS] != "pending":
         done = now
-    return (ident, *row[1:_I_CREATE], create, update, done, row[_I_VERSION] or 1)
+    return (ident, *row[1:_I_CREATE], create, update, done, row[_I_VERSION] or 1, row[_I_DELETE])
 
 
 def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
@@ -931,14 +1119,16 @@ def _update_body(body: Any, fields: dict[str, Any], expected_version: Any) -> An
 
 
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"
+_MISSING: Any = object()
+_COLUMN_SET = frozenset(COLUMNS)
 
 
 def _apply_update(
     conn: sqlite3.Connection, ident: str, changes: dict[str, Any], expected: int | None
 ) -> Outreach:
-    row = conn.execute(f"{_SELECT} WHERE id = ?", (ident,)).fetchone()
+    row = conn.execute(f"{_SELECT} WHERE id = ? AND delete_time IS NULL", (ident,)).fetchone()
     if row is None:
-        raise NotFoundError(f"The outreach '{ident}' does not exist.")
+        raise _not_found(conn, ident)
     if expected is not None and row[_I_VERSION] != expected:
         raise ConflictError(
             f"The outreach '{ident}' is at version {row[_I_VERSION]}, not {expected}.",
@@ -970,6 +1160,214 @@ def _apply_update(
         [merged[c] for c in sets] + [ident],
     )
     return outreach_from_row(values)
+
+
+def _check_flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError.one(name, f"The {name} must be true or false.")
+
+
+def _not_found(conn: sqlite3.Connection, ident: str) -> NotFoundError:
+    """The error for an id that no live record has: it names a deleted record as such."""
+    if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
+        return NotFoundError(f"The outreach '{ident}' does not exist.")
+    return NotFoundError(f"The outreach '{ident}' was deleted.")
+
+
+def _as_body(value: Any) -> Any:
+    """A body given as JSON bytes or text, or as an `mo.Outreach`, as Python objects."""
+    if isinstance(value, Outreach):
+        return msgspec.structs.asdict(value)
+    return decode_body(value)
+
+
+def _looks_like_body(value: Any) -> bool:
+    """A mapping, JSON bytes, text that starts with `{`, or a record: anything else is an id."""
+    return isinstance(value, (Mapping, bytes, bytearray, memoryview, Outreach)) or (
+        isinstance(value, str) and value.lstrip().startswith("{")
+    )
+
+
+def _expected(value: Any, errors: list[tuple[str, str]]) -> int | None:
+    """An expected_version (None: none), or None with the problem added to `errors`."""
+    if value is None:
+        return None
+    try:
+        return _check_version(value)
+    except _Bad:
+        errors.append(("expected_version", "The expected_version must be a positive integer."))
+        return None
+
+
+def _target(
+    value: Any, expected_version: Any, *, status: Any = None, wants_status: bool = False
+) -> tuple[str, Any, int | None]:
+    """(id, status, expected_version) of a delete or update_status argument: an id, or a body whose
+    record keys other than `id` (and `status`) are ignored; a key that no record has is an error."""
+    errors: list[tuple[str, str]] = []
+    ident: Any = value
+    expected: int | None = None
+    if _looks_like_body(value):
+        body = _as_body(value)
+        if not isinstance(body, Mapping):
+            raise ValidationError.one("", "The body must be a JSON object.")
+        for key in body:
+            if not isinstance(key, str) or not (
+                key in _COLUMN_SET or key == "expected_version" or is_ignored_key(key)
+            ):
+                errors.append((shown(key), f"The key '{shown(key)}' is not allowed in Outreach."))
+        ident = body.get("id", _MISSING)
+        expected = _expected(body.get("expected_version"), errors)
+        if wants_status and status is None:
+            status = body.get("status", _MISSING)
+    elif wants_status and status is None:
+        status = _MISSING
+    if expected_version is not None:
+        expected = _expected(expected_version, errors)
+    if ident is _MISSING:
+        errors.append(("id", "The id is required."))
+    else:
+        try:
+            ident = check_id(ident)
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+    if status is _MISSING:
+        errors.append(("status", "The status is required."))
+    elif wants_status:
+        try:
+            status = check_value("status", status)
+        except _Bad as bad:
+            errors.append(("status", str(bad)))
+    if errors:
+        raise ValidationError(errors)
+    return ident, status, expected
+
+
+def _apply_delete(conn: sqlite3.Connection, ident: str, expected: int | None) -> Outreach:
+    """Set delete_time on a live record, bumping version and update_time as an update does."""
+    row = conn.execute(f"{_SELECT} WHERE id = ? AND delete_time IS NULL", (ident,)).fetchone()
+    if row is None:
+        raise _not_found(conn, ident)
+    _check_expected(row, ident, expected)
+    update_time, version = _next_stamp(row, ident)
+    now = now_text()
+    conn.execute(
+        "UPDATE outreach SET update_time = ?, version = ?, delete_time = ? WHERE id = ?",
+        (update_time, version, now, ident),
+    )
+    return outreach_from_row((*row[:_I_UPDATE], update_time, row[_I_DONE], version, now))
+
+
+def _check_expected(row: Row, ident: str, expected: int | None) -> None:
+    if expected is not None and row[_I_VERSION] != expected:
+        raise ConflictError(
+            f"The outreach '{ident}' is at version {row[_I_VERSION]}, not {expected}.",
+            expected=expected,
+            actual=row[_I_VERSION],
+        )
+
+
+def _next_stamp(row: Row, ident: str) -> tuple[str, int]:
+    """The update_time and version a write gives a record: one more version, and a time after both
+    now and the stored one (update_time strictly increases). At the end of either range, an error."""
+    if row[_I_VERSION] >= 2**63 - 1 or row[_I_UPDATE] >= _LAST_TIME:
+        field = "version" if row[_I_VERSION] >= 2**63 - 1 else "update_time"
+        raise ValidationError.one(field, f"The {field} of the outreach '{ident}' cannot increase further.")
+    bumped = format_time(parse_time(row[_I_UPDATE]) + timedelta(microseconds=1))
+    return max(now_text(), bumped), row[_I_VERSION] + 1
+
+
+class _UpsertPlan(msgspec.Struct, array_like=True, frozen=True):
+    """An upsert body checked both ways before the transaction: which way applies depends on whether
+    the id exists, so each way's errors wait until then."""
+
+    ident: str | None  # None: no id given, so an insert with a new one
+    row: tuple[Any, ...] | None  # the insert row, if the body passes insert's rules
+    insert_errors: list[tuple[str, str]] | None
+    changes: dict[str, Any] | None  # the update's changes, if the body passes update's rules
+    update_errors: list[tuple[str, str]] | None
+    expected: int | None
+
+
+def _upsert_plan(body: Any, expected_version: Any = None) -> _UpsertPlan:
+    """Check an upsert body; raise the errors that hold whether or not its id exists."""
+    body = _as_body(body)
+    if not isinstance(body, Mapping):
+        raise ValidationError.one("", "The body must be a JSON object.")
+    errors: list[tuple[str, str]] = []
+    expected = _expected(body.get("expected_version"), errors)
+    if expected_version is not None:
+        expected = _expected(expected_version, errors)
+    if errors:
+        raise ValidationError(errors)
+    as_insert = body
+    if "expected_version" in body:  # upsert's key, not a field for insert's rules
+        as_insert = {k: v for k, v in body.items() if k != "expected_version"}
+    if body.get("id") is None:
+        if expected is not None:
+            raise ValidationError.one(
+                "expected_version", "The expected_version needs the id of the record to update."
+            )
+        return _UpsertPlan(None, insert_row(as_insert), None, None, None, None)
+    ident = check_id(body["id"])
+    row = insert_errors = changes = update_errors = None
+    if expected is None:  # with one, an unknown id is a conflict, not an insert
+        try:
+            row = insert_row(as_insert)
+        except ValidationError as exc:
+            insert_errors = exc.errors
+    try:
+        changes = update_fields(body)[1]
+    except ValidationError as exc:
+        update_errors = exc.errors
+    return _UpsertPlan(ident, row, insert_errors, changes, update_errors, expected)
+
+
+def _plan_url(plan: _UpsertPlan) -> str | None:
+    """The screenshot_url an upsert would write (the same either way), for the URL policy."""
+    if plan.row is not None:
+        url: str | None = plan.row[_I_URL]
+        return url
+    return None if plan.changes is None else plan.changes.get("screenshot_url")
+
+
+def _restore_plan(item: Any) -> _UpsertPlan:
+    return msgspec.convert(item, _UpsertPlan)
+
+
+def _apply_upsert(
+    conn: sqlite3.Connection, plan: _UpsertPlan, tags: frozenset[str] | None
+) -> tuple[Outreach, bool]:
+    """Update or insert inside the open transaction; return the record and whether it was inserted."""
+    ident = plan.ident
+    if ident is not None:
+        found = conn.execute("SELECT delete_time IS NOT NULL FROM outreach WHERE id = ?", (ident,)).fetchone()
+        if found is not None:
+            if found[0]:
+                raise NotFoundError(f"The outreach '{ident}' was deleted.")
+            if plan.update_errors:
+                raise ValidationError(plan.update_errors)
+            assert plan.changes is not None
+            return _apply_update(conn, ident, plan.changes, plan.expected), False
+        if plan.expected is not None:
+            raise ConflictError(
+                f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
+                expected=plan.expected,
+                actual=None,
+            )
+    if plan.insert_errors:
+        raise ValidationError(plan.insert_errors)
+    row = plan.row
+    assert row is not None
+    tag = row[_I_TAG]
+    if tag is not None and not (tag in tags if tags is not None else _tag_registered(conn, tag)):
+        raise ValidationError(_unknown_tag(tag))
+    full = _fill(row, now_text(), row[_I_ID] or new_ids(1)[0])
+    try:
+        conn.execute(_INSERT, full)
+    except sqlite3.IntegrityError as exc:
+        raise _integrity_error(exc, full) from None
+    return outreach_from_row(full), True
 
 
 def _spool_write(spool: IO[bytes], data: bytes) -> None:

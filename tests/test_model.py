@@ -404,6 +404,135 @@ def test_whitespace_is_every_character_python_calls_space() -> None:
     assert "".join(chr(c) for c in range(0x110000) if chr(c).isspace()) == WHITESPACE
 
 
+# --- input timestamps: one parser for every form -------------------------------------------------
+
+OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+def _fraction(t: datetime, digits: int) -> str:
+    """`.ffffff` cut to `digits` (the dropped ones are zeros: see the strategy), or nothing."""
+    return "" if digits == 0 else "." + f"{t.microsecond:06d}"[:digits]
+
+
+def _offset(t: datetime, colon: bool) -> str:
+    minutes = int(t.utcoffset().total_seconds()) // 60  # type: ignore[union-attr]
+    sign, minutes = ("-", -minutes) if minutes < 0 else ("+", minutes)
+    return f"{sign}{minutes // 60:02d}{':' if colon else ''}{minutes % 60:02d}"
+
+
+def time_forms(t: datetime, digits: int) -> dict[str, str]:
+    """`t` (aware) written in every accepted input form."""
+
+    def written(u: datetime) -> str:  # (strftime's %Y does not pad years before 1000 everywhere)
+        return f"{u.year:04d}-{u.month:02d}-{u.day:02d}{{sep}}{u:%H:%M:%S}{_fraction(u, digits)}"
+
+    local, in_utc = written(t), written(t.astimezone(timezone.utc))
+    return {
+        "T and Z": in_utc.format(sep="T") + "Z",
+        "lowercase t and z": in_utc.format(sep="t") + "z",
+        "space and Z": in_utc.format(sep=" ") + "Z",
+        "no offset (UTC)": in_utc.format(sep="T"),
+        "T and an offset": local.format(sep="T") + _offset(t, colon=True),
+        "space and an offset": local.format(sep=" ") + _offset(t, colon=True),
+        "Ruby Time#to_s with an offset": local.format(sep=" ") + " " + _offset(t, colon=False),
+        "Ruby Time#to_s in UTC": in_utc.format(sep=" ") + " UTC",
+    }
+
+
+@st.composite
+def instants(draw: st.DrawFn) -> tuple[datetime, int]:
+    """An aware time and a number of fraction digits that writes its microseconds exactly."""
+    digits = draw(st.integers(0, 6))
+    t = draw(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=OFFSETS))
+    step = 10 ** (6 - digits)
+    return t.replace(microsecond=t.microsecond // step * step), digits
+
+
+@given(instants())
+def test_every_accepted_time_form_parses_to_the_same_instant(instant: tuple[datetime, int]) -> None:
+    t, digits = instant
+    stored = model.format_time(t)
+    for form, text in time_forms(t, digits).items():
+        assert model.time_text(text) == stored, (form, text)
+    assert model.time_text(t) == stored
+    assert model.time_text(t.astimezone(timezone.utc).replace(tzinfo=None)) == stored  # naive: UTC
+
+
+@given(instants(), st.sampled_from(["create_time", "update_time", "done_time", "delete_time"]))
+def test_time_forms_on_insert_agree_on_both_paths(instant: tuple[datetime, int], field: str) -> None:
+    t, digits = instant
+    stored = model.format_time(t)
+    for text in time_forms(t, digits).values():
+        body = {"outreach_type": "GMail_DirectMessage", "status": "failed", field: text}
+        fast = insert_row(to_json(body))
+        slow = insert_row({**body, "status": ":failed"})  # a symbol: the slow path
+        assert fast == slow
+        assert fast[COLUMNS.index(field)] == stored
+
+
+MALFORMED_TIMES: list[Any] = [
+    "",
+    "yesterday",
+    "2024-01-01",
+    "2024-01-01T10:00",
+    "2024-01-01T10:00:00.1234567Z",  # more than six fraction digits
+    "2024-01-01T10:00:00.Z",
+    "2024-01-01T10:00:00+0100",  # RFC 3339 offsets have a colon; Ruby's come after a space
+    "2024-01-01 10:00:00 +01:00",
+    "2024-01-01 10:00:00 utc",
+    "2024-01-01 10:00:00UTC",
+    "2024-01-01 10:00:00 GMT",
+    "2024-01-01T10:00:00 +0100",  # Ruby's zone comes after a space between date and time too
+    "2024-01-01T10:00:00 UTC",
+    "2024-01-01T10:00:00+01:60",
+    "2024-01-01T10:00:00+24:00",
+    "2024-01-01T24:00:00Z",
+    "2024-01-01T10:00:60Z",
+    "2024-02-30T10:00:00Z",
+    "0000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+00:01",  # before year 1 in UTC
+    "9999-12-31T23:59:59-00:01",  # after year 9999 in UTC
+    "2024-01-01T10:00:00Z\n",
+    " 2024-01-01T10:00:00Z",
+    "٢٠٢٤-01-01T10:00:00Z",  # digits of another script
+    "20240101T100000Z",
+    "2024-W01-1T10:00:00Z",
+    "2024-01-01T10:00:00,5Z",
+    1700000000,
+    1.5,
+    True,
+    None,
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize("value", MALFORMED_TIMES[:-3], ids=repr)
+def test_malformed_times_are_errors_naming_the_field(value: Any) -> None:
+    assert model.time_text(value) is None
+    for field in ("create_time", "update_time", "done_time", "delete_time"):
+        body = {"outreach_type": "GMail_DirectMessage", "status": "pending", field: value}
+        for form in (body, to_json(body)):
+            with pytest.raises(ValidationError) as info:
+                insert_row(form)
+            assert [f for f, _ in info.value.errors] == [field], value
+
+
+@pytest.mark.parametrize("value", MALFORMED_TIMES, ids=repr)
+def test_malformed_times_in_filters_and_purge_name_their_field(value: Any) -> None:
+    import mass_outreach as mo
+
+    with mo.open(":memory:") as store:
+        for field in ("create_time", "update_time", "done_time", "delete_time"):
+            with pytest.raises(ValidationError) as info:
+                store.count({field: {"gte": value}}, include_deleted=True)
+            assert [f for f, _ in info.value.errors] == [f"filters.{field}"]
+        if value is not None:  # None is purge's "every deleted record"
+            with pytest.raises(ValidationError) as info:
+                store.purge(deleted_before=value)
+            assert [f for f, _ in info.value.errors] == ["deleted_before"]
+
+
 # --- the test tiers themselves ------------------------------------------------------------------------
 
 

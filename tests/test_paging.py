@@ -592,8 +592,11 @@ def test_forged_cursors_are_checked_like_requests(walked: tuple[mo.OutreachStore
     """The checksum key is in the source, so anyone can sign a cursor: what it carries is checked."""
     store, _ = walked
     zero = "00000000-0000-0000-0000-000000000000"
-    good = forge([1, "id", True, {}, 3, [zero, zero]])  # by id, the order value is the id itself
+    good = forge([2, "id", True, {}, 3, [zero, zero], False])  # by id, the order value is the id itself
     assert len(store.page(cursor=good).results) == 3
+    # a version-1 cursor (from before include_deleted) continues, leaving deleted records out
+    old = forge([1, "id", True, {}, 3, [zero, zero]])
+    assert store.page(cursor=old).results == store.page(cursor=good).results
     for payload in (
         [1, "id", True, {"subject": 5}, 3, [None, "x"]],
         [1, "id", True, {"nope; DROP TABLE outreach": 1}, 3, [None, "x"]],
@@ -601,13 +604,61 @@ def test_forged_cursors_are_checked_like_requests(walked: tuple[mo.OutreachStore
         [1, "id", True, {}, 0, [None, "x"]],
         [1, "id", True, {}, 10**9, [None, "x"]],
         [1, "nope", True, {}, 3, [None, "x"]],
-        [2, "id", True, {}, 3, [None, "x"]],
+        [3, "id", True, {}, 3, [None, "x"], False],
+        [2, "id", True, {}, 3, [None, "x"], "yes"],
         [1, "id", "yes", {}, 3, [None, "x"]],
         [1, "id", True, {}, 3, [[1], "x"]],
         {"order": "id"},
     ):
         with pytest.raises(mo.ValidationError):
             store.page(cursor=forge(payload))
+
+
+# --- a page is a sequence; pages() walks them all ------------------------------------------------
+
+
+def test_a_page_is_a_sequence_of_its_results(store: mo.OutreachStore) -> None:
+    from collections.abc import Sequence
+
+    recs = [store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending"}) for _ in range(5)]
+    page = store.page(limit=3)
+    assert isinstance(page, Sequence)
+    assert len(page) == 3 and page[0] == recs[0] and page[-1] == recs[2]
+    assert page[1:] == recs[1:3] and page[::-1] == recs[2::-1]
+    assert list(page) == recs[:3] and list(reversed(page)) == recs[2::-1]
+    assert recs[1] in page and recs[4] not in page and "x" not in page
+    assert page.index(recs[2]) == 2 and page.count(recs[0]) == 1 and page.count(recs[4]) == 0
+    with pytest.raises(IndexError):
+        page[3]
+    with pytest.raises(ValueError):
+        page.index(recs[4])
+    empty = store.page(filters={"status": "failed"})
+    assert len(empty) == 0 and not empty and list(empty) == []
+    # still the struct it was: fields, equality, encoding
+    assert page.results == recs[:3] and msgspec.json.decode(msgspec.json.encode(page))["limit"] == 3
+
+
+def test_pages_walk_every_page_by_cursor(store: mo.OutreachStore) -> None:
+    recs = [
+        store.insert({"outreach_type": "GMail_DirectMessage", "status": s}) for s in ["pending", "failed"] * 6
+    ]
+    pages = list(store.pages(limit=5))
+    assert [len(p) for p in pages] == [5, 5, 2]
+    assert [r for p in pages for r in p] == recs
+    assert pages[0].page == 1 and [p.page for p in pages[1:]] == [None, None]  # then by cursor
+    assert [p.next_cursor is None for p in pages] == [False, False, True]
+    failed = list(store.pages(limit=2, filters={"status": "failed"}, order="id", asc=False, with_total=True))
+    assert [r for p in failed for r in p] == [r for r in reversed(recs) if r.status == "failed"]
+    assert {p.total for p in failed} == {6}
+    assert [len(p) for p in store.pages(2, limit=4)] == [4, 4]  # from page 2 on
+    assert [len(p) for p in store.pages(cursor=pages[1].next_cursor)] == [2]
+    assert [p.results for p in store.pages(filters={"status": "running"})] == [[]]  # at least one page
+
+
+def test_pages_refuses_a_bad_request_at_once(store: mo.OutreachStore) -> None:
+    for kwargs in ({"limit": 0}, {"order": "nope"}, {"page": 1, "cursor": "x"}, {"filters": {"foo": 1}}):
+        with pytest.raises(mo.ValidationError):
+            store.pages(**kwargs)  # no next() needed
 
 
 # --- forged cursors: the key is public, so every part of a cursor is checked like a request ---------

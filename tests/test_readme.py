@@ -101,6 +101,18 @@ def test_the_quick_start_runs_the_demo() -> None:
     assert "$(VENV)/bin/mass-outreach demo" in makefile
 
 
+def test_the_python_example_of_delete_upsert_and_pages_runs_as_written(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Using it from Python\n", 1)[1].split("\n### ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```python\n")[1:]]
+    example = next(b for b in blocks if "store.upsert(" in b)
+    exec(compile(example, "README.md", "exec"), {})  # our own documentation, run as written
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and printed[1].endswith("+00:00")  # the live record, then the deleted one
+
+
 # --- the Python examples -------------------------------------------------------------------------
 
 

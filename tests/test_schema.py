@@ -40,6 +40,7 @@ GOOD = {
     "update_time": "2024-01-01T00:00:00.000000Z",
     "done_time": None,
     "version": 1,
+    "delete_time": None,
 }
 INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -104,6 +105,8 @@ RAW_BAD: list[dict[str, Any]] = [
     {"create_time": "2024-01-01 00:00:00"},
     {"update_time": "2024-01-01T00:00:00Z"},
     {"done_time": "yesterday"},
+    {"delete_time": "2024-01-01 00:00:00"},
+    {"delete_time": "2024-01-01T00:00:00Z"},
     {"version": 0},
     {"subject": b"bytes"},
 ]
@@ -267,7 +270,7 @@ def test_id_rule_agrees(raw: sqlite3.Connection, value: Any, upper: bool) -> Non
 @given(st.datetimes(timezones=st.just(model.UTC)))
 def test_stored_times_pass_the_check(raw: sqlite3.Connection, value: Any) -> None:
     text = model.format_time(value)
-    assert accepts(raw, create_time=text, update_time=text, done_time=text)
+    assert accepts(raw, create_time=text, update_time=text, done_time=text, delete_time=text)
 
 
 # --- query plans: no sort step for the promised orders ---------------------------------------------
@@ -292,6 +295,142 @@ def test_no_sort_step(
             plan = " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert "TEMP B-TREE" not in plan, plan
             assert "USING" in plan and "INDEX" in plan, plan  # an index walk, not a table scan and sort
+
+
+# --- deleted records: partial indexes keep every promised walk flat --------------------------------
+
+PROMISED_INDEX = {
+    ("id", ""): "outreach_live_id",
+    ("create_time", ""): "outreach_create_time",
+    ("update_time", ""): "outreach_update_time",
+    ("id", "status"): "outreach_status_id",
+    ("create_time", "status"): "outreach_status_create_time",
+    ("update_time", "status"): "outreach_status_update_time",
+    ("id", "outreach_type"): "outreach_type_id",
+    ("create_time", "outreach_type"): "outreach_type_create_time",
+    ("update_time", "outreach_type"): "outreach_type_update_time",
+}
+HALF = 600
+
+
+def plan_of(conn: sqlite3.Connection, sql: str, params: list[Any]) -> str:
+    return " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+def vm_steps(conn: sqlite3.Connection, sql: str, params: list[Any]) -> int:
+    """How many SQLite virtual-machine steps a query takes: its cost, free of timing noise."""
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(tick, 1)
+    try:
+        conn.execute(sql, params).fetchall()
+    finally:
+        conn.set_progress_handler(None, 1)
+    return steps[0]
+
+
+@pytest.fixture(scope="module")
+def half_deleted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store of which half the records are deleted, and they are clustered: the first half of every
+    promised order (lowest ids, earliest create and update times), so a walk that stepped over deleted
+    records would pay for all of them before its first live one."""
+    path = tmp_path_factory.mktemp("half") / "half.db"
+    with mo.open(path) as store:
+        store.insert_many(
+            {"outreach_type": mo.OUTREACH_TYPES[i % 6], "status": mo.STATUSES[i % 6]} for i in range(2 * HALF)
+        )
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # raw SQL: 600 deletes, quickly
+        conn.execute(
+            "UPDATE outreach SET delete_time = update_time, version = version + 1"
+            f" WHERE id IN (SELECT id FROM outreach ORDER BY id LIMIT {HALF})"
+        )
+        conn.commit()
+    return path
+
+
+@pytest.mark.parametrize("order", ["id", "create_time", "update_time"])
+@pytest.mark.parametrize("filtered", ["", "status", "outreach_type"])
+@pytest.mark.parametrize("asc", [True, False])
+def test_walks_of_live_records_use_the_partial_indexes(
+    half_deleted: Path, order: str, filtered: str, asc: bool
+) -> None:
+    filters = {"status": "pending", "outreach_type": "GMail_DirectMessage"}
+    chosen = {filtered: filters[filtered]} if filtered else {}
+    with mo.open(half_deleted) as store:
+        first = store.page(limit=5, order=order, asc=asc, filters=chosen)
+    q, _ = build_query(limit=5, order=order, asc=asc, filters=chosen)
+    keyset, _ = build_query(cursor=first.next_cursor)
+    numbered, offset = build_query(page=3, limit=5, order=order, asc=asc, filters=chosen)
+    index = PROMISED_INDEX[(order, filtered)]
+    with contextlib.closing(sqlite3.connect(half_deleted)) as conn:
+        partial = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (index,)).fetchone()[0]
+        assert partial.endswith("WHERE delete_time IS NULL")
+        for query, skip in ((q, 0), (keyset, 0), (numbered, offset)):
+            plan = plan_of(conn, *query.sql(skip))
+            assert "TEMP B-TREE" not in plan, plan
+            assert f"USING INDEX {index} " in f"{plan} ", plan
+            assert "count" not in plan
+        assert "TEMP B-TREE" not in plan_of(conn, *q.count_sql())
+
+
+@pytest.mark.parametrize("order", ["id", "create_time", "update_time"])
+@pytest.mark.parametrize("asc", [True, False])
+def test_a_cursor_page_costs_the_same_before_and_after_the_deleted_records(
+    half_deleted: Path, order: str, asc: bool
+) -> None:
+    """The second page of live records and the last one, each by cursor, in VM steps: the deleted half
+    (before the first live record ascending, after the last descending, where the last page looks for
+    one more row) costs nothing; nor does it before page 1 ascending."""
+    with mo.open(half_deleted) as store:
+        pages = list(store.pages(limit=20, order=order, asc=asc))
+    assert [len(p) for p in pages] == [20] * (HALF // 20)
+    with contextlib.closing(sqlite3.connect(half_deleted)) as conn:
+        conn.execute("SELECT * FROM outreach LIMIT 1").fetchall()  # the schema read, not measured
+        second, last = (
+            vm_steps(conn, *build_query(cursor=p.next_cursor)[0].sql()) for p in (pages[0], pages[-2])
+        )
+        first = vm_steps(conn, *build_query(limit=20, order=order, asc=asc)[0].sql())
+    assert max(second, last) < 1.2 * min(second, last), (second, last)
+    assert first < second * 1.2, (first, second)  # page 1 needs no keyset condition: if anything, less
+
+
+def test_reads_of_deleted_records_and_purge_use_the_deleted_index(half_deleted: Path) -> None:
+    deleted = {"delete_time": {"gte": "2000-01-01T00:00:00Z"}}
+    by_time, _ = build_query(filters=deleted, order="delete_time", include_deleted=True)
+    every_by_id, _ = build_query(include_deleted=True)
+    get_live = "SELECT * FROM outreach WHERE id = ? AND delete_time IS NULL"
+    with contextlib.closing(sqlite3.connect(half_deleted)) as conn:
+        plan = plan_of(conn, *by_time.sql())
+        assert "USING INDEX outreach_deleted" in plan and "TEMP B-TREE" not in plan, plan
+        assert "outreach_deleted" in plan_of(conn, *by_time.count_sql())
+        # every record by id: the primary key's index, which holds them all
+        plan = plan_of(conn, *every_by_id.sql())
+        assert "sqlite_autoindex_outreach_1" in plan and "TEMP B-TREE" not in plan, plan
+        assert "sqlite_autoindex_outreach_1 (id=?)" in plan_of(conn, get_live, ["x"])
+        for sql, params in (
+            ("DELETE FROM outreach WHERE delete_time IS NOT NULL", []),
+            ("DELETE FROM outreach WHERE delete_time IS NOT NULL AND delete_time < ?", ["x"]),
+        ):
+            assert "USING INDEX outreach_deleted" in plan_of(conn, sql, params)
+
+
+def test_an_insert_maintains_one_index_more_than_version_1(half_deleted: Path) -> None:
+    """The indexes a live insert writes: the primary key, the tag, the nine partial keyset ones (id
+    order of live records is the one more); outreach_deleted only takes deleted records."""
+    with contextlib.closing(sqlite3.connect(half_deleted)) as conn:
+        rows = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'outreach'"
+        )
+        kinds = sorted(
+            "pk" if sql is None else "live" if sql.endswith("delete_time IS NULL") else
+            "deleted" if sql.endswith("delete_time IS NOT NULL") else "full"
+            for _, sql in rows
+        )  # fmt: skip
+    assert kinds == ["deleted", "full", *["live"] * 9, "pk"]
 
 
 # --- marks, foreign and newer files ----------------------------------------------------------------
@@ -389,9 +528,13 @@ def test_a_plain_sqlite_database(file_store: mo.OutreachStore, db_path: Path) ->
 
 
 # --- migrations ------------------------------------------------------------------------------------
+# A future migration (this version to the next) that changes an enum; the real one from version 1 to
+# 2 is tested on a file version 1 wrote, in test_migration.py.
+
+NOW = schema.SCHEMA_VERSION
 
 
-def v2_ddl(old: str, new: str) -> str:
+def next_ddl(old: str, new: str) -> str:
     assert DDL.count(old) == 1
     return DDL.replace(old, new)
 
@@ -401,7 +544,7 @@ DROP_CANCELED = ("\n            OR status = 'failed' OR status = 'aborted' OR st
                  "\n            OR status = 'failed' OR status = 'aborted')")  # fmt: skip
 
 
-def make_v1(path: Path) -> list[Any]:
+def make_current(path: Path) -> list[Any]:
     with mo.open(path) as s:
         s.add_tag("t")
         s.insert_many(
@@ -412,8 +555,8 @@ def make_v1(path: Path) -> list[Any]:
         return conn.execute("SELECT * FROM outreach ORDER BY id").fetchall()
 
 
-def to_v2(monkeypatch: pytest.MonkeyPatch, change: tuple[str, str]) -> list[int]:
-    text = v2_ddl(*change)
+def to_next(monkeypatch: pytest.MonkeyPatch, change: tuple[str, str]) -> list[int]:
+    text = next_ddl(*change)
     ran: list[int] = []
 
     def migrate(conn: sqlite3.Connection) -> None:
@@ -421,8 +564,8 @@ def to_v2(monkeypatch: pytest.MonkeyPatch, change: tuple[str, str]) -> list[int]
         schema.rebuild_table(conn, "outreach")
 
     monkeypatch.setattr(schema, "ddl", lambda: text)
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "MIGRATIONS", {1: migrate})
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", {NOW: migrate})
     return ran
 
 
@@ -433,15 +576,15 @@ def index_names(conn: sqlite3.Connection) -> set[str]:
 
 
 def test_migration_rebuilds_with_new_enum(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = make_v1(db_path)
+    rows = make_current(db_path)
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         indexes = index_names(conn)
-    ran = to_v2(monkeypatch, ADD_PAUSED)
+    ran = to_next(monkeypatch, ADD_PAUSED)
     with mo.open(db_path) as s:
         assert ran == [1]
         assert s.count() == len(rows)
         assert s.tags() == ["t"]
-    assert marks(db_path) == (schema.APPLICATION_ID, 2)
+    assert marks(db_path) == (schema.APPLICATION_ID, NOW + 1)
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         conn.execute("PRAGMA foreign_keys = ON")
         assert conn.execute("SELECT * FROM outreach ORDER BY id").fetchall() == rows
@@ -458,26 +601,26 @@ def test_migration_rebuilds_with_new_enum(db_path: Path, monkeypatch: pytest.Mon
 
 
 def test_failing_migration_leaves_the_file_unchanged(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    make_v1(db_path)  # it has 'canceled' rows, which the v2 CHECK no longer allows
+    make_current(db_path)  # it has 'canceled' rows, which the next version's CHECK no longer allows
     before = db_path.read_bytes()
-    ran = to_v2(monkeypatch, DROP_CANCELED)
+    ran = to_next(monkeypatch, DROP_CANCELED)
     with pytest.raises(mo.SchemaError):
         mo.open(db_path)
     assert ran == [1]
     assert db_path.read_bytes() == before
-    assert marks(db_path) == (schema.APPLICATION_ID, 1)
+    assert marks(db_path) == (schema.APPLICATION_ID, NOW)
 
 
 def test_migration_error_of_any_kind_rolls_back(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = make_v1(db_path)
+    rows = make_current(db_path)
     before = db_path.read_bytes()
 
     def broken(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM outreach")
         raise RuntimeError("halfway")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "MIGRATIONS", {1: broken})
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", {NOW: broken})
     with pytest.raises(RuntimeError):
         mo.open(db_path)
     assert db_path.read_bytes() == before
@@ -487,16 +630,16 @@ def test_migration_error_of_any_kind_rolls_back(db_path: Path, monkeypatch: pyte
 
 def test_migration_losing_an_object_is_refused(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """After migrating, the file must hold every object of schema.sql, or the migration is rolled
-    back: a migration that loses an index is a SchemaError naming it, and the file stays at v1."""
-    make_v1(db_path)
+    back: a migration that loses an index is a SchemaError naming it, and the file stays as it was."""
+    make_current(db_path)
     before = db_path.read_bytes()
 
     def loses_an_index(conn: sqlite3.Connection) -> None:
         conn.execute("DROP INDEX outreach_tag_id")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "MIGRATIONS", {1: loses_an_index})
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 1)
+    monkeypatch.setattr(schema, "MIGRATIONS", {NOW: loses_an_index})
     with pytest.raises(mo.SchemaError, match="lacks the index outreach_tag_id on outreach"):
         mo.open(db_path)
     assert db_path.read_bytes() == before
-    assert marks(db_path) == (schema.APPLICATION_ID, 1)
+    assert marks(db_path) == (schema.APPLICATION_ID, NOW)

@@ -19,7 +19,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 RECORD_KEYS = {
     "id", "outreach_type", "status", "approved", "skip_repliers", "direction", "tag", "subject", "body",
     "body_type", "error_description", "screenshot_url", "message_id", "reply_to_message_id",
-    "create_time", "update_time", "done_time", "version",
+    "create_time", "update_time", "done_time", "version", "delete_time",
 }  # fmt: skip
 
 # The three examples of the API text (seed/outreach-api.md), verbatim.

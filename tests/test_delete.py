@@ -138,14 +138,15 @@ def test_writes_to_a_deleted_record_are_not_found(db: Db) -> None:
     store, unchanged = db
     rec = store.insert(EMAIL)
     store.delete(rec.id)
-    for write in (
+    writes: list[Callable[[], object]] = [
         lambda: store.update(rec.id, subject="x"),
         lambda: store.update({"id": rec.id, "status": "running"}, expected_version=2),
         lambda: store.update_status(rec.id, "running"),
         lambda: store.delete(rec.id),
         lambda: store.upsert({"id": rec.id, "subject": "x"}),
         lambda: store.upsert({**EMAIL, "id": rec.id}),
-    ):
+    ]
+    for write in writes:
         with unchanged(), pytest.raises(mo.NotFoundError, match="was deleted"):
             write()
     with unchanged(), pytest.raises(mo.NotFoundError, match=r"Row 0: .* was deleted"):

@@ -25,6 +25,7 @@ from .model import (
 )
 from .paging import Page
 from .store import InsertReport, OutreachStore, UpdateReport, UpsertReport, open
+from .transfer import CopyReport, copy
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "STATUSES",
     "BusyError",
     "ConflictError",
+    "CopyReport",
     "InsertReport",
     "NotFoundError",
     "Outreach",
@@ -48,5 +50,6 @@ __all__ = [
     "UpdateReport",
     "UpsertReport",
     "ValidationError",
+    "copy",
     "open",
 ]

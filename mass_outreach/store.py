@@ -982,6 +982,35 @@ class OutreachStore:
         rejected.sort(key=lambda r: r[0])
         return UpsertReport(inserted, updated, rejected)
 
+    # --- copy ------------------------------------------------------------------------------------
+
+    def _load(self, records: Iterable[Outreach], tags: Iterable[str]) -> int:
+        """The target's half of `mo.copy`: the tags, then the records as they are (ids, versions, times,
+        deleted ones too), streamed in one transaction, into a store that holds no record (a copy never
+        merges); return how many went in. The URL policy is not applied: each record passed one on its
+        way into the source. A bad record raises as in insert_many, naming its index."""
+        try:
+            with self._write() as conn:
+                held = conn.execute("SELECT EXISTS (SELECT 1 FROM outreach)").fetchone()[0]
+                if held:
+                    held = conn.execute("SELECT count(*) FROM outreach").fetchone()[0]
+                    raise ValidationError.one(
+                        "target",
+                        f"The target store {self.path} already holds {held} record{'' if held == 1 else 's'} "
+                        "(deleted ones included); copy writes only into a store that holds none.",
+                    )
+                conn.executemany(
+                    "INSERT OR IGNORE INTO tag (name) VALUES (?)", ((check_tag_name(t),) for t in tags)
+                )
+                known = _tag_set(conn)
+                inserted = 0
+                for chunk in self._validated_chunks(records, insert_row, [], False, []):
+                    inserted += self._write_chunk(conn, chunk, known, [], False)
+        except BodyErrors as failure:  # a record that broke a rule (raised with its index)
+            error = ValidationError(failure.errors)
+            raise (error if failure.row is None else _at_row(error, failure.row)) from None
+        return inserted
+
     # --- every problem of a body together ----------------------------------------------------------
 
     def _add_store_problems(self, failures: list[BodyErrors], problems: _Problems) -> None:

@@ -37,11 +37,13 @@ def endpoint_name(endpoint: str) -> str | None:
 
 
 def record_to_wire(rec: Outreach) -> dict[str, Any]:
-    """A record as the wire carries it: timestamps in RFC 3339 with six fraction digits and `Z`."""
+    """A record as the wire carries it: timestamps in RFC 3339 with six fraction digits and `Z`
+    (`done_time` and `delete_time` may be null)."""
     out = msgspec.structs.asdict(rec)
     out["create_time"] = format_time(rec.create_time)
     out["update_time"] = format_time(rec.update_time)
     out["done_time"] = None if rec.done_time is None else format_time(rec.done_time)
+    out["delete_time"] = None if rec.delete_time is None else format_time(rec.delete_time)
     return out
 
 

@@ -472,6 +472,14 @@ SHAPES = [
     ["import", ARG],
     ["import", "in.jsonl", "--skip-invalid", "--rejects", ARG],
     ["page", "--format", ARG],
+    ["upsert", ARG],
+    ["delete", ARG],
+    ["delete", "01a219b7-d8a8-7186-ba8c-9227df89f268", "--expected-version", ARG],
+    ["update-status", ARG],
+    ["get", ARG, "--include-deleted"],
+    ["count", ARG, "--include-deleted"],
+    ["import", "in.jsonl", "--upsert", "--format", ARG],
+    ["copy", ARG, "x.db"],
     [ARG],
 ]
 

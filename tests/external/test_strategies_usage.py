@@ -13,8 +13,13 @@ from mass_outreach.server import OutreachServer
 
 # A function-scoped fixture is set up once per test, not once per example: Hypothesis checks that the
 # test knows it. These tests do (they compare counts before and after, or make a store per example).
+# No deadline: a 1,000,000-character body over HTTP on a loaded machine takes longer than 200 ms, and
+# the replay of such a DeadlineExceeded reports a repr too large, which pytest.ini makes an error.
 per_test_fixtures = settings(
-    max_examples=25, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -30,9 +30,9 @@ from typing import Any, BinaryIO, Literal, NoReturn, TextIO, cast
 import click
 import msgspec
 
-from . import __version__, formats, transfer, wire
+from . import __version__, formats, transfer
 from .errors import OutreachError, ValidationError
-from .model import COLUMNS, Outreach, check_tag_name, decode_body
+from .model import COLUMNS, check_tag_name, decode_body
 from .paging import SUBSTRING_FILTERS
 from .samples import records as sample_records
 from .store import InsertReport, OutreachStore, UpsertReport
@@ -386,93 +386,13 @@ def _with_options(data: bytes | str | None, filters: dict[str, Any], include_del
     return body
 
 
-# --- The endpoints of schema version 2, until the wire layer has them ----------------------------
-# DESIGN's wire format has the endpoints upsert, delete and update_status, and include_deleted in the
-# bodies of get, page and count. wire.py gains them on a parallel branch; until it has them, _call
-# answers them here, through the store's methods, in the wire's envelopes. Once it has them, _call is
-# store.call and this section goes.
-
-
-def _record_answer(rec: Outreach) -> dict[str, Any]:
-    return {"status": "success", "result": record_to_wire(rec)}
-
-
-def _wire_upsert(store: OutreachStore, body: Any) -> dict[str, Any]:
-    return _record_answer(store.upsert(wire._object(body)))
-
-
-def _wire_delete(store: OutreachStore, body: Any) -> dict[str, Any]:
-    return _record_answer(store.delete(wire._object(body)))
-
-
-def _wire_update_status(store: OutreachStore, body: Any) -> dict[str, Any]:
-    return _record_answer(store.update_status(wire._object(body)))
-
-
-def _wire_get(store: OutreachStore, body: Any) -> dict[str, Any]:
-    request = wire._object(body)
-    wire._only(request, {"id", "include_deleted"}, "get")
-    if "id" not in request:
-        raise ValidationError.one("id", "The id is required.")
-    return _record_answer(store.get(request["id"], include_deleted=request.get("include_deleted", False)))
-
-
-def _wire_count(store: OutreachStore, body: Any) -> dict[str, Any]:
-    request = wire._object(body)
-    wire._only(request, {"filters", "include_deleted"}, "count")
-    count = store.count(request.get("filters"), include_deleted=request.get("include_deleted", False))
-    return {"status": "success", "result": count}
-
-
-def _wire_page(store: OutreachStore, body: Any) -> dict[str, Any]:
-    request = wire._object(body)
-    wire._only(request, wire.PAGE_KEYS | {"include_deleted"}, "page")
-    page = store.page(
-        request.get("page"),
-        limit=request.get("limit"),
-        filters=request.get("filters"),
-        order=request.get("order"),
-        asc=request.get("asc"),
-        cursor=request.get("cursor"),
-        with_total=True,
-        include_deleted=request.get("include_deleted"),
-    )
-    return {
-        "status": "success",
-        "results": [record_to_wire(r) for r in page.results],
-        "total": page.total,
-        "next_cursor": page.next_cursor,
-    }
-
-
-_V2_ENDPOINTS: dict[str, Callable[[OutreachStore, Any], dict[str, Any]]] = {
-    "upsert": _wire_upsert,
-    "delete": _wire_delete,
-    "update_status": _wire_update_status,
-    "get": _wire_get,
-    "count": _wire_count,
-    "page": _wire_page,
-}
-
-
-def _call(store: OutreachStore, endpoint: str, body: Any) -> bytes:
-    """store.call, with the endpoints of schema version 2 answered here (see above)."""
-    handler = _V2_ENDPOINTS.get(endpoint)
-    if handler is None:
-        return store.call(endpoint, body)
-    try:
-        return _encoder.encode(handler(store, body))
-    except OutreachError as exc:
-        return wire.error_envelope(str(exc))
-
-
 def _judged_before_creating(ctx: click.Context, endpoint: str, data: bytes | str | None) -> None:
     """Refuse a body that an empty store refuses before the store's file is created: a command that
     fails leaves no new file, and none is created just to be removed again."""
     if _exists(ctx.obj.db):
         return
     with open_store(":memory:") as scratch:
-        trial = _call(scratch, endpoint, data)
+        trial = scratch.call(endpoint, data)
     if _status_decoder.decode(trial).status != "success":
         _emit(trial)
 
@@ -521,7 +441,7 @@ def upsert(ctx: click.Context, body: str) -> None:
     data = _read_body(body)
     _judged_before_creating(ctx, "upsert", data)
     with _store(ctx, create=True) as store:
-        _emit(_call(store, "upsert", data))
+        _emit(store.call("upsert", data))
 
 
 @cli.command()
@@ -544,7 +464,7 @@ def delete(ctx: click.Context, record_id: str, expected_version: int | None) -> 
     if expected_version is not None:
         request["expected_version"] = expected_version
     with _store(ctx, create=False) as store:
-        _emit(_call(store, "delete", request))
+        _emit(store.call("delete", request))
 
 
 @cli.command("update-status")
@@ -560,7 +480,7 @@ def update_status(ctx: click.Context, body: str) -> None:
     """
     data = _read_body(body)
     with _store(ctx, create=False) as store:
-        _emit(_call(store, "update_status", data))
+        _emit(store.call("update_status", data))
 
 
 @cli.command()
@@ -573,7 +493,7 @@ def get(ctx: click.Context, record_id: str, include_deleted: bool) -> None:
     if include_deleted:
         request["include_deleted"] = True
     with _store(ctx, create=False) as store:
-        _emit(_call(store, "get", request))
+        _emit(store.call("get", request))
 
 
 @cli.command()
@@ -603,7 +523,7 @@ def page(
     filters = parse_filters(filter_args)
     data = _with_options(_read_body(body), filters, include_deleted)
     with _store(ctx, create=False) as store:
-        response = _call(store, "page", data)
+        response = store.call("page", data)
     if fmt == "json":
         _emit(response)
         return
@@ -631,7 +551,7 @@ def count(ctx: click.Context, body: str | None, filter_args: tuple[str, ...], in
     filters = parse_filters(filter_args)
     data = _with_options(_read_body(body), filters, include_deleted)
     with _store(ctx, create=False) as store:
-        _emit(_call(store, "count", data))
+        _emit(store.call("count", data))
 
 
 # --- Tables --------------------------------------------------------------------------------------

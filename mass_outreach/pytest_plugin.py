@@ -4,8 +4,9 @@ Installing mass_outreach is enough; no conftest is needed:
 
 - `outreach_store`: a fresh in-memory store, with no tags, for one test;
 - `outreach_store_factory`: a function that opens more stores (closed when the test ends);
-- `outreach_server`: the endpoints over HTTP on a free 127.0.0.1 port (`.url`, `.api_key`, `.store`),
-  one server for the whole session, with a fresh empty store behind it for every test.
+- `outreach_server`: the endpoints over HTTP on a free 127.0.0.1 port (`.url`, `.host`, `.port`,
+  `.api_key`, `.store`), one server for the whole session, with a fresh empty store behind it for
+  every test.
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ def _outreach_server_session() -> Iterator[OutreachServer]:
 def outreach_server(_outreach_server_session: OutreachServer) -> Iterator[OutreachServer]:
     """The outreach endpoints over HTTP on a free 127.0.0.1 port, with an empty store and no tags.
 
-    `.url` (e.g. `http://127.0.0.1:41234`), `.api_key` (for the `/api1.0/` form) and `.store` (the
-    store behind it, for setting up and checking). The server lives for the session; each test gets
-    a fresh store, so nothing one test wrote is seen by the next.
+    `.url` (e.g. `http://127.0.0.1:41234`), `.host` and `.port` (its parts, for a client that takes
+    them apart, as the Ruby SDK's `api_url` and `api_port`), `.api_key` (for the `/api1.0/` form)
+    and `.store` (the store behind it, for setting up and checking). The server lives for the
+    session; each test gets a fresh store, so nothing one test wrote is seen by the next.
     """
     server = _outreach_server_session
     idle = server.store

@@ -3,9 +3,11 @@
     with OutreachServer(store) as server:          # a free 127.0.0.1 port, served from a thread
         urllib.request.urlopen(server.url + "/ajax/outreach/insert.json", data=b'{...}')
 
-`POST /ajax/outreach/{insert,page,update,get,count}.json` takes the body of `mass_outreach.wire`;
-`POST /api1.0/outreach/{...}.json` takes the public form its Ruby client sends: `api_key` in the JSON
-body, the record under `desc` for insert and update. Answers are the wire's JSON envelopes.
+`POST /ajax/outreach/{insert,page,update,get,count,upsert,delete,update_status}.json` takes the body
+of `mass_outreach.wire`; `POST /api1.0/outreach/{...}.json` takes the public form its Ruby client
+sends: `api_key` in the JSON body, the record under `desc` for insert, update, upsert and
+update_status, `id` (and `expected_version`) at the top level for delete. Answers are the wire's JSON
+envelopes, with HTTP 200 for every answer of an endpoint, errors included.
 Standard library only (http.server); it listens on loopback addresses and nowhere else.
 """
 
@@ -64,6 +66,13 @@ def _loopback(host: str) -> tuple[str, socket.AddressFamily]:
     return str(address), socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
+# The endpoints whose public form carries the record under `desc`; of those, the ones that also take
+# its id at the top level (the record to change). Delete takes `id` and `expected_version` on top.
+DESC_ENDPOINTS = frozenset({"insert", "update", "upsert", "update_status"})
+ID_ON_TOP = frozenset({"update", "upsert", "update_status"})
+DELETE_KEYS = frozenset({"id", "expected_version"})
+
+
 def _public_body(endpoint: str, body: Any, api_key: str) -> Any:
     """The wire body inside a public-form request; raises _Refused with the server's message."""
     if not isinstance(body, Mapping):
@@ -74,20 +83,34 @@ def _public_body(endpoint: str, body: Any, api_key: str) -> Any:
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(), api_key.encode()):
         raise _Refused("Invalid api_key.")
     rest = {k: v for k, v in body.items() if k != "api_key" and k not in CLIENT_KEYS}
-    if endpoint not in ("insert", "update"):
+    if endpoint == "delete":
+        return _delete_body(rest)
+    if endpoint not in DESC_ENDPOINTS:
         return rest
     desc = rest.pop("desc", None)
     if not isinstance(desc, Mapping):
         raise _Refused(f"The desc must be a JSON object with the outreach to {endpoint}.")
     record = dict(desc)
-    if endpoint == "update" and "id" in rest:
+    if endpoint in ID_ON_TOP and "id" in rest:
         ident = rest.pop("id")
         if "id" in record and record["id"] != ident:
             raise _Refused("The id at the top level does not match the id in desc.")
         record["id"] = ident
+    _no_other_keys(rest, endpoint)
+    return record
+
+
+def _delete_body(rest: dict[str, Any]) -> dict[str, Any]:
+    """A public delete: `id` and maybe `expected_version` at the top level, nothing else."""
+    if "desc" in rest:
+        raise _Refused("The key 'desc' is not allowed in delete: its id goes at the top level.")
+    _no_other_keys({k: v for k, v in rest.items() if k not in DELETE_KEYS}, "delete")
+    return rest
+
+
+def _no_other_keys(rest: Mapping[str, Any], endpoint: str) -> None:
     if rest:
         raise _Refused("\n".join(f"The key '{k}' is not allowed in {endpoint}." for k in rest))
-    return record
 
 
 class _Refused(Exception):
@@ -282,7 +305,9 @@ class _HTTPServer(ThreadingHTTPServer):
 class OutreachServer:
     """The outreach endpoints over HTTP on a loopback port, backed by `store`.
 
-    The port is bound at construction (`port=0` picks a free one), so `.url` is ready at once;
+    The port is bound at construction (`port=0` picks a free one), so `.url`, `.host` and `.port`
+    (read-only; a client that takes the address and the port apart, as the Ruby SDK does, uses
+    these) are ready at once;
     `start()` serves from a background thread, `serve_forever()` from the calling one, and `close()`
     stops serving, closes open connections, joins every thread and closes the socket. The store is
     the caller's: closing the server leaves it open. `.store` may be replaced while serving.
@@ -302,15 +327,30 @@ class OutreachServer:
         self.api_key = api_key if api_key is not None else str(uuid.uuid4())
         self.log_requests = log_requests
         self._httpd = _HTTPServer(self, (address, port), family)
-        self.host = address
-        self.port: int = self._httpd.server_address[1]
+        self._host = address
+        self._port: int = self._httpd.server_address[1]
         shown = f"[{address}]" if family == socket.AF_INET6 else address
-        self.url = f"http://{shown}:{self.port}"
+        self._url = f"http://{shown}:{self._port}"
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._finish_lock = threading.Lock()
         self._serving = False
         self._closed = False
+
+    @property
+    def host(self) -> str:
+        """The loopback address it listens on (`127.0.0.1`, or `::1`, bare: `[::1]` in a URL)."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (the free one picked when `port=0` was given)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """`http://HOST:PORT`, the base the endpoint paths go after."""
+        return self._url
 
     def __repr__(self) -> str:
         return f"<OutreachServer {self.url}{' closed' if self._closed else ''}>"

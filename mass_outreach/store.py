@@ -812,8 +812,9 @@ class OutreachStore:
     # --- the wire format ---------------------------------------------------------------------------
 
     def call(self, endpoint: str, body: Any = None) -> bytes:
-        """Run an endpoint (`insert`, `page`, `update`, `get`, `count`, or its `/ajax/outreach/...json`
-        path) on a JSON body (bytes, text or mapping); return the response envelope as JSON bytes.
+        """Run an endpoint (`insert`, `page`, `update`, `get`, `count`, `upsert`, `delete`,
+        `update_status`, or its `/ajax/outreach/...json` path) on a JSON body (bytes, text or mapping);
+        return the response envelope as JSON bytes.
         Never raises for bad input: errors come back as `{"status": "<messages>"}`."""
         from .wire import call
 

@@ -2,6 +2,8 @@
 
 Backs `store.call`, the command line and the HTTP fake. Success is `{"status": "success", "result": ...}`
 (`"results"`, `"total"` and `"next_cursor"` for page); failure is `{"status": "<messages>"}`.
+Endpoints: insert, page, update, get, count, and the rest of the Ruby client's: upsert (a record body,
+as insert), delete (`{"id", "expected_version"?}`) and update_status (a body with `id` and `status`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ENDPOINTS", "call", "endpoint_name", "error_envelope", "record_to_wire"]
 
-ENDPOINTS = ("insert", "page", "update", "get", "count")
-PAGE_KEYS = frozenset({"page", "limit", "filters", "order", "asc", "cursor"})
+ENDPOINTS = ("insert", "page", "update", "get", "count", "upsert", "delete", "update_status")
+PAGE_KEYS = frozenset({"page", "limit", "filters", "order", "asc", "cursor", "include_deleted"})
 _encoder = msgspec.json.Encoder()
 _ENDPOINT_SPELLINGS = {
     spelling: name
@@ -70,18 +72,33 @@ def _update(store: OutreachStore, body: Any) -> dict[str, Any]:
     return {"status": "success", "result": record_to_wire(store.update(_object(body)))}
 
 
+def _upsert(store: OutreachStore, body: Any) -> dict[str, Any]:
+    return {"status": "success", "result": record_to_wire(store.upsert(_object(body)))}
+
+
+def _delete(store: OutreachStore, body: Any) -> dict[str, Any]:
+    # the store's rule: `id` and `expected_version`; a whole record's other keys are ignored
+    return {"status": "success", "result": record_to_wire(store.delete(_object(body)))}
+
+
+def _update_status(store: OutreachStore, body: Any) -> dict[str, Any]:
+    return {"status": "success", "result": record_to_wire(store.update_status(_object(body)))}
+
+
 def _get(store: OutreachStore, body: Any) -> dict[str, Any]:
     request = _object(body)
-    _only(request, {"id"}, "get")
+    _only(request, {"id", "include_deleted"}, "get")
     if "id" not in request:
         raise ValidationError.one("id", "The id is required.")
-    return {"status": "success", "result": record_to_wire(store.get(request["id"]))}
+    rec = store.get(request["id"], include_deleted=request.get("include_deleted", False))
+    return {"status": "success", "result": record_to_wire(rec)}
 
 
 def _count(store: OutreachStore, body: Any) -> dict[str, Any]:
     request = _object(body)
-    _only(request, {"filters"}, "count")
-    return {"status": "success", "result": store.count(request.get("filters"))}
+    _only(request, {"filters", "include_deleted"}, "count")
+    count = store.count(request.get("filters"), include_deleted=request.get("include_deleted", False))
+    return {"status": "success", "result": count}
 
 
 def _page(store: OutreachStore, body: Any) -> dict[str, Any]:
@@ -95,6 +112,7 @@ def _page(store: OutreachStore, body: Any) -> dict[str, Any]:
         asc=request.get("asc"),
         cursor=request.get("cursor"),
         with_total=True,
+        include_deleted=request.get("include_deleted"),
     )
     return {
         "status": "success",
@@ -118,6 +136,9 @@ _HANDLERS: dict[str, Callable[[OutreachStore, Any], dict[str, Any]]] = {
     "update": _update,
     "get": _get,
     "count": _count,
+    "upsert": _upsert,
+    "delete": _delete,
+    "update_status": _update_status,
 }
 
 

@@ -187,3 +187,26 @@ def test_json_writers_hold_one_batch_not_the_whole_export(fmt: str) -> None:
     watched = _Watched(iter(records(1) * 10_000))
     write_records(watched.records(), cast(IO[bytes], watched), fmt)
     assert watched.read == 10_000 and watched.most_ahead <= 1000
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_deleted_record_is_written_with_its_delete_time_and_reads_back_deleted(
+    fmt: str, tmp_path: Path
+) -> None:
+    """delete_time goes out in the one timestamp form of every other time (six fraction digits and Z;
+    it once went out as msgspec or str() wrote the datetime), and an import of it is deleted again."""
+    with mo.open(":memory:") as store:
+        rec = store.insert(
+            outreach_type="GMail_DirectMessage", status="pending", delete_time="2024-05-01 10:00:00 +0000"
+        )
+        written = [store.get(rec.id, include_deleted=True)]
+    path = tmp_path / f"out.{fmt}"
+    with path.open("wb") as out:
+        write_records(iter(written), out, fmt)
+    assert "2024-05-01T10:00:00.000000Z" in path.read_text(encoding="utf-8")
+    with read_rows(str(path), fmt) as rows:
+        bodies = [json.loads(row) if isinstance(row, bytes) else csv_row_to_body(row) for _, row in rows]
+    with mo.open(":memory:") as again:
+        again.insert_many(bodies)
+        assert again.count() == 0
+        assert again.get(rec.id, include_deleted=True) == written[0]

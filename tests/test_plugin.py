@@ -98,6 +98,7 @@ def test_outreach_store_factory_fixture(outreach_store_factory: OutreachStoreFac
 
 def test_outreach_server_fixture(outreach_server: OutreachServer) -> None:
     assert outreach_server.url == f"http://127.0.0.1:{outreach_server.port}"
+    assert outreach_server.host == "127.0.0.1"
     assert outreach_server.api_key
     assert outreach_server.store.count() == 0
     outreach_server.store.insert(outreach_type="GMail_DirectMessage", status="pending")

@@ -1,8 +1,8 @@
-"""Fuzzed input: Hypothesis-generated JSON bodies and raw bytes to insert, update, page, count, get and
-store.call. Only ValidationError / NotFoundError (ConflictError for a stale expected_version) come out,
-or an error envelope from call, and after every rejection the database files (the main file and the
--wal) are byte-for-byte as they were. Edge values: integers beyond 64 bits, lone surrogates, NUL,
-NaN/Infinity, huge strings, deep nesting.
+"""Fuzzed input: Hypothesis-generated JSON bodies and raw bytes to insert, update, page, count, get,
+upsert, delete, update_status and store.call (every endpoint). Only ValidationError / NotFoundError
+(ConflictError for a stale expected_version) come out, or an error envelope from call, and after every
+rejection the database files (the main file and the -wal) are byte-for-byte as they were. Edge values:
+integers beyond 64 bits, lone surrogates, NUL, NaN/Infinity, huge strings, deep nesting.
 
 Why the byte comparison is sound: the store writes only in BEGIN IMMEDIATE ... COMMIT, and SQLite
 writes the -wal only when a transaction commits (or spills a cache far larger than one record), so a
@@ -74,7 +74,8 @@ EDGE_STRINGS = [
     '"; DROP TABLE outreach; --',
 ]
 FIELD_NAMES = [*COLUMNS, "expected_version", "id_account", "delete_time", "create_time_ago", "foo"]
-PAGE_KEYS = ["page", "limit", "filters", "order", "asc", "cursor", "with_total"]
+PAGE_KEYS = ["page", "limit", "filters", "order", "asc", "cursor", "with_total", "include_deleted"]
+ENDPOINTS = ["insert", "page", "update", "get", "count", "upsert", "delete", "update_status"]
 
 texts = st.one_of(st.text(st.characters(exclude_categories=()), max_size=8), _pick(EDGE_STRINGS))
 scalars = st.one_of(
@@ -173,8 +174,8 @@ def fuzz_store(db_path: Path) -> Iterator[tuple[mo.OutreachStore, Files, list[st
         yield store, Files(db_path), ids
 
 
-def _attempt(files: Files, action: Callable[[], Any], allowed: tuple[type[BaseException], ...]) -> None:
-    """Run one call: success (then re-snapshot) or an allowed error with the files untouched."""
+def _attempt(files: Files, action: Callable[[], Any], allowed: tuple[type[BaseException], ...]) -> bool:
+    """Run one call: success (then re-snapshot; True) or an allowed error with the files untouched."""
     CALLS[0] += 1
     try:
         action()
@@ -184,8 +185,65 @@ def _attempt(files: Files, action: Callable[[], Any], allowed: tuple[type[BaseEx
             assert exc.errors and all(isinstance(m, str) and m for _, m in exc.errors)
             str(exc).encode("utf-8")  # printable, even when it quotes a lone surrogate
         assert files.unchanged(), f"a rejected call changed the database files: {exc}"
-        return
+        return False
     files.refresh()
+    return True
+
+
+WRITE_ERRORS = (mo.ValidationError, mo.NotFoundError, mo.ConflictError)
+
+
+class Records:
+    """The fixture's record ids as the fuzz of writes needs them: `live` ones (a fresh record takes the
+    place of one the fuzz deletes, so deletes and updates keep meeting live records) and `deleted`
+    ones (every write to those must be refused)."""
+
+    def __init__(self, store: mo.OutreachStore, files: Files, ids: list[str]) -> None:
+        self.store, self.files = store, files
+        self.live = list(ids)
+        self.deleted = [store.delete(store.insert(outreach_type="GMail_DirectMessage", status="failed")).id]
+        files.refresh()
+
+    def refill(self) -> None:
+        """After a call that succeeded: replace the live ids it deleted, and re-snapshot the files."""
+        alive = {r.id for r in self.store.iter({"id": self.live})}
+        for k, ident in enumerate(self.live):
+            if ident not in alive:
+                self.deleted.append(ident)
+                self.live[k] = self.store.insert(outreach_type="LinkedIn_DirectMessage", status="pending").id
+        self.files.refresh()
+
+    def ids(self) -> st.SearchStrategy[str]:
+        """A live id most of the time, else a deleted one, drawn from the lists as they are then."""
+        live = st.integers(0, len(self.live) - 1).map(lambda k: self.live[k])
+        deleted = st.integers(0, 10**6).map(lambda k: self.deleted[k % len(self.deleted)])
+        return st.one_of(live, live, live, deleted, deleted.map(str.upper))
+
+    def bodies(self) -> st.SearchStrategy[Any]:
+        """Bodies naming a stored id: alone, with expected_version, with a status, or with fuzzed fields."""
+        ids = self.ids()
+        statuses = _mostly(_pick([*mo.STATUSES, ":running"]))
+        versions = _mostly(_pick([None, 1, 2, 3]))
+        return st.one_of(
+            ids.map(lambda i: {"id": i}),
+            st.builds(lambda i, v: {"id": i, "expected_version": v}, ids, versions),
+            st.builds(lambda i, s: {"id": i, "status": s}, ids, statuses),
+            st.builds(lambda i, s, v: {"id": i, "status": s, "expected_version": v}, ids, statuses, versions),
+            st.builds(lambda i, b: {**b, "id": i} if isinstance(b, dict) else b, ids, bodies),
+            st.builds(lambda i, f: {"id": i, "include_deleted": f}, ids, _mostly(st.booleans())),
+        )
+
+
+def _attempt_write(records: Records, action: Callable[[], Any]) -> None:
+    """A write: refused with the files untouched, or done (then the live ids are refilled)."""
+    if _attempt(records.files, action, WRITE_ERRORS):
+        records.refill()
+
+
+@pytest.fixture
+def fuzz_records(fuzz_store: tuple[mo.OutreachStore, Files, list[str]]) -> Records:
+    store, files, ids = fuzz_store
+    return Records(store, files, ids)
 
 
 CALLS = [0]  # examples run by the current test
@@ -262,27 +320,90 @@ def test_fuzz_get(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: 
     _run(check, scale)
 
 
-def test_fuzz_call(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
-    store, files, ids = fuzz_store
+def test_fuzz_upsert(fuzz_records: Records, scale: int) -> None:
+    store = fuzz_records.store
+
+    @given(st.one_of(encoded, fuzz_records.bodies()), st.one_of(st.none(), st.none(), values))
+    def check(body: Any, expected: Any) -> None:
+        _attempt_write(fuzz_records, lambda: store.upsert(body, expected_version=expected))
+
+    _run(check, scale)
+
+
+def test_fuzz_delete_and_update_status(fuzz_records: Records, scale: int) -> None:
+    """Both take an id or a body (its other record keys ignored); update_status also a status."""
+    store = fuzz_records.store
+    target = st.one_of(fuzz_records.ids(), fuzz_records.ids(), fuzz_records.bodies(), encoded, values)
+    status = st.one_of(st.none(), _pick([*mo.STATUSES, ":failed"]), values)
+
+    @given(st.booleans(), target, status, st.one_of(st.none(), st.none(), _pick([1, 2, 3]), values))
+    def check(delete: bool, what: Any, new_status: Any, expected: Any) -> None:
+        if delete:
+            _attempt_write(fuzz_records, lambda: store.delete(what, expected_version=expected))
+        else:
+            _attempt_write(
+                fuzz_records, lambda: store.update_status(what, new_status, expected_version=expected)
+            )
+
+    _run(check, scale)
+
+
+def _check_envelope(files: Files, out: bytes) -> bool:
+    """An answer of store.call: a success (files re-snapshot; True) or an error, the files untouched."""
+    assert isinstance(out, bytes)
+    envelope = msgspec.json.decode(out)
+    assert isinstance(envelope, dict) and isinstance(envelope.get("status"), str)
+    if envelope["status"] == "success":
+        files.refresh()
+        return True
+    assert envelope["status"], "an empty error message"
+    assert set(envelope) == {"status"}
+    assert files.unchanged(), f"a rejected call changed the database files: {envelope}"
+    return False
+
+
+def test_fuzz_call(fuzz_records: Records, scale: int) -> None:
+    store, files = fuzz_records.store, fuzz_records.files
     endpoints = st.one_of(
-        st.sampled_from(["insert", "page", "update", "get", "count", "/ajax/outreach/page.json"]),
+        st.sampled_from([*ENDPOINTS, "/ajax/outreach/page.json", "/api1.0/outreach/delete.json"]),
         texts,
         values,
     )
 
-    @given(endpoints, st.one_of(encoded, page_requests, st.sampled_from(ids).map(lambda i: {"id": i})))
+    @given(endpoints, st.one_of(encoded, page_requests, fuzz_records.bodies()))
     def check(endpoint: Any, body: Any) -> None:
         CALLS[0] += 1
-        out = store.call(endpoint, body)
-        assert isinstance(out, bytes)
-        envelope = msgspec.json.decode(out)
-        assert isinstance(envelope, dict) and isinstance(envelope.get("status"), str)
-        if envelope["status"] == "success":
-            files.refresh()
-        else:
-            assert envelope["status"], "an empty error message"
-            assert set(envelope) == {"status"}
-            assert files.unchanged(), f"a rejected call changed the database files: {envelope}"
+        if _check_envelope(files, store.call(endpoint, body)):
+            fuzz_records.refill()
+
+    _run(check, scale)
+
+
+def test_fuzz_call_of_the_new_endpoints(fuzz_records: Records, scale: int) -> None:
+    """upsert, delete and update_status on bodies naming live and deleted records, and include_deleted
+    in page, get and count requests, by name and by path."""
+    store, files = fuzz_records.store, fuzz_records.files
+    names = ["upsert", "delete", "update_status"]
+    endpoints = st.one_of(
+        st.sampled_from(names),
+        st.sampled_from(names).map(lambda n: f"/ajax/outreach/{n}.json"),
+        st.sampled_from(["get", "count", "page"]),
+    )
+    reads = st.fixed_dictionaries(
+        {}, optional={"include_deleted": st.one_of(st.booleans(), values), "filters": values}
+    )
+
+    named = fuzz_records.bodies()
+    others = st.one_of(encoded, reads, page_requests)
+    # mostly bodies naming a record, so that writes get done too (not one_of(), which would flatten
+    # `encoded` into its many branches beside these few)
+    any_body = st.integers(0, 3).flatmap(lambda k: named if k else others)
+
+    @given(endpoints, any_body)
+    def check(endpoint: str, body: Any) -> None:
+        CALLS[0] += 1
+        if _check_envelope(files, store.call(endpoint, body)):
+            fuzz_records.refill()
 
     _run(check, scale)
 

@@ -20,7 +20,7 @@ from mass_outreach import strategies as mos
 from mass_outreach import wire
 from mass_outreach.server import MAX_BODY, OutreachServer
 
-ENDPOINTS = ("insert", "page", "update", "get", "count")
+ENDPOINTS = ("insert", "page", "update", "get", "count", "upsert", "delete", "update_status")
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
 
 
@@ -165,9 +165,11 @@ def test_public_form_refuses_a_missing_or_wrong_key(
     server: OutreachServer, store: mo.OutreachStore, endpoint: str, key: Any, message: str
 ) -> None:
     rec = store.insert(LINKEDIN)
-    body: dict[str, Any] = {"desc": {**LINKEDIN, "id": rec.id}, "id": rec.id}
+    body: dict[str, Any] = {"desc": {**LINKEDIN, "id": rec.id, "status": "running"}}
     if endpoint in ("page", "count"):
         body = {}
+    elif endpoint in ("get", "delete"):
+        body = {"id": rec.id}
     if key is not None:
         body["api_key"] = key
     assert public(server, endpoint, body) == {"status": message}
@@ -221,6 +223,184 @@ def test_api_key_is_the_given_one_or_random(store: mo.OutreachStore) -> None:
         assert public(a, "count", {"api_key": b.api_key}) == {"status": "Invalid api_key."}
 
 
+# --- upsert, delete, update_status and include_deleted on both forms ----------------------------------
+
+
+def test_ajax_upsert_delete_update_status(server: OutreachServer, store: mo.OutreachStore) -> None:
+    ident = "0190a000-0000-7000-8000-0000000000aa"
+    inserted = ajax(server, "upsert", {**LINKEDIN, "id": ident, "subject": "Hi"})
+    assert inserted["status"] == "success"
+    assert (inserted["result"]["id"], inserted["result"]["version"]) == (ident, 1)
+    assert store.get(ident).subject == "Hi"
+    updated = ajax(server, "upsert", {"id": ident, "subject": "Hello", "expected_version": 1})
+    assert (updated["result"]["subject"], updated["result"]["version"]) == ("Hello", 2)
+
+    whole = ajax(server, "get", {"id": ident})["result"]
+    running = ajax(server, "update_status", {**whole, "status": ":running", "subject": "ignored"})
+    assert running["status"] == "success"
+    assert (running["result"]["status"], running["result"]["subject"]) == ("running", "Hello")
+    assert running["result"]["done_time"] is not None
+
+    stale = ajax(server, "delete", {"id": ident, "expected_version": 1})
+    assert set(stale) == {"status"} and "version 3" in stale["status"]
+    deleted = ajax(server, "delete", {"id": ident, "expected_version": 3})
+    assert deleted["status"] == "success"
+    assert deleted["result"]["delete_time"] is not None and deleted["result"]["version"] == 4
+    assert store.get(ident, include_deleted=True).delete_time is not None
+    assert store.count() == 0
+
+
+def test_ajax_answers_of_the_new_endpoints_are_the_wire_layers_bytes(
+    server: OutreachServer, store: mo.OutreachStore
+) -> None:
+    rec = store.insert(LINKEDIN)
+    for endpoint, body in (
+        ("update_status", {"id": rec.id, "status": "nope"}),
+        ("upsert", {"id": rec.id, "subject": 5}),
+        ("delete", {"id": "01890000-0000-7000-8000-000000000000"}),
+        ("get", {"id": rec.id, "include_deleted": True}),
+        ("count", {"include_deleted": True}),
+    ):
+        data = json.dumps(body).encode()
+        request = urllib.request.Request(f"{server.url}/ajax/outreach/{endpoint}.json", data=data)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
+            assert response.read() == wire.call(store, endpoint, data)
+    assert store.get(rec.id).version == 1
+
+
+@pytest.mark.parametrize("endpoint", ["upsert", "delete", "update_status"])
+def test_errors_of_the_new_endpoints_are_envelopes_with_200(
+    server: OutreachServer, store: mo.OutreachStore, endpoint: str
+) -> None:
+    rec = store.insert(LINKEDIN)
+    unknown = "01890000-0000-7000-8000-000000000000"
+    bad = {
+        "upsert": {"id": rec.id, "status": "nope", "approved": "yes"},
+        "delete": {"id": rec.id, "expected_version": 7},
+        "update_status": {"id": rec.id, "status": "nope"},
+    }[endpoint]
+    missing = {"id": unknown, "status": "running"} if endpoint == "update_status" else {"id": unknown}
+    if endpoint == "upsert":
+        missing = {"id": unknown, "subject": "no outreach_type"}
+    for body in (bad, missing, b"{oops", b"[]"):
+        answer = ajax(server, endpoint, body)
+        assert set(answer) == {"status"} and answer["status"] != "success"
+        sent: Any = body  # the public form of the same request: the raw bytes as they are
+        if isinstance(body, dict):
+            sent = {"api_key": server.api_key, **({**body} if endpoint == "delete" else {"desc": body})}
+        status, _, answer = post(f"{server.url}/api1.0/outreach/{endpoint}.json", sent)
+        assert status == 200 and set(answer) == {"status"} and answer["status"] != "success"
+    assert ajax(server, endpoint, bad)["status"] == json.loads(store.call(endpoint, bad))["status"]
+    assert store.count() == 1 and store.get(rec.id).version == 1
+
+
+def test_public_upsert_delete_update_status_as_the_ruby_client_sends_them(
+    server: OutreachServer, store: mo.OutreachStore
+) -> None:
+    client_keys = {"api_key": server.api_key, "backtrace": False, "id_account": None, "promiscuous": True}
+    ident = "0190a000-0000-7000-8000-0000000000bb"
+    inserted = public(server, "upsert", {**client_keys, "desc": {**LINKEDIN, "id": ident}})
+    assert inserted["status"] == "success" and inserted["result"]["id"] == ident
+    # a record as the server answers it (with its own keys) goes back in desc unchanged
+    record = {**inserted["result"], "id_account": "acc-1", "id_user": "u-1", "create_time_ago": "1m"}
+    updated = public(server, "upsert", {**client_keys, "desc": {**record, "subject": "Hello"}})
+    assert (updated["result"]["subject"], updated["result"]["version"]) == ("Hello", 2)
+    on_top = public(server, "upsert", {**client_keys, "id": ident, "desc": {"subject": "Top"}})
+    assert (on_top["result"]["subject"], on_top["result"]["version"]) == ("Top", 3)
+
+    whole = {**public(server, "get", {**client_keys, "id": ident})["result"], "id_account": "acc-1"}
+    status = public(server, "update_status", {**client_keys, "desc": {**whole, "status": "performed"}})
+    assert status["status"] == "success", status
+    assert (status["result"]["status"], status["result"]["subject"]) == ("performed", "Top")
+    by_id = public(server, "update_status", {**client_keys, "id": ident, "desc": {"status": "failed"}})
+    assert by_id["result"]["status"] == "failed" and by_id["result"]["version"] == 5
+
+    stale = public(server, "delete", {**client_keys, "id": ident, "expected_version": 4})
+    assert set(stale) == {"status"} and "version 5" in stale["status"]
+    deleted = public(server, "delete", {**client_keys, "id": ident, "expected_version": 5})
+    assert deleted["status"] == "success" and deleted["result"]["delete_time"] is not None
+    assert public(server, "delete", {**client_keys, "id": ident}) == {
+        "status": f"The outreach '{ident}' was deleted."
+    }
+    assert store.count() == 0 and store.count(include_deleted=True) == 1
+
+
+def test_public_form_of_the_new_endpoints_refuses_what_the_client_would_not_send(
+    server: OutreachServer, store: mo.OutreachStore
+) -> None:
+    key = server.api_key
+    rec = store.insert(LINKEDIN)
+    for endpoint in ("upsert", "update_status"):
+        answer = public(server, endpoint, {"api_key": key, "id": rec.id, "status": "running"})
+        assert answer["status"].startswith("The desc must be a JSON object")
+        answer = public(
+            server, endpoint, {"api_key": key, "desc": {"id": rec.id, "status": "running"}, "x": 1}
+        )
+        assert answer == {"status": f"The key 'x' is not allowed in {endpoint}."}
+        other = "01890000-0000-7000-8000-000000000000"
+        answer = public(
+            server, endpoint, {"api_key": key, "id": other, "desc": {"id": rec.id, "status": "failed"}}
+        )
+        assert answer["status"].startswith("The id at the top level does not match")
+    answer = public(server, "delete", {"api_key": key, "desc": {"id": rec.id}})
+    assert answer == {"status": "The key 'desc' is not allowed in delete: its id goes at the top level."}
+    answer = public(server, "delete", {"api_key": key, "id": rec.id, "status": "failed"})
+    assert answer == {"status": "The key 'status' is not allowed in delete."}
+    assert public(server, "delete", {"api_key": key}) == {"status": "The id is required."}
+    assert store.get(rec.id).version == 1
+
+
+@pytest.mark.parametrize("form", ["ajax", "public"])
+def test_include_deleted_through_page_get_and_count(
+    server: OutreachServer, store: mo.OutreachStore, form: str
+) -> None:
+    def send(endpoint: str, body: dict[str, Any]) -> Any:
+        if form == "ajax":
+            return ajax(server, endpoint, body)
+        return public(server, endpoint, {"api_key": server.api_key, "backtrace": False, **body})
+
+    kept = store.insert(LINKEDIN)
+    gone = store.insert(LINKEDIN)
+    assert send("delete", {"id": gone.id})["status"] == "success"
+    assert send("count", {})["result"] == 1
+    assert send("count", {"include_deleted": True})["result"] == 2
+    assert send("count", {"include_deleted": True, "filters": {"delete_time": None}})["result"] == 1
+    assert "was deleted" in send("get", {"id": gone.id})["status"]
+    got = send("get", {"id": gone.id, "include_deleted": True})
+    assert got["result"]["id"] == gone.id and got["result"]["delete_time"] is not None
+    assert [r["id"] for r in send("page", {"page": 1, "limit": 5})["results"]] == [kept.id]
+    first = send("page", {"page": 1, "limit": 1, "include_deleted": True})
+    assert first["total"] == 2 and [r["id"] for r in first["results"]] == [kept.id]
+    rest = send("page", {"cursor": first["next_cursor"]})
+    assert [r["id"] for r in rest["results"]] == [gone.id] and rest["next_cursor"] is None
+    second = send("page", {"page": 2, "limit": 1, "include_deleted": True})
+    assert [r["id"] for r in second["results"]] == [gone.id]
+    refused = send("count", {"include_deleted": "yes"})
+    assert refused == {"status": "The include_deleted must be true or false."}
+
+
+def test_host_and_port_build_the_url(server: OutreachServer) -> None:
+    assert server.url == f"http://{server.host}:{server.port}"
+    assert isinstance(server.port, int) and 0 < server.port < 65536
+    status, _, answer = post(f"http://{server.host}:{server.port}/ajax/outreach/count.json", {})
+    assert (status, answer) == (200, {"status": "success", "result": 0})
+    # as the Ruby SDK builds it: "#{api_url}:#{api_port}/api#{api_version}/#{endpoint}.json"
+    api_url, api_port, api_version = f"http://{server.host}", server.port, "1.0"
+    url = f"{api_url}:{api_port}/api{api_version}/outreach/count.json"
+    assert post(url, {"api_key": server.api_key})[2] == {"status": "success", "result": 0}
+
+
+def test_host_and_port_are_read_only(store: mo.OutreachStore) -> None:
+    with OutreachServer(store, host="localhost") as server:
+        assert (server.host, server.url) == ("127.0.0.1", f"http://127.0.0.1:{server.port}")
+        with pytest.raises(AttributeError):
+            server.port = 1  # type: ignore[misc]
+        with pytest.raises(AttributeError):
+            server.host = "example.com"  # type: ignore[misc]
+        assert ajax(server, "count")["result"] == 0
+
+
 # --- HTTP errors and malformed requests -----------------------------------------------------------
 
 
@@ -228,12 +408,17 @@ def test_api_key_is_the_given_one_or_random(store: mo.OutreachStore) -> None:
     "path",
     [
         "/",
-        "/ajax/outreach/delete.json",
+        "/ajax/outreach/purge.json",
+        "/ajax/outreach/update-status.json",
+        "/ajax/outreach/updatestatus.json",
+        "/ajax/outreach/delete",
         "/ajax/outreach/insert",
         "/ajax/outreach/insert.xml",
         "/ajax/lead/insert.json",
-        "/api1.0/outreach/upsert.json",
+        "/api1.0/outreach/purge.json",
+        "/api1.0/outreach//upsert.json",
         "/api1.0/outreach//insert.json",
+        "/ajax/outreach//ajax/outreach/delete.json.json",
         "/insert",
         # a prefix or a suffix twice: only the exact endpoint paths answer
         "/ajax/outreach//ajax/outreach/count.json.json",

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
+from mass_outreach.model import format_time
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 RECORD_KEYS = {
@@ -70,6 +71,14 @@ def assert_wire_record(rec: dict[str, Any]) -> None:
     assert set(rec) == RECORD_KEYS
     assert TIMESTAMP.match(rec["create_time"]) and TIMESTAMP.match(rec["update_time"])
     assert rec["done_time"] is None or TIMESTAMP.match(rec["done_time"])
+    assert rec["delete_time"] is None or TIMESTAMP.match(rec["delete_time"])
+
+
+def records_of(envelope: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records an envelope carries: its `result` record, or its page's `results`."""
+    if "results" in envelope:
+        return list(envelope["results"])
+    return [envelope["result"]] if isinstance(envelope.get("result"), dict) else []
 
 
 # --- Envelopes -----------------------------------------------------------------------------------
@@ -118,8 +127,33 @@ def test_endpoints_by_name_or_path(store: mo.OutreachStore, endpoint: str) -> No
     assert ok(store, endpoint, "{}")["total"] == 1
 
 
+def spellings(name: str) -> list[str]:
+    return [name, f"/ajax/outreach/{name}.json", f"/api1.0/outreach/{name}.json"]
+
+
+@pytest.mark.parametrize("endpoint", [s for n in ("upsert", "delete", "update_status") for s in spellings(n)])
+def test_the_new_endpoints_by_name_or_path(store: mo.OutreachStore, endpoint: str) -> None:
+    rec = store.insert(outreach_type="Facebook_DirectMessage", status="pending")
+    body = {"id": rec.id, "status": "running"} if "delete" not in endpoint else {"id": rec.id}
+    answer = ok(store, endpoint, body)["result"]
+    assert_wire_record(answer)
+    assert (answer["id"], answer["version"]) == (rec.id, 2)
+
+
 @pytest.mark.parametrize(
-    "endpoint", ["delete", "/ajax/outreach/delete.json", "/ajax/outreach/page", "", "PAGE"]
+    "endpoint",
+    [
+        "purge",
+        "/ajax/outreach/purge.json",
+        "update-status",
+        "/ajax/outreach/update-status.json",
+        "/ajax/outreach/delete",
+        "/ajax/outreach//ajax/outreach/delete.json.json",
+        "/ajax/outreach/page",
+        "",
+        "PAGE",
+        "DELETE",
+    ],
 )
 def test_unknown_endpoint_is_an_error_envelope(store: mo.OutreachStore, endpoint: str) -> None:
     assert call(store, endpoint, {}) == {"status": f"Unknown endpoint '{endpoint}'."}
@@ -168,6 +202,28 @@ def test_errors_are_every_message_joined_by_newlines(store: mo.OutreachStore) ->
         ("page", {"cursor": "garbage"}, "cursor"),
         ("page", {"pagee": 1}, "The key 'pagee' is not allowed in page."),
         ("count", {"filters": {"status": "pending"}, "limit": 3}, "The key 'limit' is not allowed in count."),
+        ("upsert", b"{", "not valid JSON"),
+        ("upsert", "[1]", "must be a JSON object"),
+        ("upsert", {}, "The outreach_type is required."),
+        ("upsert", {"id": SEED_ID, "status": "nope"}, "status"),
+        (
+            "upsert",
+            {"outreach_type": "GMail_DirectMessage", "status": "pending", "expected_version": 1},
+            "id",
+        ),
+        ("delete", {}, "The id is required."),
+        ("delete", {"id": "nope"}, "UUID"),
+        ("delete", {"id": SEED_ID}, "does not exist"),
+        ("delete", {"id": SEED_ID, "expected_version": 0}, "expected_version"),
+        ("delete", {"id": SEED_ID, "foo": 1}, "The key 'foo' is not allowed"),
+        ("delete", '"text"', "must be a JSON object"),
+        ("update_status", {"id": SEED_ID}, "The status is required."),
+        ("update_status", {"status": "running"}, "The id is required."),
+        ("update_status", {"id": SEED_ID, "status": "nope"}, "The status 'nope' is not valid"),
+        ("update_status", {"id": SEED_ID, "status": "running"}, "does not exist"),
+        ("get", {"id": SEED_ID, "include_deleted": 1}, "The include_deleted must be true or false."),
+        ("count", {"include_deleted": "yes"}, "The include_deleted must be true or false."),
+        ("page", {"include_deleted": 0}, "include_deleted must be true or false."),
     ],
 )
 def test_bad_requests_get_error_envelopes(
@@ -262,6 +318,127 @@ def test_walking_next_cursor_visits_every_record_once(store: mo.OutreachStore) -
     assert len(seen) == 23 and set(seen) == ids
 
 
+# --- upsert, delete, update_status, include_deleted -------------------------------------------------
+
+
+def test_upsert_inserts_then_updates_and_answers_the_record(store: mo.OutreachStore) -> None:
+    body = {"id": SEED_ID.upper(), "outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
+    inserted = ok(store, "upsert", body)
+    assert set(inserted) == {"status", "result"}
+    assert_wire_record(inserted["result"])
+    assert (inserted["result"]["id"], inserted["result"]["version"]) == (SEED_ID, 1)
+    updated = ok(store, "/ajax/outreach/upsert.json", {"id": SEED_ID, "subject": "Hi", "expected_version": 1})
+    assert (updated["result"]["subject"], updated["result"]["version"]) == ("Hi", 2)
+    assert updated["result"]["outreach_type"] == "LinkedIn_DirectMessage"
+    stale = call(store, "upsert", {"id": SEED_ID, "subject": "late", "expected_version": 1})
+    assert set(stale) == {"status"} and "version 2" in stale["status"]
+    no_id = ok(store, "upsert", b'{"outreach_type": "GMail_DirectMessage", "status": ":failed"}')
+    assert no_id["result"]["status"] == "failed" and no_id["result"]["done_time"] is not None
+    assert store.count() == 2 and store.get(SEED_ID).subject == "Hi"
+
+
+def test_delete_answers_the_deleted_record_with_its_delete_time(store: mo.OutreachStore) -> None:
+    rec = store.insert(outreach_type="GMail_DirectMessage", status="pending")
+    stale = call(store, "delete", {"id": rec.id, "expected_version": 2})
+    assert set(stale) == {"status"} and "version 1" in stale["status"]
+    deleted = ok(store, "delete", {"id": rec.id, "expected_version": 1})
+    assert set(deleted) == {"status", "result"}
+    gone = deleted["result"]
+    assert_wire_record(gone)
+    assert gone["delete_time"] is not None and gone["version"] == 2
+    stored = store.get(rec.id, include_deleted=True).delete_time
+    assert stored is not None and gone["delete_time"] == format_time(stored)
+    again = call(store, "delete", {"id": rec.id})
+    assert again == {"status": f"The outreach '{rec.id}' was deleted."}
+    assert call(store, "update_status", {"id": rec.id, "status": "running"}) == again
+    assert call(store, "upsert", {"id": rec.id, "subject": "x"}) == again
+    assert call(store, "get", {"id": rec.id}) == again
+
+
+def test_delete_time_is_written_with_six_fraction_digits_everywhere(store: mo.OutreachStore) -> None:
+    """A delete_time given on insert (an import of a deleted record) comes back in the wire's one
+    timestamp form from every endpoint that answers records."""
+    body = {
+        "outreach_type": "GMail_DirectMessage",
+        "status": "pending",
+        "delete_time": "2024-05-01 10:00:00 UTC",
+    }
+    inserted = ok(store, "insert", body)["result"]
+    assert inserted["delete_time"] == "2024-05-01T10:00:00.000000Z"
+    live = ok(store, "insert", {"outreach_type": "GMail_DirectMessage", "status": "pending"})["result"]
+    assert live["delete_time"] is None
+    answers = [
+        ok(store, "get", {"id": inserted["id"], "include_deleted": True}),
+        ok(store, "page", {"include_deleted": True}),
+        ok(store, "upsert", {"id": live["id"], "subject": "s"}),
+        ok(store, "update", {"id": live["id"], "subject": "t"}),
+        ok(store, "update_status", {"id": live["id"], "status": "running"}),
+        ok(store, "delete", {"id": live["id"]}),
+    ]
+    records = [r for envelope in answers for r in records_of(envelope)]
+    assert len(records) == 7
+    for rec in records:
+        assert_wire_record(rec)
+    assert records[0]["delete_time"] == records[1]["delete_time"] == "2024-05-01T10:00:00.000000Z"
+    assert [r["delete_time"] is None for r in records[3:]] == [True, True, True, False]
+
+
+def test_update_status_changes_only_the_status_of_a_whole_record_sent_back(store: mo.OutreachStore) -> None:
+    store.add_tag("vip")
+    rec = ok(store, "insert", {"outreach_type": "GMail_DirectMessage", "status": "pending", "tag": "vip"})
+    sent = {**ok(store, "get", {"id": rec["result"]["id"]})["result"], "status": ":running", "subject": "no"}
+    changed = ok(store, "update_status", msgspec.json.encode(sent))["result"]
+    assert changed["status"] == "running" and changed["subject"] is None and changed["tag"] == "vip"
+    assert changed["version"] == 2 and changed["done_time"] is not None
+    kept = {k: v for k, v in changed.items() if k not in ("status", "update_time", "version", "done_time")}
+    assert kept == {k: v for k, v in rec["result"].items() if k in kept}
+    stale = call(store, "update_status", {**changed, "status": "failed", "expected_version": 1})
+    assert "version 2" in stale["status"] and store.get(changed["id"]).status == "running"
+
+
+def test_include_deleted_reaches_page_get_and_count(store: mo.OutreachStore) -> None:
+    kept = store.insert(outreach_type="GMail_DirectMessage", status="pending")
+    gone = store.insert(outreach_type="GMail_DirectMessage", status="pending")
+    ok(store, "delete", {"id": gone.id})
+    assert ok(store, "count", {}) == {"status": "success", "result": 1}
+    assert ok(store, "count", {"include_deleted": True})["result"] == 2
+    assert ok(store, "count", {"include_deleted": False, "filters": {"status": "pending"}})["result"] == 1
+    both = {"include_deleted": True, "filters": {"delete_time": {"gte": "2000-01-01 00:00:00 +0000"}}}
+    assert ok(store, "count", both)["result"] == 1
+    assert "was deleted" in call(store, "get", {"id": gone.id})["status"]
+    assert ok(store, "get", {"id": gone.id, "include_deleted": True})["result"]["delete_time"] is not None
+    assert [r["id"] for r in ok(store, "page", {})["results"]] == [kept.id]
+    first = ok(store, "page", {"limit": 1, "include_deleted": True})
+    assert first["total"] == 2 and first["next_cursor"] is not None
+    rest = ok(store, "page", {"cursor": first["next_cursor"]})  # the cursor carries include_deleted
+    assert [r["id"] for r in first["results"] + rest["results"]] == [kept.id, gone.id]
+    clash = call(store, "page", {"cursor": first["next_cursor"], "include_deleted": False})
+    assert set(clash) == {"status"} and "include_deleted" in clash["status"]
+
+
+@given(body=mos.outreaches(tags=("vip",), max_text=200), status=st.sampled_from(mo.STATUSES))
+def test_a_record_read_back_goes_to_upsert_and_update_status_unchanged(
+    body: dict[str, Any], status: str
+) -> None:
+    with mo.open(":memory:") as store:
+        store.add_tag("vip")
+        rec = ok(store, "insert", body)["result"]
+        sent = ok(store, "get", {"id": rec["id"]})["result"]
+        again = ok(store, "upsert", msgspec.json.encode(sent))["result"]
+        same = ("update_time", "version")
+        assert {k: v for k, v in again.items() if k not in same} == {
+            k: v for k, v in sent.items() if k not in same
+        }
+        assert again["version"] == sent["version"] + 1
+        paged = ok(store, "page")["results"][0]
+        changed = ok(store, "update_status", {**paged, "status": status})["result"]
+        assert changed["status"] == status and changed["version"] == again["version"] + 1
+        moved = ("status", "update_time", "version", "done_time")
+        assert {k: v for k, v in changed.items() if k not in moved} == {
+            k: v for k, v in paged.items() if k not in moved
+        }
+
+
 # --- It never raises -----------------------------------------------------------------------------
 
 _json = st.recursive(
@@ -271,6 +448,7 @@ _json = st.recursive(
         | st.dictionaries(
             st.sampled_from(["id", "status", "filters", "page", "limit", "order", "asc", "cursor", "tag"])
             | st.sampled_from(["outreach_type", "expected_version", "create_time", "gte", "subject"])
+            | st.sampled_from(["include_deleted", "delete_time"])
             | st.text(max_size=4),
             inner,
             max_size=4,
@@ -278,7 +456,12 @@ _json = st.recursive(
     ),
     max_leaves=12,
 )
-_endpoints = st.sampled_from(["insert", "page", "update", "get", "count", "/ajax/outreach/count.json", "x"])
+_endpoints = st.sampled_from(
+    [
+        *("insert", "page", "update", "get", "count", "upsert", "delete", "update_status"),
+        *("/ajax/outreach/count.json", "/ajax/outreach/delete.json", "/api1.0/outreach/upsert.json", "x"),
+    ]
+)
 
 
 @given(endpoint=_endpoints, body=_json | st.binary(max_size=40) | st.text(max_size=40))
@@ -297,7 +480,7 @@ def test_call_never_raises_and_an_error_changes_nothing(endpoint: str, body: Any
             if envelope["status"] != "success":
                 assert set(envelope) == {"status"}
                 assert msgspec.to_builtins(store.page(limit=10).results) == before
-        if endpoint == "update" and isinstance(body, dict):
+        if endpoint in ("update", "upsert", "update_status", "delete") and isinstance(body, dict):
             sent = {**body, "id": rec.id}
-            envelope = call(store, "update", sent)
+            envelope = call(store, endpoint, sent)
             assert isinstance(envelope["status"], str)

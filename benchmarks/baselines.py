@@ -4,7 +4,8 @@ library's settings (WAL, synchronous=NORMAL, foreign keys on) in one transaction
 - limit: complete tuples (ids and timestamps precomputed) -> `executemany`, into the library's schema.
   Nothing is validated in Python: this is what Python + SQLite cost for this schema, the floor.
 - naive: the same, into the schema a careful user writes by hand (`CHECK (x IN (...))` enums, lengths,
-  NOT NULL, the tag foreign key and the same indexes) with uuid4 ids.
+  NOT NULL, the tag foreign key, the soft delete's `delete_time` and the same indexes) with uuid4 ids.
+  `NAIVE_DDL_V1` is the same for schema version 1 (no `delete_time`, the version-1 indexes).
 - sqlite-utils: `insert_all` of complete dicts inside `db.atomic()`, into the library's schema.
 - pydantic: each JSON line validated by a pydantic v2 model written to the same rules, then
   `executemany` into the library's schema (ids and timestamps precomputed, as for the limit).
@@ -20,15 +21,31 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mass_outreach.model import COLUMNS, EMAIL_TYPES
+from mass_outreach.schema import ddl, statements
 
 from .data import TAGS
 from .timing import raw_connect
 
-__all__ = ["INSERT_SQL", "NAIVE_DDL", "insert_limit", "insert_pydantic", "insert_sqlite_utils", "make_naive"]
+__all__ = [
+    "INSERT_SQL",
+    "NAIVE_DDL",
+    "NAIVE_DDL_V1",
+    "insert_limit",
+    "insert_pydantic",
+    "insert_sql",
+    "insert_sqlite_utils",
+    "make_naive",
+]
 
-INSERT_SQL = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
-NAIVE_DDL = [
+def insert_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO outreach ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+INSERT_SQL = insert_sql(COLUMNS)
+
+# Schema version 1 (main before the v2 merge, commit 4564f0d): no delete_time, indexes over every row.
+NAIVE_DDL_V1 = [
     "CREATE TABLE tag (name TEXT PRIMARY KEY NOT NULL)",
     """CREATE TABLE outreach (
         id TEXT PRIMARY KEY NOT NULL,
@@ -64,22 +81,34 @@ NAIVE_DDL = [
     "CREATE INDEX outreach_tag_id ON outreach (tag, id)",
 ]
 
+# Schema version 2: the same table with the soft delete's column, and the library's own indexes (partial,
+# over the live records, as schema.sql writes them), since a careful user's reads leave deleted ones out.
+NAIVE_DDL = [
+    NAIVE_DDL_V1[0],
+    NAIVE_DDL_V1[1].replace(
+        "version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1)\n",
+        "version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),\n        delete_time TEXT\n",
+    ),
+    *(s for s in statements(ddl()) if s.startswith("CREATE INDEX")),
+]
+assert "delete_time TEXT" in NAIVE_DDL[1]
 
-def make_naive(path: Path, settings: dict[str, Any]) -> None:
+
+def make_naive(path: Path, settings: dict[str, Any], schema: list[str] = NAIVE_DDL) -> None:
     """Create the hand-written schema in a new file, with the tags registered."""
     conn = raw_connect(path, settings)
     try:
-        for stmt in NAIVE_DDL:
+        for stmt in schema:
             conn.execute(stmt)
         conn.executemany("INSERT INTO tag (name) VALUES (?)", [(t,) for t in TAGS])
     finally:
         conn.close()
 
 
-def insert_limit(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+def insert_limit(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], sql: str = INSERT_SQL) -> None:
     """Prebuilt tuples -> executemany, one transaction (used for both limit and naive)."""
     conn.execute("BEGIN IMMEDIATE")
-    conn.executemany(INSERT_SQL, rows)
+    conn.executemany(sql, rows)
     conn.execute("COMMIT")
 
 
@@ -146,7 +175,7 @@ def insert_pydantic(conn: sqlite3.Connection, lines: list[bytes], filled: list[t
             yield (
                 full[0], m.outreach_type, m.status, m.approved, m.skip_repliers, m.direction, m.tag,
                 m.subject, m.body, m.body_type, m.error_description, m.screenshot_url, m.message_id,
-                m.reply_to_message_id, full[14], full[15], full[16], 1,
+                m.reply_to_message_id, full[14], full[15], full[16], 1, None,
             )  # fmt: skip
 
     conn.execute("BEGIN IMMEDIATE")

@@ -3,6 +3,10 @@
 Each variant inserts the same records into a new file, in one transaction. Files, schemas, connections
 and input are all made before the clock starts; the clock covers BEGIN to COMMIT. Variants take turns
 within each repeat (in a rotating order), so a slow spell of the machine does not fall on one alone.
+
+With the version-1 library loaded beside this one (`legacy.py`), the limit, naive and sqlite-utils
+paths and `insert_many` also run against schema version 1, in the same loop: the ratios before and
+after schema version 2 come from the same moments.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import mass_outreach as mo
@@ -22,9 +27,10 @@ from mass_outreach.schema import ddl, statements
 
 from . import baselines
 from .data import TAGS, full_rows, jsonl_lines
+from .legacy import Legacy
 from .timing import Sample, raw_connect, timed
 
-__all__ = ["InsertInput", "prepare_input", "run_inserts"]
+__all__ = ["DIAGNOSTIC", "V1", "InsertInput", "prepare_input", "run_inserts"]
 
 
 @dataclass
@@ -55,10 +61,11 @@ def remove_db(path: Path) -> None:
             os.remove(f"{path}{suffix}")
 
 
-def library_file(path: Path) -> None:
-    """A new, empty store file with the data set's tags registered."""
+def library_file(path: Path, module: ModuleType = mo) -> None:
+    """A new, empty store file with the data set's tags registered (by this library, or by `module`,
+    the version-1 one)."""
     remove_db(path)
-    with mo.open(path) as store:
+    with module.open(path) as store:
         for tag in TAGS:
             store.add_tag(tag)
 
@@ -93,6 +100,14 @@ DIAGNOSTIC = (
     "limit, no secondary index",
     "limit, bare table (no CHECK/FK/index)",
 )
+# Schema version 1 (the version-1 library, `legacy.py`): each beside the version-2 variant it names.
+V1 = {
+    "limit, schema v1": "limit",
+    "naive, schema v1": "naive",
+    "sqlite-utils, schema v1": "sqlite-utils",
+    "mass_outreach v1 jsonl": "mass_outreach jsonl",
+    "mass_outreach v1 dicts": "mass_outreach dicts",
+}
 
 # A variant: (name, prepare(path) -> (run, close)).
 Prepared = tuple[Callable[[], Any], Callable[[], None]]
@@ -132,10 +147,12 @@ def _raw(path: Path, settings: dict[str, Any], rows: list[tuple[Any, ...]], naiv
     return (lambda: baselines.insert_limit(conn, rows)), conn.close
 
 
-def _sqlite_utils(path: Path, settings: dict[str, Any], records: list[dict[str, Any]]) -> Prepared:
+def _sqlite_utils(
+    path: Path, settings: dict[str, Any], records: list[dict[str, Any]], module: ModuleType = mo
+) -> Prepared:
     import sqlite_utils
 
-    library_file(path)
+    library_file(path, module)
     db = sqlite_utils.Database(raw_connect(path, settings))
     return (lambda: baselines.insert_sqlite_utils(db, records)), db.close
 
@@ -146,9 +163,9 @@ def _pydantic(path: Path, settings: dict[str, Any], data: InsertInput) -> Prepar
     return (lambda: baselines.insert_pydantic(conn, data.lines, data.rows_uuid7)), conn.close
 
 
-def _library(path: Path, rows: list[Any]) -> Prepared:
-    library_file(path)
-    store = mo.open(path)
+def _library(path: Path, rows: list[Any], module: ModuleType = mo) -> Prepared:
+    library_file(path, module)
+    store = module.open(path)
 
     def run() -> None:
         report = store.insert_many(rows)
@@ -157,7 +174,42 @@ def _library(path: Path, rows: list[Any]) -> Prepared:
     return run, store.close
 
 
-def variants(data: InsertInput, settings: dict[str, Any]) -> dict[str, Callable[[Path], Prepared]]:
+def _v1_raw(
+    path: Path, settings: dict[str, Any], rows: list[tuple[Any, ...]], v1: Legacy, naive: bool
+) -> Prepared:
+    """The limit (or naive) path into schema version 1: the same rows without delete_time (all None)."""
+    remove_db(path)
+    if naive:
+        baselines.make_naive(path, settings, baselines.NAIVE_DDL_V1)
+    else:
+        library_file(path, v1.module)
+    n = len(v1.columns)
+    assert COLUMNS[:n] == v1.columns and all(r[n] is None for r in rows[:100])
+    short = [r[:n] for r in rows]  # built before the clock starts, as every variant's input is
+    conn = raw_connect(path, settings)
+    sql = baselines.insert_sql(v1.columns)
+    return (lambda: baselines.insert_limit(conn, short, sql)), conn.close
+
+
+def _v1_variants(
+    data: InsertInput, settings: dict[str, Any], v1: Legacy
+) -> dict[str, Callable[[Path], Prepared]]:
+    def sqlite_utils_v1(p: Path) -> Prepared:
+        records = [{c: r[c] for c in v1.columns} for r in data.records]
+        return _sqlite_utils(p, settings, records, v1.module)
+
+    return {
+        "limit, schema v1": lambda p: _v1_raw(p, settings, data.rows_uuid7, v1, naive=False),
+        "naive, schema v1": lambda p: _v1_raw(p, settings, data.rows_uuid4, v1, naive=True),
+        "sqlite-utils, schema v1": sqlite_utils_v1,
+        "mass_outreach v1 jsonl": lambda p: _library(p, data.lines, v1.module),
+        "mass_outreach v1 dicts": lambda p: _library(p, data.bodies, v1.module),
+    }
+
+
+def variants(
+    data: InsertInput, settings: dict[str, Any], v1: Legacy | None = None
+) -> dict[str, Callable[[Path], Prepared]]:
     return {
         "limit": lambda p: _raw(p, settings, data.rows_uuid7, naive=False),
         "naive": lambda p: _raw(p, settings, data.rows_uuid4, naive=True),
@@ -169,6 +221,7 @@ def variants(data: InsertInput, settings: dict[str, Any]) -> dict[str, Callable[
         "pydantic": lambda p: _pydantic(p, settings, data),
         "mass_outreach jsonl": lambda p: _library(p, data.lines),
         "mass_outreach dicts": lambda p: _library(p, data.bodies),
+        **(_v1_variants(data, settings, v1) if v1 is not None else {}),
     }
 
 
@@ -179,9 +232,10 @@ def run_inserts(
     repeats: int,
     keep: Path,
     log: Callable[[str], None],
+    v1: Legacy | None = None,
 ) -> dict[str, Sample]:
     """Time every variant `repeats` times; leave the last mass_outreach (JSON lines) file at `keep`."""
-    todo = variants(data, settings)
+    todo = variants(data, settings, v1)
     names = list(todo)
     samples = {name: Sample(name, [], len(data.bodies)) for name in names}
     path = workdir / "insert.db"
@@ -195,7 +249,7 @@ def run_inserts(
                 close()
             assert baselines.row_count(path) == len(data.bodies), name
             samples[name].seconds.append(seconds)
-            log(f"  insert {name:22s} repeat {rep + 1}/{repeats}: {len(data.bodies) / seconds:9,.0f} rows/s")
+            log(f"  insert {name:24s} repeat {rep + 1}/{repeats}: {len(data.bodies) / seconds:9,.0f} rows/s")
             if name == "mass_outreach jsonl" and rep == repeats - 1:
                 remove_db(keep)
                 _move_db(path, keep)

@@ -48,9 +48,15 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+# A full garbage collection before each timed call (off for --quick, which judges nothing: on a loaded
+# machine the collections were most of its time).
+COLLECT = {"before_each": True}
+
+
 def timed(fn: Callable[[], Any]) -> float:
     """Seconds one call of `fn` takes, after a full garbage collection (so no earlier debt is paid)."""
-    gc.collect()
+    if COLLECT["before_each"]:
+        gc.collect()
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start

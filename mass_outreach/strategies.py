@@ -1,4 +1,5 @@
-"""Hypothesis strategies for outreach records: valid and invalid insert bodies, updates, page requests.
+"""Hypothesis strategies for outreach records: valid and invalid insert bodies, updates, writes (update,
+upsert, update_status, delete) and the writes a deleted record refuses, page requests.
 
 For other projects' tests: every body is a plain JSON-ready dict, so it can go to `store.insert`, to
 `store.call`, or over HTTP to the fake server (`mass_outreach.server`) or the real one. Strategies are
@@ -16,10 +17,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from hypothesis import strategies as st
 
+from .errors import NotFoundError, OutreachError, ValidationError
 from .model import (
     COLUMNS,
     EMAIL_TYPES,
@@ -34,10 +36,17 @@ from .model import (
 )
 from .paging import EQUALITY_FILTERS, MAX_LIMIT, SUBSTRING_FILTERS, TIME_BOUNDS
 
+if TYPE_CHECKING:
+    from .model import Outreach
+    from .store import OutreachStore
+
 __all__ = [
     "MIN_MAX_TEXT",
     "RULES",
+    "WRITE_OPS",
     "InvalidCase",
+    "Write",
+    "WriteToDeleted",
     "invalid_cases",
     "invalid_outreaches",
     "message_ids",
@@ -47,6 +56,8 @@ __all__ = [
     "tag_names",
     "timestamps",
     "updates",
+    "writes",
+    "writes_to_deleted",
 ]
 
 Body = dict[str, Any]
@@ -190,9 +201,19 @@ def message_ids() -> st.SearchStrategy[str]:
 @st.composite
 def _timestamp(draw: st.DrawFn) -> str:
     moment = draw(st.datetimes(min_value=_EPOCH, max_value=_END))
-    style = draw(st.sampled_from(["Z", "offset", "naive", "seconds"]))
+    style = draw(st.sampled_from(["Z", "offset", "naive", "seconds", "space", "ruby", "ruby UTC"]))
     if style == "seconds":
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if style == "space":  # RFC 3339's other separator
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%fZ")
+    if style == "ruby UTC":  # Ruby's Time#to_s of a UTC time, as the Ruby client sends it
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if style == "ruby":  # Time#to_s of a local time: an offset without a colon
+        minutes = draw(st.integers(-14 * 60, 14 * 60))
+        sign = "-" if minutes < 0 else "+"
+        return (
+            moment.strftime("%Y-%m-%d %H:%M:%S") + f" {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+        )
     if style == "naive":  # no offset: taken as UTC
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")
     if style == "offset":
@@ -210,7 +231,9 @@ def _utc(moment: datetime) -> str:
 
 
 def timestamps() -> st.SearchStrategy[str]:
-    """RFC 3339 timestamps between 1970 and 2100: with `Z`, with an offset, or without (taken as UTC)."""
+    """Timestamps between 1970 and 2100 in every form the store takes: RFC 3339 with `Z`, with an
+    offset, or without (taken as UTC), with `T` or a space; Ruby's Time#to_s (`2026-12-02 01:49:26
+    +0000`, `... UTC`), which the MassProspecting Ruby client sends."""
     return _timestamp()
 
 
@@ -219,19 +242,27 @@ def _nullable(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def _history(draw: st.DrawFn) -> Body:
-    """The store-set keys a record imported with its history carries: usually none of them."""
-    if not _rarely(draw):
+def _history(draw: st.DrawFn, deleted: bool | None) -> Body:
+    """The store-set keys a record imported with its history carries: usually none of them. Now and
+    then a `delete_time` (not before `create_time`: an export of a deleted record), or always or never,
+    as `deleted` says (None, True, False)."""
+    if not deleted and not _rarely(draw):
         return {}
     created = draw(st.datetimes(min_value=_EPOCH, max_value=_END - timedelta(days=400)))
-    later = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=365))
+    later = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=365)).map(
+        lambda d: _utc(created + d)
+    )
     out: Body = {"create_time": _utc(created)}
     optional = {
-        "update_time": later.map(lambda d: _utc(created + d)),
-        "done_time": _nullable(later.map(lambda d: _utc(created + d))),
+        "update_time": later,
+        "done_time": _nullable(later),
         "version": st.integers(1, 2**62),  # below the 64-bit limit, so the record can still be updated
     }
+    if deleted is None:
+        optional["delete_time"] = _nullable(later)  # null: a live record, said so
     out.update(draw(st.fixed_dictionaries({}, optional=optional)))
+    if deleted:
+        out["delete_time"] = draw(later)
     return out
 
 
@@ -284,11 +315,13 @@ def _optional_record(tags: tuple[str, ...], email: bool, max_text: int | None) -
 
 
 @st.composite
-def _outreach(draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None = None) -> Body:
+def _outreach(
+    draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None = None, deleted: bool | None = None
+) -> Body:
     outreach_type = draw(_enum("outreach_type"))
     body: Body = {"outreach_type": outreach_type, "status": draw(_enum("status"))}
     body.update(draw(_optional_record(tags, _plain(outreach_type) in _EMAIL, max_text)))
-    body.update(draw(_history()))
+    body.update(draw(_history(deleted)))
     return body
 
 
@@ -298,17 +331,28 @@ def _tag_tuple(tags: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tags))
 
 
-def outreaches(tags: Iterable[str] = (), *, max_text: int | None = None) -> st.SearchStrategy[Body]:
+def _deleted(value: Any) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"deleted must be None, True or False, not {value!r}")
+    return value
+
+
+def outreaches(
+    tags: Iterable[str] = (), *, max_text: int | None = None, deleted: bool | None = None
+) -> st.SearchStrategy[Body]:
     """Valid insert bodies (dicts, no `id`): every field, enum value and symbol form reachable.
 
     `tag` is drawn only from `tags` (register them in the store first); with no tags, no body has one.
     Message ids appear only on the email types, with and without `<>`. Now and then a body carries
-    `create_time`, `update_time`, `done_time` and `version`, as an import of a record with a history.
+    `create_time`, `update_time`, `done_time` and `version`, as an import of a record with a history,
+    and among those now and then a `delete_time` (not before `create_time`): an imported deleted record,
+    which the store keeps as deleted, so reads leave it out. `deleted=False` draws live records only
+    (for a test that goes on to read or write what it inserted), `deleted=True` deleted ones only.
     Text fields now and then sit exactly at their length limit (a body at 1,000,000 characters);
     `max_text=N` bounds subject, body, error_description, screenshot_url and the message ids to N
     characters instead (N at least MIN_MAX_TEXT), so that thousands of bodies stay light.
     """
-    return _outreach(_tag_tuple(tags), _max_text(max_text))
+    return _outreach(_tag_tuple(tags), _max_text(max_text), _deleted(deleted))
 
 
 # --- Invalid insert bodies -----------------------------------------------------------------------
@@ -337,7 +381,7 @@ RULES: dict[str, str] = {
     "message_id_not_email": "a message id on a type that is not an email type",
     "unregistered_tag": "a tag that is not registered (none of the given tags)",
     "bad_id": "an id that is not a UUID",
-    "bad_timestamp": "create_time, update_time or done_time that is not an RFC 3339 timestamp",
+    "bad_timestamp": "create_time, update_time, done_time or delete_time that is not a timestamp",
     "bad_version": "a version that is not a positive 64-bit integer",
 }
 
@@ -616,7 +660,7 @@ def invalid_outreaches(
     return invalid_cases(tags, rules=rules, max_text=max_text).map(lambda case: case.body)
 
 
-# --- Updates and page requests -------------------------------------------------------------------
+# --- Updates -------------------------------------------------------------------------------------
 
 
 @functools.cache
@@ -637,9 +681,12 @@ _CLEARED_MESSAGE_IDS = st.fixed_dictionaries({}, optional={n: st.none() for n in
 
 
 @st.composite
-def _update(draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None) -> Body:
+def _update(draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None, complete: bool = False) -> Body:
+    """A partial update body; `complete`: with outreach_type and status, so it is an insert body too."""
     body: Body = draw(_optional_update(tags, max_text))
-    if draw(st.booleans()):
+    if complete and "status" not in body:
+        body["status"] = draw(_enum("status"))
+    if complete or draw(st.booleans()):
         outreach_type = draw(_enum("outreach_type"))
         body["outreach_type"] = outreach_type
         if _plain(outreach_type) in _EMAIL:
@@ -652,13 +699,115 @@ def _update(draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None) -> Bod
 
 
 def updates(tags: Iterable[str] = (), *, max_text: int | None = None) -> st.SearchStrategy[Body]:
-    """Partial update bodies, without `id`, valid for any stored record (tags drawn from `tags`).
+    """Partial update bodies, without `id`, valid for any stored live record (tags drawn from `tags`).
 
     Add the id to send one: `store.update({**body, "id": rec.id})` or `store.update(rec.id, **body)`.
     A message id is set only together with an email `outreach_type`; a non-email type clears them.
-    `max_text` bounds the text fields as for `outreaches`.
+    `max_text` bounds the text fields as for `outreaches`. For writes that may also upsert, change
+    only the status or delete, see `writes`.
     """
     return _update(_tag_tuple(tags), _max_text(max_text))
+
+
+# --- Writes: update, upsert, update_status, delete -----------------------------------------------
+
+# The writes to a stored record, by store method (and endpoint) name.
+WRITE_OPS = ("update", "upsert", "update_status", "delete")
+_TO_DELETED_OPS = ("insert", *WRITE_OPS)
+Op = Literal["insert", "update", "upsert", "update_status", "delete"]
+
+
+class Write(NamedTuple):
+    """One write: the store method (and `store.call` endpoint) `op`, and its JSON-ready body."""
+
+    op: Op
+    body: Body
+
+    def apply(self, store: OutreachStore, id: str | None = None) -> Outreach:
+        """Send it to `store` as `store.<op>({**body, "id": id})` (without an id, the body as it is);
+        return what the store returns."""
+        method: Callable[[Body], Outreach] = getattr(store, self.op)
+        return method(self.body if id is None else {**self.body, "id": id})
+
+
+def _ops(ops: Iterable[str] | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """Check an `ops` argument: None (all of `allowed`) or some of their names."""
+    chosen = allowed if ops is None else () if isinstance(ops, str) else tuple(dict.fromkeys(ops))
+    if not chosen or any(op not in allowed for op in chosen):
+        raise ValueError(f"ops must be some of {', '.join(allowed)}, not {ops!r}")
+    return chosen
+
+
+@st.composite
+def _write(draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None, ops: tuple[str, ...]) -> Write:
+    op: Op = draw(st.sampled_from(ops))
+    if op == "delete":
+        return Write(op, {})
+    if op == "upsert":  # complete, so that it inserts under a new id too
+        return Write(op, draw(_update(tags, max_text, complete=True)))
+    body = draw(_update(tags, max_text))
+    if op == "update_status":  # the other keys are ignored: a whole record may be sent
+        body = body if draw(st.booleans()) else {}
+        body["status"] = draw(_enum("status"))
+    return Write(op, body)
+
+
+def writes(
+    tags: Iterable[str] = (), *, ops: Iterable[str] | None = None, max_text: int | None = None
+) -> st.SearchStrategy[Write]:
+    """Writes valid for any stored live record, as `Write(op, body)` with no `id` in the body: `update`
+    (an `updates()` body), `upsert` (the same with outreach_type and status, so that under an id not
+    in the store it inserts), `update_status` (a status, now and then in a fuller body whose other
+    keys the store ignores), `delete` (an empty body). `ops` limits the draw to some of `WRITE_OPS`.
+
+    `write.apply(store, rec.id)` sends it; over the wire the op is the endpoint name and the body
+    is `{**write.body, "id": rec.id}`. Only `delete` (and `upsert` of a new id) changes what exists.
+    `max_text` bounds the text fields as for `outreaches`.
+    """
+    return _write(_tag_tuple(tags), _max_text(max_text), _ops(ops, WRITE_OPS))
+
+
+class WriteToDeleted(NamedTuple):
+    """A deleted record (an insert body with its `id` and `delete_time`), a write that names its id,
+    and the error a store holding the record answers the write with."""
+
+    record: Body
+    write: Write
+    error: type[OutreachError]
+
+
+@st.composite
+def _write_to_deleted(
+    draw: st.DrawFn, tags: tuple[str, ...], max_text: int | None, ops: tuple[str, ...]
+) -> WriteToDeleted:
+    ident = str(draw(st.uuids()))
+    record: Body = {"id": ident, **draw(_outreach(tags, max_text, deleted=True))}
+    op: Op = draw(st.sampled_from(ops))
+    if op == "insert":
+        body = draw(_outreach(tags, max_text))
+    else:
+        body = draw(_write(tags, max_text, (op,))).body
+        if _rarely(draw):  # even at the record's version: the deleted id is refused first
+            version = record.get("version", 1)
+            body["expected_version"] = draw(st.sampled_from([version, version + 1]))
+    body["id"] = ident.upper() if _rarely(draw) else ident
+    return WriteToDeleted(record, Write(op, body), ValidationError if op == "insert" else NotFoundError)
+
+
+def writes_to_deleted(
+    tags: Iterable[str] = (), *, ops: Iterable[str] | None = None, max_text: int | None = None
+) -> st.SearchStrategy[WriteToDeleted]:
+    """Writes a deleted record's id refuses, as `WriteToDeleted(record, write, error)`: insert
+    `record` (a deleted record, with its id) into a store with `tags`; then `write.apply(store)` raises
+    `error`, and nothing changes. `insert` of the id is a duplicate (ValidationError naming `id`:
+    ids are never reused); `update`, `upsert`, `update_status` and `delete` (now and then with an
+    `expected_version`) are a NotFoundError. `ops` limits the draw to some of insert and `WRITE_OPS`;
+    `max_text` bounds the text fields as for `outreaches`.
+    """
+    return _write_to_deleted(_tag_tuple(tags), _max_text(max_text), _ops(ops, _TO_DELETED_OPS))
+
+
+# --- Page requests -------------------------------------------------------------------------------
 
 
 def _equality(name: str) -> st.SearchStrategy[Any]:
@@ -712,5 +861,6 @@ def _page_request(draw: st.DrawFn) -> Body:
 
 def page_requests() -> st.SearchStrategy[Body]:
     """Valid page request bodies: `page` (always), and now and then `limit`, `filters` (every filter
-    kind: equality, lists with null, substrings, time bounds), `order` and `asc`. No `cursor`."""
+    kind: equality, lists with null, substrings, time bounds, `delete_time` among them), `order` and
+    `asc`. No `cursor`."""
     return _page_request()

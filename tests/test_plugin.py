@@ -137,7 +137,8 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     used = " ".join(blocks)
     for name in ("outreach_store", "outreach_store_factory", "outreach_server"):
         assert f"({name}" in used or f", {name}" in used, name
-    for name in ("outreaches", "invalid_outreaches", "invalid_cases", "updates", "page_requests"):
+    strategies = ["outreaches", "invalid_outreaches", "invalid_cases", "updates", "page_requests"]
+    for name in (*strategies, "writes", "writes_to_deleted"):
         assert f"mos.{name}(" in used, name
     assert "samples.records(" in used and "max_text=" in used
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}

@@ -769,7 +769,11 @@ def test_every_invalid_body_is_refused_over_http(
 
 
 @settings(max_examples=40)
-@given(body=mos.outreaches(tags=["vip"]), change=mos.updates(tags=["vip"]), page_request=mos.page_requests())
+@given(
+    body=mos.outreaches(tags=["vip"], deleted=False),  # live, so that the update applies
+    change=mos.updates(tags=["vip"]),
+    page_request=mos.page_requests(),
+)
 def test_every_valid_body_is_accepted_over_http(
     shared_server: OutreachServer, body: dict[str, Any], change: dict[str, Any], page_request: dict[str, Any]
 ) -> None:

@@ -15,7 +15,7 @@ from hypothesis.errors import NoSuchExample
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
-from mass_outreach.model import ENUMS, MESSAGE_ID_FIELDS, NOT_NULL, TEXT_LIMITS, TIME_FIELDS
+from mass_outreach.model import ENUMS, MESSAGE_ID_FIELDS, NOT_NULL, TEXT_LIMITS, TIME_FIELDS, time_text
 from mass_outreach.paging import EQUALITY_FILTERS, SUBSTRING_FILTERS
 
 TAGS = ["vip", "cold lead", "ünïcödé"]
@@ -65,6 +65,13 @@ def test_every_valid_body_is_accepted_as_written(body: dict[str, Any]) -> None:
     with _store(TAGS) as store:
         rec = store.insert(body)
         again = store.insert(msgspec.json.encode(body))  # as JSON, the way it travels
+        if body.get("delete_time") is not None:  # an imported deleted record: stored as deleted
+            with pytest.raises(mo.NotFoundError, match="was deleted"):
+                store.get(rec.id)
+            assert store.get(rec.id, include_deleted=True) == rec
+            assert store.count() == 0 and store.count(include_deleted=True) == 2
+        else:
+            assert store.get(rec.id) == rec
     stored = msgspec.structs.asdict(rec)
     for name, value in body.items():
         if name in ENUMS and value is not None:
@@ -86,6 +93,9 @@ def test_valid_bodies_keep_the_rules_a_caller_relies_on(body: dict[str, Any]) ->
     if _plain(body["outreach_type"]) not in mo.EMAIL_TYPES:
         assert not set(MESSAGE_ID_FIELDS) & set(body)
     assert msgspec.json.decode(msgspec.json.encode(body)) == body  # plain JSON data
+    if body.get("delete_time") is not None:  # deleted after it was created, as a real export has it
+        assert "create_time" in body
+        assert str(time_text(body["delete_time"])) >= str(time_text(body["create_time"]))
 
 
 @given(body=mos.outreaches())
@@ -112,9 +122,8 @@ def test_every_field_and_value_is_reachable() -> None:
         cases[f"{name} with <>"] = lambda b, n=name: (b.get(n) or "").startswith("<")
         cases[f"{name} without <>"] = lambda b, n=name: not (b.get(n) or "<").startswith("<")
     for name in (*TIME_FIELDS, "version"):
-        if name == "delete_time":  # outreaches() draws live records only
-            continue
         cases[f"{name} given"] = lambda b, n=name: b.get(n) is not None
+    cases["delete_time=null"] = lambda b: "delete_time" in b and b["delete_time"] is None
     cases["url with a port"] = lambda b: ":" in (b.get("screenshot_url") or "")[8:].split("/")[0]
     cases["url on IPv6"] = lambda b: "://[" in (b.get("screenshot_url") or "")
     cases["url with a query"] = lambda b: "?" in (b.get("screenshot_url") or "")
@@ -136,6 +145,25 @@ def test_a_failing_example_shrinks_to_a_small_body() -> None:
 def test_tags_must_be_names_not_a_string() -> None:
     with pytest.raises(TypeError):
         mos.outreaches(tags="vip")
+
+
+@given(live=mos.outreaches(tags=TAGS, deleted=False), dead=mos.outreaches(tags=TAGS, deleted=True))
+def test_deleted_asks_for_live_or_deleted_records(live: dict[str, Any], dead: dict[str, Any]) -> None:
+    """deleted=False: records a test can go on to read and write; deleted=True: deleted ones only."""
+    assert "delete_time" not in live
+    assert dead["delete_time"] is not None and dead["delete_time"] >= dead["create_time"]
+    with _store(TAGS) as store:
+        rec = store.insert(live)
+        assert store.update(rec.id, subject="s").version == rec.version + 1
+        gone = store.insert(dead)
+        assert store.get(gone.id, include_deleted=True).delete_time is not None
+        assert [r.id for r in store.iter()] == [rec.id]
+
+
+@pytest.mark.parametrize("bad", [0, 1, "yes", []])
+def test_deleted_must_be_a_bool_or_none(bad: Any) -> None:
+    with pytest.raises(ValueError, match="deleted"):
+        mos.outreaches(deleted=bad)
 
 
 # --- invalid_cases() / invalid_outreaches() --------------------------------------------------------
@@ -208,6 +236,10 @@ def test_an_invalid_example_shrinks_to_a_small_body() -> None:
     assert case.body == {"outreach_type": "Facebook_DirectMessage", "status": "pending", "screenshot_url": ""}
 
 
+def test_each_rule_text_names_every_field_it_can_break() -> None:
+    assert all(name in mos.RULES["bad_timestamp"] for name in TIME_FIELDS)
+
+
 def test_unknown_rule_names_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown rules"):
         mos.invalid_cases(rules=["no_such_rule"])
@@ -218,13 +250,8 @@ def test_unknown_rule_names_are_refused() -> None:
 # --- updates() ------------------------------------------------------------------------------------
 
 
-@given(body=mos.outreaches(tags=TAGS), change=mos.updates(tags=TAGS))
-def test_every_update_applies_to_any_record(body: dict[str, Any], change: dict[str, Any]) -> None:
-    assert "id" not in change
-    with _store(TAGS) as store:
-        rec = store.insert(body)
-        after = store.update({**change, "id": rec.id})
-    assert after.version == rec.version + 1
+def _changed_as_asked(after: mo.Outreach, change: dict[str, Any]) -> None:
+    """Every field of `change` holds in `after`, in the form the store keeps."""
     for name, value in change.items():
         got = getattr(after, name)
         if name in ENUMS and value is not None:
@@ -233,6 +260,16 @@ def test_every_update_applies_to_any_record(body: dict[str, Any], change: dict[s
             assert got == value.removeprefix("<").removesuffix(">")
         else:
             assert got == value
+
+
+@given(body=mos.outreaches(tags=TAGS, deleted=False), change=mos.updates(tags=TAGS))
+def test_every_update_applies_to_any_record(body: dict[str, Any], change: dict[str, Any]) -> None:
+    assert "id" not in change
+    with _store(TAGS) as store:
+        rec = store.insert(body)
+        after = store.update({**change, "id": rec.id})
+    assert after.version == rec.version + 1
+    _changed_as_asked(after, change)
 
 
 def test_update_kinds_are_reachable() -> None:
@@ -249,6 +286,127 @@ def test_update_kinds_are_reachable() -> None:
     _reach_all(mos.updates(tags=TAGS), cases)
 
 
+# --- writes() / writes_to_deleted() ----------------------------------------------------------------
+
+
+def _same_but(before: mo.Outreach, after: mo.Outreach, *changed: str) -> None:
+    """`after` equals `before` but for `changed` and what every write bumps (version, update_time)."""
+    skip = {"version", "update_time", *changed}
+    old, new = msgspec.structs.asdict(before), msgspec.structs.asdict(after)
+    assert {k: v for k, v in new.items() if k not in skip} == {k: v for k, v in old.items() if k not in skip}
+
+
+@given(body=mos.outreaches(tags=TAGS, deleted=False), write=mos.writes(tags=TAGS))
+def test_every_write_applies_to_any_live_record(body: dict[str, Any], write: mos.Write) -> None:
+    assert "id" not in write.body and write.op in mos.WRITE_OPS
+    with _store(TAGS) as store:
+        rec = store.insert(body)
+        after = write.apply(store, rec.id)
+        assert (after.id, after.version) == (rec.id, rec.version + 1)
+        assert after.update_time > rec.update_time
+        if write.op == "delete":
+            _same_but(rec, after, "delete_time")
+            assert after.delete_time is not None
+            with pytest.raises(mo.NotFoundError):
+                store.get(rec.id)
+            assert store.get(rec.id, include_deleted=True) == after
+            return
+        assert store.get(rec.id) == after and after.delete_time is None
+        if write.op == "update_status":  # the status alone, whatever else the body holds
+            _same_but(rec, after, "status", "done_time")
+            assert after.status == _plain(write.body["status"])
+        else:
+            _changed_as_asked(after, write.body)
+        if rec.done_time is not None:
+            assert after.done_time == rec.done_time
+        else:
+            assert (after.done_time is None) == (after.status == "pending")
+
+
+@given(write=mos.writes(tags=TAGS), ident=st.uuids().map(str))
+def test_an_upsert_write_inserts_under_a_new_id_and_the_others_find_none(
+    write: mos.Write, ident: str
+) -> None:
+    with _store(TAGS) as store:
+        if write.op != "upsert":
+            with pytest.raises(mo.NotFoundError, match="does not exist"):
+                write.apply(store, ident)
+            assert store.count(include_deleted=True) == 0
+            return
+        rec = write.apply(store, ident)
+        assert (rec.id, rec.version) == (ident, 1)
+        _changed_as_asked(rec, write.body)
+        assert store.get(ident) == rec
+
+
+def test_write_kinds_are_reachable() -> None:
+    cases: Conditions = {f"{op}": lambda w, op=op: w.op == op for op in mos.WRITE_OPS}
+    cases.update(
+        {
+            "an empty update": lambda w: w == ("update", {}),
+            "update to an email type with a message id": lambda w: (
+                w.op == "update" and w.body.get("message_id") is not None
+            ),
+            "upsert to an email type with a message id": lambda w: (
+                w.op == "upsert" and w.body.get("message_id") is not None
+            ),
+            "upsert to a non-email type": lambda w: (
+                w.op == "upsert" and _plain(w.body["outreach_type"]) not in mo.EMAIL_TYPES
+            ),
+            "upsert setting a tag": lambda w: w.op == "upsert" and w.body.get("tag") == "vip",
+            "update_status alone": lambda w: w.op == "update_status" and set(w.body) == {"status"},
+            "update_status in a fuller body": lambda w: w.op == "update_status" and len(w.body) > 3,
+            "update_status to a symbol": lambda w: w.op == "update_status" and w.body["status"][0] == ":",
+            "a delete": lambda w: w == ("delete", {}),
+        }
+    )
+    _reach_all(mos.writes(tags=TAGS), cases)
+
+
+def test_writes_can_be_limited_to_some_operations() -> None:
+    @settings(max_examples=50)
+    @given(write=mos.writes(ops=["delete", "update_status"]))
+    def check(write: mos.Write) -> None:
+        assert write.op in ("delete", "update_status")
+
+    check()
+    for bad in (["insert"], [], ["remove"], "delete"):
+        with pytest.raises(ValueError, match="ops"):
+            mos.writes(ops=bad)
+    with pytest.raises(ValueError, match="ops"):
+        mos.writes_to_deleted(ops=["purge"])
+
+
+@given(case=mos.writes_to_deleted(tags=TAGS))
+def test_every_write_to_a_deleted_id_is_refused(case: mos.WriteToDeleted) -> None:
+    assert case.error is (mo.ValidationError if case.write.op == "insert" else mo.NotFoundError)
+    with _store(TAGS) as store:
+        rec = store.insert(case.record)
+        assert rec.delete_time is not None and rec.id == case.record["id"]
+        assert case.write.body["id"].lower() == rec.id
+        with pytest.raises(case.error) as info:
+            case.write.apply(store)
+        if isinstance(info.value, mo.ValidationError):  # an insert: the id is a duplicate, nothing else
+            assert [field for field, _ in info.value.errors] == ["id"], info.value.errors
+        else:
+            assert "was deleted" in str(info.value)
+        assert store.get(rec.id, include_deleted=True) == rec  # nothing changed, nothing added
+        assert (store.count(), store.count(include_deleted=True)) == (0, 1)
+
+
+def test_writes_to_deleted_kinds_are_reachable() -> None:
+    ops = ("insert", *mos.WRITE_OPS)
+    cases: Conditions = {f"{op}": lambda c, op=op: c.write.op == op for op in ops}
+    cases.update({f"{op} with expected_version": lambda c, op=op: c.write.op == op
+                  and "expected_version" in c.write.body for op in mos.WRITE_OPS})  # fmt: skip
+    cases["an id in capitals"] = lambda c: c.write.body["id"] == c.record["id"].upper()
+    cases["a record with a tag"] = lambda c: c.record.get("tag") is not None
+    cases["a record with its whole history"] = lambda c: (
+        {"update_time", "done_time", "version"} <= set(c.record)
+    )
+    _reach_all(mos.writes_to_deleted(tags=TAGS, max_text=300), cases, max_examples=1000)
+
+
 # --- page_requests() ------------------------------------------------------------------------------
 
 
@@ -256,9 +414,16 @@ def test_update_kinds_are_reachable() -> None:
 def test_every_page_request_is_accepted(page_request: dict[str, Any]) -> None:
     with _store(TAGS) as store:
         store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": "Hi"})
+        store.delete(store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending"}))
         answer = msgspec.json.decode(store.call("page", page_request))
         assert answer["status"] == "success", answer
-        page = store.page(**page_request)
+        page = store.page(**page_request, with_total=True)
+        deleted_too = page_request.get("include_deleted", False)
+        assert (
+            page.total
+            == answer["total"]
+            == store.count(page_request.get("filters"), include_deleted=deleted_too)
+        )
     assert page.limit == page_request.get("limit", 25)
 
 
@@ -295,6 +460,21 @@ def test_tag_names_can_be_registered(name: str) -> None:
 def test_timestamps_are_accepted(value: str) -> None:
     with _store([]) as store:
         assert store.insert(outreach_type="GMail_DirectMessage", status="failed", done_time=value).done_time
+        assert store.count({"done_time": {"lte": value}}) == 1
+
+
+def test_timestamp_forms_are_reachable() -> None:
+    """RFC 3339 with and without an offset, and the forms the Ruby client sends (a space separator,
+    Time#to_s with a `+0000` offset or `UTC`)."""
+    cases: Conditions = {
+        "Z": lambda t: t.endswith("Z") and "T" in t,
+        "offset": lambda t: t[-6] in "+-" and t[-3] == ":",
+        "naive": lambda t: "." in t and t[-1].isdigit() and t[-5] not in "+-",
+        "space separator": lambda t: t[10] == " " and t.endswith("Z"),
+        "Time#to_s": lambda t: t[10] == " " and t[-5] in "+-" and t[-6] == " ",
+        "Time#to_s UTC": lambda t: t.endswith(" UTC"),
+    }
+    _reach_all(mos.timestamps(), cases)
 
 
 @given(url=mos.screenshot_urls(), mid=mos.message_ids())
@@ -323,13 +503,20 @@ def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(data: st.Da
     body = data.draw(mos.outreaches(tags=TAGS, max_text=bound), "body")
     change = data.draw(mos.updates(tags=TAGS, max_text=bound), "change")
     case = data.draw(mos.invalid_cases(tags=TAGS, max_text=bound), "case")
-    assert _longest(body) <= bound and _longest(change) <= bound
+    write = data.draw(mos.writes(tags=TAGS, max_text=bound), "write")
+    to_deleted = data.draw(mos.writes_to_deleted(tags=TAGS, max_text=bound), "to_deleted")
+    assert _longest(body) <= bound and _longest(change) <= bound and _longest(write.body) <= bound
     assert _longest(case.body, skip=case.field) <= bound
+    assert _longest(to_deleted.record) <= bound and _longest(to_deleted.write.body) <= bound
     broken = case.body.get(case.field)
     assert not isinstance(broken, str) or len(broken) <= max(bound, 64)  # a rule's own short example
     with _store(TAGS) as store:
-        rec = store.insert(body)
+        rec = store.insert({**body, "delete_time": None})
         store.update(rec.id, **change)
+        write.apply(store, rec.id)
+        store.insert(to_deleted.record)
+        with pytest.raises(to_deleted.error):
+            to_deleted.write.apply(store)
     with _store(TAGS) as store:
         _refused(store, case)
 
@@ -370,6 +557,7 @@ def test_too_long_is_left_out_when_no_limit_is_under_max_text() -> None:
 
 @pytest.mark.parametrize("bad", [0, -1, mos.MIN_MAX_TEXT - 1, True, 1.5, "100"])
 def test_max_text_must_be_an_integer_of_at_least_the_minimum(bad: Any) -> None:
-    for strategy in (mos.outreaches, mos.updates, mos.invalid_cases, mos.invalid_outreaches):
+    bodies = (mos.outreaches, mos.updates, mos.invalid_cases, mos.invalid_outreaches)
+    for strategy in (*bodies, mos.writes, mos.writes_to_deleted):
         with pytest.raises(ValueError, match="max_text"):
             strategy(max_text=bad)

@@ -133,12 +133,13 @@ class Engine:
             return f"{name} LIKE ? ESCAPE '\\'", [like_pattern]
         return f"instr(lower({name}), lower(?)) > 0", [value]
 
-    def bool_param(self, value: bool) -> Any:
-        return value
-
 
 def engine_for(target: Any) -> Callable[..., Engine]:
     """The engine class for a target: a postgresql:// (or postgres://) URL, else an SQLite path."""
+    if is_postgres_url(target):
+        from .postgresql import PostgresEngine  # psycopg is imported only there: it is an extra
+
+        return PostgresEngine
     from .sqlite import SqliteEngine
 
     return SqliteEngine

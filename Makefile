@@ -17,7 +17,7 @@ $(VENV)/.installed-package: pyproject.toml | $(PY)
 
 # the package with the test and benchmark extras (which include all the package needs)
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) -e '.[test,benchmarks]'
+	$(PIP) -e '.[test,benchmarks,postgres]'
 	touch $@ $(VENV)/.installed-package
 
 demo: $(VENV)/.installed-package

@@ -322,8 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m tests.pg_server",
         description="Start a throwaway PostgreSQL server, print its URL, and stop and remove it on Ctrl-C.",
     )
-    parser.add_argument("--foreign", action="store_true", help="en_US/ICU collation, time zone America/New_York")
-    parser.add_argument("--check", action="store_true", help="start, run SELECT version(), stop, print timings")
+    parser.add_argument(
+        "--foreign", action="store_true", help="en_US/ICU collation, time zone America/New_York"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="start, run SELECT version(), stop, print timings"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` stops it as cleanly as Ctrl-C
     signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)

@@ -23,6 +23,8 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 demo: $(VENV)/.installed-package
 	$(VENV)/bin/mass-outreach demo
 
+# the suite on SQLite and on a throwaway PostgreSQL server the test session starts itself
+# (tests/pg_server.py); `MASS_OUTREACH_TEST_ENGINES=sqlite make test` runs without PostgreSQL
 test: $(VENV)/.installed
 	$(PY) -m pytest
 

@@ -434,7 +434,7 @@ def build_query(
     """Check a page request; return the query and the 0-based row offset it starts at."""
     errors: list[tuple[str, str]] = []
     if include_deleted is not None and not isinstance(include_deleted, bool):
-        errors.append(("include_deleted", "include_deleted must be true or false."))
+        errors.append(("include_deleted", "The include_deleted must be true or false."))
     normal: dict[str, Any] | None = None
     try:
         normal = normalize_filters(filters) if filters is not None else None

@@ -847,6 +847,7 @@ def _page_options() -> st.SearchStrategy[Body]:
         "filters": _filters(),
         "order": st.sampled_from(COLUMNS),
         "asc": st.booleans(),
+        "include_deleted": st.booleans(),
     }
     return st.fixed_dictionaries({}, optional=optional)
 
@@ -861,6 +862,6 @@ def _page_request(draw: st.DrawFn) -> Body:
 
 def page_requests() -> st.SearchStrategy[Body]:
     """Valid page request bodies: `page` (always), and now and then `limit`, `filters` (every filter
-    kind: equality, lists with null, substrings, time bounds, `delete_time` among them), `order` and
-    `asc`. No `cursor`."""
+    kind: equality, lists with null, substrings, time bounds, `delete_time` among them), `order`,
+    `asc` and `include_deleted`. No `cursor`."""
     return _page_request()

@@ -441,6 +441,8 @@ def test_every_page_request_kind_is_reachable() -> None:
         isinstance(v, dict) and len(v) == 2 for v in r.get("filters", {}).values()
     )
     cases["descending"] = lambda r: r.get("asc") is False
+    cases["deleted records included"] = lambda r: r.get("include_deleted") is True
+    cases["deleted records left out, said so"] = lambda r: r.get("include_deleted") is False
     cases["a large limit"] = lambda r: r.get("limit", 0) > 1000
     cases["a deep page"] = lambda r: r["page"] > 1_000_000
     cases["page 1 alone"] = lambda r: r == {"page": 1}

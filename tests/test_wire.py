@@ -223,7 +223,7 @@ def test_errors_are_every_message_joined_by_newlines(store: mo.OutreachStore) ->
         ("update_status", {"id": SEED_ID, "status": "running"}, "does not exist"),
         ("get", {"id": SEED_ID, "include_deleted": 1}, "The include_deleted must be true or false."),
         ("count", {"include_deleted": "yes"}, "The include_deleted must be true or false."),
-        ("page", {"include_deleted": 0}, "include_deleted must be true or false."),
+        ("page", {"include_deleted": 0}, "The include_deleted must be true or false."),
     ],
 )
 def test_bad_requests_get_error_envelopes(

@@ -12,18 +12,28 @@ with soft delete must (and the term that lets SQLite use the partial indexes of 
 from __future__ import annotations
 
 import functools
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
 
 from .timing import Sample, raw_connect, timed
 
-__all__ = ["DELETED_SHAPES", "SHAPES", "Shape", "run_pages"]
+__all__ = ["DELETED_SHAPES", "SHAPES", "Executes", "Shape", "run_pages"]
+
+
+class Executes(Protocol):
+    """A raw connection: sqlite3's, or PostgreSQL's behind an adapter that takes the same `?` SQL."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+    def close(self) -> None: ...
+
+
+# EXPLAIN of the library's and the raw queries: (store, raw connection, shape, deepest page) -> plans
+Explain = Callable[["mo.OutreachStore", Executes, "Shape", int], dict[str, list[str]]]
 
 _COLS = ", ".join(COLUMNS)
 LIVE = "delete_time IS NULL"
@@ -117,7 +127,7 @@ def _batches(pairs: list[tuple[Sample, Callable[[], Any]]], repeats: int, calls:
 
 
 def run_pages(
-    path: Path,
+    path: Path | str,
     settings: dict[str, Any],
     *,
     repeats: int,
@@ -128,11 +138,16 @@ def run_pages(
     shapes: tuple[Shape, ...] = SHAPES,
     middle: bool = True,
     diagnose_index: bool = False,
+    connect: Callable[[], Executes] | None = None,
+    explain: Explain | None = None,
 ) -> dict[str, Any]:
     """Every read figure, keyed by shape and depth: page 1, the middle (if `middle`) and the deepest
     full page; walks of `walk_pages` pages (none if 0); `count`. With `diagnose_index`, the raw keyset
-    query of shapes that have one also through an index over every row (no partial index)."""
-    conn = raw_connect(path, settings)
+    query of shapes that have one also through an index over every row (no partial index).
+
+    `path` may be any store target (a PostgreSQL URL: benchmarks/postgres.py), with `connect` giving the
+    raw connection to the same tables and `explain` the query plans; by default an SQLite file."""
+    conn: Executes = connect() if connect is not None else raw_connect(Path(path), settings)
     store = mo.open(path)
     out: dict[str, Any] = {}
     try:
@@ -154,7 +169,11 @@ def run_pages(
                     f"  walk [{shape.label}] {min(walk_pages, last_full)} pages: "
                     + ", ".join(f"{k} {v.median * 1e3:.1f} ms" for k, v in res["walk"].items())
                 )
-            res["plans"] = _plans(store, conn, shape, last_full, plain)
+            res["plans"] = (
+                explain(store, conn, shape, last_full)
+                if explain is not None
+                else _plans(store, conn, shape, last_full, plain)
+            )
             for name, plan in res["plans"].items():
                 log(f"  plan [{shape.label}] {name}: {' / '.join(plan)}")
             out[shape.label] = res
@@ -168,7 +187,7 @@ def run_pages(
 
 def _depths(
     store: mo.OutreachStore,
-    conn: sqlite3.Connection,
+    conn: Executes,
     shape: Shape,
     numbers: list[int],
     repeats: int,
@@ -217,8 +236,8 @@ def _depths(
         offset_params = (*shape.params, LIMIT + 1, depth)
         # the same rows, all four ways
         want = [r.id for r in store.page(cursor=cursor).results]
-        assert [r[0] for r in conn.execute(keyset_sql, keyset_params).fetchall()[:LIMIT]] == want
-        assert [r[0] for r in conn.execute(offset_sql, offset_params).fetchall()[:LIMIT]] == want
+        assert [str(r[0]) for r in conn.execute(keyset_sql, keyset_params).fetchall()[:LIMIT]] == want
+        assert [str(r[0]) for r in conn.execute(offset_sql, offset_params).fetchall()[:LIMIT]] == want
         assert [r.id for r in store.page(page=number, limit=LIMIT, **kw).results] == want
         d = out[depth] = {
             "cursor": Sample("cursor", [], calls, "ms"),
@@ -243,7 +262,7 @@ def _depths(
         slow.append(Turn(d["page=N cold"], cold, cold_calls))
         slow.append(Turn(d["raw offset"], _fetch(conn, offset_sql, offset_params), cold_calls))
         if plain:
-            assert [r[0] for r in conn.execute(plain_sql, keyset_params).fetchall()[:LIMIT]] == want
+            assert [str(r[0]) for r in conn.execute(plain_sql, keyset_params).fetchall()[:LIMIT]] == want
             d[PLAIN] = Sample(PLAIN, [], cold_calls, "ms")
             slow.append(Turn(d[PLAIN], _fetch(conn, plain_sql, keyset_params), cold_calls))
     _take_turns(fast, repeats * 3)
@@ -261,7 +280,7 @@ def _depths(
     return out
 
 
-def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> Callable[[], list[Any]]:
+def _fetch(conn: Executes, sql: str, params: tuple[Any, ...]) -> Callable[[], list[Any]]:
     """A raw query, ready to run: every row fetched as tuples."""
     return lambda: conn.execute(sql, params).fetchall()
 
@@ -286,7 +305,7 @@ def _number_walk(store: mo.OutreachStore, kw: Mapping[str, Any], start: int, las
 
 
 def _plans(
-    store: mo.OutreachStore, conn: sqlite3.Connection, shape: Shape, last_full: int, plain: str | None
+    store: mo.OutreachStore, conn: Executes, shape: Shape, last_full: int, plain: str | None
 ) -> dict[str, list[str]]:
     """EXPLAIN QUERY PLAN of the library's queries (page 1, the cursor page, page=N by OFFSET) and of
     the raw keyset query: the keyset queries should SEARCH one index, page 1 and OFFSET walk it."""
@@ -313,7 +332,7 @@ def _plans(
 
 
 def _walks(
-    store: mo.OutreachStore, conn: sqlite3.Connection, shape: Shape, pages: int, repeats: int
+    store: mo.OutreachStore, conn: Executes, shape: Shape, pages: int, repeats: int
 ) -> dict[str, Sample]:
     """Pages 1..N by number (as the MassProspecting client walks) against the same pages by cursor."""
     kw = shape.kwargs
@@ -362,7 +381,7 @@ COUNT_ALL = "raw count(*), no WHERE (v1's count)"
 COUNT_MINUS = "raw count(*) - count(deleted)"
 
 
-def _counts(store: mo.OutreachStore, conn: sqlite3.Connection, repeats: int, calls: int) -> dict[str, Sample]:
+def _counts(store: mo.OutreachStore, conn: Executes, repeats: int, calls: int) -> dict[str, Sample]:
     names = ("count", "raw count", "count status=pending", "raw count status=pending", COUNT_ALL, COUNT_MINUS)
     s = {n: Sample(n, [], calls, "ms") for n in names}
     live = store.count()

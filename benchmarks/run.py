@@ -22,12 +22,13 @@ from .legacy import load as load_legacy
 from .memory import CONTROL_MB, run_child
 from .ops import OPS, run_single_writes
 from .pages import DELETED_SHAPES, SHAPES, run_pages
+from .postgres import URL_ENV, available, pg_goals, pg_lines, run_postgres
 from .timing import COLLECT, Sample, library_settings, machine
 
 __all__ = ["main"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SUITES = ("insert", "single", "page", "deleted", "memory")
+SUITES = ("insert", "single", "page", "deleted", "memory", "postgres")
 # "must not fall" (issue 10): a ratio of schema version 2 at least this share of version 1's, in one run
 NOT_FALL = 0.97
 
@@ -46,6 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=V1_COMMIT,
         help=f"the commit of schema version 1 the bulk inserts are compared with ({V1_COMMIT}); '' for none",
     )
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get(URL_ENV) or None,
+        help=f"the PostgreSQL server of the postgres suite (${URL_ENV}); by default a throwaway one",
+    )
     a = p.parse_args(argv)
     quick = a.quick
     a.rows = a.rows or (3_000 if quick else 200_000)
@@ -60,6 +66,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = a.suites - set(SUITES)
     if unknown:
         p.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
+    if "postgres" in a.suites and not available():
+        if a.only:
+            p.error("the postgres suite needs psycopg 3 and psycopg_pool: pip install 'mass_outreach[postgres]'")
+        a.suites.discard("postgres")  # the full run: part of it when psycopg is installed
     return a
 
 
@@ -108,6 +118,11 @@ def run_all(
     args: argparse.Namespace, work: Path, log: Callable[[str], None], old: Path | None = None
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    if "postgres" in args.suites:
+        log("the postgres suite")
+        results["postgres"] = run_postgres(args, work, log)
+    if not args.suites - {"postgres"}:
+        return results
     probe = work / "probe.db"
     settings = library_settings(probe)
     results["settings"] = settings
@@ -263,6 +278,8 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             _goal(f"RSS growth streaming {m['rows']:,} rows ({mode})", m["growth_mb"], 100, False, "MB")
         )
+    if r.get("postgres"):
+        out += pg_goals(r["postgres"], _goal)
     return out
 
 
@@ -402,6 +419,8 @@ def table(r: dict[str, Any]) -> str:
             f"  (control: a child holding {CONTROL_MB} MB on purpose measures +{c['growth_mb']:.1f} MB)"
         )
         lines.append("")
+    if r.get("postgres"):
+        lines += pg_lines(r["postgres"], _fmt_sample, _depth_lines, _count_lines, p["batch"])
     quick = p["quick"]
     lines.append(
         "goals" + ("  (a --quick smoke run: too small to judge them; none is judged)" if quick else "")

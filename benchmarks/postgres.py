@@ -27,6 +27,7 @@ same settings, so the ratios are fair; absolute times are not those of a durable
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import random
 import re
@@ -39,12 +40,12 @@ from typing import Any
 import mass_outreach as mo
 from mass_outreach.backends.postgresql import ddl as pg_ddl
 from mass_outreach.backends.postgresql import parse_url
-from mass_outreach.model import COLUMNS, STATUSES, now_text
+from mass_outreach.model import COLUMNS, OUTREACH_TYPES, STATUSES, now_text
 
 from . import data as datamod
 from .data import TAGS, full_rows, jsonl_lines
 from .memory import CONTROL_MB, run_child
-from .pages import SHAPES, Executes, Shape, run_pages
+from .pages import SHAPES, Executes, Explain, Shape, run_pages
 from .timing import Sample, timed
 
 __all__ = ["URL_ENV", "available", "pg_goals", "pg_lines", "run_postgres"]
@@ -76,10 +77,11 @@ def server(url: str | None, log: Callable[[str], None]) -> Iterator[str]:
         log(f"PostgreSQL: the server at {parse_url(url)[2]}")
         yield url
         return
-    from tests.pg_server import PostgresServer  # the tests' helper (a checkout's tests/ directory)
-
-    with PostgresServer("plain") as srv:
-        log(f"PostgreSQL {srv.major}: a throwaway server in {srv.directory}, started in {srv.start_seconds:.2f} s")
+    # the tests' helper, in a checkout's tests/ directory (which mypy knows as the top-level pg_server,
+    # the name tests/conftest.py imports it by): imported by name, so it is not checked twice
+    helper: Any = importlib.import_module("tests.pg_server")
+    with helper.PostgresServer("plain") as srv:
+        log(f"PostgreSQL {srv.major}: a throwaway server in {srv.directory} ({srv.start_seconds:.2f} s)")
         yield srv.url
     log(f"  the throwaway server stopped and removed in {srv.stop_seconds:.2f} s")
 
@@ -107,7 +109,9 @@ def drop_schema(url: str, schema: str) -> None:
     import psycopg
 
     with contextlib.closing(connect(url)) as conn:
-        conn.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))
+        conn.execute(
+            psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema))
+        )
 
 
 def server_info(url: str) -> dict[str, Any]:
@@ -152,9 +156,7 @@ NAIVE_DDL = [
     "CREATE TABLE tag (name text PRIMARY KEY)",
     f"""CREATE TABLE outreach (
         id uuid PRIMARY KEY,
-        outreach_type text NOT NULL {_in("outreach_type", "Facebook_DirectMessage", "Facebook_FriendRequest",
-            "GMail_DirectMessage", "LinkedIn_ConnectionRequest", "LinkedIn_DirectMessage",
-            "Postmark_DirectMessage")},
+        outreach_type text NOT NULL {_in("outreach_type", *OUTREACH_TYPES)},
         status text NOT NULL {_in("status", *STATUSES)},
         approved boolean NOT NULL DEFAULT false,
         skip_repliers text {_in("skip_repliers", "global", "tag_only", "none")},
@@ -172,7 +174,7 @@ NAIVE_DDL = [
         done_time timestamptz,
         version bigint NOT NULL DEFAULT 1 CHECK (version >= 1),
         delete_time timestamptz
-    )""",  # fmt: skip
+    )""",
     *re.findall(r"^CREATE INDEX [^;]+", pg_ddl(), flags=re.MULTILINE),
 ]
 assert len(NAIVE_DDL) > 10, "schema_postgresql.sql's indexes were not found"
@@ -345,11 +347,11 @@ def run_single_writes(
             rows = [(i, *r[1:]) for i, r in zip(new_ids(len(rows)), rows, strict=True)]
             picks = {n: list(zip(rng.sample(ids, batch), statuses, strict=True)) for n in WRITES[:3]}
 
-            def autocommit(items: list[tuple[str, str]] = picks[WRITES[0]]) -> None:
+            def autocommit(items: list[tuple[str, str]] = picks[WRITES[0]], now: str = now) -> None:
                 for ident, status in items:
                     conn.execute(_RAW_UPDATE, (status, now, now, ident))
 
-            def explicit(items: list[tuple[str, str]] = picks[WRITES[1]]) -> None:
+            def explicit(items: list[tuple[str, str]] = picks[WRITES[1]], now: str = now) -> None:
                 for ident, status in items:
                     conn.execute("BEGIN")
                     conn.execute(_RAW_UPDATE, (status, now, now, ident))
@@ -367,7 +369,9 @@ def run_single_writes(
                 for body in chosen:
                     store.insert(body)
 
-            fns = dict(zip(WRITES, (autocommit, explicit, library, raw_insert, lib_insert), strict=True))
+            fns: dict[str, Callable[[], None]] = dict(
+                zip(WRITES, (autocommit, explicit, library, raw_insert, lib_insert), strict=True)
+            )
             k = rep % len(WRITES)
             order = list(WRITES[k:] + WRITES[:k])
             for name in order if rep % 2 == 0 else order[::-1]:
@@ -385,11 +389,11 @@ def run_single_writes(
 # --- reading -------------------------------------------------------------------------------------------
 
 
-def _explain(url: str, schema: str) -> Callable[[mo.OutreachStore, Executes, Shape, int], dict[str, list[str]]]:
+def _explain() -> Explain:
     """EXPLAIN (costs off) of the library's cursor query and of the raw keyset query, on the same server."""
     from mass_outreach.paging import build_query
 
-    def explain(store: mo.OutreachStore, conn: Executes, shape: Shape, last_full: int) -> dict[str, list[str]]:
+    def explain(store: mo.OutreachStore, conn: Executes, shape: Shape, _deepest: int) -> dict[str, list[str]]:
         def plan(sql: str, params: Any) -> list[str]:
             rows = conn.execute(f"EXPLAIN (COSTS OFF) {sql}", params).fetchall()
             return [str(r[0]).strip() for r in rows]
@@ -456,7 +460,7 @@ def run_postgres(args: Any, work: Path, log: Callable[[str], None]) -> dict[str,
                 walk_pages=args.walk_pages,
                 log=lambda m: log("  pg" + m[1:]),
                 connect=lambda: RawConn(connect(url, big)),
-                explain=_explain(url, big),
+                explain=_explain(),
             )
         finally:
             for schema in (keep, big, "bench_insert"):
@@ -471,12 +475,12 @@ UPDATE_BASELINES = ("raw UPDATE (autocommit)", "raw BEGIN; UPDATE; COMMIT")
 
 
 def pg_goals(pg: dict[str, Any], goal: Callable[[str, float, float, bool, str], dict[str, Any]]) -> list[Any]:
-    """Issue 11's goals, each a ratio from this run: `goal(name, measured, target, higher_is_better, unit)`."""
+    """Issue 11's goals, each a ratio from this run; `goal(name, measured, target, higher, unit)`."""
     out = []
     ins = pg.get("insert")
     if ins:
-        out.append(goal("PostgreSQL: insert_many(JSON lines) vs raw COPY", ins[COPY].median / ins[JSONL].median,
-                        0.8, True, "x speed"))  # fmt: skip
+        ratio = ins[COPY].median / ins[JSONL].median
+        out.append(goal("PostgreSQL: insert_many(JSON lines) vs raw COPY", ratio, 0.8, True, "x speed"))
         out.append(goal("PostgreSQL: insert_many(JSON lines) vs executemany, hand-written table",
                         ins[EXECUTEMANY].median / ins[JSONL].median, 2.0, True, "x speed"))  # fmt: skip
     pages = pg.get("page")
@@ -494,8 +498,9 @@ def pg_goals(pg: dict[str, Any], goal: Callable[[str, float, float, bool, str], 
                             cur / depths[deepest]["raw keyset"].per_op, 1.5, False, "x time"))  # fmt: skip
         walk = res.get("walk")
         if walk:
-            out.append(goal(f"PostgreSQL: page=1..{walk['cursor'].ops} walk vs cursor walk [{shape.label}]",
-                            walk["page=1..N"].median / walk["cursor"].median, 2.0, False, "x time"))  # fmt: skip
+            name = f"PostgreSQL: page=1..{walk['cursor'].ops} walk vs cursor walk [{shape.label}]"
+            ratio = walk["page=1..N"].median / walk["cursor"].median
+            out.append(goal(name, ratio, 2.0, False, "x time"))
     single = pg.get("single")
     if single:
         lib = single["mass_outreach update"].median
@@ -531,7 +536,7 @@ def pg_lines(
     ins = pg.get("insert")
     if ins:
         base = ins[COPY].median
-        lines.append(f"PostgreSQL bulk insert, {ins[COPY].ops:,} rows, one transaction      speed   vs raw COPY")
+        lines.append(f"PostgreSQL bulk insert, {ins[COPY].ops:,} rows, one transaction    speed  vs raw COPY")
         for name, s in ins.items():
             if name not in INSERT_DIAGNOSTIC:
                 lines.append(f"  {name:40s} {fmt(s)}   {base / s.median:5.2f}x")
@@ -562,6 +567,6 @@ def pg_lines(
                 f"{x['growth_mb']:6.1f} MB"
             )
         c = mem["control"]
-        lines.append(f"  (control: a child holding {CONTROL_MB} MB on purpose measures +{c['growth_mb']:.1f} MB)")
+        lines.append(f"  (control: a child holding {CONTROL_MB} MB on purpose: +{c['growth_mb']:.1f} MB)")
         lines.append("")
     return lines

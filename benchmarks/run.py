@@ -68,7 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
     if "postgres" in a.suites and not available():
         if a.only:
-            p.error("the postgres suite needs psycopg 3 and psycopg_pool: pip install 'mass_outreach[postgres]'")
+            p.error(
+                "the postgres suite needs psycopg 3 and psycopg_pool: pip install mass_outreach[postgres]"
+            )
         a.suites.discard("postgres")  # the full run: part of it when psycopg is installed
     return a
 

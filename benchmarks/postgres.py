@@ -451,13 +451,14 @@ def run_postgres(args: Any, work: Path, log: Callable[[str], None]) -> dict[str,
             log(f"  control: holding {CONTROL_MB} MB on purpose shows as +{control['growth_mb']:.1f} MB")
             out["memory"] = {"insert": mem_in, "export": mem_out, "control": control, "jsonl_bytes": size}
             _vacuum(url, big)  # untimed: the statistics and visibility map autovacuum would make soon
+            quick = bool(args.quick)  # a smoke run: every path once or twice, in a few seconds
             out["page"] = run_pages(
                 big_url,
                 {},
                 repeats=args.repeats,
-                calls=args.calls,
-                cold_calls=args.cold_calls,
-                walk_pages=args.walk_pages,
+                calls=3 if quick else args.calls,
+                cold_calls=1 if quick else args.cold_calls,
+                walk_pages=8 if quick else args.walk_pages,
                 log=lambda m: log("  pg" + m[1:]),
                 connect=lambda: RawConn(connect(url, big)),
                 explain=_explain(),

@@ -698,3 +698,66 @@ def test_without_psycopg_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", blocked)
     with pytest.raises(mo.StorageError, match=r"pip install 'mass_outreach\[postgres\]'"):
         mo.open(BASE_URL)
+
+
+_BULK_WORKER = textwrap.dedent(
+    """
+    import sys
+    import mass_outreach as mo
+
+    def rows():
+        for i in range(10_000_000):
+            if i == 3000:
+                print("inside", flush=True)
+            yield {"outreach_type": "GMail_DirectMessage", "status": "pending", "tag": "t", "subject": str(i)}
+
+    with mo.open(sys.argv[1]) as store:
+        store.insert_many(rows())
+    """
+)
+
+
+def test_a_client_killed_mid_bulk_insert_leaves_nothing(pg: mo.OutreachStore, pg_url: str) -> None:
+    import signal
+
+    pg.add_tag("t")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BULK_WORKER, pg_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "inside"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)  # waits, and closes the pipes
+    assert proc.returncode == -signal.SIGKILL
+    assert pg.count() == 0
+    with mo.open(pg_url, timeout=10) as again:  # the dead client's locks (the tag set) went with it
+        again.remove_tag("t")
+        assert again.tags() == [] and again.count(include_deleted=True) == 0
+
+
+def test_close_from_another_thread_during_a_bulk_insert(pg_url: str) -> None:
+    import threading
+
+    store = mo.open(pg_url)
+    inside = threading.Event()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(5000):
+            if i == 2500:
+                inside.set()
+                closer.join()
+            yield {"outreach_type": "GMail_DirectMessage", "status": "pending"}
+
+    def close_when_inside() -> None:
+        inside.wait(10)
+        store.close()
+
+    closer = threading.Thread(target=close_when_inside)
+    closer.start()
+    with pytest.raises(mo.OutreachError, match=r"The store is closed\."):
+        store.insert_many(rows())
+    with mo.open(pg_url) as again:
+        assert again.count() == 0

@@ -761,3 +761,32 @@ def test_close_from_another_thread_during_a_bulk_insert(pg_url: str) -> None:
         store.insert_many(rows())
     with mo.open(pg_url) as again:
         assert again.count() == 0
+
+
+def test_the_cli_takes_a_url_and_never_shows_its_password(schema_name: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mass_outreach.cli import cli
+
+    secret = "s3cr:t@/x"
+    url = url_with(_with_password(BASE_URL, secret), schema=schema_name)
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(cli, ["--db", url, *args], catch_exceptions=False)
+        for text in (result.stdout, result.stderr):
+            assert secret not in text and "s3cr%3At" not in text
+        return result
+
+    missing = run("count")  # a read does not create the schema
+    assert missing.exit_code == 1 and "No mass_outreach store" in missing.stderr
+    body = json.dumps({"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": "cli"})
+    assert run("insert", body).exit_code == 0
+    counted = run("count")
+    assert counted.exit_code == 0 and json.loads(counted.stdout)["result"] == 1
+    paged = run("page")
+    assert json.loads(paged.stdout)["results"][0]["subject"] == "cli"
+    demo = run("demo")
+    assert demo.exit_code == 0 and "reused, it held 1 records" in demo.stdout

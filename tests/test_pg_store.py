@@ -671,7 +671,12 @@ def _with_password(base: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
 
-def test_a_percent_encoded_password_and_it_is_never_shown(schema_name: str) -> None:
+def test_a_percent_encoded_password_and_it_is_never_shown(
+    schema_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     secret = "p@ss:w/rd%ZZ"
     url = url_with(_with_password(BASE_URL, secret), schema=schema_name)
     with mo.open(url) as pg:
@@ -683,6 +688,24 @@ def test_a_percent_encoded_password_and_it_is_never_shown(schema_name: str) -> N
         mo.open(bad, timeout=2)
     assert secret not in str(info.value) and "p%40ss" not in str(info.value)
     assert "postgresql://postgres@127.0.0.1:1/nodb" in str(info.value)
+    assert secret not in caplog.text and "p%40ss" not in caplog.text
+
+
+def test_a_percent_encoded_host_part(schema_name: str) -> None:
+    """A socket directory given in the host part, percent-encoded, as libpq's own URLs allow."""
+    from urllib.parse import quote
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    keywords = parse_url(BASE_URL)[0]
+    host = keywords.get("host", "localhost")
+    port = keywords.get("port", "5432")
+    user = keywords.get("user", "postgres")
+    dbname = keywords.get("dbname", "postgres")
+    url = f"postgresql://{user}@{quote(host, safe='')}:{port}/{dbname}?schema={schema_name}"
+    with mo.open(url) as pg:
+        assert pg.count() == 0
+        assert pg._engine._keywords["host"] == host  # type: ignore[attr-defined]
 
 
 def test_without_psycopg_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

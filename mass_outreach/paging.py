@@ -11,7 +11,7 @@ import base64
 import hashlib
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import msgspec
 
@@ -182,7 +182,33 @@ def _like_pattern(value: str) -> str:
     return f"%{escaped}%"
 
 
-def where_clause(filters: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+class Dialect(Protocol):
+    """What differs between engines in a page query (mass_outreach.backends.Engine has these)."""
+
+    def order_by(self, field: str, asc: bool, nullable: bool) -> str: ...
+    def substring(
+        self, name: str, value: str, like_pattern: str, fits_like: bool
+    ) -> tuple[str, list[Any]]: ...
+
+
+class _SqliteDialect:
+    """SQLite's spellings, for callers that give no engine (the benchmarks' raw queries)."""
+
+    def order_by(self, field: str, asc: bool, nullable: bool) -> str:
+        direction = "" if asc else " DESC"
+        return f"id{direction}" if field == "id" else f"{field}{direction}, id{direction}"
+
+    def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
+        if fits_like:
+            return f"{name} LIKE ? ESCAPE '\\'", [like_pattern]
+        # the same match (lower() folds ASCII letters only, as LIKE does), without the limit
+        return f"instr(lower({name}), lower(?)) > 0", [value]
+
+
+SQLITE: Dialect = _SqliteDialect()
+
+
+def where_clause(filters: Mapping[str, Any], dialect: Dialect = SQLITE) -> tuple[list[str], list[Any]]:
     """SQL conditions (joined with AND by the caller) and their parameters for normalized filters."""
     conds: list[str] = []
     params: list[Any] = []
@@ -192,12 +218,10 @@ def where_clause(filters: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
             conds.append(f"{name} IS NULL")
         elif name in SUBSTRING_FILTERS:
             pattern = _like_pattern(value)
-            if len(pattern) * 4 <= LIKE_PATTERN_BYTES or len(pattern.encode()) <= LIKE_PATTERN_BYTES:
-                conds.append(f"{name} LIKE ? ESCAPE '\\'")
-                params.append(pattern)
-            else:  # the same match (lower() folds ASCII letters only, as LIKE does), without the limit
-                conds.append(f"instr(lower({name}), lower(?)) > 0")
-                params.append(value)
+            fits = len(pattern) * 4 <= LIKE_PATTERN_BYTES or len(pattern.encode()) <= LIKE_PATTERN_BYTES
+            cond, cond_params = dialect.substring(name, value, pattern, fits)
+            conds.append(cond)
+            params.extend(cond_params)
         elif name in TIME_FIELDS:
             for bound, op in TIME_BOUNDS.items():
                 if bound in value:
@@ -213,8 +237,8 @@ def where_clause(filters: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
                 parts.append(f"{name} IN ({', '.join('?' * len(values))})")
             if has_null:
                 parts.append(f"{name} IS NULL")
-            conds.append("(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0] if parts else "0")
-            params.extend(int(v) if isinstance(v, bool) else v for v in values)
+            conds.append("(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0] if parts else "1 = 0")
+            params.extend(values)
     return conds, params
 
 
@@ -231,9 +255,9 @@ class Query(msgspec.Struct, frozen=True):
     after: tuple[Any, str] | None = None  # the (order value, id) of the last row already shown
     include_deleted: bool = False
 
-    def sql(self, offset: int = 0) -> tuple[str, list[Any]]:
+    def sql(self, offset: int = 0, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
         """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists)."""
-        conds, params = self._where()
+        conds, params = self._where(dialect)
         field = self.order
         assert field in ORDER_FIELDS
         if self.after is not None:
@@ -241,8 +265,7 @@ class Query(msgspec.Struct, frozen=True):
             cond, key_params = keyset_condition(field, self.asc, value, ident)
             conds.append(cond)
             params.extend(key_params)
-        direction = "" if self.asc else " DESC"
-        order_by = f"id{direction}" if field == "id" else f"{field}{direction}, id{direction}"
+        order_by = dialect.order_by(field, self.asc, field in NULLABLE)
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         sql = f"SELECT {', '.join(COLUMNS)} FROM outreach{where} ORDER BY {order_by} LIMIT ?"
         params.append(self.limit + 1)
@@ -251,19 +274,19 @@ class Query(msgspec.Struct, frozen=True):
             params.append(offset)
         return sql, params
 
-    def count_sql(self) -> tuple[str, list[Any]]:
-        conds, params = self._where()
+    def count_sql(self, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
+        conds, params = self._where(dialect)
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         return f"SELECT count(*) FROM outreach{where}", params
 
-    def _where(self) -> tuple[list[str], list[Any]]:
+    def _where(self, dialect: Dialect) -> tuple[list[str], list[Any]]:
         """The filters' conditions, after `delete_time IS NULL` unless deleted records are asked for
         (the term the partial indexes of schema.sql require)."""
-        conds, params = where_clause(self.filters)
+        conds, params = where_clause(self.filters, dialect)
         if not self.include_deleted:
             # a time range on delete_time asks for deleted records only: none, without include_deleted
             ranged = isinstance(self.filters.get("delete_time"), dict)
-            conds.insert(0, "0" if ranged else "delete_time IS NULL")
+            conds.insert(0, "1 = 0" if ranged else "delete_time IS NULL")
         return conds, params
 
     def shape(self) -> tuple[str, bool, str, int, bool]:
@@ -282,6 +305,8 @@ def keyset_condition(field: str, asc: bool, value: Any, ident: str) -> tuple[str
     if field == "id":
         return ("id > ?" if asc else "id < ?"), [ident]
     op = ">" if asc else "<"
+    if field == "approved":  # stored as 0 or 1 in SQLite, a boolean in PostgreSQL: a bool binds to both
+        value = bool(value)
     if field not in NULLABLE:
         return f"({field}, id) {op} (?, ?)", [value, ident]
     if asc:  # NULLs first

@@ -1,13 +1,8 @@
-"""The store: one SQLite file, a pool of connections, every write in BEGIN IMMEDIATE.
+"""The store: the operations, written once over an engine (mass_outreach/backends/).
 
-A file store lends each operation a connection of its own from a pool (so threads never share one, WAL
-lets readers run beside the writer, and short-lived threads such as an HTTP server's do not leak
-connections) and drops them all in a forked child, which opens its own. A ":memory:" store has one
-private database, so its one connection is shared by its threads, which take turns.
-
-close() may come at any moment from any thread. It never closes a connection another thread is using
-(closing one under a running statement crashes the interpreter): it interrupts the statements running
-on lent connections, and each of those is closed by the operation that gives it back.
+Validation, the insert/update/delete/upsert flows, paging, reports and errors live here; connections,
+transactions, locking, error translation, the bulk write path, the schema and the SQL dialect are the
+engine's (SQLite for a file path or ":memory:", PostgreSQL for a postgresql:// URL).
 """
 
 from __future__ import annotations
@@ -15,28 +10,19 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import sqlite3
 import tempfile
-import threading
-import time
-import uuid
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, overload
 
 import msgspec
 
-from . import schema
+from .backends import Engine, Refusal, engine_for
 from .errors import (
-    BusyError,
     ConflictError,
     NotFoundError,
     OutreachError,
-    SchemaError,
-    StorageError,
     ValidationError,
 )
 from .ids import new_ids
@@ -70,6 +56,7 @@ __all__ = ["InsertReport", "OutreachStore", "UpdateReport", "UpsertReport", "ope
 DEFAULT_TIMEOUT = 10.0
 CHUNK = 1000  # rows validated and written together in bulk operations
 _WALK_CACHE = 32  # remembered page-number walks per connection
+Conn = Any  # a connection an engine lends: sqlite3's execute/executemany/fetch API
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM outreach"
 _INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -104,34 +91,6 @@ class UpsertReport(msgspec.Struct, frozen=True):
 OnError = Literal["raise", "skip"]
 
 
-def _closed_error() -> OutreachError:
-    return OutreachError("The store is closed.")
-
-
-def _translate(exc: sqlite3.Error) -> OutreachError:
-    """The library's own error for a failure of SQLite that is not a bug of ours."""
-    text = str(exc)
-    lowered = text.lower()
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code == sqlite3.SQLITE_INTERRUPT:  # only close() interrupts a statement
-        return _closed_error()
-    if "locked" in lowered or "busy" in lowered or code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return BusyError(f"The database stayed locked by another connection: {text}")
-    if isinstance(exc, sqlite3.IntegrityError):
-        return ValidationError.one("", f"The database refused the record: {text}")
-    if "not a database" in lowered or "malformed" in lowered:
-        return SchemaError(f"The file is not a usable mass_outreach store: {text}")
-    return StorageError(f"The database could not be written or read: {text}")
-
-
-@contextlib.contextmanager
-def _sqlite_errors() -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise _translate(exc) from exc
-
-
 def _prefixed(index: int, errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [
         (f"rows[{index}].{field}" if field else f"rows[{index}]", f"Row {index}: {msg}")
@@ -139,21 +98,9 @@ def _prefixed(index: int, errors: list[tuple[str, str]]) -> list[tuple[str, str]
     ]
 
 
-# Per connection: where the last page-number walks ended, keyed by the query's shape.
-_Walks = dict[tuple[Any, ...], tuple[int, tuple[Any, str], tuple[int, int]]]
-
-
-def _close_inherited() -> None:
-    for store in list(_LIVE):
-        store._after_fork()
-
-
-_LIVE: weakref.WeakSet[OutreachStore] = weakref.WeakSet()  # for the fork hook
-os.register_at_fork(after_in_child=_close_inherited)
-
-
 class OutreachStore:
-    """An outreach store in one SQLite file. Thread-safe; several processes may share the file."""
+    """An outreach store: one SQLite file, or a PostgreSQL schema. Thread-safe; several processes may
+    share it."""
 
     def __init__(
         self,
@@ -168,216 +115,22 @@ class OutreachStore:
         self.url_policy = url_policy
         self.readonly = readonly
         self.timeout = float(timeout)
-        self._memory = str(path) == ":memory:"
-        self.path = ":memory:" if self._memory else os.path.abspath(os.fspath(path))
-        self._pid = os.getpid()
-        self._conns: list[sqlite3.Connection] = []  # every open connection, for close()
-        self._idle: list[sqlite3.Connection] = []  # checked in, most recent last
-        self._lent: dict[sqlite3.Connection, int] = {}  # in use by an operation: how many deep
-        self._walks: dict[sqlite3.Connection, _Walks] = {}
-        self._conns_lock = threading.Lock()
-        self._writes = 0  # commits by this store object: own writes do not change data_version
-        self._closed = False
-        # a memory store shares one connection, so its threads take turns
-        self._turn: contextlib.AbstractContextManager[Any] = (
-            threading.RLock() if self._memory else contextlib.nullcontext()
-        )
-        _LIVE.add(self)
-        if self._memory:
-            self._uri = f"file:mass_outreach-{uuid.uuid4().hex}?mode=memory"
-        else:
-            p = Path(self.path)
-            if p.is_dir():
-                raise IsADirectoryError(f"{self.path} is a directory, not a database file")
-            if not p.exists() and (readonly or not create):
-                raise FileNotFoundError(f"No mass_outreach store at {self.path}")
-            mode = "ro" if readonly else "rwc"
-            self._uri = f"{p.as_uri()}?mode={mode}"
-        self._open()
+        self._engine: Engine = engine_for(path)(path, create=create, readonly=readonly, timeout=self.timeout)
+        self.path: str = self._engine.target
 
-    # --- connections -----------------------------------------------------------------------------
+    @property
+    def _closed(self) -> bool:
+        return self._engine.closed
 
-    def _connect(self, *, lend: bool = False) -> sqlite3.Connection:
-        """A new connection, on the store's books: idle, or lent to the calling operation."""
-        try:
-            conn = sqlite3.connect(
-                self._uri,
-                uri=True,
-                timeout=self.timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=128,
-            )
-        except sqlite3.Error as exc:
-            raise StorageError(f"Cannot open {self.path}: {exc}") from exc
-        try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            if not self.readonly:
-                conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
-            conn.close()
-            error = _translate(exc)
-            if isinstance(error, SchemaError):  # name the file
-                error = SchemaError(f"{self.path} is not a usable mass_outreach store: {exc}")
-            raise error from exc
-        with self._conns_lock:
-            if self._closed:  # close() came while this one was being opened
-                conn.close()
-                raise _closed_error()
-            self._conns.append(conn)
-            self._walks[conn] = {}
-            if lend:
-                self._lent[conn] = 1
-            elif not self._memory:  # a memory store's one connection is taken by turns, not pooled
-                self._idle.append(conn)
-        return conn
-
-    def _open(self) -> None:
-        conn = self._connect()
-        try:
-            needs = schema.inspect(conn, self.path)
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            error = _translate(exc)
-            if isinstance(error, (BusyError, StorageError)):  # locked or unreadable, not a foreign file
-                raise error from exc
-            raise SchemaError(f"{self.path} is not a mass_outreach store: {exc}") from exc
-        except BaseException:
-            self.close()
-            raise
-        try:
-            if not self._memory:
-                # SQLite writes whole pages: a file cut short mid-page would read back zero-filled,
-                # and one shorter than a page would be taken for an empty database and overwritten
-                page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-                if os.path.getsize(self.path) % page_size:
-                    raise SchemaError(f"{self.path} is damaged: it ends part way through a page")
-            if needs and self.readonly:
-                raise SchemaError(
-                    f"{self.path} must be created or migrated, which a read-only store cannot do"
-                )
-            with _sqlite_errors():
-                if not self.readonly and not self._memory:
-                    self._switch_to_wal(conn)
-                if needs:
-                    schema.prepare(conn, self.path)
-        except BaseException:
-            self.close()
-            raise
-
-    def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
-        """PRAGMA journal_mode = WAL, waiting up to `timeout` for a connection that holds the write
-        lock (another process creating the schema, or switching too). SQLite answers "locked" at
-        once there, without waiting: the switch asks for the write lock while holding a read lock.
-        So wait the way every write waits, with BEGIN IMMEDIATE, and try again."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if not isinstance(_translate(exc), BusyError) or time.monotonic() >= deadline:
-                    raise
-            conn.execute(f"PRAGMA busy_timeout = {int(max(deadline - time.monotonic(), 0) * 1000)}")
-            try:
-                conn.execute("BEGIN IMMEDIATE")  # returns once the other connection has let go
-                conn.execute("ROLLBACK")
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-
-    @contextlib.contextmanager
-    def _checkout(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one operation: an idle one if any (the most recent, so a thread that
-        works alone keeps its connection and its page walks), else a new one. Threads never share a
-        connection at once; a ":memory:" store has only one, and its threads take turns (a thread
-        whose turn comes after close() gets the closed error)."""
-        if self._memory:
-            with self._turn:
-                conn = self._lend()
-                try:
-                    yield conn
-                finally:
-                    self._give_back(conn)
-            return
-        if os.getpid() != self._pid:  # forked by other means than os.fork (which runs _after_fork)
-            self._after_fork()
-        conn = self._lend()
-        try:
-            yield conn
-        finally:
-            self._give_back(conn)
-
-    def _lend(self) -> sqlite3.Connection:
-        """Take a connection for the calling operation: a memory store's one (a nested call of the
-        thread whose turn it is takes it again), else an idle one, else a new one."""
-        with self._conns_lock:
-            if self._closed:
-                raise _closed_error()
-            if self._memory or self._idle:
-                conn = self._conns[0] if self._memory else self._idle.pop()
-                self._lent[conn] = self._lent.get(conn, 0) + 1
-                return conn
-        return self._connect(lend=True)
-
-    def _give_back(self, conn: sqlite3.Connection) -> None:
-        """The end of an operation: its connection goes back to the idle ones, or, once the store is
-        closed, is closed now (close() left it open because this operation was using it)."""
-        with self._conns_lock:
-            depth = self._lent.pop(conn, 0)
-            if depth > 1:
-                self._lent[conn] = depth - 1
-                return
-            if depth == 0:  # dropped at a fork
-                return
-            if not self._closed:
-                if not self._memory:
-                    self._idle.append(conn)
-                return
-            self._forget(conn)
-        with contextlib.suppress(sqlite3.Error):
-            conn.close()
-
-    def _forget(self, conn: sqlite3.Connection) -> None:
-        """Drop a connection from the store's books (under _conns_lock), before closing it."""
-        self._conns.remove(conn)
-        self._walks.pop(conn, None)
-
-    def _after_fork(self) -> None:
-        """In a forked child: close every connection inherited from the parent, before anything else
-        touches SQLite. A connection must never cross a fork; and while the inherited ones stay open,
-        SQLite's in-process lock records (copied from the parent mid-transaction, perhaps) keep every
-        new connection in the child from writing. Closing only touches this process's copies: the
-        parent's POSIX locks are its own and stay held."""
-        self._pid = os.getpid()
-        self._conns_lock = threading.Lock()  # another thread may have held it at the fork
-        self._lent = {}  # the threads that were using them do not exist in the child
-        if self._memory:  # the child has its own copy of the private database; keep it
-            self._turn = threading.RLock()
-            return
-        conns, self._conns, self._idle, self._walks = self._conns, [], [], {}
-        for conn in conns:
-            with contextlib.suppress(Exception):
-                conn.close()
+    @property
+    def _conns(self) -> list[Any]:
+        """The engine's open connections (tests and benchmarks look at their settings)."""
+        return self._engine.connections()
 
     def close(self) -> None:
         """Close the store; using it afterwards is the error "The store is closed.". Safe at any
-        moment from any thread, and twice: it closes the idle connections now and interrupts the
-        statements running on the others, whose operations end with the closed error (or finish, if
-        nothing was left to run) and close their connection as they give it back."""
-        with self._conns_lock:
-            self._closed = True
-            idle = [conn for conn in self._conns if conn not in self._lent]
-            for conn in idle:
-                self._forget(conn)
-            self._idle = []
-            for conn in self._lent:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.interrupt()  # thread-safe; the connection stays open until given back
-        if os.getpid() != self._pid:
-            return
-        for conn in idle:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        moment from any thread, and twice: calls in flight finish, or end with that error."""
+        self._engine.close()
 
     def __enter__(self) -> OutreachStore:
         return self
@@ -390,39 +143,11 @@ class OutreachStore:
     def __repr__(self) -> str:
         return f"<OutreachStore {self.path!r}{' closed' if self._closed else ''}>"
 
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any error."""
-        if self.readonly:
-            raise StorageError(f"{self.path} was opened read-only")
-        with self._checkout() as conn, self._errors():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                if self._closed:  # close() came while this ran: what it wrote is not kept
-                    raise _closed_error()
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                with self._conns_lock:
-                    self._writes += 1
+    def _write(self) -> contextlib.AbstractContextManager[Any]:
+        return self._engine.write()
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._checkout() as conn, self._errors():
-            yield conn
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Translate SQLite's errors; any of them once the store is closed is the closed error (close()
-        interrupted the statement, or the failure no longer matters)."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise (_closed_error() if self._closed else _translate(exc)) from exc
+    def _read(self) -> contextlib.AbstractContextManager[Any]:
+        return self._engine.read()
 
     # --- tags ------------------------------------------------------------------------------------
 
@@ -430,7 +155,7 @@ class OutreachStore:
         """Register a tag so records may use it; adding an existing one does nothing."""
         name = check_tag_name(name)
         with self._write() as conn:
-            conn.execute("INSERT OR IGNORE INTO tag (name) VALUES (?)", (name,))
+            conn.execute("INSERT INTO tag (name) VALUES (?) ON CONFLICT DO NOTHING", (name,))
 
     def tags(self) -> list[str]:
         """The registered tags, sorted."""
@@ -478,8 +203,8 @@ class OutreachStore:
             full = _fill(row, now, row[_I_ID] or new_ids(1)[0])
             try:
                 conn.execute(_INSERT, full)
-            except sqlite3.IntegrityError as exc:
-                raise _integrity_error(exc, full) from None
+            except self._engine.integrity_error as exc:
+                raise _integrity_error(self._engine.refusal(exc), exc, full) from None
         return outreach_from_row(full)
 
     def insert_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> InsertReport:
@@ -501,7 +226,7 @@ class OutreachStore:
             if self._url_check is not None:
                 chunks = self._spooled(chunks, lambda r: r[_I_URL], tuple, rejected, skip)
             with self._write() as conn:
-                tags = _tag_set(conn)
+                tags = _tag_set(conn, self._engine)
                 for chunk in chunks:
                     inserted += self._write_chunk(conn, chunk, tags, rejected, skip)
         except BodyErrors as failure:  # on_error="raise": the row that broke a rule
@@ -601,7 +326,7 @@ class OutreachStore:
 
     def _write_chunk(
         self,
-        conn: sqlite3.Connection,
+        conn: Conn,
         chunk: list[tuple[int, Row]],
         tags: frozenset[str],
         rejected: list[tuple[int, list[tuple[str, str]]]],
@@ -629,24 +354,15 @@ class OutreachStore:
                  done, row[_I_VERSION] or 1, row[_I_DELETE])
             )  # fmt: skip
             where.append(index)
-        # No savepoint (one per chunk cost 4-8% of the whole insert): a row that breaks a constraint
-        # fails alone (SQLite backs out just that statement) and the rows before it stay in, so the
-        # count of changes says which row it was; the rest of the chunk then carries on after it.
-        count = start = 0
-        while start < len(good):
-            before = conn.total_changes
-            try:
-                conn.executemany(_INSERT, good[start:] if start else good)
-                return count + len(good) - start
-            except sqlite3.IntegrityError as exc:
-                failed = start + conn.total_changes - before
-                count += failed - start
-                err = _integrity_error(exc, good[failed])
-                if not skip:
-                    raise _at_row(err, where[failed]) from None
-                rejected.append((where[failed], err.errors))
-                start = failed + 1
-        return count
+        engine = self._engine
+
+        def refused(position: int, exc: BaseException) -> None:
+            err = _integrity_error(engine.refusal(exc), exc, good[position])
+            if not skip:
+                raise _at_row(err, where[position]) from None
+            rejected.append((where[position], err.errors))
+
+        return engine.bulk_insert(conn, _INSERT, good, refused)
 
     # --- read ------------------------------------------------------------------------------------
 
@@ -666,7 +382,7 @@ class OutreachStore:
         """How many records match the filters (deleted ones too with include_deleted=True)."""
         _check_flag("include_deleted", include_deleted)
         q, _ = build_query(filters=filters, include_deleted=include_deleted)
-        sql, params = q.count_sql()
+        sql, params = q.count_sql(self._engine)
         with self._read() as conn:
             result: int = conn.execute(sql, params).fetchone()[0]
             return result
@@ -698,25 +414,20 @@ class OutreachStore:
             include_deleted=include_deleted,
         )
         number = None if cursor is not None else offset // q.limit + 1
-        with self._read() as conn:
+        engine = self._engine
+        with self._read() as conn, engine.snapshot(conn, walk=number is not None, total=with_total):
+            run, run_offset = q, offset
+            if number is not None:  # a page number: continue this connection's walk if we can
+                stamp = engine.walk_stamp(conn)
+                walks = engine.walks(conn)
+                shape = q.shape()
+                seen = walks.get(shape) if number > 1 else None
+                if seen is not None and seen[2] == stamp and seen[0] == number - 1:
+                    run, run_offset = msgspec.structs.replace(q, after=seen[1]), 0
+            rows = conn.execute(*run.sql(run_offset, engine)).fetchall()
+            total = None
             if with_total:
-                conn.execute("BEGIN")
-            try:
-                run, run_offset = q, offset
-                if number is not None:  # a page number: continue this connection's walk if we can
-                    stamp = (self._writes, conn.execute("PRAGMA data_version").fetchone()[0])
-                    walks = self._walks.get(conn, {})
-                    shape = q.shape()
-                    seen = walks.get(shape) if number > 1 else None
-                    if seen is not None and seen[2] == stamp and seen[0] == number - 1:
-                        run, run_offset = msgspec.structs.replace(q, after=seen[1]), 0
-                rows = conn.execute(*run.sql(run_offset)).fetchall()
-                total = None
-                if with_total:
-                    total = conn.execute(*q.count_sql()).fetchone()[0]
-            finally:
-                if with_total:
-                    conn.execute("COMMIT")
+                total = conn.execute(*q.count_sql(engine)).fetchone()[0]
         more = len(rows) > q.limit
         del rows[q.limit :]
         if number is not None and rows:
@@ -756,7 +467,7 @@ class OutreachStore:
         )
         while True:
             with self._read() as conn:
-                rows = conn.execute(*q.sql()).fetchall()
+                rows = conn.execute(*q.sql(0, self._engine)).fetchall()
             more = len(rows) > q.limit
             del rows[q.limit :]
             yield from map(outreach_from_row, rows)
@@ -843,7 +554,7 @@ class OutreachStore:
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
         with self._write() as conn:
-            return _apply_update(conn, ident, changes, expected)
+            return _apply_update(conn, self._engine, ident, changes, expected)
 
     def update_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> UpdateReport:
         """Apply many update bodies in one transaction; reports like insert_many."""
@@ -862,7 +573,7 @@ class OutreachStore:
                     for index, (ident, changes, expected) in chunk:
                         conn.execute("SAVEPOINT row")
                         try:
-                            _apply_update(conn, ident, changes, expected)
+                            _apply_update(conn, self._engine, ident, changes, expected)
                             conn.execute("RELEASE row")
                             updated += 1
                         except (ValidationError, NotFoundError, ConflictError) as exc:
@@ -889,7 +600,7 @@ class OutreachStore:
         """
         ident, _, expected = _target(id, expected_version)
         with self._write() as conn:
-            return _apply_delete(conn, ident, expected)
+            return _apply_delete(conn, self._engine, ident, expected)
 
     def purge(self, *, deleted_before: datetime | str | None = None) -> int:
         """Remove deleted records for good: all of them, or those deleted before a time (a datetime or
@@ -920,7 +631,7 @@ class OutreachStore:
         """
         ident, status, expected = _target(id_or_body, expected_version, status=status, wants_status=True)
         with self._write() as conn:
-            return _apply_update(conn, ident, {"status": status}, expected)
+            return _apply_update(conn, self._engine, ident, {"status": status}, expected)
 
     # --- upsert ----------------------------------------------------------------------------------
 
@@ -942,7 +653,7 @@ class OutreachStore:
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
         with self._write() as conn:
-            return _apply_upsert(conn, plan, None)[0]
+            return _apply_upsert(conn, self._engine, plan, None)[0]
 
     def upsert_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> UpsertReport:
         """Upsert many bodies in one transaction, in order, streaming; reports like insert_many, with
@@ -958,12 +669,12 @@ class OutreachStore:
             if self._url_check is not None:
                 chunks = self._spooled(chunks, _plan_url, _restore_plan, rejected, skip)
             with self._write() as conn:
-                tags = _tag_set(conn)
+                tags = _tag_set(conn, self._engine)
                 for chunk in chunks:
                     for index, plan in chunk:
                         conn.execute("SAVEPOINT row")
                         try:
-                            was_insert = _apply_upsert(conn, plan, tags)[1]
+                            was_insert = _apply_upsert(conn, self._engine, plan, tags)[1]
                             conn.execute("RELEASE row")
                         except (ValidationError, NotFoundError, ConflictError) as exc:
                             conn.execute("ROLLBACK TO row")
@@ -1001,9 +712,10 @@ class OutreachStore:
                         "(deleted ones included); copy writes only into a store that holds none.",
                     )
                 conn.executemany(
-                    "INSERT OR IGNORE INTO tag (name) VALUES (?)", ((check_tag_name(t),) for t in tags)
+                    "INSERT INTO tag (name) VALUES (?) ON CONFLICT DO NOTHING",
+                    ((check_tag_name(t),) for t in tags),
                 )
-                known = _tag_set(conn)
+                known = _tag_set(conn, self._engine)
                 inserted = 0
                 for chunk in self._validated_chunks(records, insert_row, [], False, []):
                     inserted += self._write_chunk(conn, chunk, known, [], False)
@@ -1036,11 +748,12 @@ class OutreachStore:
 # --- helpers that work inside a transaction --------------------------------------------------------
 
 
-def _tag_set(conn: sqlite3.Connection) -> frozenset[str]:
-    return frozenset(r[0] for r in conn.execute("SELECT name FROM tag"))
+def _tag_set(conn: Conn, engine: Engine) -> frozenset[str]:
+    """The registered tags, locked against remove_tag (where the engine needs that) until commit."""
+    return frozenset(r[0] for r in conn.execute(f"SELECT name FROM tag{engine.for_share}"))
 
 
-def _tag_registered(conn: sqlite3.Connection, tag: str) -> bool:
+def _tag_registered(conn: Conn, tag: str) -> bool:
     return conn.execute("SELECT 1 FROM tag WHERE name = ?", (tag,)).fetchone() is not None
 
 
@@ -1052,24 +765,24 @@ def _duplicate_id(ident: str) -> list[tuple[str, str]]:
     return [("id", f"The id '{ident}' already exists.")]
 
 
-def _id_in_use(conn: sqlite3.Connection, ident: str | None) -> list[tuple[str, str]]:
+def _id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:
     """The duplicate-id error for a supplied id that a record has already, else nothing."""
     if ident is None or conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
         return []
     return _duplicate_id(ident)
 
 
-_Problems = Callable[[sqlite3.Connection, BodyErrors], list[tuple[str, str]]]
+_Problems = Callable[[Conn, BodyErrors], list[tuple[str, str]]]
 
 
-def _insert_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tuple[str, str]]:
+def _insert_problems(conn: Conn, failure: BodyErrors) -> list[tuple[str, str]]:
     """What the store knows of an insert body that broke a rule: an unregistered tag, an id in use."""
     tag = failure.fields.get("tag")
     errors = _unknown_tag(tag) if tag is not None and not _tag_registered(conn, tag) else []
     return errors + _id_in_use(conn, failure.fields.get("id"))
 
 
-def _update_problems(conn: sqlite3.Connection, failure: BodyErrors) -> list[tuple[str, str]]:
+def _update_problems(conn: Conn, failure: BodyErrors) -> list[tuple[str, str]]:
     """What the store knows of an update body that broke a rule: the record missing, or the rules
     across fields on the merged record (for the fields that passed their own), and an unregistered tag."""
     fields = failure.fields
@@ -1100,10 +813,10 @@ def _fill(row: Row, now: str, ident: str) -> Row:
     return (ident, *row[1:_I_CREATE], create, update, done, row[_I_VERSION] or 1, row[_I_DELETE])
 
 
-def _integrity_error(exc: sqlite3.IntegrityError, row: Row) -> ValidationError:
-    if "UNIQUE" in str(exc) and "outreach.id" in str(exc):
+def _integrity_error(kind: Refusal, exc: BaseException, row: Row) -> ValidationError:
+    if kind == "id":
         return ValidationError(_duplicate_id(row[_I_ID]))
-    if "FOREIGN KEY" in str(exc):
+    if kind == "tag":
         return ValidationError(_unknown_tag(row[_I_TAG]))
     return ValidationError.one("", f"The database refused the record: {exc}")
 
@@ -1154,9 +867,9 @@ _COLUMN_SET = frozenset(COLUMNS)
 
 
 def _apply_update(
-    conn: sqlite3.Connection, ident: str, changes: dict[str, Any], expected: int | None
+    conn: Conn, engine: Engine, ident: str, changes: dict[str, Any], expected: int | None
 ) -> Outreach:
-    row = conn.execute(f"{_SELECT} WHERE id = ? AND delete_time IS NULL", (ident,)).fetchone()
+    row = _live_row(conn, engine, ident)
     if row is None:
         raise _not_found(conn, ident)
     if expected is not None and row[_I_VERSION] != expected:
@@ -1192,12 +905,21 @@ def _apply_update(
     return outreach_from_row(values)
 
 
+def _live_row(conn: Conn, engine: Engine, ident: str) -> Row | None:
+    """The live record with this id, locked for the rest of the transaction where the engine needs it
+    (so that no writer between this read and the write is lost)."""
+    row: Row | None = conn.execute(
+        f"{_SELECT} WHERE id = ? AND delete_time IS NULL{engine.for_update}", (ident,)
+    ).fetchone()
+    return row
+
+
 def _check_flag(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValidationError.one(name, f"The {name} must be true or false.")
 
 
-def _not_found(conn: sqlite3.Connection, ident: str) -> NotFoundError:
+def _not_found(conn: Conn, ident: str) -> NotFoundError:
     """The error for an id that no live record has: it names a deleted record as such."""
     if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
         return NotFoundError(f"The outreach '{ident}' does not exist.")
@@ -1273,9 +995,9 @@ def _target(
     return ident, status, expected
 
 
-def _apply_delete(conn: sqlite3.Connection, ident: str, expected: int | None) -> Outreach:
+def _apply_delete(conn: Conn, engine: Engine, ident: str, expected: int | None) -> Outreach:
     """Set delete_time on a live record, bumping version and update_time as an update does."""
-    row = conn.execute(f"{_SELECT} WHERE id = ? AND delete_time IS NULL", (ident,)).fetchone()
+    row = _live_row(conn, engine, ident)
     if row is None:
         raise _not_found(conn, ident)
     _check_expected(row, ident, expected)
@@ -1366,19 +1088,24 @@ def _restore_plan(item: Any) -> _UpsertPlan:
 
 
 def _apply_upsert(
-    conn: sqlite3.Connection, plan: _UpsertPlan, tags: frozenset[str] | None
+    conn: Conn, engine: Engine, plan: _UpsertPlan, tags: frozenset[str] | None
 ) -> tuple[Outreach, bool]:
-    """Update or insert inside the open transaction; return the record and whether it was inserted."""
+    """Update or insert inside the open transaction; return the record and whether it was inserted.
+    The engine's lock_new_id makes two writers of one new id take turns, so the second one finds the
+    first one's record and updates it."""
     ident = plan.ident
     if ident is not None:
-        found = conn.execute("SELECT delete_time IS NOT NULL FROM outreach WHERE id = ?", (ident,)).fetchone()
+        engine.lock_new_id(conn, ident)
+        found = conn.execute(
+            f"SELECT delete_time IS NOT NULL FROM outreach WHERE id = ?{engine.for_update}", (ident,)
+        ).fetchone()
         if found is not None:
             if found[0]:
                 raise NotFoundError(f"The outreach '{ident}' was deleted.")
             if plan.update_errors:
                 raise ValidationError(plan.update_errors)
             assert plan.changes is not None
-            return _apply_update(conn, ident, plan.changes, plan.expected), False
+            return _apply_update(conn, engine, ident, plan.changes, plan.expected), False
         if plan.expected is not None:
             raise ConflictError(
                 f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
@@ -1395,8 +1122,8 @@ def _apply_upsert(
     full = _fill(row, now_text(), row[_I_ID] or new_ids(1)[0])
     try:
         conn.execute(_INSERT, full)
-    except sqlite3.IntegrityError as exc:
-        raise _integrity_error(exc, full) from None
+    except engine.integrity_error as exc:
+        raise _integrity_error(engine.refusal(exc), exc, full) from None
     return outreach_from_row(full), True
 
 

@@ -81,6 +81,7 @@ def _repository_tests() -> list[str]:
 
 def test_the_sdist_holds_what_its_tests_need(sdist_names: dict[str, tarfile.TarInfo]) -> None:
     needed = ["pyproject.toml", "README.md", "LICENSE", "Makefile", ".ci/run", "schema.sql"]
+    needed += ["schema_postgresql.sql"]
     needed += ["mass_outreach/__init__.py", "mass_outreach/py.typed", "benchmarks/__main__.py"]
     missing = [name for name in [*needed, *_repository_tests()] if name not in sdist_names]
     assert not missing, f"the sdist lacks {missing}"
@@ -128,6 +129,7 @@ def test_the_wheel_holds_the_schema_and_the_typing_marker(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         schema = zf.read("mass_outreach/schema.sql").decode()
+        schema_pg = zf.read("mass_outreach/schema_postgresql.sql").decode()
         (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         meta = zf.read(metadata).decode()
         licenses = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
@@ -135,6 +137,11 @@ def test_the_wheel_holds_the_schema_and_the_typing_marker(wheel: Path) -> None:
     modules = {f"mass_outreach/{p.name}" for p in (ROOT / "mass_outreach").glob("*.py")}
     assert modules | {"mass_outreach/py.typed"} <= names
     assert schema == (ROOT / "schema.sql").read_text(encoding="utf-8")
+    assert schema_pg == (ROOT / "schema_postgresql.sql").read_text(encoding="utf-8")
+    backends = {
+        f"mass_outreach/backends/{p.name}" for p in (ROOT / "mass_outreach" / "backends").glob("*.py")
+    }
+    assert backends <= names and "mass_outreach/backends/postgresql.py" in backends
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/"))]
     assert "License-Expression: MIT" in meta.splitlines()
     assert "License-File: LICENSE" in meta.splitlines()
@@ -196,6 +203,11 @@ def test_the_runtime_dependencies_are_exactly_what_the_package_imports(wheel: Pa
     for stem, names in USES_POSTGRES_EXTRA.items():
         assert names <= modules[stem] and names <= requirements["postgres"], stem
     assert "sqlite_utils" in requirements["test"] and "sqlite_utils" in requirements["benchmarks"]
+    # the PostgreSQL engine's driver is an extra of its own, imported by the backends package only
+    backends = set().union(
+        *(_third_party_imports(p) for p in (ROOT / "mass_outreach" / "backends").glob("*.py"))
+    )
+    assert backends - imported == {"psycopg", "psycopg_pool"} == requirements["postgres"]
 
 
 _DEMO_WITHOUT = """
@@ -215,8 +227,10 @@ cli(["--db", sys.argv[1], "demo"])
 
 def test_the_demo_runs_without_the_test_and_benchmark_tools(wheel: Path, tmp_path: Path) -> None:
     requirements = _requirements(wheel)
-    tools = (requirements["test"] | requirements["benchmarks"]) - requirements[None]
-    assert {"hypothesis", "pytest", "sqlite_utils", "pydantic"} <= tools
+    tools = (requirements["test"] | requirements["benchmarks"] | requirements["postgres"]) - requirements[
+        None
+    ]
+    assert {"hypothesis", "pytest", "sqlite_utils", "pydantic", "psycopg", "psycopg_pool"} <= tools
     result = subprocess.run(
         [sys.executable, "-c", _DEMO_WITHOUT, str(tmp_path / "demo.db"), ",".join(sorted(tools))],
         cwd=tmp_path,

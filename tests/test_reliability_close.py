@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 import mass_outreach as mo
+from mass_outreach.backends.sqlite import SqliteEngine
 from mass_outreach.server import OutreachServer
 
 CLOSED = "The store is closed."
@@ -169,7 +170,9 @@ def _close_with_threads_in_line(*, by_the_writer: bool) -> None:
     store = mo.open(":memory:")
     waiters: set[int] = set()
     in_line = threading.Barrier(4 + 1)  # the waiters and the thread that closes
-    store._turn = _Turn(store._turn, in_line, waiters)
+    engine = store._engine
+    assert isinstance(engine, SqliteEngine)  # a memory store's turns are SQLite's
+    engine._turn = _Turn(engine._turn, in_line, waiters)
     inside, resume = threading.Event(), threading.Event()
 
     def rows() -> Iterator[dict[str, Any]]:

@@ -1,0 +1,298 @@
+"""schema_postgresql.sql: its CHECKs refuse bad rows written with raw SQL and agree with the Python rules
+(as tests/test_schema.py checks schema.sql), on the same bad rows where a rule is about the value; the
+page queries are index scans with no sort step at any depth.
+
+Needs MASS_OUTREACH_TEST_PG_URL (skipped without it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mass_outreach as mo
+from mass_outreach import model
+from mass_outreach.backends.postgresql import ddl, parse_url
+from mass_outreach.model import COLUMNS, ENUMS, TEXT_LIMITS, WHITESPACE
+from mass_outreach.paging import build_query
+
+BASE_URL = os.environ.get("MASS_OUTREACH_TEST_PG_URL", "")
+pytestmark = pytest.mark.skipif(not BASE_URL, reason="MASS_OUTREACH_TEST_PG_URL is not set")
+
+GOOD: dict[str, Any] = {
+    "id": "123e4567-e89b-12d3-a456-426614174000",
+    "outreach_type": "GMail_DirectMessage",
+    "status": "pending",
+    "approved": False,
+    "skip_repliers": None,
+    "direction": "outgoing",
+    "tag": None,
+    "subject": None,
+    "body": None,
+    "body_type": "plain",
+    "error_description": None,
+    "screenshot_url": None,
+    "message_id": None,
+    "reply_to_message_id": None,
+    "create_time": "2024-01-01T00:00:00.000000Z",
+    "update_time": "2024-01-01T00:00:00.000000Z",
+    "done_time": None,
+    "version": 1,
+    "delete_time": None,
+}
+INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+
+
+@pytest.fixture(scope="module")
+def raw() -> Iterator[Any]:
+    """A plain psycopg connection to a fresh store's schema (made by the store), with a tag 't'."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"t_{uuid.uuid4().hex}"
+    url = BASE_URL + ("&" if "?" in BASE_URL else "?") + f"schema={name}"
+    with mo.open(url) as store:
+        store.add_tag("t")
+    conn = psycopg.connect(**parse_url(BASE_URL)[0], autocommit=True)
+    conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(name)))
+    conn.execute("SET TimeZone = 'UTC'")
+    yield conn
+    conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+    conn.close()
+
+
+def accepts(conn: Any, **changes: Any) -> bool:
+    """Does PostgreSQL itself take this row? (Tried in a transaction, never kept.)"""
+    import psycopg
+
+    row = {**GOOD, **changes}
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(INSERT, [row[c] for c in COLUMNS])
+        return True
+    except (psycopg.IntegrityError, psycopg.DataError, psycopg.ProgrammingError):
+        return False
+
+
+# The bad rows of tests/test_schema.py, less those whose rule is a text form that a native type
+# replaces: PostgreSQL parses times and ids into timestamptz and uuid (any input spelling; the stored
+# and loaded form is the canonical one), casts the text 'true' to a boolean and bytes (bytea) to text.
+# The Python API never passes those; the values' rules are the same.
+RAW_BAD: list[dict[str, Any]] = [
+    *({name: "bogus"} for name in ENUMS),
+    *({name: ":" + values[0]} for name, values in ENUMS.items()),
+    *({name: values[0].upper()} for name, values in ENUMS.items()),
+    *({name: None} for name in model.NOT_NULL),
+    {"approved": 2},
+    {"approved": -1},
+    {"approved": 1.5},
+    {"outreach_type": "LinkedIn_DirectMessage", "message_id": "a@b"},
+    {"outreach_type": "Facebook_FriendRequest", "reply_to_message_id": "a@b"},
+    {"message_id": "ab"},
+    {"message_id": "<a@b>"},
+    {"message_id": "a b@c"},
+    {"message_id": "x" * 997 + "@b"},
+    {"subject": "s" * 1001},
+    {"body": "b" * 1_000_001},
+    {"error_description": "e" * 10_001},
+    {"screenshot_url": "http://e.com/" + "u" * 2036},
+    {"screenshot_url": "ftp://e.com/"},
+    {"screenshot_url": "http://"},
+    {"screenshot_url": "http://e.com/a b"},
+    {"screenshot_url": "http://e.com/\u3000"},
+    {"tag": "unregistered"},
+    *({name: "a\x00@b"} for name in TEXT_LIMITS if name != "tag"),
+    {"status": "running", "done_time": None},
+    {"id": "not-a-uuid"},
+    {"id": 5},
+    {"done_time": "yesterday is not a time"},
+    {"create_time": "10000-01-01T00:00:00Z"},
+    {"version": 0},
+    {"version": 2**63},
+]
+
+
+@pytest.mark.parametrize("changes", RAW_BAD, ids=lambda c: repr(c)[:40])
+def test_check_constraints_refuse_raw_sql(raw: Any, changes: dict[str, Any]) -> None:
+    assert accepts(raw)
+    assert not accepts(raw, **changes)
+
+
+def test_good_rows_pass(raw: Any) -> None:
+    assert accepts(raw, message_id="a@b", reply_to_message_id="c@d", tag="t")
+    assert accepts(raw, outreach_type="Postmark_DirectMessage", message_id="a@b")
+    assert accepts(raw, status="running", done_time="2024-01-01T00:00:00.000001Z")
+    assert accepts(raw, subject="😀" * 1000, body="", screenshot_url="http://e.com/" + "u" * 2035)
+    assert accepts(raw, approved=True, version=2**63 - 1)
+    assert accepts(raw, create_time="0001-01-01T00:00:00.000000Z", update_time="9999-12-31T23:59:59.999999Z")
+
+
+def test_an_uppercase_id_is_stored_in_the_canonical_form(raw: Any) -> None:
+    with raw.transaction(force_rollback=True):
+        raw.execute(INSERT, [{**GOOD, "id": GOOD["id"].upper()}[c] for c in COLUMNS])
+        assert raw.execute("SELECT id::text FROM outreach").fetchall() == [(GOOD["id"],)]
+
+
+def test_tag_table_checks(raw: Any) -> None:
+    import psycopg
+
+    for bad in ("", "x" * 255, "a\x00", None):
+        with pytest.raises(psycopg.Error), raw.transaction():
+            raw.execute("INSERT INTO tag (name) VALUES (%s)", (bad,))
+    with pytest.raises(psycopg.IntegrityError), raw.transaction(force_rollback=True):
+        raw.execute(INSERT, [{**GOOD, "tag": "t"}[c] for c in COLUMNS])
+        raw.execute("DELETE FROM tag WHERE name = 't'")  # in use
+
+
+# --- schema_postgresql.sql and the Python rules agree ---------------------------------------------
+
+
+def column_clause(name: str) -> str:
+    text = ddl().split("CREATE TABLE outreach (")[1].split("\n);")[0]
+    start = re.search(rf"^\s+{name} (text|uuid|boolean|bigint|timestamptz)", text, re.M)
+    assert start, name
+    following = re.search(r"^ {4}\S", text[start.end() :], re.M)
+    end = start.end() + following.start() if following else len(text)
+    return text[start.start() : end]
+
+
+def test_enum_lists_match_the_model() -> None:
+    for name, values in ENUMS.items():
+        found = re.search(rf"{name} IN \(([^)]*)\)", column_clause(name))
+        assert found, name
+        assert tuple(re.findall(r"'([^']*)'", found[1])) == values, name
+    cross = ddl().split("-- message ids belong to the email types only")[1].split("-- done_time")[0]
+    assert tuple(re.findall(r"'([^']*)'", cross)) == model.EMAIL_TYPES
+
+
+def test_text_limits_match_the_model() -> None:
+    m = re.search(r"char_length\(name\) BETWEEN (\d+) AND (\d+)", ddl())
+    assert m and (int(m[1]), int(m[2])) == TEXT_LIMITS["tag"]
+    for name, (_, high) in TEXT_LIMITS.items():
+        if name != "tag":
+            m = re.search(rf"char_length\({name}\) <= (\d+)", column_clause(name))
+            assert m and int(m[1]) == high, name
+
+
+def test_text_columns_compare_by_code_point() -> None:
+    for name in [*ENUMS, *TEXT_LIMITS]:
+        assert 'COLLATE "C"' in column_clause(name), name
+
+
+def test_columns_match_the_model(raw: Any) -> None:
+    rows = raw.execute(
+        "SELECT column_name, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'outreach' ORDER BY ordinal_position"
+    ).fetchall()
+    assert tuple(r[0] for r in rows) == COLUMNS
+    assert {r[0] for r in rows if r[1] == "NO"} == {
+        *model.NOT_NULL,
+        "id",
+        "create_time",
+        "update_time",
+        "version",
+    }
+
+
+@pytest.mark.parametrize("char", WHITESPACE, ids=lambda c: f"U+{ord(c):04X}")
+def test_every_white_space_code_point_is_refused_in_urls_and_message_ids(raw: Any, char: str) -> None:
+    assert not accepts(raw, screenshot_url=f"http://e.com/{char}x")
+    assert not accepts(raw, message_id=f"a{char}@b")
+    assert not accepts(raw, reply_to_message_id=f"a@{char}b")
+
+
+probe_chars = st.one_of(
+    st.sampled_from([*WHITESPACE, "<", ">", "@", "/", ":", "a", "é", "😀", "\u200b", "\ufeff"]),
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+)
+probe_text = st.text(probe_chars, max_size=12)
+
+
+@settings(max_examples=60)
+@given(st.one_of(probe_text, st.builds(lambda a, b: a + "@" + b, probe_text, probe_text)))
+def test_message_id_rule_agrees(raw: Any, value: str) -> None:
+    python = model.text_ok(value) and len(value) <= 998 and model.message_id_ok(value)
+    assert accepts(raw, message_id=value) == python
+
+
+@settings(max_examples=60)
+@given(
+    st.one_of(
+        probe_text,
+        st.builds(lambda s, rest: s + rest, st.sampled_from(["http://", "https://", "HTTP://"]), probe_text),
+    )
+)
+def test_url_rule_agrees(raw: Any, value: str) -> None:
+    python = model.text_ok(value) and len(value) <= 2048 and model.url_syntax_ok(value)
+    sql = accepts(raw, screenshot_url=value)
+    if python:  # SQL checks the form (scheme, something after it, no white space); Python wants a host too
+        assert sql
+    host_free = value.startswith(("http://", "https://")) and not any(c in WHITESPACE for c in value)
+    assert sql == (host_free and len(value) > len(value.split("://")[0]) + 3)
+
+
+@given(st.datetimes(timezones=st.just(model.UTC)))
+@settings(max_examples=40)
+def test_stored_times_pass_and_load_back_the_same(raw: Any, value: Any) -> None:
+    text = model.format_time(value)
+    assert accepts(raw, create_time=text, update_time=text, done_time=text, delete_time=text)
+
+
+# --- query plans: index scans, no sort step, at any depth ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def big() -> Iterator[mo.OutreachStore]:
+    import psycopg
+    from psycopg import sql
+
+    name = f"t_{uuid.uuid4().hex}"
+    url = BASE_URL + ("&" if "?" in BASE_URL else "?") + f"schema={name}"
+    with mo.open(url) as store:
+        rows = [
+            {"outreach_type": t, "status": s, "subject": f"s{i}"}
+            for i in range(4000)
+            for t, s in [
+                (("GMail_DirectMessage", "LinkedIn_DirectMessage")[i % 2], ("pending", "failed")[i % 3 == 0])
+            ]
+        ]
+        store.insert_many(rows)
+        for rec in list(store.iter(batch_size=500))[::3]:
+            store.delete(rec.id)
+        with store._read() as conn:
+            conn.execute("ANALYZE outreach")
+        yield store
+    with psycopg.connect(**parse_url(BASE_URL)[0], autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+@pytest.mark.parametrize("order", ["id", "create_time", "update_time"])
+@pytest.mark.parametrize("filters", [{}, {"status": "pending"}, {"outreach_type": "GMail_DirectMessage"}])
+@pytest.mark.parametrize("asc", [True, False])
+def test_no_sort_step_at_any_depth(
+    big: mo.OutreachStore, order: str, filters: dict[str, Any], asc: bool
+) -> None:
+    engine = big._engine
+    records = list(big.iter(filters, order=order, asc=asc, batch_size=1000))
+    for position in (None, records[len(records) // 2], records[-2]):
+        q, _ = build_query(order=order, asc=asc, filters=filters, limit=25)
+        if position is not None:
+            value = getattr(position, order)
+            if order != "id":
+                value = model.format_time(value)
+            q = type(q)(q.order, q.asc, q.filters, q.limit, (value, position.id), q.include_deleted)
+        sql, params = q.sql(0, engine)
+        with big._read() as conn:
+            conn.execute("SET enable_seqscan = off")  # on a small table the planner may prefer a scan
+            try:
+                plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params).fetchall())
+            finally:
+                conn.execute("RESET enable_seqscan")
+        assert "Index" in plan and "Sort" not in plan, plan

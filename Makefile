@@ -17,12 +17,14 @@ $(VENV)/.installed-package: pyproject.toml | $(PY)
 
 # the package with the test and benchmark extras (which include all the package needs)
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) -e '.[test,benchmarks]'
+	$(PIP) -e '.[test,benchmarks,postgres]'
 	touch $@ $(VENV)/.installed-package
 
 demo: $(VENV)/.installed-package
 	$(VENV)/bin/mass-outreach demo
 
+# the suite on SQLite and on a throwaway PostgreSQL server the test session starts itself
+# (tests/pg_server.py); `MASS_OUTREACH_TEST_ENGINES=sqlite make test` runs without PostgreSQL
 test: $(VENV)/.installed
 	$(PY) -m pytest
 

@@ -1,15 +1,36 @@
-"""Shared fixtures and options. `--stress` runs the long tier: the same tests, ten times the size."""
+"""Shared fixtures and options. `--stress` runs the long tier: the same tests, ten times the size.
+
+`--engines=sqlite,postgresql` (default both; also $MASS_OUTREACH_TEST_ENGINES) selects the engines the
+`store` fixture runs each test on. PostgreSQL is a real server the session starts itself
+(tests/pg_server.py), lazily, the first time a test needs it, or the one $MASS_OUTREACH_TEST_PG_URL
+names. A test that needs PostgreSQL while the server cannot start (or psycopg is missing) errors, with
+the way to opt out; nothing is skipped silently.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from pg_server import HOW_TO_OPT_OUT, Flavour, PostgresServer, PostgresServerError
 
 import mass_outreach as mo
+from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_with_schema
+
+# THE switch for the PostgreSQL engine: False until `mo.open("postgresql://...")` exists (branch pgcore).
+# While False, the `store` fixture's postgresql param and every test marked `postgresql_engine` are
+# deselected (counted as deselected and named in the header, never skipped), so the branch stays green;
+# the tests of the server itself (marked `postgresql`) run. The lead sets it to True when the engine lands.
+POSTGRESQL_ENGINE_LANDED = False
+
+ENGINES = ("sqlite", "postgresql")
+DEFAULT_ENGINES = "sqlite,postgresql"
+PG_URL_ENV = "MASS_OUTREACH_TEST_PG_URL"  # a server someone runs already: used instead of starting one
+PG_FOREIGN_URL_ENV = "MASS_OUTREACH_TEST_PG_FOREIGN_URL"  # likewise for the foreign flavour
 
 # tests/external/ is a separate project that uses the pytest plugin; tests run it in a subprocess.
 collect_ignore_glob = ["external/*"]
@@ -44,10 +65,154 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("MASS_OUTREACH_STRESS") == "1",
         help="run the long reliability tier (also MASS_OUTREACH_STRESS=1)",
     )
+    parser.addoption(
+        "--engines",
+        default=os.environ.get("MASS_OUTREACH_TEST_ENGINES", DEFAULT_ENGINES),
+        help=f"comma-separated engines to test: {','.join(ENGINES)} (default: {DEFAULT_ENGINES}; also "
+        "MASS_OUTREACH_TEST_ENGINES). --engines=sqlite runs without PostgreSQL.",
+    )
+
+
+def selected_engines(config: pytest.Config) -> list[str]:
+    value: str = config.getoption("--engines")
+    engines = [e.strip() for e in value.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise pytest.UsageError(f"--engines={value}: choose from {', '.join(ENGINES)} (comma-separated)")
+    return engines
 
 
 def pytest_configure(config: pytest.Config) -> None:
     settings.load_profile("stress" if config.getoption("--stress") else "default")
+    selected_engines(config)  # a misspelt engine stops the run before collection
+    config.addinivalue_line(
+        "markers", "postgresql: needs the test PostgreSQL server (not with --engines=sqlite)"
+    )
+    config.addinivalue_line(
+        "markers",
+        "postgresql_engine: needs mo.open of a PostgreSQL URL (deselected until POSTGRESQL_ENGINE_LANDED)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    engines = selected_engines(config)
+    line = f"engines: {', '.join(engines)}"
+    if "postgresql" in engines:
+        server = os.environ.get(PG_URL_ENV) or "a throwaway server started on first use (tests/pg_server.py)"
+        line += f"; PostgreSQL: {server}"
+        if not POSTGRESQL_ENGINE_LANDED:
+            line += "; the PostgreSQL engine's tests are deselected (POSTGRESQL_ENGINE_LANDED = False)"
+    return line
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (visibly: "N deselected") what the chosen engines leave out."""
+    engines = selected_engines(config)
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        if {"postgres_server", "postgres_foreign_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgresql)
+        param = getattr(item, "callspec", None)
+        engine = param.params.get("store") if param is not None else None
+        needs_server = item.get_closest_marker("postgresql") is not None
+        needs_engine = item.get_closest_marker("postgresql_engine") is not None
+        if (
+            (engine is not None and engine not in engines)
+            or ((needs_server or needs_engine) and "postgresql" not in engines)
+            or (needs_engine and not POSTGRESQL_ENGINE_LANDED)
+        ):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# --- the PostgreSQL server ------------------------------------------------------------------------
+
+# how long each server this session started took to start and to stop (printed at the end)
+SERVERS_STARTED: list[PostgresServer] = []
+
+
+def start_server(request: pytest.FixtureRequest, flavour: Flavour, env: str) -> Iterator[str]:
+    """The base URL of a server of `flavour`: $`env` if set, else one started now, stopped when the
+    session ends. Any failure is an error for the tests that need it, saying how to opt out."""
+    if os.environ.get(env):
+        yield os.environ[env]
+        return
+    try:
+        import psycopg  # noqa: F401  (the fixtures and the engine need it: say so once, here)
+    except ImportError:
+        pytest.fail(
+            "PostgreSQL tests need psycopg: `make .venv/.installed` installs the `postgres` extra "
+            f"(pip install -e '.[postgres]'). {HOW_TO_OPT_OUT}",
+            pytrace=False,
+        )
+    server = PostgresServer(flavour)
+    try:
+        server.start()
+    except PostgresServerError as e:
+        pytest.fail(f"The {flavour} PostgreSQL test server cannot start: {e}", pytrace=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        SERVERS_STARTED.append(server)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The base URL (no `schema=`) of the session's PostgreSQL server: a throwaway one (locale C, UTC)
+    started on first use, or $MASS_OUTREACH_TEST_PG_URL."""
+    yield from start_server(request, "plain", PG_URL_ENV)
+
+
+@pytest.fixture(scope="session")
+def postgres_foreign_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The base URL of a server with a language's default collation (en_US or ICU en-US) and the time
+    zone America/New_York, started only when a test asks for it (or $MASS_OUTREACH_TEST_PG_FOREIGN_URL)."""
+    yield from start_server(request, "foreign", PG_FOREIGN_URL_ENV)
+
+
+@contextmanager
+def fresh_schema(base_url: str) -> Iterator[str]:
+    """`base_url` with `schema=t_<hex>`: the schema is created now and dropped (CASCADE) afterwards,
+    also when the block fails."""
+    import psycopg
+    from psycopg import sql
+
+    name = fresh_schema_name()
+    with psycopg.connect(url_with_schema(base_url, None), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    try:
+        yield url_with_schema(base_url, name)
+    finally:
+        drop_schemas(base_url, [name])
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL of the session's server with a fresh, empty schema of this test's own (`schema=t_<hex>`),
+    dropped with everything in it when the test ends."""
+    with fresh_schema(postgres_server) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_foreign_url(postgres_foreign_server: str) -> Iterator[str]:
+    """Likewise on the foreign server."""
+    with fresh_schema(postgres_foreign_server) as url:
+        yield url
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for server in SERVERS_STARTED:
+        terminalreporter.write_line(
+            f"PostgreSQL {server.major} test server ({server.flavour}): "
+            f"started in {server.start_seconds:.2f} s, stopped and removed in {server.stop_seconds:.2f} s"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -56,10 +221,19 @@ def scale(request: pytest.FixtureRequest) -> int:
     return 10 if request.config.getoption("--stress") else 1
 
 
-@pytest.fixture
-def store() -> Iterator[mo.OutreachStore]:
-    """A fresh in-memory store, with no tags."""
-    with mo.open(":memory:") as s:
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(
+            "postgresql", id="postgresql", marks=[pytest.mark.postgresql, pytest.mark.postgresql_engine]
+        ),
+    ]
+)
+def store(request: pytest.FixtureRequest) -> Iterator[mo.OutreachStore]:
+    """A fresh store with no tags, on each selected engine: SQLite in memory, and PostgreSQL in a fresh
+    schema of the session's server (`postgres_url`)."""
+    target = ":memory:" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with mo.open(target) as s:
         yield s
 
 

@@ -4,6 +4,7 @@ run with pytest in a subprocess, and must pass using fixtures that only the entr
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from test_readme import is_test_file, python_blocks
 
 import mass_outreach as mo
-from mass_outreach.pytest_plugin import OutreachStoreFactory
+from mass_outreach.pytest_plugin import OutreachStoreFactory, drop_schemas, fresh_schema_name, url_with_schema
 from mass_outreach.server import OutreachServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,3 +155,81 @@ def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert f"{tests} passed" in out, out
+
+
+# --- outreach_store_factory with a PostgreSQL URL ------------------------------------------------
+
+
+def test_the_plugin_loads_without_psycopg() -> None:
+    """psycopg is imported only when a test hands the factory a PostgreSQL URL."""
+    code = (
+        "import sys; sys.modules['psycopg'] = None; sys.modules['psycopg_pool'] = None\n"
+        "import mass_outreach.pytest_plugin as p\n"
+        "assert p.is_postgresql_url('postgresql://u@h/db') and p.is_postgresql_url('postgres://u@h/db')\n"
+        "assert not p.is_postgresql_url(':memory:') and not p.is_postgresql_url('postgresql.db')\n"
+        "p.drop_schemas('postgresql://u@h/db', [])  # nothing to drop: no import either\n"
+        "try:\n"
+        "    import psycopg\n"
+        "except ImportError:\n"
+        "    print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_url_with_schema_sets_replaces_and_removes_only_the_schema() -> None:
+    url = "postgresql://me:p%40ss%3Aw%2Frd@db.example:5433/outreach?sslmode=disable&schema=old"
+    new = url_with_schema(url, "t_1")
+    assert new == "postgresql://me:p%40ss%3Aw%2Frd@db.example:5433/outreach?sslmode=disable&schema=t_1"
+    assert (
+        url_with_schema(new, None)
+        == "postgresql://me:p%40ss%3Aw%2Frd@db.example:5433/outreach?sslmode=disable"
+    )
+    assert url_with_schema("postgres://u@h/db", "t_2") == "postgres://u@h/db?schema=t_2"
+    names = {fresh_schema_name() for _ in range(100)}
+    assert len(names) == 100 and all(re.fullmatch(r"t_[0-9a-f]{32}", n) for n in names)
+
+
+def pg_schemas(base_url: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(base_url) as conn:
+        return {row[0] for row in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\\_%'")}
+
+
+def test_drop_schemas_drops_them_with_everything_in_them(postgres_server: str) -> None:
+    import psycopg
+
+    names = [fresh_schema_name(), fresh_schema_name()]
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"CREATE SCHEMA {name}")
+            conn.execute(f"CREATE TABLE {name}.outreach (id int)")
+    assert set(names) <= pg_schemas(postgres_server)
+    drop_schemas(url_with_schema(postgres_server, names[0]), [*names, fresh_schema_name()])  # one never made
+    assert not set(names) & pg_schemas(postgres_server)
+
+
+FACTORY_SCHEMAS: list[str] = []
+
+
+@pytest.mark.postgresql_engine
+def test_outreach_store_factory_gives_each_postgresql_store_a_fresh_schema(
+    outreach_store_factory: OutreachStoreFactory, postgres_server: str
+) -> None:
+    before = pg_schemas(postgres_server)
+    a = outreach_store_factory(postgres_server, tags=["x"])
+    b = outreach_store_factory(url_with_schema(postgres_server, "ignored"))
+    a.insert(outreach_type="GMail_DirectMessage", status="pending", tag="x")
+    assert (a.count(), b.count(), a.tags(), b.tags()) == (1, 0, ["x"], [])
+    made = pg_schemas(postgres_server) - before
+    assert len(made) == 2 and "ignored" not in pg_schemas(postgres_server)
+    FACTORY_SCHEMAS.extend(made)
+
+
+@pytest.mark.postgresql_engine
+def test_the_factorys_schemas_are_dropped_when_the_test_ends(postgres_server: str) -> None:
+    assert FACTORY_SCHEMAS, (
+        "runs after test_outreach_store_factory_gives_each_postgresql_store_a_fresh_schema"
+    )
+    assert not set(FACTORY_SCHEMAS) & pg_schemas(postgres_server)

@@ -1,7 +1,7 @@
 """The PostgreSQL engine: the same store as SQLite's, call for call.
 
-Needs a server: MASS_OUTREACH_TEST_PG_URL names a database (e.g.
-postgresql://postgres@/postgres?host=/tmp/pg&port=5433); skipped without it. Each test gets a fresh
+The server is the session's throwaway one (tests/conftest.py's postgres_server, or
+$MASS_OUTREACH_TEST_PG_URL); never skipped (--engines=sqlite deselects these). Each test gets a fresh
 schema t_<uuid hex>, dropped afterwards. Most tests run the same calls on a ":memory:" SQLite store side
 by side and compare the answers, errors included.
 """
@@ -23,8 +23,15 @@ import pytest
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
 
-BASE_URL = os.environ.get("MASS_OUTREACH_TEST_PG_URL", "")
-pytestmark = pytest.mark.skipif(not BASE_URL, reason="MASS_OUTREACH_TEST_PG_URL is not set")
+BASE_URL = ""  # the session's server (tests/conftest.py's postgres_server), set before any test here
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _base_url(postgres_server: str) -> None:
+    """The server these tests use: the throwaway one the session starts (or $MASS_OUTREACH_TEST_PG_URL).
+    Never skipped: without a server, each test here is an error (opt out with --engines=sqlite)."""
+    global BASE_URL
+    BASE_URL = postgres_server
 
 
 def url_with(base: str, **params: str) -> str:

@@ -31,6 +31,7 @@ import click
 import msgspec
 
 from . import __version__, formats, transfer
+from .backends import is_postgres_url
 from .errors import OutreachError, ValidationError
 from .model import COLUMNS, check_tag_name, decode_body
 from .paging import SUBSTRING_FILTERS
@@ -240,7 +241,8 @@ def _store(
 
 
 def _exists(path: str) -> bool:
-    return path == ":memory:" or os.path.lexists(path)
+    """Whether the store may be there: a PostgreSQL URL's schema is looked for by opening it."""
+    return path == ":memory:" or is_postgres_url(path) or os.path.lexists(path)
 
 
 def _discard_if_empty(path: str) -> None:
@@ -248,6 +250,8 @@ def _discard_if_empty(path: str) -> None:
     leaves no new empty file behind". Only a file with no record, no tag (or no table at all) goes,
     and only while no other connection has it open: leaving WAL mode needs that, and the check and
     the removal happen under an exclusive lock. A store that another process began to use stays."""
+    if is_postgres_url(path):  # a server's schema is never created and then removed by a command
+        return
     try:
         conn = sqlite3.connect(
             f"{Path(os.path.abspath(path)).as_uri()}?mode=rw", uri=True, timeout=0, isolation_level=None
@@ -284,6 +288,8 @@ def _holds_nothing(conn: sqlite3.Connection) -> bool:
 
 def _open_error(path: str, exc: Exception) -> str:
     """What went wrong opening the store at `path`, naming the file once."""
+    if is_postgres_url(path):  # the engine's messages name the URL (without its password)
+        return str(exc)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         return f"Cannot create {path}: there is no directory {folder}."
@@ -1012,6 +1018,7 @@ def copy_(ctx: click.Context, source: str, target: str) -> None:
     """
     if not _exists(source):
         _fail(f"No mass_outreach store at {os.path.abspath(source)}: there is nothing to copy.")
+    # (a PostgreSQL SOURCE is checked by opening it without create: no schema, no store)
     with _store(ctx, create=False, path=source) as src, _store(ctx, create=True, path=target) as dst:
         try:
             report = transfer.copy(src, dst)
@@ -1043,12 +1050,14 @@ def demo(ctx: click.Context) -> None:
     settings: _Settings = ctx.obj
     path = settings.db if settings.db_given else DEMO_DB
     existed = os.path.exists(path)
-    prefix = f"mass-outreach --db {_shell_quote(path)}"
     started = time.perf_counter()
     with _store(ctx, create=True, path=path, envelope=False) as store:
         before = store.count()
+        existed = existed or (is_postgres_url(path) and before > 0)
+        # a URL is shown as the store shows it: without its password
+        prefix = f"mass-outreach --db {_shell_quote(store.path if is_postgres_url(path) else path)}"
         state = f"reused, it held {before} records" if existed else "created"
-        click.echo(f"Demo database: {os.path.abspath(path)} ({state})\n")
+        click.echo(f"Demo database: {store.path} ({state})\n")
 
         click.echo("1. Register a tag, then insert one record of every type in every status:")
         click.echo(f"   $ {prefix} tags add {DEMO_TAG}")

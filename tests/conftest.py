@@ -25,7 +25,7 @@ from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_wit
 # While False, the `store` fixture's postgresql param and every test marked `postgresql_engine` are
 # deselected (counted as deselected and named in the header, never skipped), so the branch stays green;
 # the tests of the server itself (marked `postgresql`) run. The lead sets it to True when the engine lands.
-POSTGRESQL_ENGINE_LANDED = False
+POSTGRESQL_ENGINE_LANDED = True
 
 ENGINES = ("sqlite", "postgresql")
 DEFAULT_ENGINES = "sqlite,postgresql"

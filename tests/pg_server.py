@@ -329,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--check", action="store_true", help="start, run SELECT version(), stop, print timings"
     )
     args = parser.parse_args(argv)
+    # Ctrl-C raises KeyboardInterrupt even if the parent ignored SIGINT (a child inherits SIG_IGN, and
+    # Python then installs no handler of its own): the server must stop whoever started this
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # `kill` stops it as cleanly as Ctrl-C
     signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
     try:

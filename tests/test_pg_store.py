@@ -1,7 +1,7 @@
 """The PostgreSQL engine: the same store as SQLite's, call for call.
 
-Needs a server: MASS_OUTREACH_TEST_PG_URL names a database (e.g.
-postgresql://postgres@/postgres?host=/tmp/pg&port=5433); skipped without it. Each test gets a fresh
+The server is the session's throwaway one (tests/conftest.py's postgres_server, or
+$MASS_OUTREACH_TEST_PG_URL); never skipped (--engines=sqlite deselects these). Each test gets a fresh
 schema t_<uuid hex>, dropped afterwards. Most tests run the same calls on a ":memory:" SQLite store side
 by side and compare the answers, errors included.
 """
@@ -23,8 +23,15 @@ import pytest
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
 
-BASE_URL = os.environ.get("MASS_OUTREACH_TEST_PG_URL", "")
-pytestmark = pytest.mark.skipif(not BASE_URL, reason="MASS_OUTREACH_TEST_PG_URL is not set")
+BASE_URL = ""  # the session's server (tests/conftest.py's postgres_server), set before any test here
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _base_url(postgres_server: str) -> None:
+    """The server these tests use: the throwaway one the session starts (or $MASS_OUTREACH_TEST_PG_URL).
+    Never skipped: without a server, each test here is an error (opt out with --engines=sqlite)."""
+    global BASE_URL
+    BASE_URL = postgres_server
 
 
 def url_with(base: str, **params: str) -> str:
@@ -671,7 +678,12 @@ def _with_password(base: str, password: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
 
-def test_a_percent_encoded_password_and_it_is_never_shown(schema_name: str) -> None:
+def test_a_percent_encoded_password_and_it_is_never_shown(
+    schema_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     secret = "p@ss:w/rd%ZZ"
     url = url_with(_with_password(BASE_URL, secret), schema=schema_name)
     with mo.open(url) as pg:
@@ -683,6 +695,24 @@ def test_a_percent_encoded_password_and_it_is_never_shown(schema_name: str) -> N
         mo.open(bad, timeout=2)
     assert secret not in str(info.value) and "p%40ss" not in str(info.value)
     assert "postgresql://postgres@127.0.0.1:1/nodb" in str(info.value)
+    assert secret not in caplog.text and "p%40ss" not in caplog.text
+
+
+def test_a_percent_encoded_host_part(schema_name: str) -> None:
+    """A socket directory given in the host part, percent-encoded, as libpq's own URLs allow."""
+    from urllib.parse import quote
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    keywords = parse_url(BASE_URL)[0]
+    host = keywords.get("host", "localhost")
+    port = keywords.get("port", "5432")
+    user = keywords.get("user", "postgres")
+    dbname = keywords.get("dbname", "postgres")
+    url = f"postgresql://{user}@{quote(host, safe='')}:{port}/{dbname}?schema={schema_name}"
+    with mo.open(url) as pg:
+        assert pg.count() == 0
+        assert pg._engine._keywords["host"] == host  # type: ignore[attr-defined]
 
 
 def test_without_psycopg_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -698,3 +728,95 @@ def test_without_psycopg_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(builtins, "__import__", blocked)
     with pytest.raises(mo.StorageError, match=r"pip install 'mass_outreach\[postgres\]'"):
         mo.open(BASE_URL)
+
+
+_BULK_WORKER = textwrap.dedent(
+    """
+    import sys
+    import mass_outreach as mo
+
+    def rows():
+        for i in range(10_000_000):
+            if i == 3000:
+                print("inside", flush=True)
+            yield {"outreach_type": "GMail_DirectMessage", "status": "pending", "tag": "t", "subject": str(i)}
+
+    with mo.open(sys.argv[1]) as store:
+        store.insert_many(rows())
+    """
+)
+
+
+def test_a_client_killed_mid_bulk_insert_leaves_nothing(pg: mo.OutreachStore, pg_url: str) -> None:
+    import signal
+
+    pg.add_tag("t")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _BULK_WORKER, pg_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "inside"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)  # waits, and closes the pipes
+    assert proc.returncode == -signal.SIGKILL
+    assert pg.count() == 0
+    with mo.open(pg_url, timeout=10) as again:  # the dead client's locks (the tag set) went with it
+        again.remove_tag("t")
+        assert again.tags() == [] and again.count(include_deleted=True) == 0
+
+
+def test_close_from_another_thread_during_a_bulk_insert(pg_url: str) -> None:
+    import threading
+
+    store = mo.open(pg_url)
+    inside = threading.Event()
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(5000):
+            if i == 2500:
+                inside.set()
+                closer.join()
+            yield {"outreach_type": "GMail_DirectMessage", "status": "pending"}
+
+    def close_when_inside() -> None:
+        inside.wait(10)
+        store.close()
+
+    closer = threading.Thread(target=close_when_inside)
+    closer.start()
+    with pytest.raises(mo.OutreachError, match=r"The store is closed\."):
+        store.insert_many(rows())
+    with mo.open(pg_url) as again:
+        assert again.count() == 0
+
+
+def test_the_cli_takes_a_url_and_never_shows_its_password(schema_name: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from mass_outreach.cli import cli
+
+    secret = "s3cr:t@/x"
+    url = url_with(_with_password(BASE_URL, secret), schema=schema_name)
+    runner = CliRunner()
+
+    def run(*args: str) -> Any:
+        result = runner.invoke(cli, ["--db", url, *args], catch_exceptions=False)
+        for text in (result.stdout, result.stderr):
+            assert secret not in text and "s3cr%3At" not in text
+        return result
+
+    missing = run("count")  # a read does not create the schema
+    assert missing.exit_code == 1 and "No mass_outreach store" in missing.stderr
+    body = json.dumps({"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": "cli"})
+    assert run("insert", body).exit_code == 0
+    counted = run("count")
+    assert counted.exit_code == 0 and json.loads(counted.stdout)["result"] == 1
+    paged = run("page")
+    assert json.loads(paged.stdout)["results"][0]["subject"] == "cli"
+    demo = run("demo")
+    assert demo.exit_code == 0 and "reused, it held 1 records" in demo.stdout

@@ -273,7 +273,6 @@ class PostgresEngine(Engine):
                     max_size=POOL_MAX,
                     open=True,
                     configure=self._configure,
-                    check=self._psycopg_pool.ConnectionPool.check_connection,
                     timeout=self.timeout,
                     reconnect_timeout=max(self.timeout, 1.0),
                     name="mass_outreach",
@@ -285,19 +284,29 @@ class PostgresEngine(Engine):
         if os.getpid() != self._pid:  # forked by other means than os.fork
             self._after_fork()
         pool = self._get_pool()
-        try:
-            cm = pool.connection()
-            raw = cm.__enter__()
-        except self._psycopg_pool.PoolClosed:
-            raise closed_error() from None
-        except self._psycopg_pool.PoolTimeout as exc:
-            raise (
-                closed_error()
-                if self._closed
-                else StorageError(
-                    f"No connection to {self.target} within {self.timeout:g} s: {self._scrub(str(exc))}"
-                )
-            ) from None
+        for attempt in range(POOL_MAX + 2):
+            try:
+                cm = pool.connection()
+                raw = cm.__enter__()
+            except self._psycopg_pool.PoolClosed:
+                raise closed_error() from None
+            except self._psycopg_pool.PoolTimeout as exc:
+                raise (
+                    closed_error()
+                    if self._closed
+                    else StorageError(
+                        f"No connection to {self.target} within {self.timeout:g} s: {self._scrub(str(exc))}"
+                    )
+                ) from None
+            if attempt > POOL_MAX or self._usable(raw):
+                break
+            # Broken (the server restarted, or ended the session): give it back, so that the pool drops
+            # and replaces it, and drop every other idle one that broke with it, now. (Not the pool's
+            # check=: after each broken one it backs off 1 s, doubling, so a restart failed the next
+            # calls with "no connection within timeout".)
+            cm.__exit__(None, None, None)
+            with contextlib.suppress(self._psycopg_pool.PoolClosed):
+                pool.check()
         try:
             yield _Conn(raw)
         except BaseException as exc:
@@ -305,6 +314,13 @@ class PostgresEngine(Engine):
             raise
         else:
             cm.__exit__(None, None, None)
+
+    def _usable(self, raw: psycopg.Connection[Any]) -> bool:
+        try:
+            self._psycopg_pool.ConnectionPool.check_connection(raw)
+        except Exception:
+            return False
+        return True
 
     def checkout(self) -> contextlib.AbstractContextManager[_Conn]:
         return self._checkout()

@@ -242,6 +242,7 @@ class OutreachStore:
         rejected: list[tuple[int, list[tuple[str, str]]]],
         skip: bool,
         pending: list[BodyErrors],
+        caller: str = "insert_many",
     ) -> Iterator[list[tuple[int, Any]]]:
         """Validate rows as they stream in, in chunks of (index, validated row). A row that breaks a
         rule is raised (on_error="raise") or rejected and kept in `pending`, as a BodyErrors that knows
@@ -249,7 +250,7 @@ class OutreachStore:
         if isinstance(rows, (bytes, bytearray, str)):
             rows = _json_lines(rows)
         if isinstance(rows, Mapping):
-            raise TypeError("insert_many() takes an iterable of rows, not one mapping")
+            raise TypeError(f"{caller}() takes an iterable of rows, not one mapping")
         chunk: list[tuple[int, Any]] = []
         for index, item in enumerate(rows):
             # blank lines are skipped (isspace() is `not strip()` without copying every line)
@@ -564,7 +565,7 @@ class OutreachStore:
         rejected: list[tuple[int, list[tuple[str, str]]]] = []
         updated = 0
         pending: list[BodyErrors] = []  # rows that broke a rule: the store's checks are added at the end
-        chunks = self._validated_chunks(rows, update_fields, rejected, skip, pending)
+        chunks = self._validated_chunks(rows, update_fields, rejected, skip, pending, "update_many")
         try:
             if self._url_check is not None:
                 chunks = self._spooled(chunks, lambda u: u[1].get("screenshot_url"), tuple, rejected, skip)
@@ -664,7 +665,7 @@ class OutreachStore:
         rejected: list[tuple[int, list[tuple[str, str]]]] = []
         inserted = updated = 0
         pending: list[BodyErrors] = []  # inserts (no id) that broke a rule: the store's checks come last
-        chunks = self._validated_chunks(rows, _upsert_plan, rejected, skip, pending)
+        chunks = self._validated_chunks(rows, _upsert_plan, rejected, skip, pending, "upsert_many")
         try:
             if self._url_check is not None:
                 chunks = self._spooled(chunks, _plan_url, _restore_plan, rejected, skip)

@@ -930,3 +930,9 @@ def test_bulk_errors_declare_their_index(db: tuple[mo.OutreachStore, Any]) -> No
     with pytest.raises(mo.ValidationError) as single:
         store.insert({**BASE, "status": "nope"})
     assert single.value.index is None
+
+
+@pytest.mark.parametrize("method", ["insert_many", "update_many", "upsert_many"])
+def test_a_single_mapping_to_a_bulk_method_names_that_method(method: str) -> None:
+    with mo.open(":memory:") as store, pytest.raises(TypeError, match=rf"^{method}\(\) takes an iterable"):
+        getattr(store, method)({"id": "x"})

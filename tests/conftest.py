@@ -28,6 +28,14 @@ from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_wit
 POSTGRESQL_ENGINE_LANDED = True
 
 ENGINES = ("sqlite", "postgresql")
+# fixtures parametrized on the engine: a test using one runs once per selected engine
+ENGINE_FIXTURES = ("store", "target")
+ENGINE_PARAMS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgresql", id="postgresql", marks=[pytest.mark.postgresql, pytest.mark.postgresql_engine]
+    ),
+]
 DEFAULT_ENGINES = "sqlite,postgresql"
 PG_URL_ENV = "MASS_OUTREACH_TEST_PG_URL"  # a server someone runs already: used instead of starting one
 PG_FOREIGN_URL_ENV = "MASS_OUTREACH_TEST_PG_FOREIGN_URL"  # likewise for the foreign flavour
@@ -92,6 +100,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "postgresql_engine: needs mo.open of a PostgreSQL URL (deselected until POSTGRESQL_ENGINE_LANDED)",
     )
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(why): a test about SQLite itself (its file, PRAGMAs, WAL, migrations of its files), "
+        "run on SQLite only by design; `why` says what of SQLite it is about",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -114,7 +127,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if {"postgres_server", "postgres_foreign_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgresql)
         param = getattr(item, "callspec", None)
-        engine = param.params.get("store") if param is not None else None
+        params = param.params if param is not None else {}
+        engine = next((params[f] for f in ENGINE_FIXTURES if f in params), None)
         needs_server = item.get_closest_marker("postgresql") is not None
         needs_engine = item.get_closest_marker("postgresql_engine") is not None
         if (
@@ -221,20 +235,24 @@ def scale(request: pytest.FixtureRequest) -> int:
     return 10 if request.config.getoption("--stress") else 1
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param(
-            "postgresql", id="postgresql", marks=[pytest.mark.postgresql, pytest.mark.postgresql_engine]
-        ),
-    ]
-)
+@pytest.fixture(params=ENGINE_PARAMS)
 def store(request: pytest.FixtureRequest) -> Iterator[mo.OutreachStore]:
     """A fresh store with no tags, on each selected engine: SQLite in memory, and PostgreSQL in a fresh
     schema of the session's server (`postgres_url`)."""
     target = ":memory:" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     with mo.open(target) as s:
         yield s
+
+
+@pytest.fixture(params=ENGINE_PARAMS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What `mo.open` takes, on each selected engine, holding nothing yet: a SQLite file path (WAL,
+    created on first open) or a PostgreSQL URL with a fresh schema of this test's own (`postgres_url`).
+    `snapshots.snapshot(target)` reads everything stored there."""
+    if request.param == "sqlite":
+        return str(tmp_path / "outreach.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture

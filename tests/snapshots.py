@@ -1,0 +1,55 @@
+"""Everything a store holds, read by a connection of its own, for "the database is exactly as it was".
+
+`snapshot(target)` takes what `mo.open` takes: a SQLite file (its SQL dump, `application_id` and
+`user_version`) or a PostgreSQL URL with `schema=` (every table's rows with their `ctid` and `xmin`, so
+that a row rewritten to the same values still counts as changed, and the schema's tables and indexes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from urllib.parse import parse_qsl, urlsplit
+
+from mass_outreach.pytest_plugin import url_with_schema
+
+
+def is_postgresql(target: str | os.PathLike[str]) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
+
+
+def snapshot(target: str | os.PathLike[str]) -> list[str]:
+    """A list of lines that differs whenever anything stored under `target` differs."""
+    if is_postgresql(target):
+        return _postgresql_snapshot(str(target))
+    with contextlib.closing(sqlite3.connect(target)) as conn:
+        marks = [
+            f"{p}={conn.execute(f'PRAGMA {p}').fetchone()[0]}" for p in ("application_id", "user_version")
+        ]
+        return [*conn.iterdump(), *marks]
+
+
+def _postgresql_snapshot(url: str) -> list[str]:
+    import psycopg
+    from psycopg import sql
+
+    schema = dict(parse_qsl(urlsplit(url).query)).get("schema")
+    assert schema, f"a PostgreSQL snapshot needs a schema= URL: {url!r}"
+    lines: list[str] = []
+    with psycopg.connect(url_with_schema(url, None), autocommit=True) as conn:
+        objects = conn.execute(
+            "SELECT c.relkind::text, c.relname::text FROM pg_class c JOIN pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = %s ORDER BY 1, 2",
+            (schema,),
+        ).fetchall()
+        lines += [f"{kind} {name}" for kind, name in objects]
+        for kind, name in objects:
+            if kind != "r":
+                continue
+            table = sql.Identifier(schema, name)
+            rows = conn.execute(
+                sql.SQL("SELECT ctid::text, xmin::text, t::text FROM {} t ORDER BY ctid").format(table)
+            ).fetchall()
+            lines += [f"{name} {' '.join(row)}" for row in rows]
+    return lines

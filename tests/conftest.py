@@ -131,10 +131,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         engine = next((params[f] for f in ENGINE_FIXTURES if f in params), None)
         needs_server = item.get_closest_marker("postgresql") is not None
         needs_engine = item.get_closest_marker("postgresql_engine") is not None
+        about_sqlite = item.get_closest_marker("sqlite_only")
+        if about_sqlite is not None and not (about_sqlite.args and isinstance(about_sqlite.args[0], str)):
+            raise pytest.UsageError(f"{item.nodeid}: sqlite_only needs its reason: sqlite_only('why')")
         if (
             (engine is not None and engine not in engines)
             or ((needs_server or needs_engine) and "postgresql" not in engines)
             or (needs_engine and not POSTGRESQL_ENGINE_LANDED)
+            or (about_sqlite is not None and "sqlite" not in engines)
         ):
             drop.append(item)
         else:

@@ -17,6 +17,10 @@ from test_schema import refused_untouched
 import mass_outreach as mo
 from mass_outreach import schema
 
+pytestmark = pytest.mark.sqlite_only(
+    "the migration of a version-1 SQLite file (PostgreSQL's first schema is version 2)"
+)
+
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "store_v1.db"
 V1_COLUMNS = (
     "id", "outreach_type", "status", "approved", "skip_repliers", "direction", "tag", "subject", "body",

@@ -17,6 +17,10 @@ import pytest
 import mass_outreach as mo
 from mass_outreach.schema import APPLICATION_ID, SCHEMA_VERSION
 
+pytestmark = pytest.mark.sqlite_only(
+    "damaged, foreign and unwritable SQLite files (PostgreSQL's foreign, newer schemas: test_pg_store.py)"
+)
+
 
 def _files(path: Path) -> tuple[bytes, bytes]:
     """The bytes of the file and of its -wal (none and empty alike: a read-only reader of a WAL file

@@ -21,7 +21,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 import mass_outreach as mo
+
+pytestmark = pytest.mark.sqlite_only(
+    "SQLite's file and WAL after SIGKILL (PostgreSQL's: test_reliability_postgresql.py)"
+)
 
 WORKER = Path(__file__).parent / "reliability" / "crash_worker.py"
 _spec = importlib.util.spec_from_file_location("crash_worker", WORKER)

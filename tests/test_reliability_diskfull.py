@@ -11,7 +11,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 import mass_outreach as mo
+
+pytestmark = pytest.mark.sqlite_only("a full disk under SQLite's file (RLIMIT_FSIZE in the writing process)")
 
 WORKER = Path(__file__).parent / "reliability" / "diskfull_worker.py"
 LIMITS = 40

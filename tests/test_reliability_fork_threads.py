@@ -86,9 +86,20 @@ def _hammer(store: mo.OutreachStore, ops: int) -> tuple[int, dict[str, int]]:
     return sum(inserted), done
 
 
-@pytest.mark.parametrize("where", ["file", "memory"])
-def test_threads_share_one_store(where: str, db_path: Path, scale: int) -> None:
-    with mo.open(db_path if where == "file" else ":memory:") as store:
+@pytest.mark.parametrize(
+    "where",
+    [
+        "file",
+        "memory",
+        pytest.param("postgresql", marks=[pytest.mark.postgresql, pytest.mark.postgresql_engine]),
+    ],
+)
+def test_threads_share_one_store(
+    where: str, db_path: Path, scale: int, request: pytest.FixtureRequest
+) -> None:
+    places: dict[str, str | Path] = {"file": db_path, "memory": ":memory:"}
+    target = places[where] if where in places else request.getfixturevalue("postgres_url")
+    with mo.open(target) as store:
         inserted, done = _hammer(store, OPS * scale)
         assert sum(done.values()) > THREADS * OPS * scale // 3
     if where == "file":
@@ -124,6 +135,9 @@ def _child(store: mo.OutreachStore, db: Path, go: int, report: int) -> None:
         os._exit(code)
 
 
+@pytest.mark.sqlite_only(
+    "plain sqlite3 in the child on the inherited file (PostgreSQL's: test_reliability_postgresql.py)"
+)
 def test_forked_child_gets_its_own_connections(db_path: Path) -> None:
     with mo.open(db_path) as store:
         store.insert_many([{"outreach_type": "GMail_DirectMessage", "status": "pending"}] * 10)

@@ -97,6 +97,7 @@ def quiet_store(db_path: Path) -> Iterator[mo.OutreachStore]:
         yield store
 
 
+@pytest.mark.sqlite_only("SQLite's trace callback sees every statement its connections run")
 def test_sql_payload_names_are_rejected_before_any_sql(quiet_store: mo.OutreachStore) -> None:
     store = quiet_store
     conns = list(store._conns)
@@ -109,6 +110,7 @@ def test_sql_payload_names_are_rejected_before_any_sql(quiet_store: mo.OutreachS
     assert trace, "the trace sees statements"  # so the empty trace above means something
 
 
+@pytest.mark.sqlite_only("SQLite's trace callback sees every statement its connections run")
 def test_random_names_are_rejected_before_any_sql(quiet_store: mo.OutreachStore) -> None:
     store = quiet_store
     trace = _traced(store)
@@ -121,6 +123,27 @@ def test_random_names_are_rejected_before_any_sql(quiet_store: mo.OutreachStore)
         assert trace == []
 
     check()
+
+
+def test_refused_names_never_reach_the_engine(
+    store: mo.OutreachStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On either engine: a refused order or filter name asks the engine for no connection at all."""
+    store.insert(outreach_type="GMail_DirectMessage", status="pending", subject="s")
+    asked: list[str] = []
+    for method in ("checkout", "read", "write"):
+        real = getattr(store._engine, method)
+
+        def spy(*args: Any, _name: str = method, _real: Any = real, **kwargs: Any) -> Any:
+            asked.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(store._engine, method, spy)
+    for name in PAYLOADS + MISSPELLED:
+        _reject_everywhere(store, name)
+    assert asked == [], f"a refused name reached the engine: {asked}"
+    store.count()
+    assert asked, "the spies see the engine's use"  # so the empty list above means something
 
 
 @pytest.mark.parametrize("name", MISSPELLED)
@@ -165,56 +188,98 @@ def _values(statements: list[tuple[str, Any]]) -> Iterator[str]:
 MARK = "zq'x\"MARK"  # quotes too: inlined, they would break the statement or open an injection
 
 
+def _exercise(store: mo.OutreachStore) -> str:
+    """Every entry point with MARKed values (and an SQL payload), on a fresh store; the id of a record."""
+    payload = "'); DROP TABLE outreach; --"
+    tag = f"{MARK}-tag"
+    store.add_tag(tag)
+    body = {
+        "outreach_type": "GMail_DirectMessage",
+        "status": ":running",
+        "tag": tag,
+        "subject": f"{MARK} {payload}",
+        "body": f"{MARK}-body",
+        "error_description": f"{MARK}-err",
+        "screenshot_url": "https://example.com/zqMARK.png",
+        "message_id": f"<{MARK}@x>",
+        "reply_to_message_id": f"{MARK}@y",
+    }
+    rec = store.insert(body)
+    store.insert_many([body] * 3)
+    store.update(rec.id, subject=f"{MARK}-2", expected_version=1)
+    store.update_many([{"id": rec.id, "body": f"{MARK}-3"}])
+    store.upsert({**body, "id": rec.id, "subject": f"{MARK}-2"})
+    store.update_status(rec.id, ":failed")
+    filters = {
+        "subject": MARK,
+        "tag": tag,
+        "message_id": f"<{MARK}@x>",
+        "id": [rec.id, rec.id.upper()],  # (a MARK is no id: refused before any SQL, below)
+        "create_time": {"gte": "2000-01-01T00:00:00Z"},
+    }
+    first = store.page(limit=1, filters={"tag": tag}, order="subject")
+    assert first.next_cursor is not None
+    store.page(cursor=first.next_cursor)
+    store.page(3, limit=1, filters={"tag": tag}, order="subject", with_total=True)
+    store.count(filters)
+    list(store.iter(filters={"body": MARK}, order="message_id", batch_size=2))
+    store.get(rec.id)
+    store.call("page", {"filters": {"subject": MARK, "tag": tag}})
+    assert store.get(rec.id).subject == f"{MARK}-2"
+    assert store.count({"subject": payload}) == 3  # stored as text, matched as text
+    with pytest.raises(mo.ValidationError):
+        store.remove_tag(tag)
+    with pytest.raises(mo.ValidationError):
+        store.count({"id": [rec.id, MARK]})
+    assert store.count() == 4
+    return rec.id
+
+
+def _assert_values_only_as_parameters(statements: list[tuple[str, Any]], rec_id: str) -> None:
+    assert len(statements) > 20
+    for sql, _ in statements:
+        for value in ("MARK", rec_id, "DROP", "example.com", "2000-01-01"):
+            assert value not in sql, f"a value inside SQL text: {sql!r}"
+    assert any(MARK in value for value in _values(statements)), "the values went somewhere else"
+
+
+@pytest.mark.sqlite_only("sqlite3.connect's factory records each statement apart from its parameters")
 def test_values_reach_sqlite_only_as_parameters(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Recording.log = []
     real_connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real_connect(*a, factory=Recording, **k))
-    payload = "'); DROP TABLE outreach; --"
-    tag = f"{MARK}-tag"
     with mo.open(db_path) as store:
-        store.add_tag(tag)
-        body = {
-            "outreach_type": "GMail_DirectMessage",
-            "status": ":running",
-            "tag": tag,
-            "subject": f"{MARK} {payload}",
-            "body": f"{MARK}-body",
-            "error_description": f"{MARK}-err",
-            "screenshot_url": "https://example.com/zqMARK.png",
-            "message_id": f"<{MARK}@x>",
-            "reply_to_message_id": f"{MARK}@y",
-        }
-        rec = store.insert(body)
-        store.insert_many([body] * 3)
-        store.update(rec.id, subject=f"{MARK}-2", expected_version=1)
-        store.update_many([{"id": rec.id, "body": f"{MARK}-3"}])
-        filters = {
-            "subject": MARK,
-            "tag": tag,
-            "message_id": f"<{MARK}@x>",
-            "id": [rec.id, rec.id.upper()],  # (a MARK is no id: refused before any SQL, below)
-            "create_time": {"gte": "2000-01-01T00:00:00Z"},
-        }
-        first = store.page(limit=1, filters={"tag": tag}, order="subject")
-        assert first.next_cursor is not None
-        store.page(cursor=first.next_cursor)
-        store.page(3, limit=1, filters={"tag": tag}, order="subject", with_total=True)
-        store.count(filters)
-        list(store.iter(filters={"body": MARK}, order="message_id", batch_size=2))
-        store.get(rec.id)
-        store.call("page", {"filters": {"subject": MARK, "tag": tag}})
-        assert store.get(rec.id).subject == f"{MARK}-2"
-        assert store.count({"subject": payload}) == 3  # stored as text, matched as text
-        with pytest.raises(mo.ValidationError):
-            store.remove_tag(tag)
-        with pytest.raises(mo.ValidationError):
-            store.count({"id": [rec.id, MARK]})
-    statements = Recording.log
-    assert len(statements) > 20
-    for sql, _ in statements:
-        for value in ("MARK", rec.id, "DROP", "example.com", "2000-01-01"):
-            assert value not in sql, f"a value inside SQL text: {sql!r}"
-    assert any(MARK in value for value in _values(statements)), "the values went somewhere else"
+        rec_id = _exercise(store)
+    _assert_values_only_as_parameters(Recording.log, rec_id)
     con = sqlite3.connect(db_path)
     assert con.execute("SELECT count(*) FROM outreach").fetchone() == (4,)
     con.close()
+
+
+def test_values_reach_postgresql_only_as_parameters(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """psycopg's own execute, executemany and copy, recorded: every statement the engine sends (COPY
+    carries rows as data, never as SQL text)."""
+    import psycopg
+
+    log: list[tuple[str, Any]] = []
+
+    def recording(method: Callable[..., Any], many: bool = False) -> Callable[..., Any]:
+        def record(self: Any, query: Any, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+            text = query.as_string(self) if hasattr(query, "as_string") else str(query)
+            if many:
+                params = [tuple(p) for p in params]
+            log.append((text, params if params is not None else ()))
+            return method(self, query, params, *args, **kwargs)
+
+        return record
+
+    monkeypatch.setattr(psycopg.Connection, "execute", recording(psycopg.Connection.execute))
+    monkeypatch.setattr(psycopg.Cursor, "execute", recording(psycopg.Cursor.execute))
+    monkeypatch.setattr(psycopg.Cursor, "executemany", recording(psycopg.Cursor.executemany, many=True))
+    monkeypatch.setattr(psycopg.Cursor, "copy", recording(psycopg.Cursor.copy))
+    with mo.open(postgres_url) as store:
+        rec_id = _exercise(store)
+    _assert_values_only_as_parameters(log, rec_id)
+    assert any(sql.startswith("COPY") for sql, _ in log), "insert_many's COPY was not seen"

@@ -18,6 +18,10 @@ import pytest
 
 import mass_outreach as mo
 
+pytestmark = pytest.mark.sqlite_only(
+    "SQLite's file locks and busy timeout (PostgreSQL's: test_reliability_postgresql.py)"
+)
+
 WORKER = Path(__file__).parent / "reliability" / "concurrent_worker.py"
 TIMEOUT = 0.3
 EXCLUSIVE_HOLDER = """

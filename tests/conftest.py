@@ -9,10 +9,11 @@ the way to opt out; nothing is skipped silently.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -29,7 +30,7 @@ POSTGRESQL_ENGINE_LANDED = True
 
 ENGINES = ("sqlite", "postgresql")
 # fixtures parametrized on the engine: a test using one runs once per selected engine
-ENGINE_FIXTURES = ("store", "target")
+ENGINE_FIXTURES = ("store", "target", "new_store")
 ENGINE_PARAMS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param(
@@ -194,7 +195,7 @@ def postgres_foreign_server(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from start_server(request, "foreign", PG_FOREIGN_URL_ENV)
 
 
-@contextmanager
+@contextlib.contextmanager
 def fresh_schema(base_url: str) -> Iterator[str]:
     """`base_url` with `schema=t_<hex>`: the schema is created now and dropped (CASCADE) afterwards,
     also when the block fails."""
@@ -257,6 +258,48 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "outreach.db")
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+class NewStore(Protocol):
+    """`with new_store(tags=()) as store:` an empty store holding just `tags`, at every call."""
+
+    def __call__(self, tags: Iterable[str] = ()) -> contextlib.AbstractContextManager[mo.OutreachStore]: ...
+
+
+@pytest.fixture(params=ENGINE_PARAMS)
+def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
+    """Empty stores on demand, on each selected engine, for a property test that needs one per example:
+    a new SQLite store in memory, or this test's one PostgreSQL store emptied (DELETE of every record and
+    tag, committed through a connection of its own) and handed out again; opening a PostgreSQL store per
+    example would cost more than the example. Hypothesis calls it for every example, so a test using it
+    suppresses `function_scoped_fixture` (`PER_EXAMPLE` below): the fixture is the factory."""
+    if request.param == "sqlite":
+
+        def make_sqlite(tags: Iterable[str] = ()) -> mo.OutreachStore:
+            store = mo.open(":memory:")
+            for tag in tags:
+                store.add_tag(tag)
+            return store
+
+        yield make_sqlite
+        return
+    import psycopg
+
+    url: str = request.getfixturevalue("postgres_url")
+    schema = url.rsplit("schema=", 1)[1]
+    with mo.open(url) as store, psycopg.connect(url_with_schema(url, None), autocommit=True) as raw:
+
+        def make_postgresql(tags: Iterable[str] = ()) -> contextlib.AbstractContextManager[mo.OutreachStore]:
+            raw.execute(f'DELETE FROM "{schema}".outreach; DELETE FROM "{schema}".tag')
+            for tag in tags:
+                store.add_tag(tag)
+            return contextlib.nullcontext(store)
+
+        yield make_postgresql
+
+
+# for a @given test that takes `new_store`: see there
+PER_EXAMPLE = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture

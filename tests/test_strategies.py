@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from conftest import PER_EXAMPLE, NewStore
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
@@ -49,20 +50,14 @@ def _reach_all(strategy: st.SearchStrategy[Any], conditions: Conditions, max_exa
     assert not missing, f"never drawn: {sorted(missing)}"
 
 
-def _store(tags: list[str]) -> mo.OutreachStore:
-    store = mo.open(":memory:")
-    for tag in tags:
-        store.add_tag(tag)
-    return store
-
-
 # --- outreaches() ---------------------------------------------------------------------------------
 
 
+@PER_EXAMPLE
 @given(body=mos.outreaches(tags=TAGS))
-def test_every_valid_body_is_accepted_as_written(body: dict[str, Any]) -> None:
+def test_every_valid_body_is_accepted_as_written(body: dict[str, Any], new_store: NewStore) -> None:
     assert "id" not in body
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         rec = store.insert(body)
         again = store.insert(msgspec.json.encode(body))  # as JSON, the way it travels
         if body.get("delete_time") is not None:  # an imported deleted record: stored as deleted
@@ -147,12 +142,15 @@ def test_tags_must_be_names_not_a_string() -> None:
         mos.outreaches(tags="vip")
 
 
+@PER_EXAMPLE
 @given(live=mos.outreaches(tags=TAGS, deleted=False), dead=mos.outreaches(tags=TAGS, deleted=True))
-def test_deleted_asks_for_live_or_deleted_records(live: dict[str, Any], dead: dict[str, Any]) -> None:
+def test_deleted_asks_for_live_or_deleted_records(
+    live: dict[str, Any], dead: dict[str, Any], new_store: NewStore
+) -> None:
     """deleted=False: records a test can go on to read and write; deleted=True: deleted ones only."""
     assert "delete_time" not in live
     assert dead["delete_time"] is not None and dead["delete_time"] >= dead["create_time"]
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         rec = store.insert(live)
         assert store.update(rec.id, subject="s").version == rec.version + 1
         gone = store.insert(dead)
@@ -177,9 +175,10 @@ def _refused(store: mo.OutreachStore, case: mos.InvalidCase) -> None:
     assert [r.id for r in store.iter()] == [keep.id]  # nothing else written, nothing lost
 
 
+@PER_EXAMPLE
 @given(case=mos.invalid_cases(tags=TAGS))
-def test_every_invalid_body_is_refused_for_its_one_rule(case: mos.InvalidCase) -> None:
-    with _store(TAGS) as store:
+def test_every_invalid_body_is_refused_for_its_one_rule(case: mos.InvalidCase, new_store: NewStore) -> None:
+    with new_store(TAGS) as store:
         _refused(store, case)
         answer = msgspec.json.decode(store.call("insert", case.body))
         assert answer["status"] != "success"
@@ -187,20 +186,23 @@ def test_every_invalid_body_is_refused_for_its_one_rule(case: mos.InvalidCase) -
 
 
 @pytest.mark.parametrize("rule", list(mos.RULES))
-def test_each_rule_is_drawn_and_refused(rule: str) -> None:
+def test_each_rule_is_drawn_and_refused(rule: str, new_store: NewStore) -> None:
     @settings(max_examples=15)
     @given(case=mos.invalid_cases(tags=TAGS, rules=[rule]))
     def check(case: mos.InvalidCase) -> None:
         assert case.rule == rule
-        with _store(TAGS) as store:
+        with new_store(TAGS) as store:
             _refused(store, case)
 
     check()
 
 
+@PER_EXAMPLE
 @given(body=mos.invalid_outreaches())
-def test_invalid_outreaches_are_the_bodies_of_invalid_cases(body: dict[str, Any]) -> None:
-    with _store([]) as store, pytest.raises(mo.ValidationError):
+def test_invalid_outreaches_are_the_bodies_of_invalid_cases(
+    body: dict[str, Any], new_store: NewStore
+) -> None:
+    with new_store([]) as store, pytest.raises(mo.ValidationError):
         store.insert(body)
 
 
@@ -262,10 +264,13 @@ def _changed_as_asked(after: mo.Outreach, change: dict[str, Any]) -> None:
             assert got == value
 
 
+@PER_EXAMPLE
 @given(body=mos.outreaches(tags=TAGS, deleted=False), change=mos.updates(tags=TAGS))
-def test_every_update_applies_to_any_record(body: dict[str, Any], change: dict[str, Any]) -> None:
+def test_every_update_applies_to_any_record(
+    body: dict[str, Any], change: dict[str, Any], new_store: NewStore
+) -> None:
     assert "id" not in change
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         rec = store.insert(body)
         after = store.update({**change, "id": rec.id})
     assert after.version == rec.version + 1
@@ -296,10 +301,13 @@ def _same_but(before: mo.Outreach, after: mo.Outreach, *changed: str) -> None:
     assert {k: v for k, v in new.items() if k not in skip} == {k: v for k, v in old.items() if k not in skip}
 
 
+@PER_EXAMPLE
 @given(body=mos.outreaches(tags=TAGS, deleted=False), write=mos.writes(tags=TAGS))
-def test_every_write_applies_to_any_live_record(body: dict[str, Any], write: mos.Write) -> None:
+def test_every_write_applies_to_any_live_record(
+    body: dict[str, Any], write: mos.Write, new_store: NewStore
+) -> None:
     assert "id" not in write.body and write.op in mos.WRITE_OPS
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         rec = store.insert(body)
         after = write.apply(store, rec.id)
         assert (after.id, after.version) == (rec.id, rec.version + 1)
@@ -323,11 +331,12 @@ def test_every_write_applies_to_any_live_record(body: dict[str, Any], write: mos
             assert (after.done_time is None) == (after.status == "pending")
 
 
+@PER_EXAMPLE
 @given(write=mos.writes(tags=TAGS), ident=st.uuids().map(str))
 def test_an_upsert_write_inserts_under_a_new_id_and_the_others_find_none(
-    write: mos.Write, ident: str
+    write: mos.Write, ident: str, new_store: NewStore
 ) -> None:
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         if write.op != "upsert":
             with pytest.raises(mo.NotFoundError, match="does not exist"):
                 write.apply(store, ident)
@@ -377,10 +386,11 @@ def test_writes_can_be_limited_to_some_operations() -> None:
         mos.writes_to_deleted(ops=["purge"])
 
 
+@PER_EXAMPLE
 @given(case=mos.writes_to_deleted(tags=TAGS))
-def test_every_write_to_a_deleted_id_is_refused(case: mos.WriteToDeleted) -> None:
+def test_every_write_to_a_deleted_id_is_refused(case: mos.WriteToDeleted, new_store: NewStore) -> None:
     assert case.error is (mo.ValidationError if case.write.op == "insert" else mo.NotFoundError)
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         rec = store.insert(case.record)
         assert rec.delete_time is not None and rec.id == case.record["id"]
         assert case.write.body["id"].lower() == rec.id
@@ -410,9 +420,10 @@ def test_writes_to_deleted_kinds_are_reachable() -> None:
 # --- page_requests() ------------------------------------------------------------------------------
 
 
+@PER_EXAMPLE
 @given(page_request=mos.page_requests())
-def test_every_page_request_is_accepted(page_request: dict[str, Any]) -> None:
-    with _store(TAGS) as store:
+def test_every_page_request_is_accepted(page_request: dict[str, Any], new_store: NewStore) -> None:
+    with new_store(TAGS) as store:
         store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": "Hi"})
         store.delete(store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending"}))
         answer = msgspec.json.decode(store.call("page", page_request))
@@ -452,15 +463,17 @@ def test_every_page_request_kind_is_reachable() -> None:
 # --- the smaller building blocks ------------------------------------------------------------------
 
 
+@PER_EXAMPLE
 @given(name=mos.tag_names())
-def test_tag_names_can_be_registered(name: str) -> None:
-    with _store([name]) as store:
+def test_tag_names_can_be_registered(name: str, new_store: NewStore) -> None:
+    with new_store([name]) as store:
         assert store.tags() == [name]
 
 
+@PER_EXAMPLE
 @given(value=mos.timestamps())
-def test_timestamps_are_accepted(value: str) -> None:
-    with _store([]) as store:
+def test_timestamps_are_accepted(value: str, new_store: NewStore) -> None:
+    with new_store([]) as store:
         assert store.insert(outreach_type="GMail_DirectMessage", status="failed", done_time=value).done_time
         assert store.count({"done_time": {"lte": value}}) == 1
 
@@ -479,9 +492,10 @@ def test_timestamp_forms_are_reachable() -> None:
     _reach_all(mos.timestamps(), cases)
 
 
+@PER_EXAMPLE
 @given(url=mos.screenshot_urls(), mid=mos.message_ids())
-def test_urls_and_message_ids_are_accepted(url: str, mid: str) -> None:
-    with _store([]) as store:
+def test_urls_and_message_ids_are_accepted(url: str, mid: str, new_store: NewStore) -> None:
+    with new_store([]) as store:
         rec = store.insert(
             outreach_type="Postmark_DirectMessage", status="pending", screenshot_url=url, message_id=mid
         )
@@ -500,8 +514,11 @@ def _longest(body: dict[str, Any], skip: str | None = None) -> int:
     )
 
 
+@PER_EXAMPLE
 @given(data=st.data(), bound=st.integers(mos.MIN_MAX_TEXT, 3000))
-def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(data: st.DataObject, bound: int) -> None:
+def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(
+    data: st.DataObject, bound: int, new_store: NewStore
+) -> None:
     body = data.draw(mos.outreaches(tags=TAGS, max_text=bound), "body")
     change = data.draw(mos.updates(tags=TAGS, max_text=bound), "change")
     case = data.draw(mos.invalid_cases(tags=TAGS, max_text=bound), "case")
@@ -512,14 +529,14 @@ def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(data: st.Da
     assert _longest(to_deleted.record) <= bound and _longest(to_deleted.write.body) <= bound
     broken = case.body.get(case.field)
     assert not isinstance(broken, str) or len(broken) <= max(bound, 64)  # a rule's own short example
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         rec = store.insert({**body, "delete_time": None})
         store.update(rec.id, **change)
         write.apply(store, rec.id)
         store.insert(to_deleted.record)
         with pytest.raises(to_deleted.error):
             to_deleted.write.apply(store)
-    with _store(TAGS) as store:
+    with new_store(TAGS) as store:
         _refused(store, case)
 
 

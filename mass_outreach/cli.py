@@ -32,7 +32,7 @@ import msgspec
 
 from . import __version__, formats, transfer
 from .backends import is_postgres_url
-from .errors import OutreachError, ValidationError
+from .errors import OutreachError, SchemaError, ValidationError
 from .model import COLUMNS, check_tag_name, decode_body
 from .paging import SUBSTRING_FILTERS
 from .samples import records as sample_records
@@ -392,10 +392,25 @@ def _with_options(data: bytes | str | None, filters: dict[str, Any], include_del
     return body
 
 
+def _holds_a_store(path: str) -> bool:
+    """Whether a store may be at `path` already. A PostgreSQL URL is opened to see (without creating
+    anything); a server it cannot reach counts as holding one, for the real open to report."""
+    if not is_postgres_url(path):
+        return _exists(path)
+    try:
+        with open_store(path, create=False):
+            return True
+    except SchemaError:  # no store in the schema (or one not ours: the real open says so)
+        return False
+    except OutreachError:
+        return True
+
+
 def _judged_before_creating(ctx: click.Context, endpoint: str, data: bytes | str | None) -> None:
-    """Refuse a body that an empty store refuses before the store's file is created: a command that
-    fails leaves no new file, and none is created just to be removed again."""
-    if _exists(ctx.obj.db):
+    """Refuse a body that an empty store refuses before the store is created: a command that fails
+    leaves no new file (nor a schema's tables, which are never removed), and none is created just to
+    be removed again."""
+    if _holds_a_store(ctx.obj.db):
         return
     with open_store(":memory:") as scratch:
         trial = scratch.call(endpoint, data)

@@ -18,34 +18,50 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import pytest
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from snapshots import is_postgresql, snapshot
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
 from mass_outreach.cli import cli, parse_filters
+from mass_outreach.pytest_plugin import url_with_schema
 
 Run = Callable[..., Result]
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
 STATUSES = "pending, running, performed, failed, aborted, canceled"
 
 
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Invoke the CLI in-process, in an empty working directory, with `--db t.db` unless db=None."""
+def runner_on(default_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """Invoke the CLI in-process, in an empty working directory, with `--db default_db` unless
+    db=None (or db= another)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MASS_OUTREACH_DB", raising=False)
     runner = CliRunner()
 
-    def invoke(*args: str, input: str | bytes | None = None, db: str | None = "t.db") -> Result:
+    def invoke(*args: str, input: str | bytes | None = None, db: str | None = default_db) -> Result:
         argv = (["--db", db] if db else []) + list(args)
         return runner.invoke(cli, argv, input=input, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The CLI with `--db t.db`, for what does not depend on the engine (arguments, files)."""
+    return runner_on("t.db", tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def run_target(target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The CLI with `--db TARGET`, on each engine: a SQLite file or a PostgreSQL URL (conftest's
+    `target`, holding nothing yet)."""
+    return runner_on(target, tmp_path, monkeypatch)
 
 
 def out(result: Result) -> Any:
@@ -68,6 +84,13 @@ def failed(result: Result) -> str:
     return message
 
 
+def nothing_at(target: str) -> bool:
+    """Nothing was created at `target`: no file (nor -wal, -shm), or no table in the schema."""
+    if is_postgresql(target):
+        return snapshot(target) == []
+    return not Path(target).exists() and not list(Path(target).parent.glob(Path(target).name + "-*"))
+
+
 def stored(path: str | Path = "t.db") -> list[dict[str, Any]]:
     with mo.open(path, create=False) as store:
         return [msgspec.to_builtins(r) for r in store.iter()]
@@ -81,32 +104,34 @@ def write_lines(path: Path, rows: list[Any]) -> Path:
 # --- The endpoints -------------------------------------------------------------------------------
 
 
-def test_insert_get_update_count_page(run: Run) -> None:
-    rec = succeeded(run("insert", json.dumps(LINKEDIN)))["result"]
+def test_insert_get_update_count_page(run_target: Run) -> None:
+    rec = succeeded(run_target("insert", json.dumps(LINKEDIN)))["result"]
     assert rec["version"] == 1 and rec["create_time"].endswith("Z")
-    assert succeeded(run("get", rec["id"]))["result"] == rec
+    assert succeeded(run_target("get", rec["id"]))["result"] == rec
     change = json.dumps({"id": rec["id"], "status": "running", "expected_version": 1})
-    updated = succeeded(run("update", "-", input=change))["result"]
+    updated = succeeded(run_target("update", "-", input=change))["result"]
     assert (updated["status"], updated["version"]) == ("running", 2)
-    assert succeeded(run("count", '{"filters": {"status": "running"}}'))["result"] == 1
-    assert succeeded(run("count"))["result"] == 1
-    page = succeeded(run("page"))
+    assert succeeded(run_target("count", '{"filters": {"status": "running"}}'))["result"] == 1
+    assert succeeded(run_target("count"))["result"] == 1
+    page = succeeded(run_target("page"))
     assert page["results"] == [updated] and page["total"] == 1 and page["next_cursor"] is None
-    assert succeeded(run("page", "-", input='{"limit": 1}'))["total"] == 1
+    assert succeeded(run_target("page", "-", input='{"limit": 1}'))["total"] == 1
 
 
-def test_an_error_envelope_exits_1_with_the_messages_on_stderr(run: Run) -> None:
-    message = failed(run("insert", '{"status": "bogus", "foo": 1}'))
+def test_an_error_envelope_exits_1_with_the_messages_on_stderr(run_target: Run, target: str) -> None:
+    message = failed(run_target("insert", '{"status": "bogus", "foo": 1}'))
     assert message.splitlines() == [
         f"The status 'bogus' is not valid; it must be one of {STATUSES}.",
         "The key 'foo' is not allowed in Outreach.",
         "The outreach_type is required.",
     ]
-    assert "not valid JSON" in failed(run("insert", "{"))
-    rec = succeeded(run("insert", json.dumps(LINKEDIN)))["result"]
-    assert "does not exist" in failed(run("get", "123e4567-e89b-12d3-a456-426614174000"))
-    assert "version 1, not 7" in failed(run("update", json.dumps({"id": rec["id"], "expected_version": 7})))
-    assert stored()[0]["version"] == 1
+    assert "not valid JSON" in failed(run_target("insert", "{"))
+    rec = succeeded(run_target("insert", json.dumps(LINKEDIN)))["result"]
+    assert "does not exist" in failed(run_target("get", "123e4567-e89b-12d3-a456-426614174000"))
+    assert "version 1, not 7" in failed(
+        run_target("update", json.dumps({"id": rec["id"], "expected_version": 7}))
+    )
+    assert stored(target)[0]["version"] == 1
 
 
 @pytest.mark.parametrize(
@@ -137,12 +162,12 @@ def test_usage_errors_exit_2(run: Run, args: list[str]) -> None:
     assert "Error" in result.stderr
 
 
-def test_commands_that_read_do_not_create_a_missing_store(run: Run) -> None:
+def test_commands_that_read_do_not_create_a_missing_store(run_target: Run, target: str) -> None:
     for args in (["page"], ["count"], ["get", "x"], ["tags"], ["update", "{}"], ["tags", "remove", "a"]):
-        assert "No mass_outreach store at" in failed(run(*args))
-    result = run("export")
+        assert "No mass_outreach store at" in failed(run_target(*args))
+    result = run_target("export")
     assert result.exit_code == 1 and result.stdout == "" and "No mass_outreach store at" in result.stderr
-    assert not Path("t.db").exists()
+    assert nothing_at(target)
 
 
 def test_db_option_then_environment_then_default(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,6 +205,7 @@ def db_files() -> list[str]:
     return sorted(str(p) for p in Path().glob("*.db*"))
 
 
+@pytest.mark.sqlite_only("the store file a failed command created is removed; a schema on a server never is")
 @pytest.mark.parametrize(
     ("args", "file"),
     [
@@ -207,6 +233,16 @@ def test_a_write_command_that_fails_leaves_no_new_file(run: Run, args: list[str]
     assert db_files() == ["t.db"] and stored() == []
 
 
+def test_a_refused_insert_creates_no_store_in_a_schema(run: Run, postgres_url: str) -> None:
+    """As a refused insert leaves no new file (above), it leaves a schema with no store as it was:
+    the body is judged before the tables are created."""
+    for body in ("{", '{"status": "nope"}', json.dumps({**LINKEDIN, "tag": "unregistered"})):
+        failed(run("insert", body, db=postgres_url))
+    failed(run("insert", "-", input="", db=postgres_url))
+    assert nothing_at(postgres_url)
+
+
+@pytest.mark.sqlite_only("removing a new SQLite file safely: its WAL mode and its locks")
 def test_a_new_store_is_removed_only_if_empty_and_no_one_else_has_it_open(tmp_path: Path) -> None:
     from mass_outreach.cli import _discard_if_empty
 
@@ -233,6 +269,7 @@ def test_a_new_store_is_removed_only_if_empty_and_no_one_else_has_it_open(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db", "n.db", "tags.db"]
 
 
+@pytest.mark.sqlite_only("the store file a failed serve created is removed")
 def test_serve_that_cannot_listen_leaves_no_new_file(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -243,22 +280,22 @@ def test_serve_that_cannot_listen_leaves_no_new_file(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
-def test_page_as_a_table(run: Run) -> None:
-    succeeded(run("tags", "add", "vip"))
+def test_page_as_a_table(run_target: Run, target: str) -> None:
+    succeeded(run_target("tags", "add", "vip"))
     for i in range(3):
         body = {**LINKEDIN, "tag": "vip", "subject": f"Line one {i}\nline two " + "x" * 50}
-        succeeded(run("insert", json.dumps(body)))
-    result = run("page", '{"limit": 2, "order": "subject"}', "--format", "table")
+        succeeded(run_target("insert", json.dumps(body)))
+    result = run_target("page", '{"limit": 2, "order": "subject"}', "--format", "table")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["id", "outreach_type", "status", "approved", "tag", "subject", "version"]
     assert set(lines[1]) <= {"-", " "}
-    records = stored()
+    records = stored(target)
     assert lines[2].startswith(records[0]["id"]) and "Line one 0 line two xxx" in lines[2]
     assert lines[2].rstrip().endswith("1") and "..." in lines[2]
     assert lines[4].startswith('(2 of 3 matching records; next page: {"cursor": ')
     assert len(lines) == 5
-    assert "limit" in failed(run("page", '{"limit": 0}', "--format", "table"))
+    assert "limit" in failed(run_target("page", '{"limit": 0}', "--format", "table"))
 
 
 def test_messages_about_flags_and_settings_read_as_sentences(run: Run) -> None:
@@ -283,27 +320,30 @@ def test_messages_about_flags_and_settings_read_as_sentences(run: Run) -> None:
     )
 
 
-def test_tags_list_add_remove(run: Run) -> None:
-    assert succeeded(run("tags", "add", "b"))["result"] == ["b"]
-    assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
-    assert succeeded(run("tags", "add", "a"))["result"] == ["a", "b"]
-    assert succeeded(run("tags"))["result"] == ["a", "b"]
-    succeeded(run("insert", json.dumps({**LINKEDIN, "tag": "a"})))
-    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 1 outreach record."
-    succeeded(run("insert", json.dumps({**LINKEDIN, "tag": "a"})))
-    assert failed(run("tags", "remove", "a")) == "The tag 'a' is used by 2 outreach records."
-    assert failed(run("tags", "remove", "zz")) == "The tag 'zz' is not registered."
-    assert "1 to 254 characters" in failed(run("tags", "add", ""))
-    assert succeeded(run("tags", "remove", "b"))["result"] == ["a"]
+def test_tags_list_add_remove(run_target: Run) -> None:
+    assert succeeded(run_target("tags", "add", "b"))["result"] == ["b"]
+    assert succeeded(run_target("tags", "add", "a"))["result"] == ["a", "b"]
+    assert succeeded(run_target("tags", "add", "a"))["result"] == ["a", "b"]
+    assert succeeded(run_target("tags"))["result"] == ["a", "b"]
+    succeeded(run_target("insert", json.dumps({**LINKEDIN, "tag": "a"})))
+    assert failed(run_target("tags", "remove", "a")) == "The tag 'a' is used by 1 outreach record."
+    succeeded(run_target("insert", json.dumps({**LINKEDIN, "tag": "a"})))
+    assert failed(run_target("tags", "remove", "a")) == "The tag 'a' is used by 2 outreach records."
+    assert failed(run_target("tags", "remove", "zz")) == "The tag 'zz' is not registered."
+    assert "1 to 254 characters" in failed(run_target("tags", "add", ""))
+    assert succeeded(run_target("tags", "remove", "b"))["result"] == ["a"]
 
 
 # --- Real processes ------------------------------------------------------------------------------
 
 
 def proc(
-    tmp_path: Path, *args: str, input: bytes | None = None, module: bool = True
+    tmp_path: Path, *args: str, input: bytes | None = None, module: bool = True, db_env: str | None = None
 ) -> subprocess.CompletedProcess[bytes]:
+    """The CLI in a process of its own, with $MASS_OUTREACH_DB set to `db_env` (else unset)."""
     env = {k: v for k, v in os.environ.items() if k != "MASS_OUTREACH_DB"}
+    if db_env is not None:
+        env["MASS_OUTREACH_DB"] = db_env
     command = (
         [sys.executable, "-m", "mass_outreach"]
         if module
@@ -314,18 +354,66 @@ def proc(
     )
 
 
-def test_python_m_reads_stdin_and_sets_exit_statuses(tmp_path: Path) -> None:
-    ok = proc(tmp_path, "--db", "p.db", "insert", "-", input=json.dumps(LINKEDIN).encode())
+def test_python_m_reads_stdin_and_sets_exit_statuses(tmp_path: Path, target: str) -> None:
+    """On either engine, named by --db or by $MASS_OUTREACH_DB."""
+    ok = proc(tmp_path, "--db", target, "insert", "-", input=json.dumps(LINKEDIN).encode())
     assert ok.returncode == 0 and ok.stderr == b""
     rec = json.loads(ok.stdout)["result"]
-    bad = proc(
-        tmp_path, "--db", "p.db", "update", "-", input=json.dumps({"id": rec["id"], "status": "x"}).encode()
-    )
+    change = json.dumps({"id": rec["id"], "status": "x"}).encode()
+    bad = proc(tmp_path, "update", "-", input=change, db_env=target)
     assert bad.returncode == 1
     message = json.loads(bad.stdout)["status"]
     assert message.startswith("The status 'x' is not valid") and bad.stderr.decode() == message + "\n"
-    usage = proc(tmp_path, "--db", "p.db", "get")
+    got = proc(tmp_path, "get", rec["id"], db_env=target)
+    assert got.returncode == 0 and json.loads(got.stdout)["result"] == rec
+    usage = proc(tmp_path, "--db", target, "get")
     assert usage.returncode == 2 and b"Missing argument 'ID'" in usage.stderr and usage.stdout == b""
+    # nothing else in the working directory: no -wal left, no default ./outreach.db for a URL
+    assert os.listdir(tmp_path) == ([] if is_postgresql(target) else [Path(target).name])
+
+
+SECRET = "pw:Z@9/x%q"  # made up: the test server trusts its clients, so any password connects
+
+
+def test_a_urls_password_appears_in_no_output_of_any_command(tmp_path: Path, postgres_url: str) -> None:
+    """Real processes, the URL given by $MASS_OUTREACH_DB or --db: no output (successes, errors,
+    copy's and serve's, an unreachable server's) shows the password, raw or percent-encoded, nor a
+    traceback. (test_pg_store.py checks count, insert, page and demo in-process.)"""
+    from test_pg_store import _with_password
+
+    url = _with_password(postgres_url, SECRET)
+    unreachable = _with_password("postgresql://postgres@127.0.0.1:1/nodb?schema=s", SECRET)
+    shown = [SECRET, quote(SECRET, safe=""), quote(SECRET)]
+
+    def check(result: subprocess.CompletedProcess[bytes], status: int) -> str:
+        text = (result.stdout + result.stderr).decode()
+        assert result.returncode == status, text
+        assert not [s for s in shown if s in text] and "Traceback" not in text, text
+        return text
+
+    write_lines(tmp_path / "bad.jsonl", [LINKEDIN, {**LINKEDIN, "status": "nope"}])
+    check(proc(tmp_path, "insert", "-", input=json.dumps(LINKEDIN).encode(), db_env=url), 0)
+    check(proc(tmp_path, "insert", '{"status": "nope"}', db_env=url), 1)
+    check(proc(tmp_path, "get", "123e4567-e89b-12d3-a456-426614174000", db_env=url), 1)
+    assert "Line 2" in check(proc(tmp_path, "--db", url, "import", "bad.jsonl"), 1)
+    check(proc(tmp_path, "--db", url, "export", "--format", "csv"), 0)
+    check(proc(tmp_path, "copy", url, "copy.db"), 0)
+    assert "already holds 1 record" in check(proc(tmp_path, "copy", "copy.db", url), 1)
+    assert "the same store" in check(proc(tmp_path, "copy", url, url), 1)
+    for args in (["count"], ["copy", "copy.db", unreachable]):
+        assert "127.0.0.1:1" in check(proc(tmp_path, "--db", unreachable, *args), 1)
+    bad_schema = url_with_schema(url, "x" * 64)
+    assert "schema" in check(proc(tmp_path, "--db", bad_schema, "count"), 1)
+    with subprocess.Popen(
+        [sys.executable, "-m", "mass_outreach", "--db", url, "serve"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as child:  # fmt: skip
+        assert child.stdout is not None
+        served = [child.stdout.readline(), child.stdout.readline()]
+        assert _post(served[0].decode().strip() + "/ajax/outreach/count.json", {})["result"] == 1
+        child.send_signal(signal.SIGTERM)
+        rest, errors = child.communicate(timeout=30)
+    check(subprocess.CompletedProcess(child.args, child.returncode, b"".join(served) + rest, errors), 0)
 
 
 def test_the_console_script_is_installed(tmp_path: Path) -> None:
@@ -552,10 +640,11 @@ def test_a_closed_pipe_is_a_message_not_a_traceback(tmp_path: Path, one_record: 
     )
 
 
-def test_export_into_head_stops_with_a_message(tmp_path: Path) -> None:
-    with mo.open(tmp_path / "t.db") as store:
+def test_export_into_head_stops_with_a_message(tmp_path: Path, target: str) -> None:
+    """Also while PostgreSQL streams the records to the export: the reading stops, cleanly."""
+    with mo.open(target) as store:
         store.insert_many([{**LINKEDIN, "body": "b" * 500}] * 4000)  # 2 MB: more than a pipe holds
-    command = f"{shlex.quote(sys.executable)} -m mass_outreach --db t.db export | head -c1"
+    command = f"{shlex.quote(sys.executable)} -m mass_outreach --db {shlex.quote(target)} export | head -c1"
     done = subprocess.run(["sh", "-c", command], capture_output=True, cwd=tmp_path, timeout=120, check=False)
     assert done.stdout == b"{"
     assert done.stderr.decode() == (
@@ -566,12 +655,12 @@ def test_export_into_head_stops_with_a_message(tmp_path: Path) -> None:
 # --- import --------------------------------------------------------------------------------------
 
 
-def test_import_json_lines_counts_blank_lines(run: Run, tmp_path: Path) -> None:
+def test_import_json_lines_counts_blank_lines(run_target: Run, target: str, tmp_path: Path) -> None:
     rows = [LINKEDIN, "", {**LINKEDIN, "subject": "two"}, "   ", {**LINKEDIN, "status": ":failed"}]
-    result = run("import", str(write_lines(tmp_path / "in.jsonl", rows)))
+    result = run_target("import", str(write_lines(tmp_path / "in.jsonl", rows)))
     assert result.stderr == ""
     assert succeeded(result)["result"] == {"inserted": 3, "rejected": 0, "tags_created": []}
-    assert [r["status"] for r in stored()] == ["pending", "pending", "failed"]
+    assert [r["status"] for r in stored(target)] == ["pending", "pending", "failed"]
 
 
 @pytest.mark.parametrize(
@@ -588,13 +677,13 @@ def test_import_json_lines_counts_blank_lines(run: Run, tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_json_line_imports_nothing_and_is_named(
-    run: Run, tmp_path: Path, bad: Any, message: str
+    run_target: Run, target: str, tmp_path: Path, bad: Any, message: str
 ) -> None:
-    succeeded(run("insert", json.dumps({**LINKEDIN, "id": "123e4567-e89b-12d3-a456-426614174000"})))
-    before = stored()
+    succeeded(run_target("insert", json.dumps({**LINKEDIN, "id": "123e4567-e89b-12d3-a456-426614174000"})))
+    before = stored(target)
     rows = [LINKEDIN, "", LINKEDIN, bad, *[LINKEDIN] * 2500]  # the bad row is early in a long chunk
-    assert failed(run("import", str(write_lines(tmp_path / "in.jsonl", rows)))).startswith(message)
-    assert stored() == before
+    assert failed(run_target("import", str(write_lines(tmp_path / "in.jsonl", rows)))).startswith(message)
+    assert stored(target) == before
 
 
 def test_a_tag_error_hints_at_create_tags(run: Run, tmp_path: Path) -> None:
@@ -602,7 +691,9 @@ def test_a_tag_error_hints_at_create_tags(run: Run, tmp_path: Path) -> None:
     assert failed(run("import", str(data))).endswith("(--create-tags registers the tags the file uses.)")
 
 
-def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_path: Path) -> None:
+def test_import_a_json_array_names_the_line_an_element_starts_on(
+    run_target: Run, target: str, tmp_path: Path
+) -> None:
     rows: list[dict[str, Any]] = [
         LINKEDIN,
         {**LINKEDIN, "subject": 'brackets ] } [ { and "quotes", commas'},
@@ -611,11 +702,13 @@ def test_import_a_json_array_names_the_line_an_element_starts_on(run: Run, tmp_p
     text = json.dumps(rows, indent=2)
     bad_line = [i for i, line in enumerate(text.splitlines(), 1) if line == "  {"][2]  # the third `{`
     (tmp_path / "in.json").write_text(text)
-    assert failed(run("import", "in.json")).startswith(f"Line {bad_line}: approved must be true or false.")
+    assert failed(run_target("import", "in.json")).startswith(
+        f"Line {bad_line}: approved must be true or false."
+    )
     rows[2]["approved"] = True
     (tmp_path / "in.json").write_text(text.replace('"yes"', "true"))
-    assert succeeded(run("import", "in.json"))["result"]["inserted"] == 3
-    assert stored()[1]["subject"] == rows[1]["subject"]
+    assert succeeded(run_target("import", "in.json"))["result"]["inserted"] == 3
+    assert stored(target)[1]["subject"] == rows[1]["subject"]
 
 
 @pytest.mark.parametrize(
@@ -643,7 +736,9 @@ def test_a_json_file_may_hold_json_lines_or_nothing(run: Run, tmp_path: Path) ->
     assert succeeded(run("import", "bom.json"))["result"]["inserted"] == 1
 
 
-def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_path: Path) -> None:
+def test_import_csv_with_a_multiline_cell_names_the_right_line(
+    run_target: Run, target: str, tmp_path: Path
+) -> None:
     text = (
         "outreach_type,status,subject,approved,version\r\n"
         'LinkedIn_DirectMessage,pending,"two\r\nlines",TRUE,\r\n'
@@ -652,13 +747,13 @@ def test_import_csv_with_a_multiline_cell_names_the_right_line(run: Run, tmp_pat
         "LinkedIn_DirectMessage,nope,x,,\r\n"
     )
     (tmp_path / "in.csv").write_bytes(text.encode())
-    assert failed(run("import", "in.csv")).splitlines() == [
+    assert failed(run_target("import", "in.csv")).splitlines() == [
         f"Line 6: The status 'nope' is not valid; it must be one of {STATUSES}.",
         "Line 6: approved cannot be null.",
     ]
     (tmp_path / "in.csv").write_bytes(text.rsplit("\r\n", 2)[0].encode() + b"\r\n")
-    assert succeeded(run("import", "in.csv"))["result"]["inserted"] == 2
-    first, second = stored()
+    assert succeeded(run_target("import", "in.csv"))["result"]["inserted"] == 2
+    first, second = stored(target)
     assert (first["subject"], first["approved"], first["version"]) == ("two\r\nlines", True, 1)
     assert (second["subject"], second["approved"], second["version"]) == (None, False, 3)
 
@@ -681,19 +776,21 @@ def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> N
     assert failed(run("import", "dup.csv")) == "Line 1: The CSV header names a column twice."
 
 
-def test_format_by_extension_option_or_stdin(run: Run, tmp_path: Path) -> None:
+def test_format_by_extension_option_or_stdin(run_target: Run, target: str, tmp_path: Path) -> None:
     (tmp_path / "data.tsv").write_text("outreach_type\tstatus\nGMail_DirectMessage\trunning\n")
-    assert succeeded(run("import", "data.tsv"))["result"]["inserted"] == 1
+    assert succeeded(run_target("import", "data.tsv"))["result"]["inserted"] == 1
     (tmp_path / "data.txt").write_text("outreach_type,status\nGMail_DirectMessage,failed\n")
-    assert succeeded(run("import", "data.txt", "--format", "csv"))["result"]["inserted"] == 1
-    assert succeeded(run("import", "-", input=json.dumps(LINKEDIN) + "\n"))["result"]["inserted"] == 1
+    assert succeeded(run_target("import", "data.txt", "--format", "csv"))["result"]["inserted"] == 1
+    assert succeeded(run_target("import", "-", input=json.dumps(LINKEDIN) + "\n"))["result"]["inserted"] == 1
     csv_in = "outreach_type,status\nFacebook_DirectMessage,aborted\nFacebook_DirectMessage,bad\n"
-    assert failed(run("import", "-", "--format", "csv", input=csv_in)).startswith("Line 3: The status 'bad'")
-    assert [r["status"] for r in stored()] == ["running", "failed", "pending"]
+    assert failed(run_target("import", "-", "--format", "csv", input=csv_in)).startswith(
+        "Line 3: The status 'bad'"
+    )
+    assert [r["status"] for r in stored(target)] == ["running", "failed", "pending"]
 
 
-def test_create_tags_registers_them_and_a_failure_takes_them_back(run: Run, tmp_path: Path) -> None:
-    succeeded(run("tags", "add", "old"))
+def test_create_tags_registers_them_and_a_failure_takes_them_back(run_target: Run, tmp_path: Path) -> None:
+    succeeded(run_target("tags", "add", "old"))
     rows = [
         {**LINKEDIN, "tag": "b"},
         {**LINKEDIN, "tag": "a"},
@@ -701,19 +798,23 @@ def test_create_tags_registers_them_and_a_failure_takes_them_back(run: Run, tmp_
         {**LINKEDIN, "tag": ""},
     ]
     data = write_lines(tmp_path / "in.jsonl", rows)
-    assert failed(run("import", str(data), "--create-tags")).startswith("Line 4: The tag must be 1 to 254")
-    assert succeeded(run("tags"))["result"] == ["old"]
+    assert failed(run_target("import", str(data), "--create-tags")).startswith(
+        "Line 4: The tag must be 1 to 254"
+    )
+    assert succeeded(run_target("tags"))["result"] == ["old"]
     write_lines(data, rows[:3])
-    assert succeeded(run("import", str(data), "--create-tags"))["result"] == {
+    assert succeeded(run_target("import", str(data), "--create-tags"))["result"] == {
         "inserted": 3, "rejected": 0, "tags_created": ["a", "b"],
     }  # fmt: skip
-    assert succeeded(run("tags"))["result"] == ["a", "b", "old"]
+    assert succeeded(run_target("tags"))["result"] == ["a", "b", "old"]
 
 
-def test_skip_invalid_writes_each_reject_with_its_line_and_errors(run: Run, tmp_path: Path) -> None:
+def test_skip_invalid_writes_each_reject_with_its_line_and_errors(
+    run_target: Run, target: str, tmp_path: Path
+) -> None:
     rows = [LINKEDIN, {"status": "pending"}, "", "{oops", {**LINKEDIN, "tag": "ghost"}, LINKEDIN]
     data = write_lines(tmp_path / "in.jsonl", rows)
-    result = run("import", str(data), "--skip-invalid", "--rejects", "rejects.jsonl")
+    result = run_target("import", str(data), "--skip-invalid", "--rejects", "rejects.jsonl")
     assert succeeded(result)["result"] == {"inserted": 2, "rejected": 3, "tags_created": []}
     rejects = [json.loads(line) for line in Path("rejects.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rejects] == [2, 4, 5]
@@ -721,9 +822,9 @@ def test_skip_invalid_writes_each_reject_with_its_line_and_errors(run: Run, tmp_
     assert rejects[0]["row"] == {"status": "pending"}
     assert rejects[1]["row"] == "{oops" and "not valid JSON" in rejects[1]["errors"][0]["message"]
     assert rejects[2]["errors"][0]["field"] == "tag" and rejects[2]["row"]["tag"] == "ghost"
-    assert len(stored()) == 2
+    assert len(stored(target)) == 2
 
-    quiet = run("import", str(data), "--skip-invalid")
+    quiet = run_target("import", str(data), "--skip-invalid")
     assert succeeded(quiet)["result"]["rejected"] == 3
     assert [line.split(":")[0] for line in quiet.stderr.splitlines()] == ["Line 2", "Line 4", "Line 5"]
 
@@ -771,14 +872,14 @@ def seed(path: str = "t.db") -> list[mo.Outreach]:
         return list(store.iter())
 
 
-def test_export_json_lines_with_filters_and_order(run: Run) -> None:
-    records = seed()
-    lines = run("export").stdout.splitlines()
+def test_export_json_lines_with_filters_and_order(run_target: Run, target: str) -> None:
+    records = seed(target)
+    lines = run_target("export").stdout.splitlines()
     assert [json.loads(line)["id"] for line in lines] == [r.id for r in records]
     assert json.loads(lines[0])["create_time"].endswith("Z")
 
     def ids(*args: str) -> list[str]:
-        result = run("export", *args)
+        result = run_target("export", *args)
         assert result.exit_code == 0 and result.stderr == "", result.stderr
         return [json.loads(line)["id"] for line in result.stdout.splitlines()]
 
@@ -797,31 +898,37 @@ def test_export_json_lines_with_filters_and_order(run: Run) -> None:
     assert desc == [r.id for r in sorted(records, key=lambda r: (r.subject, r.id), reverse=True)]
 
 
-def test_export_errors_go_to_stderr_only(run: Run) -> None:
-    seed()
+def test_export_errors_go_to_stderr_only(run_target: Run, target: str) -> None:
+    seed(target)
     for args, fragment in (
         (["--filter", "nope=1"], "Unknown filter 'nope'."),
         (["--filter", "approved=maybe"], "takes true or false"),
         (["--filter", "create_time=2024"], "takes an object of gt, gte, lt and lte bounds"),
     ):
-        result = run("export", *args)
+        result = run_target("export", *args)
         assert result.exit_code == 1 and result.stdout == "" and fragment in result.stderr
 
 
-def test_page_and_count_take_filter_options_as_export_does(run: Run) -> None:
-    records = seed()
+def test_page_and_count_take_filter_options_as_export_does(run_target: Run, target: str) -> None:
+    records = seed(target)
     by = {r.id: r for r in records}
 
     def page_ids(*args: str) -> list[str]:
-        return [r["id"] for r in succeeded(run("page", *args))["results"]]
+        return [r["id"] for r in succeeded(run_target("page", *args))["results"]]
 
-    assert succeeded(run("count", "--filter", "status=failed"))["result"] == 3
-    assert succeeded(run("count", "--filter", "status=failed", "--filter", "status=:running"))["result"] == 6
+    assert succeeded(run_target("count", "--filter", "status=failed"))["result"] == 3
+    assert (
+        succeeded(run_target("count", "--filter", "status=failed", "--filter", "status=:running"))["result"]
+        == 6
+    )
     both = ["--filter", "tag=vip", "--filter", "approved=true"]
-    assert succeeded(run("count", *both))["result"] == 3
+    assert succeeded(run_target("count", *both))["result"] == 3
     assert {by[i].status for i in page_ids("--filter", "status=failed")} == {"failed"}
     # merged with the body's own filters, and with its other keys
-    assert succeeded(run("count", '{"filters": {"tag": "vip"}}', "--filter", "approved=true"))["result"] == 3
+    assert (
+        succeeded(run_target("count", '{"filters": {"tag": "vip"}}', "--filter", "approved=true"))["result"]
+        == 3
+    )
     got = page_ids('{"limit": 2, "order": "subject"}', "--filter", 'status=["failed","pending"]')
     assert (
         got
@@ -829,42 +936,46 @@ def test_page_and_count_take_filter_options_as_export_does(run: Run) -> None:
             r.id for r in sorted(records, key=lambda r: r.subject or "") if r.status in ("failed", "pending")
         ][:2]
     )
-    assert succeeded(run("page", "-", "--filter", "tag=vip", input='{"limit": 1}'))["total"] == 6
-    assert succeeded(run("count", '{"filters": null}', "--filter", "tag=vip"))["result"] == 6
+    assert succeeded(run_target("page", "-", "--filter", "tag=vip", input='{"limit": 1}'))["total"] == 6
+    assert succeeded(run_target("count", '{"filters": null}', "--filter", "tag=vip"))["result"] == 6
     # a cursor carries its filters: the options must be the same, as a body's filters must
-    first = succeeded(run("page", '{"limit": 2}', "--filter", "tag=vip"))
+    first = succeeded(run_target("page", '{"limit": 2}', "--filter", "tag=vip"))
     cursor = json.dumps({"cursor": first["next_cursor"]})
-    assert len(succeeded(run("page", cursor, "--filter", "tag=vip"))["results"]) == 2
-    assert "does not match the cursor" in failed(run("page", cursor, "--filter", "tag=null"))
+    assert len(succeeded(run_target("page", cursor, "--filter", "tag=vip"))["results"]) == 2
+    assert "does not match the cursor" in failed(run_target("page", cursor, "--filter", "tag=null"))
     # the same field in the body and in an option is ambiguous: a usage error, nothing read
-    twice = run("count", '{"filters": {"status": "failed"}}', "--filter", "status=pending")
+    twice = run_target("count", '{"filters": {"status": "failed"}}', "--filter", "status=pending")
     assert twice.exit_code == 2 and twice.stdout == ""
     assert "The filter 'status' is given both in BODY and by --filter" in twice.stderr
     # a body that is no object is the store's to refuse, as without options
-    assert "not valid JSON" in failed(run("count", "{", "--filter", "tag=vip"))
-    assert "The filters must be an object." in failed(run("page", '{"filters": 3}', "--filter", "tag=vip"))
-    assert "Unknown filter 'nope'." in failed(run("count", "--filter", "nope=1"))
-    usage = run("page", "--filter", "status")
+    assert "not valid JSON" in failed(run_target("count", "{", "--filter", "tag=vip"))
+    assert "The filters must be an object." in failed(
+        run_target("page", '{"filters": 3}', "--filter", "tag=vip")
+    )
+    assert "Unknown filter 'nope'." in failed(run_target("count", "--filter", "nope=1"))
+    usage = run_target("page", "--filter", "status")
     assert usage.exit_code == 2 and "is not FIELD=VALUE" in usage.stderr
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "tsv"])
-def test_export_writes_every_format_import_reads(run: Run, tmp_path: Path, fmt: str) -> None:
-    records = [msgspec.to_builtins(r) for r in seed()]
-    result = run("export", "--format", fmt, "--filter", "tag=vip")
+def test_export_writes_every_format_import_reads(
+    run_target: Run, target: str, tmp_path: Path, fmt: str
+) -> None:
+    records = [msgspec.to_builtins(r) for r in seed(target)]
+    result = run_target("export", "--format", fmt, "--filter", "tag=vip")
     assert result.exit_code == 0 and result.stderr == ""
     (tmp_path / f"out.{fmt}").write_bytes(result.stdout_bytes)
     if fmt == "json":
         assert [r["id"] for r in json.loads(result.stdout)] == [r["id"] for r in records if r["tag"]]
     if fmt == "tsv":
         assert result.stdout.splitlines()[0].split("\t")[:3] == ["id", "outreach_type", "status"]
-    imported = run("import", f"out.{fmt}", "--create-tags", db="copy.db")
+    imported = run_target("import", f"out.{fmt}", "--create-tags", db="copy.db")
     assert succeeded(imported)["result"]["inserted"] == 6
     assert stored("copy.db") == [r for r in records if r["tag"]]
-    empty = run("export", "--format", fmt, "--filter", "tag=nobody")
+    empty = run_target("export", "--format", fmt, "--filter", "tag=nobody")
     assert empty.exit_code == 0
     (tmp_path / f"none.{fmt}").write_bytes(empty.stdout_bytes)
-    assert succeeded(run("import", f"none.{fmt}", db="none.db"))["result"]["inserted"] == 0
+    assert succeeded(run_target("import", f"none.{fmt}", db="none.db"))["result"]["inserted"] == 0
 
 
 def test_parse_filters() -> None:
@@ -990,9 +1101,9 @@ def _post(url: str, body: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
+def served(tmp_path: Path, target: str) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]:
     env = {k: v for k, v in os.environ.items() if k != "MASS_OUTREACH_DB"}
-    command = [sys.executable, "-m", "mass_outreach", "--db", "s.db", "serve", "--api-key", "sekret"]
+    command = [sys.executable, "-m", "mass_outreach", "--db", target, "serve", "--api-key", "sekret"]
     with subprocess.Popen(
         command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     ) as child:
@@ -1009,7 +1120,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, str]]
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_serve_prints_url_and_key_and_stops_on_a_signal(
-    served: tuple[subprocess.Popen[bytes], str, str], stop: int, tmp_path: Path
+    served: tuple[subprocess.Popen[bytes], str, str], stop: int, target: str
 ) -> None:
     child, url, key = served
     assert url.startswith("http://127.0.0.1:") and key == "sekret"
@@ -1018,4 +1129,4 @@ def test_serve_prints_url_and_key_and_stops_on_a_signal(
     assert _post(url + "/api1.0/outreach/count.json", {"api_key": "wrong"})["status"] != "success"
     child.send_signal(stop)
     assert child.wait(timeout=30) == 0
-    assert stored(tmp_path / "s.db")[0]["id"] == rec["id"]
+    assert stored(target)[0]["id"] == rec["id"]

@@ -11,11 +11,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from test_cli import LINKEDIN, Run, db_files, failed, run, succeeded, write_lines
+from snapshots import is_postgresql, snapshot
+from test_cli import LINKEDIN, Run, db_files, failed, nothing_at, run, run_target, succeeded, write_lines
 
 import mass_outreach as mo
 
-__all__ = ["run"]  # the fixture, shared with test_cli
+__all__ = ["run", "run_target"]  # the fixtures, shared with test_cli
 
 ID = "123e4567-e89b-12d3-a456-426614174000"
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -37,84 +38,92 @@ def usage_error(result: Any) -> str:
 # --- upsert, delete, update-status -----------------------------------------------------------------
 
 
-def test_upsert_inserts_a_new_id_then_updates_it(run: Run) -> None:
-    inserted = succeeded(run("upsert", json.dumps({**LINKEDIN, "id": ID, "subject": "one"})))["result"]
+def test_upsert_inserts_a_new_id_then_updates_it(run_target: Run, target: str) -> None:
+    inserted = succeeded(run_target("upsert", json.dumps({**LINKEDIN, "id": ID, "subject": "one"})))["result"]
     assert (inserted["id"], inserted["version"], inserted["subject"]) == (ID, 1, "one")
-    updated = succeeded(run("upsert", "-", input=json.dumps({"id": ID, "status": "running"})))["result"]
+    updated = succeeded(run_target("upsert", "-", input=json.dumps({"id": ID, "status": "running"})))[
+        "result"
+    ]
     assert (updated["status"], updated["version"], updated["subject"]) == ("running", 2, "one")
-    assert every() == [{**updated, "delete_time": None}]
+    assert every(target) == [{**updated, "delete_time": None}]
     assert "is at version 2, not 1" in failed(
-        run("upsert", json.dumps({"id": ID, "status": "failed", "expected_version": 1}))
+        run_target("upsert", json.dumps({"id": ID, "status": "failed", "expected_version": 1}))
     )
-    fresh = succeeded(run("upsert", json.dumps(LINKEDIN)))["result"]  # no id: an insert with a new one
-    assert fresh["id"] != ID and len(every()) == 2
+    fresh = succeeded(run_target("upsert", json.dumps(LINKEDIN)))["result"]  # no id: an insert with a new one
+    assert fresh["id"] != ID and len(every(target)) == 2
 
 
-def test_upsert_refuses_a_bad_body_before_creating_the_store(run: Run) -> None:
-    message = failed(run("upsert", json.dumps({"id": ID, "status": "nope"})))
+def test_upsert_refuses_a_bad_body_before_creating_the_store(run_target: Run, target: str) -> None:
+    message = failed(run_target("upsert", json.dumps({"id": ID, "status": "nope"})))
     assert "The status 'nope' is not valid" in message
     assert "The outreach_type is required." in message
-    assert failed(run("upsert", "{")).startswith("The body is not valid JSON")
-    assert failed(run("upsert", "[1]")) == "The body must be a JSON object."
-    assert db_files() == []
+    assert failed(run_target("upsert", "{")).startswith("The body is not valid JSON")
+    assert failed(run_target("upsert", "[1]")) == "The body must be a JSON object."
+    assert nothing_at(target)
 
 
-def test_delete_prints_the_deleted_record(run: Run) -> None:
-    rec = succeeded(run("insert", json.dumps({**LINKEDIN, "id": ID})))["result"]
+def test_delete_prints_the_deleted_record(run_target: Run, target: str) -> None:
+    rec = succeeded(run_target("insert", json.dumps({**LINKEDIN, "id": ID})))["result"]
     assert (
-        failed(run("delete", ID, "--expected-version", "2")) == f"The outreach '{ID}' is at version 1, not 2."
+        failed(run_target("delete", ID, "--expected-version", "2"))
+        == f"The outreach '{ID}' is at version 1, not 2."
     )
-    assert every()[0]["delete_time"] is None
-    deleted = succeeded(run("delete", ID, "--expected-version", "1"))["result"]
+    assert every(target)[0]["delete_time"] is None
+    deleted = succeeded(run_target("delete", ID, "--expected-version", "1"))["result"]
     assert WIRE_TIME.match(deleted["delete_time"]), deleted["delete_time"]
     assert deleted["version"] == 2 and deleted["update_time"] > rec["update_time"]
     assert {k: v for k, v in deleted.items() if k not in ("version", "update_time", "delete_time")} == {
         k: v for k, v in rec.items() if k not in ("version", "update_time", "delete_time")
     }
-    assert failed(run("delete", ID)) == f"The outreach '{ID}' was deleted."
-    assert failed(run("delete", ID.replace("1", "2"))).endswith("does not exist.")
-    assert failed(run("delete", "nope")) == "The id must be a UUID (8-4-4-4-12 hexadecimal digits)."
-    assert "--expected-version" in usage_error(run("delete", ID, "--expected-version", "x"))
-    assert "Missing argument 'ID'" in usage_error(run("delete"))
+    assert failed(run_target("delete", ID)) == f"The outreach '{ID}' was deleted."
+    assert failed(run_target("delete", ID.replace("1", "2"))).endswith("does not exist.")
+    assert failed(run_target("delete", "nope")) == "The id must be a UUID (8-4-4-4-12 hexadecimal digits)."
+    assert "--expected-version" in usage_error(run_target("delete", ID, "--expected-version", "x"))
+    assert "Missing argument 'ID'" in usage_error(run_target("delete"))
 
 
-def test_delete_takes_an_id_never_a_body(run: Run) -> None:
-    succeeded(run("insert", json.dumps({**LINKEDIN, "id": ID})))
-    assert failed(run("delete", json.dumps({"id": ID}))).startswith("The id must be a UUID")
-    assert every()[0]["delete_time"] is None
+def test_delete_takes_an_id_never_a_body(run_target: Run, target: str) -> None:
+    succeeded(run_target("insert", json.dumps({**LINKEDIN, "id": ID})))
+    assert failed(run_target("delete", json.dumps({"id": ID}))).startswith("The id must be a UUID")
+    assert every(target)[0]["delete_time"] is None
 
 
-def test_update_status_changes_only_the_status_of_a_record_sent_back_whole(run: Run) -> None:
-    rec = succeeded(run("insert", json.dumps({**LINKEDIN, "id": ID, "subject": "kept"})))["result"]
-    printed = succeeded(run("get", ID))["result"]
+def test_update_status_changes_only_the_status_of_a_record_sent_back_whole(
+    run_target: Run, target: str
+) -> None:
+    rec = succeeded(run_target("insert", json.dumps({**LINKEDIN, "id": ID, "subject": "kept"})))["result"]
+    printed = succeeded(run_target("get", ID))["result"]
     whole = {**printed, "status": "running", "subject": "ignored", "version": 99, "id_account": "x"}
-    changed = succeeded(run("update-status", "-", input=json.dumps(whole)))["result"]
+    changed = succeeded(run_target("update-status", "-", input=json.dumps(whole)))["result"]
     assert (changed["status"], changed["subject"], changed["version"]) == ("running", "kept", 2)
     assert changed["done_time"] is not None and rec["done_time"] is None
     body = json.dumps({"id": ID, "status": "failed", "expected_version": 1})
-    assert failed(run("update-status", body)) == f"The outreach '{ID}' is at version 2, not 1."
-    assert failed(run("update-status", json.dumps({"id": ID}))) == "The status is required."
-    assert failed(run("update-status", "")).splitlines() == ["The id is required.", "The status is required."]
-    assert failed(run("update-status", "not json")).startswith("The body is not valid JSON")
-    assert "Missing argument 'BODY'" in usage_error(run("update-status"))
+    assert failed(run_target("update-status", body)) == f"The outreach '{ID}' is at version 2, not 1."
+    assert failed(run_target("update-status", json.dumps({"id": ID}))) == "The status is required."
+    assert failed(run_target("update-status", "")).splitlines() == [
+        "The id is required.",
+        "The status is required.",
+    ]
+    assert failed(run_target("update-status", "not json")).startswith("The body is not valid JSON")
+    assert "Missing argument 'BODY'" in usage_error(run_target("update-status"))
 
 
-def test_writes_to_a_deleted_record_are_not_found(run: Run) -> None:
-    succeeded(run("insert", json.dumps({**LINKEDIN, "id": ID})))
-    succeeded(run("delete", ID))
-    before = every()
+def test_writes_to_a_deleted_record_are_not_found(run_target: Run, target: str) -> None:
+    succeeded(run_target("insert", json.dumps({**LINKEDIN, "id": ID})))
+    succeeded(run_target("delete", ID))
+    before = every(target)
     gone = f"The outreach '{ID}' was deleted."
-    assert failed(run("update-status", json.dumps({"id": ID, "status": "failed"}))) == gone
-    assert failed(run("upsert", json.dumps({"id": ID, "status": "failed"}))) == gone
-    assert failed(run("update", json.dumps({"id": ID, "status": "failed"}))) == gone
-    assert every() == before
+    assert failed(run_target("update-status", json.dumps({"id": ID, "status": "failed"}))) == gone
+    assert failed(run_target("upsert", json.dumps({"id": ID, "status": "failed"}))) == gone
+    assert failed(run_target("update", json.dumps({"id": ID, "status": "failed"}))) == gone
+    assert every(target) == before
 
 
 @pytest.mark.parametrize("command", ["delete", "update-status"])
-def test_commands_that_change_records_need_the_store(run: Run, command: str) -> None:
+def test_commands_that_change_records_need_the_store(run_target: Run, target: str, command: str) -> None:
     arg = ID if command == "delete" else json.dumps({"id": ID, "status": "failed"})
-    assert "No mass_outreach store at" in failed(run(command, arg))
-    assert db_files() == []
+    assert "No mass_outreach store at" in failed(run_target(command, arg))
+    assert nothing_at(target)
 
 
 # --- --include-deleted ---------------------------------------------------------------------------
@@ -133,57 +142,61 @@ def seed_with_deleted(path: str = "t.db") -> tuple[list[mo.Outreach], list[mo.Ou
         return list(store.iter()), list(store.iter(include_deleted=True))
 
 
-def test_get_page_count_and_export_include_deleted_records_when_asked(run: Run) -> None:
-    live, everything = seed_with_deleted()
+def test_get_page_count_and_export_include_deleted_records_when_asked(run_target: Run, target: str) -> None:
+    live, everything = seed_with_deleted(target)
     gone = next(r for r in everything if r.delete_time is not None)
-    assert failed(run("get", gone.id)) == f"The outreach '{gone.id}' was deleted."
-    shown = succeeded(run("get", gone.id, "--include-deleted"))["result"]
+    assert failed(run_target("get", gone.id)) == f"The outreach '{gone.id}' was deleted."
+    shown = succeeded(run_target("get", gone.id, "--include-deleted"))["result"]
     assert shown["id"] == gone.id and WIRE_TIME.match(shown["delete_time"])
 
-    assert succeeded(run("count"))["result"] == 4
-    assert succeeded(run("count", "--include-deleted"))["result"] == 6
-    assert succeeded(run("count", "--include-deleted", "--filter", "delete_time=null"))["result"] == 4
+    assert succeeded(run_target("count"))["result"] == 4
+    assert succeeded(run_target("count", "--include-deleted"))["result"] == 6
+    assert succeeded(run_target("count", "--include-deleted", "--filter", "delete_time=null"))["result"] == 4
     since = json.dumps({"filters": {"delete_time": {"gte": "2000-01-01 00:00:00 UTC"}}})
-    assert succeeded(run("count", since, "--include-deleted"))["result"] == 2
+    assert succeeded(run_target("count", since, "--include-deleted"))["result"] == 2
 
-    page = succeeded(run("page", '{"limit": 4}', "--include-deleted"))
+    page = succeeded(run_target("page", '{"limit": 4}', "--include-deleted"))
     assert page["total"] == 6 and [r["id"] for r in page["results"]] == [r.id for r in everything[:4]]
-    rest = succeeded(run("page", json.dumps({"cursor": page["next_cursor"]})))  # the cursor carries it
+    rest = succeeded(run_target("page", json.dumps({"cursor": page["next_cursor"]})))  # the cursor carries it
     assert [r["id"] for r in rest["results"]] == [r.id for r in everything[4:]]
-    again = succeeded(run("page", json.dumps({"cursor": page["next_cursor"]}), "--include-deleted"))
+    again = succeeded(run_target("page", json.dumps({"cursor": page["next_cursor"]}), "--include-deleted"))
     assert again["results"] == rest["results"]
-    live_page = succeeded(run("page", '{"limit": 2}'))
+    live_page = succeeded(run_target("page", '{"limit": 2}'))
     assert live_page["next_cursor"] is not None
     assert "does not match the cursor" in failed(
-        run("page", json.dumps({"cursor": live_page["next_cursor"]}), "--include-deleted")
+        run_target("page", json.dumps({"cursor": live_page["next_cursor"]}), "--include-deleted")
     )
-    table = run("page", "--include-deleted", "--format", "table")
+    table = run_target("page", "--include-deleted", "--format", "table")
     assert table.exit_code == 0 and "(6 of 6 matching records)" in table.stdout
 
-    exported = run("export", "--include-deleted", "--filter", "tag=vip")
+    exported = run_target("export", "--include-deleted", "--filter", "tag=vip")
     assert exported.exit_code == 0, exported.stderr
     lines = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [r["id"] for r in lines] == [r.id for r in everything if r.tag == "vip"]
-    assert [r["id"] for r in map(json.loads, run("export").stdout.splitlines())] == [r.id for r in live]
+    assert [r["id"] for r in map(json.loads, run_target("export").stdout.splitlines())] == [
+        r.id for r in live
+    ]
 
 
-def test_include_deleted_in_the_body_and_by_the_option(run: Run) -> None:
-    seed_with_deleted()
-    assert succeeded(run("count", '{"include_deleted": true}'))["result"] == 6
-    assert succeeded(run("page", '{"include_deleted": true}'))["total"] == 6
+def test_include_deleted_in_the_body_and_by_the_option(run_target: Run, target: str) -> None:
+    seed_with_deleted(target)
+    assert succeeded(run_target("count", '{"include_deleted": true}'))["result"] == 6
+    assert succeeded(run_target("page", '{"include_deleted": true}'))["total"] == 6
     for body in ('{"include_deleted": false}', '{"include_deleted": true}'):  # which one was meant?
-        both = usage_error(run("count", body, "--include-deleted"))
+        both = usage_error(run_target("count", body, "--include-deleted"))
         assert "The include_deleted is given both in BODY and by --include-deleted; give it once." in both
-    assert "include_deleted must be true or false" in failed(run("count", '{"include_deleted": 1}'))
+    assert "include_deleted must be true or false" in failed(run_target("count", '{"include_deleted": 1}'))
 
 
 # --- deleted records travel through every file format --------------------------------------------
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "tsv"])
-def test_an_export_of_deleted_records_imports_back_as_deleted(run: Run, tmp_path: Path, fmt: str) -> None:
-    _, everything = seed_with_deleted()
-    result = run("export", "--format", fmt, "--include-deleted")
+def test_an_export_of_deleted_records_imports_back_as_deleted(
+    run_target: Run, target: str, tmp_path: Path, fmt: str
+) -> None:
+    _, everything = seed_with_deleted(target)
+    result = run_target("export", "--format", fmt, "--include-deleted")
     assert result.exit_code == 0 and result.stderr == ""
     dump = tmp_path / f"dump.{fmt}"
     dump.write_bytes(result.stdout_bytes)
@@ -194,9 +207,11 @@ def test_an_export_of_deleted_records_imports_back_as_deleted(run: Run, tmp_path
         assert sorted(row.split(sep)[-1] for row in rows)[-2:] == sorted(
             mo.model.format_time(r.delete_time) for r in everything if r.delete_time is not None
         )
-    assert succeeded(run("import", str(dump), "--create-tags", db="copy.db"))["result"]["inserted"] == 6
+    assert (
+        succeeded(run_target("import", str(dump), "--create-tags", db="copy.db"))["result"]["inserted"] == 6
+    )
     assert every("copy.db") == [msgspec.to_builtins(r) for r in everything]
-    again = run("export", "--format", fmt, "--include-deleted", db="copy.db")
+    again = run_target("export", "--format", fmt, "--include-deleted", db="copy.db")
     assert again.stdout_bytes == result.stdout_bytes
 
 
@@ -215,16 +230,21 @@ def upsert_file(tmp_path: Path, everything: list[mo.Outreach]) -> Path:
     return write_lines(tmp_path / "in.jsonl", rows)
 
 
-def test_import_upsert_updates_the_records_whose_id_exists(run: Run, tmp_path: Path) -> None:
-    _, everything = seed_with_deleted()
+def test_import_upsert_updates_the_records_whose_id_exists(
+    run_target: Run, target: str, tmp_path: Path
+) -> None:
+    _, everything = seed_with_deleted(target)
     data = upsert_file(tmp_path, everything)
-    before = every()
-    assert "already exists" in failed(run("import", str(data)))  # without --upsert: refused
+    before = every(target)
+    assert "already exists" in failed(run_target("import", str(data)))  # without --upsert: refused
     gone = next(r for r in everything if r.delete_time is not None)
-    assert failed(run("import", str(data), "--upsert")) == f"Line 3: The outreach '{gone.id}' was deleted."
-    assert every() == before
+    assert (
+        failed(run_target("import", str(data), "--upsert"))
+        == f"Line 3: The outreach '{gone.id}' was deleted."
+    )
+    assert every(target) == before
 
-    result = run("import", str(data), "--upsert", "--skip-invalid", "--rejects", "rejects.jsonl")
+    result = run_target("import", str(data), "--upsert", "--skip-invalid", "--rejects", "rejects.jsonl")
     assert succeeded(result)["result"] == {"inserted": 1, "updated": 1, "rejected": 1, "tags_created": []}
     rejects = [json.loads(line) for line in Path("rejects.jsonl").read_text().splitlines()]
     assert rejects == [
@@ -234,19 +254,21 @@ def test_import_upsert_updates_the_records_whose_id_exists(run: Run, tmp_path: P
             "row": {"id": gone.id, "status": "running"},
         }
     ]
-    after = {r["id"]: r for r in every()}
+    after = {r["id"]: r for r in every(target)}
     assert after[everything[0].id]["status"] == "aborted" and after[everything[0].id]["version"] == 2
     assert after[ID]["version"] == 1 and len(after) == 7
 
 
-def test_import_upsert_of_a_csv_export_sent_back_changed(run: Run, tmp_path: Path) -> None:
-    live, _ = seed_with_deleted()
-    exported = run("export", "--format", "csv").stdout
+def test_import_upsert_of_a_csv_export_sent_back_changed(
+    run_target: Run, target: str, tmp_path: Path
+) -> None:
+    live, _ = seed_with_deleted(target)
+    exported = run_target("export", "--format", "csv").stdout
     changed = exported.replace(",pending,", ",canceled,")
     (tmp_path / "back.csv").write_text(changed)
-    result = succeeded(run("import", str(tmp_path / "back.csv"), "--upsert"))["result"]
+    result = succeeded(run_target("import", str(tmp_path / "back.csv"), "--upsert"))["result"]
     assert result == {"inserted": 0, "updated": 4, "rejected": 0, "tags_created": []}
-    with mo.open("t.db") as store:
+    with mo.open(target) as store:
         after = list(store.iter())
     assert [r.id for r in after] == [r.id for r in live]
     assert {r.status for r in live} == {"pending"} and {r.status for r in after} == {"canceled"}
@@ -256,36 +278,42 @@ def test_import_upsert_of_a_csv_export_sent_back_changed(run: Run, tmp_path: Pat
 # --- copy ----------------------------------------------------------------------------------------
 
 
-def test_copy_copies_every_record_and_tag(run: Run) -> None:
+def test_copy_copies_every_record_and_tag(run_target: Run, target: str) -> None:
+    """From a file to TARGET (a file or a URL), and from there back to a file."""
     _, everything = seed_with_deleted("a.db")
     with mo.open("a.db") as store:
         store.add_tag("unused")
-    result = run("copy", "a.db", "b.db", db=None)
-    assert succeeded(result)["result"] == {"records": 6, "tags": 2}
-    assert every("b.db") == [msgspec.to_builtins(r) for r in everything]
-    with mo.open("b.db") as store:
-        assert store.tags() == ["unused", "vip"]
+    for source, to in (("a.db", target), (target, "back.db")):
+        result = run_target("copy", source, to, db=None)
+        assert succeeded(result)["result"] == {"records": 6, "tags": 2}
+        assert every(to) == [msgspec.to_builtins(r) for r in everything]
+        with mo.open(to) as store:
+            assert store.tags() == ["unused", "vip"]
 
 
-def test_copy_refuses_a_target_that_holds_records_and_leaves_it_as_it_was(run: Run) -> None:
+def test_copy_refuses_a_target_that_holds_records_and_leaves_it_as_it_was(
+    run_target: Run, target: str
+) -> None:
     seed_with_deleted("a.db")
-    with mo.open("b.db") as store:
+    with mo.open(target) as store:
         store.delete(store.insert(LINKEDIN).id)  # a deleted record is a record too
-    before = every("b.db")
-    message = failed(run("copy", "a.db", "b.db", db=None))
+    before = snapshot(target)
+    message = failed(run_target("copy", "a.db", target, db=None))
     assert "already holds 1 record" in message
-    assert every("b.db") == before
-    assert "are the same store" in failed(run("copy", "a.db", "a.db", db=None))
+    assert snapshot(target) == before
+    assert "are the same store" in failed(run_target("copy", target, target, db=None))
+    assert "are the same store" in failed(run_target("copy", "a.db", "a.db", db=None))
 
 
-def test_copy_from_a_missing_store_creates_nothing(run: Run) -> None:
-    message = failed(run("copy", "none.db", "b.db", db=None))
-    assert message.startswith("No mass_outreach store at ") and "none.db" in message
-    assert db_files() == []
-    assert "Missing argument 'TARGET'" in usage_error(run("copy", "a.db", db=None))
+def test_copy_from_a_missing_store_creates_nothing(run_target: Run, target: str) -> None:
+    message = failed(run_target("copy", target, "b.db", db=None))
+    assert message.startswith("No mass_outreach store at ")
+    assert nothing_at(target) and db_files() == []
+    assert "Missing argument 'TARGET'" in usage_error(run_target("copy", "a.db", db=None))
 
 
-def test_a_copy_that_fails_removes_the_target_it_created(run: Run) -> None:
+def test_a_copy_that_fails_removes_the_target_it_created(run_target: Run, target: str) -> None:
+    """A file is removed; a schema on a server is left holding no record and no tag."""
     seed_with_deleted("a.db")
     import sqlite3
 
@@ -294,8 +322,13 @@ def test_a_copy_that_fails_removes_the_target_it_created(run: Run) -> None:
     conn.execute("UPDATE outreach SET tag = 'ghost' WHERE subject = 's5'")
     conn.commit()
     conn.close()
-    message = failed(run("copy", "a.db", "b.db", db=None))
+    message = failed(run_target("copy", "a.db", target, db=None))
     assert "The tag 'ghost' is not registered in this store." in message
+    if is_postgresql(target):
+        with mo.open(target, create=False) as store:
+            assert (store.count(include_deleted=True), store.tags()) == (0, [])
+    else:
+        assert nothing_at(target)
     assert db_files() == ["a.db"]
 
 

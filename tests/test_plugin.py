@@ -20,17 +20,19 @@ ROOT = Path(__file__).resolve().parents[1]
 EXTERNAL = ROOT / "tests" / "external"
 
 
-def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
-    """`python3 -m pytest <args>` from the repository root, in a clean environment for pytest."""
+def run_pytest(*args: str, cwd: Path = ROOT, **env_vars: str) -> subprocess.CompletedProcess[str]:
+    """`python3 -m pytest <args>` in `cwd` (the repository root by default), in a clean environment
+    for pytest, with `env_vars` added."""
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
         and not k.startswith("PYTEST_XDIST")
     }
+    env.update(env_vars)
     return subprocess.run(
         [sys.executable, "-m", "pytest", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -210,9 +212,6 @@ def test_drop_schemas_drops_them_with_everything_in_them(postgres_server: str) -
     assert not set(names) & pg_schemas(postgres_server)
 
 
-FACTORY_SCHEMAS: list[str] = []
-
-
 @pytest.mark.postgresql_engine
 def test_outreach_store_factory_gives_each_postgresql_store_a_fresh_schema(
     outreach_store_factory: OutreachStoreFactory, postgres_server: str
@@ -224,12 +223,57 @@ def test_outreach_store_factory_gives_each_postgresql_store_a_fresh_schema(
     assert (a.count(), b.count(), a.tags(), b.tags()) == (1, 0, ["x"], [])
     made = pg_schemas(postgres_server) - before
     assert len(made) == 2 and "ignored" not in pg_schemas(postgres_server)
-    FACTORY_SCHEMAS.extend(made)
+    assert {a.path, b.path} == {url_with_schema(postgres_server, name) for name in made}
+
+
+# Another project's tests, each writing down the schemas of the stores the factory gave it: one
+# passes, one fails with its stores still open, one opens a store that fails to open.
+PG_PROJECT = """
+import os
+
+import mass_outreach as mo
+
+URL = os.environ["OUTREACH_PG_URL"]
+
+
+def note(*stores):
+    with open("schemas.txt", "a") as f:
+        f.writelines(s.path.rsplit("schema=", 1)[1] + "\\n" for s in stores)
+
+
+def test_passes(outreach_store_factory):
+    a, b = outreach_store_factory(URL, tags=["vip"]), outreach_store_factory(URL)
+    a.insert(outreach_type="GMail_DirectMessage", status="pending", tag="vip")
+    note(a, b)
+    assert (a.count(), b.count(), b.tags()) == (1, 0, [])
+
+
+def test_fails(outreach_store_factory):
+    store = outreach_store_factory(URL)
+    store.insert(outreach_type="GMail_DirectMessage", status="pending")
+    note(store)
+    assert store.count() == 0, "fails on purpose"
+
+
+def test_a_store_that_cannot_open(outreach_store_factory):
+    try:
+        outreach_store_factory(URL, create=False)
+    except mo.SchemaError:
+        pass
+    else:
+        raise AssertionError("a fresh schema holds no store")
+"""
 
 
 @pytest.mark.postgresql_engine
-def test_the_factorys_schemas_are_dropped_when_the_test_ends(postgres_server: str) -> None:
-    assert FACTORY_SCHEMAS, (
-        "runs after test_outreach_store_factory_gives_each_postgresql_store_a_fresh_schema"
-    )
-    assert not set(FACTORY_SCHEMAS) & pg_schemas(postgres_server)
+def test_the_factorys_schemas_are_dropped_when_each_test_ends_even_a_failing_one(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_pg_project.py").write_text(PG_PROJECT)
+    result = run_pytest("-p", "no:cacheprovider", "-q", cwd=tmp_path, OUTREACH_PG_URL=postgres_server)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1 and "1 failed, 2 passed" in out and "fails on purpose" in out, out
+    used = (tmp_path / "schemas.txt").read_text().split()
+    assert len(set(used)) == 3
+    assert not set(used) & pg_schemas(postgres_server)

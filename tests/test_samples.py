@@ -34,13 +34,12 @@ def test_every_type_occurs_in_every_status_within_any_36_records() -> None:
         assert {(r["outreach_type"], r["status"]) for r in recs[at : at + 36]} == every
 
 
-def test_every_record_is_valid_and_goes_in_as_it_was_made() -> None:
-    with mo.open(":memory:") as store:
-        for tag in TAGS:
-            store.add_tag(tag)
-        recs = list(samples.records(3000, seed=3, tags=TAGS))
-        assert store.insert_many(recs).inserted == 3000
-        back = [msgspec.structs.asdict(r) for r in store.iter(order="create_time")]
+def test_every_record_is_valid_and_goes_in_as_it_was_made(store: mo.OutreachStore) -> None:
+    for tag in TAGS:
+        store.add_tag(tag)
+    recs = list(samples.records(3000, seed=3, tags=TAGS))
+    assert store.insert_many(recs).inserted == 3000
+    back = [msgspec.structs.asdict(r) for r in store.iter(order="create_time")]
     for made, stored in zip(recs, back, strict=True):
         assert {k: stored[k] for k in made if k not in ("message_id", "reply_to_message_id")} == {
             k: v for k, v in made.items() if k not in ("message_id", "reply_to_message_id")
@@ -69,12 +68,11 @@ def test_the_records_look_like_real_outreach() -> None:
     assert not any("tag" in r for r in samples.records(500))  # no tags given: none used
 
 
-def test_a_start_time_gives_records_with_their_history() -> None:
+def test_a_start_time_gives_records_with_their_history(store: mo.OutreachStore) -> None:
     start = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
     recs = list(samples.records(100, seed=2, start=start, step=timedelta(minutes=5)))
-    with mo.open(":memory:") as store:
-        store.insert_many(recs)
-        stored = list(store.iter(order="create_time"))
+    store.insert_many(recs)
+    stored = list(store.iter(order="create_time"))
     for i, (made, rec) in enumerate(zip(recs, stored, strict=True)):
         assert rec.create_time == start + i * timedelta(minutes=5)
         assert (rec.done_time is None) == (made["status"] == "pending")

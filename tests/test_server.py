@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from test_paging import at
 
 import mass_outreach as mo
@@ -25,15 +25,30 @@ LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
 
 
 @pytest.fixture
-def server(outreach_server: OutreachServer) -> OutreachServer:
-    """The plugin's session server, with a fresh store for this test."""
+def server(outreach_server: OutreachServer, store: mo.OutreachStore) -> Iterator[OutreachServer]:
+    """The plugin's session server with `store` behind it: conftest's fresh store, on each engine, so
+    that every request that reaches a store is answered over SQLite and over PostgreSQL alike. The
+    plugin's own store goes back behind the server before `store` is closed."""
+    plugins = outreach_server.store
+    outreach_server.store = store
+    try:
+        yield outreach_server
+    finally:
+        outreach_server.store = plugins
+
+
+@pytest.fixture
+def http_server(outreach_server: OutreachServer) -> OutreachServer:
+    """The plugin's session server as a test gets it (a fresh in-memory store behind it), for the
+    tests of HTTP itself, whose requests are refused or answered before a store is asked: run once."""
     return outreach_server
 
 
 @pytest.fixture
-def store(server: OutreachServer) -> mo.OutreachStore:
-    """The store behind the server."""
-    return server.store
+def memory_store() -> Iterator[mo.OutreachStore]:
+    """An in-memory store, for the tests of the server's own options (hosts, keys)."""
+    with mo.open(":memory:") as s:
+        yield s
 
 
 def post(
@@ -128,9 +143,72 @@ def test_validation_errors_come_back_in_the_envelope(server: OutreachServer, sto
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
-def test_malformed_json_gets_an_error_envelope(server: OutreachServer, endpoint: str) -> None:
-    answer = ajax(server, endpoint, b'{"status": ')
+def test_malformed_json_gets_an_error_envelope(http_server: OutreachServer, endpoint: str) -> None:
+    answer = ajax(http_server, endpoint, b'{"status": ')
     assert answer["status"].startswith("The body is not valid JSON")
+
+
+TIMES = ("create_time", "update_time", "done_time", "delete_time")
+
+
+def _without_times(answer: Any) -> Any:
+    """An answer with each timestamp reduced to whether it is set, and a cursor to whether there is
+    one (both stores set their own times, and a cursor may carry one)."""
+    if isinstance(answer, list):
+        return [_without_times(a) for a in answer]
+    if isinstance(answer, dict):
+        return {
+            k: (v is not None) if k in (*TIMES, "next_cursor") else _without_times(v)
+            for k, v in answer.items()
+        }
+    return answer
+
+
+def test_the_fake_over_postgresql_answers_as_over_sqlite(
+    http_server: OutreachServer, postgres_url: str
+) -> None:
+    """The same requests, to the fake over a PostgreSQL store and over an in-memory SQLite one, get
+    the same answers (times aside), errors, orders of text and NULLs and a walk by cursor included."""
+    ids = [f"0190a000-0000-7000-8000-{n:012x}" for n in range(6)]
+    subjects = ["b", "B", "é", "a b", None, "Z"]
+    script: list[tuple[str, dict[str, Any]]] = [
+        *[
+            ("upsert", {**LINKEDIN, "id": i, "subject": sub, "tag": "vip"})
+            for i, sub in zip(ids, subjects, strict=True)
+        ],
+        ("insert", {**LINKEDIN, "id": ids[0]}),
+        ("insert", {**LINKEDIN, "tag": "ghost", "status": "nope"}),
+        ("update", {"id": ids[1], "status": "running", "expected_version": 1}),
+        ("update", {"id": ids[1], "status": "failed", "expected_version": 1}),
+        ("update_status", {"id": ids[2], "status": "performed"}),
+        ("delete", {"id": ids[3]}),
+        ("delete", {"id": ids[3]}),
+        ("get", {"id": ids[3]}),
+        ("get", {"id": ids[3], "include_deleted": True}),
+        ("page", {"limit": 10, "order": "subject"}),
+        ("page", {"limit": 10, "order": "subject", "asc": False, "include_deleted": True}),
+        ("page", {"limit": 10, "filters": {"subject": "B"}}),
+        ("page", {"limit": 10, "filters": {"status": ["running", "performed"]}, "order": "status"}),
+        ("count", {"filters": {"tag": "vip", "subject": None}}),
+        ("count", {"include_deleted": True}),
+        ("page", {"limit": 0}),
+    ]
+    with mo.open(postgres_url) as pg, OutreachServer(pg) as over_pg:
+        for server in (over_pg, http_server):
+            server.store.add_tag("vip")
+        for endpoint, body in script:
+            got, expected = ajax(over_pg, endpoint, body), ajax(http_server, endpoint, body)
+            assert _without_times(got) == _without_times(expected), (endpoint, body)
+        walks = []
+        for server in (over_pg, http_server):
+            answer, seen = ajax(server, "page", {"limit": 2, "order": "subject", "asc": False}), []
+            while True:
+                seen += [r["id"] for r in answer["results"]]
+                if answer["next_cursor"] is None:
+                    break
+                answer = public(server, "page", {"api_key": server.api_key, "cursor": answer["next_cursor"]})
+            walks.append(seen)
+        assert walks[0] == walks[1] and len(walks[0]) == 5
 
 
 # --- the /api1.0/ public form ---------------------------------------------------------------------
@@ -162,9 +240,9 @@ def test_public_form_as_the_ruby_client_sends_it(server: OutreachServer, store: 
     [(None, "The api_key is required."), ("wrong", "Invalid api_key."), (123, "Invalid api_key.")],
 )
 def test_public_form_refuses_a_missing_or_wrong_key(
-    server: OutreachServer, store: mo.OutreachStore, endpoint: str, key: Any, message: str
+    http_server: OutreachServer, endpoint: str, key: Any, message: str
 ) -> None:
-    rec = store.insert(LINKEDIN)
+    rec = http_server.store.insert(LINKEDIN)
     body: dict[str, Any] = {"desc": {**LINKEDIN, "id": rec.id, "status": "running"}}
     if endpoint in ("page", "count"):
         body = {}
@@ -172,22 +250,22 @@ def test_public_form_refuses_a_missing_or_wrong_key(
         body = {"id": rec.id}
     if key is not None:
         body["api_key"] = key
-    assert public(server, endpoint, body) == {"status": message}
-    assert store.count() == 1
-    assert store.get(rec.id).version == 1
+    assert public(http_server, endpoint, body) == {"status": message}
+    assert http_server.store.count() == 1
+    assert http_server.store.get(rec.id).version == 1
 
 
-def test_public_form_needs_desc_for_insert_and_update(server: OutreachServer) -> None:
-    key = server.api_key
+def test_public_form_needs_desc_for_insert_and_update(http_server: OutreachServer) -> None:
+    key = http_server.api_key
     for endpoint in ("insert", "update"):
-        answer = public(server, endpoint, {"api_key": key, **LINKEDIN})
+        answer = public(http_server, endpoint, {"api_key": key, **LINKEDIN})
         assert answer["status"].startswith("The desc must be a JSON object")
-    answer = public(server, "insert", {"api_key": key, "desc": LINKEDIN, "limit": 3})
+    answer = public(http_server, "insert", {"api_key": key, "desc": LINKEDIN, "limit": 3})
     assert answer == {"status": "The key 'limit' is not allowed in insert."}
-    answer = public(server, "page", {"api_key": key, "desc": LINKEDIN})
+    answer = public(http_server, "page", {"api_key": key, "desc": LINKEDIN})
     assert answer == {"status": "The key 'desc' is not allowed in page."}
     answer = public(
-        server,
+        http_server,
         "update",
         {
             "api_key": key,
@@ -198,23 +276,23 @@ def test_public_form_needs_desc_for_insert_and_update(server: OutreachServer) ->
     assert answer["status"].startswith("The id at the top level does not match")
 
 
-def test_public_form_with_a_body_that_is_not_an_object(server: OutreachServer) -> None:
+def test_public_form_with_a_body_that_is_not_an_object(http_server: OutreachServer) -> None:
     for body in (b"[1, 2]", b'"text"', b"", b"{oops"):
-        status, _, answer = post(f"{server.url}/api1.0/outreach/count.json", body)
+        status, _, answer = post(f"{http_server.url}/api1.0/outreach/count.json", body)
         assert status == 200
         assert answer["status"] != "success"
 
 
-def test_ajax_form_takes_no_api_key(server: OutreachServer) -> None:
-    answer = ajax(server, "insert", {**LINKEDIN, "api_key": server.api_key})
+def test_ajax_form_takes_no_api_key(http_server: OutreachServer) -> None:
+    answer = ajax(http_server, "insert", {**LINKEDIN, "api_key": http_server.api_key})
     assert answer == {"status": "The key 'api_key' is not allowed in Outreach."}
 
 
-def test_api_key_is_the_given_one_or_random(store: mo.OutreachStore) -> None:
+def test_api_key_is_the_given_one_or_random(memory_store: mo.OutreachStore) -> None:
     with (
-        OutreachServer(store, api_key="s3cret") as given,
-        OutreachServer(store) as a,
-        OutreachServer(store) as b,
+        OutreachServer(memory_store, api_key="s3cret") as given,
+        OutreachServer(memory_store) as a,
+        OutreachServer(memory_store) as b,
     ):
         assert given.api_key == "s3cret"
         assert public(given, "count", {"api_key": "s3cret"}) == {"status": "success", "result": 0}
@@ -380,19 +458,19 @@ def test_include_deleted_through_page_get_and_count(
     assert refused == {"status": "The include_deleted must be true or false."}
 
 
-def test_host_and_port_build_the_url(server: OutreachServer) -> None:
-    assert server.url == f"http://{server.host}:{server.port}"
-    assert isinstance(server.port, int) and 0 < server.port < 65536
-    status, _, answer = post(f"http://{server.host}:{server.port}/ajax/outreach/count.json", {})
+def test_host_and_port_build_the_url(http_server: OutreachServer) -> None:
+    assert http_server.url == f"http://{http_server.host}:{http_server.port}"
+    assert isinstance(http_server.port, int) and 0 < http_server.port < 65536
+    status, _, answer = post(f"http://{http_server.host}:{http_server.port}/ajax/outreach/count.json", {})
     assert (status, answer) == (200, {"status": "success", "result": 0})
     # as the Ruby SDK builds it: "#{api_url}:#{api_port}/api#{api_version}/#{endpoint}.json"
-    api_url, api_port, api_version = f"http://{server.host}", server.port, "1.0"
+    api_url, api_port, api_version = f"http://{http_server.host}", http_server.port, "1.0"
     url = f"{api_url}:{api_port}/api{api_version}/outreach/count.json"
-    assert post(url, {"api_key": server.api_key})[2] == {"status": "success", "result": 0}
+    assert post(url, {"api_key": http_server.api_key})[2] == {"status": "success", "result": 0}
 
 
-def test_host_and_port_are_read_only(store: mo.OutreachStore) -> None:
-    with OutreachServer(store, host="localhost") as server:
+def test_host_and_port_are_read_only(memory_store: mo.OutreachStore) -> None:
+    with OutreachServer(memory_store, host="localhost") as server:
         assert (server.host, server.url) == ("127.0.0.1", f"http://127.0.0.1:{server.port}")
         with pytest.raises(AttributeError):
             server.port = 1  # type: ignore[misc]
@@ -431,9 +509,9 @@ def test_host_and_port_are_read_only(store: mo.OutreachStore) -> None:
         "//ajax/outreach/count.json",
     ],
 )
-def test_unknown_paths_are_404(server: OutreachServer, path: str) -> None:
+def test_unknown_paths_are_404(http_server: OutreachServer, path: str) -> None:
     for method in ("POST", "GET"):
-        status, head, answer = post(server.url + path, {} if method == "POST" else None, method=method)
+        status, head, answer = post(http_server.url + path, {} if method == "POST" else None, method=method)
         assert status == 404
         assert head["Content-Type"] == "application/json"
         assert answer["status"].startswith("No endpoint at")
@@ -461,50 +539,46 @@ def test_endpoint_names_are_exactly_the_name_or_its_paths(name: str) -> None:
 
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
 @pytest.mark.parametrize("prefix", ["/ajax/outreach/", "/api1.0/outreach/"])
-def test_other_methods_are_405_with_allow(
-    server: OutreachServer, store: mo.OutreachStore, method: str, prefix: str
-) -> None:
+def test_other_methods_are_405_with_allow(http_server: OutreachServer, method: str, prefix: str) -> None:
     body = json.dumps(LINKEDIN).encode() if method in ("PUT", "PATCH") else None
-    status, head, answer = post(f"{server.url}{prefix}insert.json", body, method=method)
+    status, head, answer = post(f"{http_server.url}{prefix}insert.json", body, method=method)
     assert status == 405
     assert head["Allow"] == "POST"
     if method != "HEAD":
         assert answer == {"status": f"The method {method} is not allowed; use POST."}
-    assert store.count() == 0
+    assert http_server.store.count() == 0
 
 
-def test_query_string_is_ignored(server: OutreachServer) -> None:
-    status, _, answer = post(f"{server.url}/ajax/outreach/count.json?x=1", {})
+def test_query_string_is_ignored(http_server: OutreachServer) -> None:
+    status, _, answer = post(f"{http_server.url}/ajax/outreach/count.json?x=1", {})
     assert (status, answer) == (200, {"status": "success", "result": 0})
 
 
-def test_oversized_body_is_refused_without_reading_it(
-    server: OutreachServer, store: mo.OutreachStore
-) -> None:
+def test_oversized_body_is_refused_without_reading_it(http_server: OutreachServer) -> None:
     head = (
         f"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
     ).encode()
-    answer = raw_request(server, head + b'{"outreach_type": ', shut_write=False)
+    answer = raw_request(http_server, head + b'{"outreach_type": ', shut_write=False)
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b'{"status":"The body is over' in answer
-    assert store.count() == 0
-    assert ajax(server, "count")["result"] == 0  # still serving
+    assert http_server.store.count() == 0
+    assert ajax(http_server, "count")["result"] == 0  # still serving
 
 
 @pytest.mark.parametrize("length", ["abc", "-1", "1e3", ""])
-def test_bad_content_length_is_400(server: OutreachServer, length: str) -> None:
+def test_bad_content_length_is_400(http_server: OutreachServer, length: str) -> None:
     head = f"POST /ajax/outreach/count.json HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}"
-    answer = raw_request(server, head.encode())
+    answer = raw_request(http_server, head.encode())
     assert answer.startswith(b"HTTP/1.1 400 ")
-    assert ajax(server, "count")["result"] == 0
+    assert ajax(http_server, "count")["result"] == 0
 
 
-def test_body_shorter_than_its_length(server: OutreachServer, store: mo.OutreachStore) -> None:
+def test_body_shorter_than_its_length(http_server: OutreachServer) -> None:
     head = b"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n"
-    answer = raw_request(server, head + json.dumps(LINKEDIN).encode())
+    answer = raw_request(http_server, head + json.dumps(LINKEDIN).encode())
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"shorter than its length" in answer
-    assert store.count() == 0
+    assert http_server.store.count() == 0
 
 
 def test_content_length_is_honoured(server: OutreachServer, store: mo.OutreachStore) -> None:
@@ -520,9 +594,9 @@ def test_content_length_is_honoured(server: OutreachServer, store: mo.OutreachSt
     assert sorted(r.subject or "" for r in store.iter()) == ["", "second"]
 
 
-def test_missing_content_length_is_an_empty_body(server: OutreachServer) -> None:
+def test_missing_content_length_is_an_empty_body(http_server: OutreachServer) -> None:
     answer = raw_request(
-        server, b"POST /ajax/outreach/count.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        http_server, b"POST /ajax/outreach/count.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert answer.endswith(b'{"status":"success","result":0}')
@@ -550,41 +624,41 @@ def test_chunked_body(server: OutreachServer, store: mo.OutreachStore) -> None:
         b"",
     ],
 )
-def test_malformed_requests_do_not_stop_the_server(server: OutreachServer, data: bytes) -> None:
-    answer = raw_request(server, data)
+def test_malformed_requests_do_not_stop_the_server(http_server: OutreachServer, data: bytes) -> None:
+    answer = raw_request(http_server, data)
     assert answer == b"" or answer.startswith(b"HTTP/1.")
     assert not answer.startswith(b"HTTP/1.1 200")
-    assert ajax(server, "count")["result"] == 0
+    assert ajax(http_server, "count")["result"] == 0
 
 
-def test_non_utf8_body_is_an_error_envelope(server: OutreachServer) -> None:
+def test_non_utf8_body_is_an_error_envelope(http_server: OutreachServer) -> None:
     for prefix in ("/ajax/outreach/", "/api1.0/outreach/"):
-        status, _, answer = post(f"{server.url}{prefix}insert.json", b'{"subject": "\xff\xfe"}')
+        status, _, answer = post(f"{http_server.url}{prefix}insert.json", b'{"subject": "\xff\xfe"}')
         assert status == 200
         assert answer["status"] != "success"
 
 
-def test_deeply_nested_body_is_an_error_envelope(server: OutreachServer) -> None:
+def test_deeply_nested_body_is_an_error_envelope(http_server: OutreachServer) -> None:
     deep = b"[" * 100_000 + b"]" * 100_000
     for prefix in ("/ajax/outreach/", "/api1.0/outreach/"):
-        status, _, answer = post(f"{server.url}{prefix}count.json", deep)
+        status, _, answer = post(f"{http_server.url}{prefix}count.json", deep)
         assert status == 200
         assert answer["status"] != "success"
 
 
 def test_a_failure_behind_the_wire_is_a_500_and_serving_goes_on(
-    server: OutreachServer, monkeypatch: pytest.MonkeyPatch
+    http_server: OutreachServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(store: mo.OutreachStore, endpoint: str, body: Any = None) -> bytes:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(wire, "call", broken)
-    status, head, answer = post(f"{server.url}/ajax/outreach/count.json", {})
+    status, head, answer = post(f"{http_server.url}/ajax/outreach/count.json", {})
     assert status == 500
     assert head["Content-Type"] == "application/json"
     assert "boom" in answer["status"]
     monkeypatch.undo()
-    assert ajax(server, "count")["result"] == 0
+    assert ajax(http_server, "count")["result"] == 0
 
 
 def test_keep_alive_connection_serves_several_requests(server: OutreachServer) -> None:
@@ -706,11 +780,11 @@ def test_serve_forever_returns_when_closed_from_another_thread(store: mo.Outreac
         server.serve_forever()
 
 
-def test_start_twice_is_an_error(server: OutreachServer) -> None:
+def test_start_twice_is_an_error(http_server: OutreachServer) -> None:
     with pytest.raises(RuntimeError):
-        server.start()
+        http_server.start()
     with pytest.raises(RuntimeError):
-        server.serve_forever()
+        http_server.serve_forever()
 
 
 def test_store_can_be_replaced_while_serving(server: OutreachServer, store: mo.OutreachStore) -> None:
@@ -723,20 +797,20 @@ def test_store_can_be_replaced_while_serving(server: OutreachServer, store: mo.O
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "10.0.0.1", "example.com", "::", "8.8.8.8", ""])
-def test_refuses_non_loopback_hosts(store: mo.OutreachStore, host: str) -> None:
+def test_refuses_non_loopback_hosts(memory_store: mo.OutreachStore, host: str) -> None:
     with pytest.raises(ValueError, match="loopback"):
-        OutreachServer(store, host=host)
+        OutreachServer(memory_store, host=host)
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.0.2"])
-def test_loopback_hosts(store: mo.OutreachStore, host: str) -> None:
-    with OutreachServer(store, host=host) as server:
+def test_loopback_hosts(memory_store: mo.OutreachStore, host: str) -> None:
+    with OutreachServer(memory_store, host=host) as server:
         assert ajax(server, "count")["result"] == 0
 
 
-def test_ipv6_loopback(store: mo.OutreachStore) -> None:
+def test_ipv6_loopback(memory_store: mo.OutreachStore) -> None:
     try:
-        server = OutreachServer(store, host="::1")
+        server = OutreachServer(memory_store, host="::1")
     except OSError:
         pytest.skip("no IPv6 loopback on this machine")
     with server:
@@ -747,45 +821,43 @@ def test_ipv6_loopback(store: mo.OutreachStore) -> None:
 # --- property: the strategies over HTTP ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def shared_server() -> Iterator[OutreachServer]:
-    with mo.open(":memory:") as store, OutreachServer(store) as server:
-        store.add_tag("vip")
-        yield server
-
-
-@settings(max_examples=40)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=mos.invalid_cases(tags=["vip"]))
 def test_every_invalid_body_is_refused_over_http(
-    shared_server: OutreachServer, case: mos.InvalidCase
+    server: OutreachServer, store: mo.OutreachStore, case: mos.InvalidCase
 ) -> None:
-    before = shared_server.store.count()
-    answer = ajax(shared_server, "insert", case.body)
+    """One store for all the examples (on each engine): a refused body changes nothing of it."""
+    store.add_tag("vip")
+    before = store.count()
+    answer = ajax(server, "insert", case.body)
     assert answer["status"] != "success"
-    assert shared_server.store.count() == before
-    answer = public(shared_server, "insert", {"api_key": shared_server.api_key, "desc": case.body})
+    assert store.count() == before
+    answer = public(server, "insert", {"api_key": server.api_key, "desc": case.body})
     assert answer["status"] != "success"
-    assert shared_server.store.count() == before
+    assert store.count() == before
 
 
-@settings(max_examples=40)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     body=mos.outreaches(tags=["vip"], deleted=False),  # live, so that the update applies
     change=mos.updates(tags=["vip"]),
     page_request=mos.page_requests(),
 )
 def test_every_valid_body_is_accepted_over_http(
-    shared_server: OutreachServer, body: dict[str, Any], change: dict[str, Any], page_request: dict[str, Any]
+    server: OutreachServer,
+    store: mo.OutreachStore,
+    body: dict[str, Any],
+    change: dict[str, Any],
+    page_request: dict[str, Any],
 ) -> None:
-    inserted = ajax(shared_server, "insert", body)
+    store.add_tag("vip")
+    inserted = ajax(server, "insert", body)
     assert inserted["status"] == "success", inserted
     updated = public(
-        shared_server,
-        "update",
-        {"api_key": shared_server.api_key, "desc": {**change, "id": inserted["result"]["id"]}},
+        server, "update", {"api_key": server.api_key, "desc": {**change, "id": inserted["result"]["id"]}}
     )
     assert updated["status"] == "success", updated
-    page = ajax(shared_server, "page", page_request)
+    page = ajax(server, "page", page_request)
     assert page["status"] == "success", page
 
 

@@ -564,6 +564,67 @@ def test_a_held_lock_gives_busy_error_after_about_timeout(pg_url: str) -> None:
         assert pg.update(rec.id, subject="x").version == 2
 
 
+def _wait_until_blocked_by(holder_pid: int, schema: str, what: str) -> None:
+    """Return once some other backend waits for a lock `holder_pid` holds (polled: a condition on the
+    server, not a guess at how long the waiter takes to get there)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    query = "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+    while raw_execute(schema, query, (holder_pid,))[0][0] == 0:
+        assert time.monotonic() < deadline, f"{what} never waited for the open transaction"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("use", ["insert", "update"])
+def test_remove_tag_racing_a_writer_of_the_tag_says_it_is_used(
+    pg: mo.OutreachStore, schema_name: str, use: str
+) -> None:
+    """A transaction of another connection writes a record with the tag and has not committed when
+    remove_tag starts: remove_tag waits for it, and once it commits, refuses with the message SQLite
+    gives ("used by 1 outreach record"), never the database's raw foreign-key refusal."""
+    import threading
+
+    import psycopg
+    from psycopg import sql
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    pg.add_tag("t")
+    rec = pg.insert(outreach_type="GMail_DirectMessage", status="pending")
+    with psycopg.connect(**parse_url(BASE_URL)[0]) as other:  # a transaction opens on first execute
+        other.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema_name)))
+        if use == "insert":
+            other.execute(
+                "INSERT INTO outreach (id, outreach_type, status, tag, create_time, update_time) "
+                "VALUES (gen_random_uuid(), 'GMail_DirectMessage', 'pending', 't', now(), now())"
+            )
+        else:
+            other.execute("UPDATE outreach SET tag = 't' WHERE id = %s", (rec.id,))
+        holder = other.execute("SELECT pg_backend_pid()").fetchone()
+        assert holder is not None
+        errors: list[BaseException] = []
+
+        def remove() -> None:
+            try:
+                pg.remove_tag("t")
+            except BaseException as exc:
+                errors.append(exc)
+
+        remover = threading.Thread(target=remove)
+        remover.start()
+        try:
+            _wait_until_blocked_by(holder[0], schema_name, "remove_tag")
+        finally:
+            other.commit()
+            remover.join(30)
+    assert not remover.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], mo.ValidationError), errors
+    assert errors[0].errors == [("tag", "The tag 't' is used by 1 outreach record.")]
+    assert pg.tags() == ["t"]
+    assert pg.count(filters={"tag": "t"}) == 1
+
+
 def test_close_at_any_moment(pg_url: str) -> None:
     store = mo.open(pg_url)
     store.insert(outreach_type="GMail_DirectMessage", status="pending")

@@ -207,6 +207,7 @@ os.register_at_fork(after_in_child=_abandon_inherited)
 class PostgresEngine(Engine):
     for_update = " FOR UPDATE"
     for_share = " FOR SHARE"
+    leading_range = True  # the page plans: see paging.Query.lead
 
     def __init__(self, url: str, *, create: bool, readonly: bool, timeout: float) -> None:
         self._psycopg, self._psycopg_pool = _import()

@@ -8,6 +8,7 @@ by side and compare the answers, errors included.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import subprocess
@@ -425,6 +426,116 @@ def test_page_number_walks_see_writes_between_pages(pg: mo.OutreachStore, pg_url
         third = pg.page(3, order="subject", limit=10)
         assert third[0].subject == "s020"
         assert pg.page(3, order="subject", limit=10) == third
+
+
+def _counters(schema: str) -> dict[int, int]:
+    return dict(raw_execute(schema, "SELECT pid, n FROM mass_outreach_writes"))
+
+
+def _wait_until_ended(schema: str, pids: set[int]) -> None:
+    """Return once none of `pids` is a live backend (a closed connection's backend exits a moment
+    after the client hangs up: polled on pg_stat_activity, not guessed)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while raw_execute(schema, "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)):
+        assert time.monotonic() < deadline, f"backends {pids} never ended"
+        time.sleep(0.01)
+
+
+def test_an_open_folds_the_walk_counters_of_ended_backends(pg_url: str, schema_name: str) -> None:
+    """Each writing backend adds a counter row; the rows of backends that have ended are folded into
+    one at the next open, and the sum (the page-number walk signal) is exactly what it was."""
+    writers = [mo.open(pg_url) for _ in range(4)]
+    for i, w in enumerate(writers):
+        for _ in range(i + 1):
+            w.insert(outreach_type="GMail_DirectMessage", status="pending")
+    before = _counters(schema_name)
+    assert len(before) >= 4 and sum(before.values()) == 1 + 2 + 3 + 4  # a row per backend that wrote
+    for w in writers:
+        w.close()
+    _wait_until_ended(schema_name, set(before))
+    with mo.open(pg_url) as pg:
+        assert _counters(schema_name) == {0: 10}
+        pg.insert(outreach_type="GMail_DirectMessage", status="pending")  # still raises the sum
+        after = _counters(schema_name)
+        assert after[0] == 10 and sum(after.values()) == 11 and len(after) == 2
+    with mo.open(pg_url) as again:  # the same pid's row, or a new one: the sum stays
+        assert sum(_counters(schema_name).values()) == 11
+        assert again.count() == 11
+
+
+def test_walk_counter_folds_racing_writers_lose_and_double_nothing(pg: mo.OutreachStore, pg_url: str) -> None:
+    """Writers on short-lived stores (each a backend of its own, ending when closed) insert while
+    other threads keep opening the store (each open folds) and a reader samples (sum of counters,
+    count of records) in one snapshot. The sum never goes down, rises with every record seen, and ends
+    equal to the number of inserts: a fold neither loses a counter nor counts one twice."""
+    import threading
+
+    import psycopg
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    writers, rounds, each, folders = 3, 8, 3, 2
+    done = threading.Event()
+    failures: list[BaseException] = []
+    samples: list[tuple[int, int]] = []
+
+    def guarded(job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except BaseException as exc:
+                failures.append(exc)
+
+        return run
+
+    def write() -> None:
+        for _ in range(rounds):
+            with mo.open(pg_url) as store:
+                for _ in range(each):
+                    store.insert(outreach_type="GMail_DirectMessage", status="pending")
+
+    def fold() -> None:
+        while not done.is_set():
+            mo.open(pg_url).close()
+
+    def read() -> None:
+        keywords, schema, _, _ = parse_url(pg_url)
+        with psycopg.connect(**keywords, autocommit=True) as conn:
+            conn.execute(f'SET search_path = "{schema}"')
+            while True:
+                finished = done.is_set()
+                row = conn.execute(
+                    "SELECT (SELECT coalesce(sum(n), 0) FROM mass_outreach_writes), "
+                    "(SELECT count(*) FROM outreach)"
+                ).fetchone()
+                assert row is not None
+                samples.append((int(row[0]), int(row[1])))
+                if finished:
+                    return
+
+    threads = [threading.Thread(target=guarded(write)) for _ in range(writers)]
+    others = [threading.Thread(target=guarded(fold)) for _ in range(folders)]
+    others.append(threading.Thread(target=guarded(read)))
+    for t in threads + others:
+        t.start()
+    for t in threads:
+        t.join(120)
+    done.set()
+    for t in others:
+        t.join(60)
+    assert not failures, failures
+    total = writers * rounds * each
+    assert samples[-1] == (total, total) and len(samples) > 2
+    for (s1, c1), (s2, c2) in itertools.pairwise(samples):
+        assert s2 >= s1 and c2 >= c1, (s1, c1, s2, c2)
+        assert c2 == c1 or s2 > s1, (s1, c1, s2, c2)
+    schema = parse_url(pg_url)[1]
+    assert schema is not None
+    _wait_until_ended(schema, set(_counters(schema)) - {0})  # every writer's store is closed
+    mo.open(pg_url).close()
+    assert _counters(schema) == {0: total}
 
 
 def test_order_uses_the_partial_indexes(pg: mo.OutreachStore, schema_name: str) -> None:

@@ -17,8 +17,10 @@ one snapshot, and the signal is the sum of the counters in `mass_outreach_writes
 trigger on outreach adds one to the writing backend's own counter inside the writer's transaction. A
 later snapshot sees a superset of the commits an earlier one saw, and every commit that wrote outreach
 raised the sum, so an equal sum means that no write became visible between the two pages. Counters are
-per backend pid (no two live backends share one), so writers never wait for each other on them; the
-table holds one small row per pid that ever wrote.
+per backend pid (no two live backends share one), so writers never wait for each other on them.
+Each open folds the rows of backends that have ended into one row (pid 0) in one statement, so the
+table holds a row per live writing backend, one for the ended ones, and those that ended since the
+last open; the fold keeps the sum (see `_fold_walk_counters`).
 """
 
 from __future__ import annotations
@@ -470,6 +472,29 @@ class PostgresEngine(Engine):
         """One for the store: the signal is the database's, the same on every connection."""
         return self._walks
 
+    def _fold_walk_counters(self, conn: Any, name: str) -> None:
+        """Move the counters of backends that have ended (pids not in pg_stat_activity) into the row of
+        pid 0 (never a backend's), in one statement: a snapshot sees all of it or none, so the sum is
+        the same before and after, and a later write still raises it.
+
+        A writer never waits here and the fold never waits for a writer: a counter row someone holds
+        locked (a reused pid writing now, a prepared transaction) is skipped (SKIP LOCKED) and folded
+        by a later open. A reused pid whose row was folded just before it writes gets a new row from
+        its trigger's INSERT, so nothing is lost or counted twice. Two folds at once take turns on the
+        row of pid 0 and never fold one row twice (each deletes what it locked). Housekeeping only: if
+        it cannot run (a role without DELETE there, a lock timeout), nothing changed and the open goes
+        on."""
+        table = self._psycopg.sql.Identifier(name, "mass_outreach_writes")
+        fold = self._psycopg.sql.SQL(
+            "WITH ended AS (SELECT pid FROM {t} WHERE pid <> 0 AND pid NOT IN "
+            "(SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL) FOR UPDATE SKIP LOCKED), "
+            "gone AS (DELETE FROM {t} AS w USING ended WHERE w.pid = ended.pid RETURNING w.n) "
+            "INSERT INTO {t} AS w (pid, n) SELECT 0, sum(n) FROM gone HAVING count(*) > 0 "
+            "ON CONFLICT (pid) DO UPDATE SET n = w.n + excluded.n"
+        ).format(t=table)
+        with contextlib.suppress(self._psycopg.Error):
+            conn.execute(fold)
+
     # --- SQL dialect -------------------------------------------------------------------------------
 
     def order_by(self, field: str, asc: bool, nullable: bool) -> str:
@@ -580,6 +605,8 @@ class PostgresEngine(Engine):
         found, mark = self._state(conn, name)
         if not self._needs(found, mark, name):
             self._check_objects(conn, name)
+            if not self.readonly:
+                self._fold_walk_counters(conn, name)
             return
         if self.readonly or not create:
             raise SchemaError(

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from snapshots import snapshot
 
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
@@ -455,8 +456,10 @@ def test_an_open_folds_the_walk_counters_of_ended_backends(pg_url: str, schema_n
     for w in writers:
         w.close()
     _wait_until_ended(schema_name, set(before))
+    unchanged = snapshot(pg_url)
     with mo.open(pg_url) as pg:
         assert _counters(schema_name) == {0: 10}
+        assert snapshot(pg_url) == unchanged  # "exactly as it was": the fold changed no stored value
         pg.insert(outreach_type="GMail_DirectMessage", status="pending")  # still raises the sum
         after = _counters(schema_name)
         assert after[0] == 10 and sum(after.values()) == 11 and len(after) == 2

@@ -24,6 +24,7 @@ from schema_cases import (
     VALUE_BAD,
     case_id,
 )
+from snapshots import snapshot
 
 import mass_outreach as mo
 from mass_outreach import model
@@ -260,3 +261,56 @@ def test_no_sort_step_at_any_depth(
             finally:
                 conn.execute("RESET enable_seqscan")
         assert "Index" in plan and "Sort" not in plan, plan
+
+
+# --- the schema's mark: version and application ----------------------------------------------------
+
+# What someone (or something) left in the table `mass_outreach`, and what the open must say. The
+# PostgreSQL engine's first schema is version 2 (there never was a PostgreSQL version 1), so there is
+# nothing older to migrate: any version under 2 is not a mark this library wrote.
+MARKS: list[tuple[str, list[str], str]] = [
+    ("version 1", ["UPDATE mass_outreach SET version = 1"], r"schema version 1, which no mass_outreach"),
+    ("version 0", ["UPDATE mass_outreach SET version = 0"], r"schema version 0, which no mass_outreach"),
+    ("version -7", ["UPDATE mass_outreach SET version = -7"], r"schema version -7, which no mass_outreach"),
+    ("version 3", ["UPDATE mass_outreach SET version = 3"], r"newer mass_outreach \(schema version 3;"),
+    ("no mark row", ["DELETE FROM mass_outreach"], r"holds no mark row"),
+    ("two mark rows", ["INSERT INTO mass_outreach VALUES ('mass_outreach', 2)"], r"holds 2 mark rows"),
+    ("another application", ["UPDATE mass_outreach SET application = 'other'"], r"application 'other'"),
+    (
+        "a text version",
+        [
+            "ALTER TABLE mass_outreach ALTER version TYPE text",
+            "UPDATE mass_outreach SET version = 'garbage'",
+        ],
+        r"schema version 'garbage', which is not a number",
+    ),
+    (
+        "a NULL version",
+        ["ALTER TABLE mass_outreach ALTER version DROP NOT NULL", "UPDATE mass_outreach SET version = NULL"],
+        r"schema version None, which is not a number",
+    ),
+    ("no version column", ["ALTER TABLE mass_outreach DROP COLUMN version"], r"not a usable mass_outreach"),
+]
+
+
+@pytest.mark.parametrize(("statements", "message"), [m[1:] for m in MARKS], ids=[m[0] for m in MARKS])
+@pytest.mark.parametrize("mode", ["create", "create=False", "readonly"])
+def test_a_mark_that_is_not_this_version_is_refused_untouched(
+    postgres_url: str, statements: list[str], message: str, mode: str
+) -> None:
+    """Open (creating, create=False, read-only) refuses with a SchemaError that says what the mark is,
+    and writes nothing: no migration is tried, no table made, no counter folded."""
+    import psycopg
+
+    with mo.open(postgres_url) as store:
+        store.add_tag("t")
+        store.insert(outreach_type="GMail_DirectMessage", status="pending", tag="t")
+    keywords, schema, _, _ = parse_url(postgres_url)
+    with psycopg.connect(**keywords, autocommit=True) as conn:
+        conn.execute(f'SET search_path = "{schema}"')
+        for statement in statements:
+            conn.execute(statement)
+    before = snapshot(postgres_url)
+    with pytest.raises(mo.SchemaError, match=message):
+        mo.open(postgres_url, create=mode != "create=False", readonly=mode == "readonly")
+    assert snapshot(postgres_url) == before

@@ -51,6 +51,7 @@ __all__ = ["APPLICATION", "PostgresEngine", "ddl", "parse_url"]
 APPLICATION = "mass_outreach"
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names: refuse them
 POOL_MIN, POOL_MAX = 1, 10
+FIRST_VERSION = 2  # this engine's first schema version (schema.py's 2): there never was a version 1 here
 _TABLES = ("outreach", "tag", "mass_outreach", "mass_outreach_writes")
 _ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_FOLD = str.maketrans(_ASCII_UPPER, _ASCII_UPPER.lower())
@@ -538,8 +539,9 @@ class PostgresEngine(Engine):
             raise SchemaError(f"{self.target}: the connection has no current schema (search_path)")
         return str(name)
 
-    def _state(self, conn: Any, name: str) -> tuple[set[str], tuple[str, int] | None]:
-        """Which of our tables the schema holds, and the (application, version) mark if any."""
+    def _state(self, conn: Any, name: str) -> tuple[set[str], tuple[int, Any, Any] | None]:
+        """Which of our tables the schema holds, and the mark if the table `mass_outreach` is there:
+        (how many rows it holds, the first row's application and version, as stored)."""
         found = {
             r[0]
             for r in conn.execute(
@@ -554,10 +556,12 @@ class PostgresEngine(Engine):
             rows = conn.execute(
                 self._psycopg.sql.SQL("SELECT application, version FROM {}").format(ident)
             ).fetchall()
-            mark = (str(rows[0][0]), int(rows[0][1])) if len(rows) == 1 else ("", 0)
+            mark = (len(rows), *(rows[0] if rows else (None, None)))
         return found, mark
 
-    def _needs(self, found: set[str], mark: tuple[str, int] | None, name: str) -> bool:
+    def _needs(self, found: set[str], mark: tuple[int, Any, Any] | None, name: str) -> bool:
+        """Whether the schema needs creating; a SchemaError, before anything is written, if it holds
+        something else than a store of this version."""
         where = f"{self.target} (schema {name})"
         if mark is None:
             if found & {"outreach", "tag", "mass_outreach_writes"}:
@@ -566,15 +570,30 @@ class PostgresEngine(Engine):
                     "store; it is left as it is"
                 )
             return True
-        app, version = mark
+        rows, app, version = mark
+        if rows != 1:
+            raise SchemaError(
+                f"{where} holds {f'{rows} mark rows' if rows else 'no mark row'} in its table mass_outreach "
+                "(one row: the application and the schema version); it is left as it is"
+            )
         if app != APPLICATION:
             raise SchemaError(f"{where} is not a mass_outreach store (application {app!r})")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise SchemaError(
+                f"{where} is marked with schema version {version!r}, which is not a number; it was changed "
+                "by other means, and is left as it is"
+            )
+        if version < FIRST_VERSION:
+            raise SchemaError(
+                f"{where} has schema version {version}, which no mass_outreach PostgreSQL store was made "
+                f"with (the first is version {FIRST_VERSION}); it is left as it is"
+            )
         if version > sqlite_schema.SCHEMA_VERSION:
             raise SchemaError(
                 f"{where} was made by a newer mass_outreach (schema version {version}; this one reads up "
                 f"to {sqlite_schema.SCHEMA_VERSION})"
             )
-        if version < sqlite_schema.SCHEMA_VERSION:
+        if version < sqlite_schema.SCHEMA_VERSION:  # none yet: a later version's migrations go here
             raise SchemaError(f"{where} has schema version {version}, which cannot be migrated")
         return False
 

@@ -907,10 +907,13 @@ def _apply_update(
     merged["version"] = row[_I_VERSION] + 1
     values = tuple(merged[c] for c in COLUMNS)
     sets = [c for c in COLUMNS[1:] if values[_ORDER_INDEX[c]] != row[_ORDER_INDEX[c]]]
-    conn.execute(
-        f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
-        [merged[c] for c in sets] + [ident],
-    )
+    try:
+        conn.execute(
+            f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
+            [merged[c] for c in sets] + [ident],
+        )
+    except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
+        raise _integrity_error(engine.refusal(exc), exc, values) from None
     return outreach_from_row(values)
 
 

@@ -783,6 +783,61 @@ def test_remove_tag_racing_a_writer_of_the_tag_says_it_is_used(
     assert pg.count(filters={"tag": "t"}) == 1
 
 
+@pytest.mark.parametrize(
+    "call", ["insert", "insert_many", "update", "update_many", "upsert", "upsert_existing"]
+)
+def test_a_writer_racing_the_removal_of_its_tag_says_it_is_not_registered(
+    pg: mo.OutreachStore, schema_name: str, call: str
+) -> None:
+    """The other way round: another connection has deleted the tag and not committed when a write
+    that uses it starts; the write waits, and once the removal commits it is refused with the message
+    for an unregistered tag, never the database's raw foreign-key refusal."""
+    import threading
+
+    import psycopg
+    from psycopg import sql
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    pg.add_tag("t")
+    rec = pg.insert(outreach_type="GMail_DirectMessage", status="pending")
+    body = {"outreach_type": "GMail_DirectMessage", "status": "pending", "tag": "t"}
+    calls: dict[str, Callable[[], Any]] = {
+        "insert": lambda: pg.insert(body),
+        "insert_many": lambda: pg.insert_many([body]),
+        "update": lambda: pg.update(rec.id, tag="t"),
+        "update_many": lambda: pg.update_many([{"id": rec.id, "tag": "t"}]),
+        "upsert": lambda: pg.upsert({**body, "id": str(uuid.uuid4())}),
+        "upsert_existing": lambda: pg.upsert({"id": rec.id, "tag": "t"}),
+    }
+    with psycopg.connect(**parse_url(BASE_URL)[0]) as other:
+        other.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema_name)))
+        other.execute("DELETE FROM tag WHERE name = 't'")
+        holder = other.execute("SELECT pg_backend_pid()").fetchone()
+        assert holder is not None
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                calls[call]()
+            except BaseException as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            _wait_until_blocked_by(holder[0], schema_name, call)
+        finally:
+            other.commit()
+            writer.join(30)
+    assert not writer.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], mo.ValidationError), errors
+    assert [(f.rsplit(".", 1)[-1], m.split(": ", 1)[-1]) for f, m in errors[0].errors] == [
+        ("tag", "The tag 't' is not registered in this store.")
+    ]
+    assert pg.tags() == [] and pg.count() == 1 and pg.get(rec.id).tag is None
+
+
 def test_close_at_any_moment(pg_url: str) -> None:
     store = mo.open(pg_url)
     store.insert(outreach_type="GMail_DirectMessage", status="pending")

@@ -81,7 +81,8 @@ CREATE INDEX outreach_tag_id ON outreach (tag, id);
 -- The page-number walk signal (see mass_outreach/backends/postgresql.py): every statement that
 -- writes outreach adds one to its own backend's counter, in the writer's transaction; a reader sums the
 -- counters in its snapshot. A backend's row is its own (no two live backends share a pid), so writers
--- never wait for each other here.
+-- never wait for each other here. Each open folds the rows of ended backends into the row of pid 0,
+-- keeping the sum.
 CREATE TABLE mass_outreach_writes (
     pid integer PRIMARY KEY,
     n bigint NOT NULL

@@ -185,6 +185,10 @@ def _like_pattern(value: str) -> str:
 class Dialect(Protocol):
     """What differs between engines in a page query (mass_outreach.backends.Engine has these)."""
 
+    #: spell a one-value filter on an index's leading column as a range led into ORDER BY (see
+    #: Query.lead): PostgreSQL's planner needs that to choose the (status, create_time, id) index
+    leading_range: bool
+
     def order_by(self, field: str, asc: bool, nullable: bool) -> str: ...
     def substring(
         self, name: str, value: str, like_pattern: str, fits_like: bool
@@ -193,6 +197,8 @@ class Dialect(Protocol):
 
 class _SqliteDialect:
     """SQLite's spellings, for callers that give no engine (the benchmarks' raw queries)."""
+
+    leading_range = False
 
     def order_by(self, field: str, asc: bool, nullable: bool) -> str:
         direction = "" if asc else " DESC"
@@ -257,15 +263,31 @@ class Query(msgspec.Struct, frozen=True):
 
     def sql(self, offset: int = 0, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
         """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists)."""
-        conds, params = self._where(dialect)
         field = self.order
         assert field in ORDER_FIELDS
+        lead = self.lead(dialect)
+        if lead is None:
+            conds, params = self._where(dialect)
+        else:
+            name, value = lead
+            rest = {k: v for k, v in self.filters.items() if k != name}
+            conds, params = Query(filters=rest, include_deleted=self.include_deleted)._where(dialect)
+            conds.append(f"{name} >= ? AND {name} <= ?")
+            params += [value, value]
         if self.after is not None:
             value, ident = self.after
-            cond, key_params = keyset_condition(field, self.asc, value, ident)
+            if lead is None:
+                cond, key_params = keyset_condition(field, self.asc, value, ident)
+            else:
+                keys = [lead[0], "id"] if field == "id" else [lead[0], field, "id"]
+                values = [lead[1], ident] if field == "id" else [lead[1], value, ident]
+                cond = f"({', '.join(keys)}) {'>' if self.asc else '<'} ({', '.join('?' * len(keys))})"
+                key_params = values
             conds.append(cond)
             params.extend(key_params)
         order_by = dialect.order_by(field, self.asc, field in NULLABLE)
+        if lead is not None:
+            order_by = f"{lead[0]}{'' if self.asc else ' DESC'}, {order_by}"
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         sql = f"SELECT {', '.join(COLUMNS)} FROM outreach{where} ORDER BY {order_by} LIMIT ?"
         params.append(self.limit + 1)
@@ -278,6 +300,25 @@ class Query(msgspec.Struct, frozen=True):
         conds, params = self._where(dialect)
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         return f"SELECT count(*) FROM outreach{where}", params
+
+    def lead(self, dialect: Dialect) -> tuple[str, Any] | None:
+        """(column, value) of a one-value filter on status or outreach_type, where an index (that
+        column, the order field, id) serves the page and the dialect wants it led (PostgreSQL).
+
+        With `status = ?`, PostgreSQL drops status from the order (a constant) and so may walk the
+        (create_time, id) index instead, filtering on status: it costs that walk assuming the matching
+        rows are spread evenly, and prefers that index's perfect heap correlation. Where they are not
+        (the pending records are the newest ones), a page of the oldest pending ones read the whole
+        table. `status >= ? AND status <= ?` (the same rows) ordered by (status, create_time, id) leaves
+        that index as the only ordered path, whatever the data; the keyset compares (status, ...) too,
+        so a later page starts inside the index."""
+        if not dialect.leading_range or self.include_deleted or self.order not in _LED_ORDERS:
+            return None
+        for name in ("status", "outreach_type"):
+            value = self.filters.get(name)
+            if isinstance(value, list) and len(value) == 1 and value[0] is not None:
+                return name, value[0]
+        return None
 
     def _where(self, dialect: Dialect) -> tuple[list[str], list[Any]]:
         """The filters' conditions, after `delete_time IS NULL` unless deleted records are asked for
@@ -298,6 +339,9 @@ class Query(msgspec.Struct, frozen=True):
             self.limit,
             self.include_deleted,
         )
+
+
+_LED_ORDERS = frozenset({"id", "create_time", "update_time"})  # schema.sql's (status|outreach_type, x, id)
 
 
 def keyset_condition(field: str, asc: bool, value: Any, ident: str) -> tuple[str, list[Any]]:

@@ -166,7 +166,15 @@ class OutreachStore:
         """Unregister a tag; refused while any record uses it."""
         name = check_tag_name(name)
         with self._write() as conn:
-            if conn.execute("SELECT 1 FROM tag WHERE name = ?", (name,)).fetchone() is None:
+            # Locked first where the engine needs it (PostgreSQL): a writer whose uncommitted record
+            # uses the tag holds a key-share lock on it, so this waits for that writer to end, and the
+            # count below then sees its record (else the DELETE would wait instead, and fail on the
+            # foreign key with the database's own message). A writer that comes later waits for this
+            # transaction, and then finds the tag gone.
+            if (
+                conn.execute(f"SELECT 1 FROM tag WHERE name = ?{self._engine.for_update}", (name,)).fetchone()
+                is None
+            ):
                 raise NotFoundError(f"The tag '{name}' is not registered.")
             used = conn.execute("SELECT count(*) FROM outreach WHERE tag = ?", (name,)).fetchone()[0]
             if used:
@@ -899,10 +907,13 @@ def _apply_update(
     merged["version"] = row[_I_VERSION] + 1
     values = tuple(merged[c] for c in COLUMNS)
     sets = [c for c in COLUMNS[1:] if values[_ORDER_INDEX[c]] != row[_ORDER_INDEX[c]]]
-    conn.execute(
-        f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
-        [merged[c] for c in sets] + [ident],
-    )
+    try:
+        conn.execute(
+            f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
+            [merged[c] for c in sets] + [ident],
+        )
+    except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
+        raise _integrity_error(engine.refusal(exc), exc, values) from None
     return outreach_from_row(values)
 
 

@@ -15,6 +15,16 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schema_cases import (
+    FORM_BAD,
+    GOOD,
+    GOOD_CHANGES,
+    POSTGRESQL_ONLY_BAD,
+    STORE_BAD,
+    VALUE_BAD,
+    case_id,
+)
+from snapshots import snapshot
 
 import mass_outreach as mo
 from mass_outreach import model
@@ -33,27 +43,6 @@ def _base_url(postgres_server: str) -> None:
     BASE_URL = postgres_server
 
 
-GOOD: dict[str, Any] = {
-    "id": "123e4567-e89b-12d3-a456-426614174000",
-    "outreach_type": "GMail_DirectMessage",
-    "status": "pending",
-    "approved": False,
-    "skip_repliers": None,
-    "direction": "outgoing",
-    "tag": None,
-    "subject": None,
-    "body": None,
-    "body_type": "plain",
-    "error_description": None,
-    "screenshot_url": None,
-    "message_id": None,
-    "reply_to_message_id": None,
-    "create_time": "2024-01-01T00:00:00.000000Z",
-    "update_time": "2024-01-01T00:00:00.000000Z",
-    "done_time": None,
-    "version": 1,
-    "delete_time": None,
-}
 INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 
 
@@ -88,57 +77,26 @@ def accepts(conn: Any, **changes: Any) -> bool:
         return False
 
 
-# The bad rows of tests/test_schema.py, less those whose rule is a text form that a native type
-# replaces: PostgreSQL parses times and ids into timestamptz and uuid (any input spelling; the stored
-# and loaded form is the canonical one), casts the text 'true' to a boolean and bytes (bytea) to text.
-# The Python API never passes those; the values' rules are the same.
-RAW_BAD: list[dict[str, Any]] = [
-    *({name: "bogus"} for name in ENUMS),
-    *({name: ":" + values[0]} for name, values in ENUMS.items()),
-    *({name: values[0].upper()} for name, values in ENUMS.items()),
-    *({name: None} for name in model.NOT_NULL),
-    {"approved": 2},
-    {"approved": -1},
-    {"approved": 1.5},
-    {"outreach_type": "LinkedIn_DirectMessage", "message_id": "a@b"},
-    {"outreach_type": "Facebook_FriendRequest", "reply_to_message_id": "a@b"},
-    {"message_id": "ab"},
-    {"message_id": "<a@b>"},
-    {"message_id": "a b@c"},
-    {"message_id": "x" * 997 + "@b"},
-    {"subject": "s" * 1001},
-    {"body": "b" * 1_000_001},
-    {"error_description": "e" * 10_001},
-    {"screenshot_url": "http://e.com/" + "u" * 2036},
-    {"screenshot_url": "ftp://e.com/"},
-    {"screenshot_url": "http://"},
-    {"screenshot_url": "http://e.com/a b"},
-    {"screenshot_url": "http://e.com/\u3000"},
-    {"tag": "unregistered"},
-    *({name: "a\x00@b"} for name in TEXT_LIMITS if name != "tag"),
-    {"status": "running", "done_time": None},
-    {"id": "not-a-uuid"},
-    {"id": 5},
-    {"done_time": "yesterday is not a time"},
-    {"create_time": "10000-01-01T00:00:00Z"},
-    {"version": 0},
-    {"version": 2**63},
-]
+# The cases of tests/schema_cases.py, less TEXT_FORM_BAD: PostgreSQL parses times and ids into
+# timestamptz and uuid (any input spelling; the stored and loaded form is the canonical one).
+RAW_BAD = VALUE_BAD + STORE_BAD + FORM_BAD + POSTGRESQL_ONLY_BAD
 
 
-@pytest.mark.parametrize("changes", RAW_BAD, ids=lambda c: repr(c)[:40])
+@pytest.mark.parametrize("changes", RAW_BAD, ids=case_id)
 def test_check_constraints_refuse_raw_sql(raw: Any, changes: dict[str, Any]) -> None:
     assert accepts(raw)
     assert not accepts(raw, **changes)
 
 
-def test_good_rows_pass(raw: Any) -> None:
-    assert accepts(raw, message_id="a@b", reply_to_message_id="c@d", tag="t")
-    assert accepts(raw, outreach_type="Postmark_DirectMessage", message_id="a@b")
-    assert accepts(raw, status="running", done_time="2024-01-01T00:00:00.000001Z")
-    assert accepts(raw, subject="😀" * 1000, body="", screenshot_url="http://e.com/" + "u" * 2035)
-    assert accepts(raw, approved=True, version=2**63 - 1)
-    assert accepts(raw, create_time="0001-01-01T00:00:00.000000Z", update_time="9999-12-31T23:59:59.999999Z")
+@pytest.mark.parametrize("changes", GOOD_CHANGES, ids=case_id)
+def test_good_rows_pass(raw: Any, changes: dict[str, Any]) -> None:
+    assert accepts(raw, **changes)
+
+
+@pytest.mark.parametrize("changes", FORM_BAD, ids=case_id)
+def test_the_canonical_form_python_stores_passes(raw: Any, changes: dict[str, Any]) -> None:
+    row = model.insert_row({**GOOD, **changes})
+    assert accepts(raw, **{name: row[COLUMNS.index(name)] for name in changes})
 
 
 def test_an_uppercase_id_is_stored_in_the_canonical_form(raw: Any) -> None:
@@ -303,3 +261,56 @@ def test_no_sort_step_at_any_depth(
             finally:
                 conn.execute("RESET enable_seqscan")
         assert "Index" in plan and "Sort" not in plan, plan
+
+
+# --- the schema's mark: version and application ----------------------------------------------------
+
+# What someone (or something) left in the table `mass_outreach`, and what the open must say. The
+# PostgreSQL engine's first schema is version 2 (there never was a PostgreSQL version 1), so there is
+# nothing older to migrate: any version under 2 is not a mark this library wrote.
+MARKS: list[tuple[str, list[str], str]] = [
+    ("version 1", ["UPDATE mass_outreach SET version = 1"], r"schema version 1, which no mass_outreach"),
+    ("version 0", ["UPDATE mass_outreach SET version = 0"], r"schema version 0, which no mass_outreach"),
+    ("version -7", ["UPDATE mass_outreach SET version = -7"], r"schema version -7, which no mass_outreach"),
+    ("version 3", ["UPDATE mass_outreach SET version = 3"], r"newer mass_outreach \(schema version 3;"),
+    ("no mark row", ["DELETE FROM mass_outreach"], r"holds no mark row"),
+    ("two mark rows", ["INSERT INTO mass_outreach VALUES ('mass_outreach', 2)"], r"holds 2 mark rows"),
+    ("another application", ["UPDATE mass_outreach SET application = 'other'"], r"application 'other'"),
+    (
+        "a text version",
+        [
+            "ALTER TABLE mass_outreach ALTER version TYPE text",
+            "UPDATE mass_outreach SET version = 'garbage'",
+        ],
+        r"schema version 'garbage', which is not a number",
+    ),
+    (
+        "a NULL version",
+        ["ALTER TABLE mass_outreach ALTER version DROP NOT NULL", "UPDATE mass_outreach SET version = NULL"],
+        r"schema version None, which is not a number",
+    ),
+    ("no version column", ["ALTER TABLE mass_outreach DROP COLUMN version"], r"not a usable mass_outreach"),
+]
+
+
+@pytest.mark.parametrize(("statements", "message"), [m[1:] for m in MARKS], ids=[m[0] for m in MARKS])
+@pytest.mark.parametrize("mode", ["create", "create=False", "readonly"])
+def test_a_mark_that_is_not_this_version_is_refused_untouched(
+    postgres_url: str, statements: list[str], message: str, mode: str
+) -> None:
+    """Open (creating, create=False, read-only) refuses with a SchemaError that says what the mark is,
+    and writes nothing: no migration is tried, no table made, no counter folded."""
+    import psycopg
+
+    with mo.open(postgres_url) as store:
+        store.add_tag("t")
+        store.insert(outreach_type="GMail_DirectMessage", status="pending", tag="t")
+    keywords, schema, _, _ = parse_url(postgres_url)
+    with psycopg.connect(**keywords, autocommit=True) as conn:
+        conn.execute(f'SET search_path = "{schema}"')
+        for statement in statements:
+            conn.execute(statement)
+    before = snapshot(postgres_url)
+    with pytest.raises(mo.SchemaError, match=message):
+        mo.open(postgres_url, create=mode != "create=False", readonly=mode == "readonly")
+    assert snapshot(postgres_url) == before

@@ -8,6 +8,7 @@ by side and compare the answers, errors included.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import subprocess
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from snapshots import snapshot
 
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
@@ -427,6 +429,118 @@ def test_page_number_walks_see_writes_between_pages(pg: mo.OutreachStore, pg_url
         assert pg.page(3, order="subject", limit=10) == third
 
 
+def _counters(schema: str) -> dict[int, int]:
+    return dict(raw_execute(schema, "SELECT pid, n FROM mass_outreach_writes"))
+
+
+def _wait_until_ended(schema: str, pids: set[int]) -> None:
+    """Return once none of `pids` is a live backend (a closed connection's backend exits a moment
+    after the client hangs up: polled on pg_stat_activity, not guessed)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while raw_execute(schema, "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", (list(pids),)):
+        assert time.monotonic() < deadline, f"backends {pids} never ended"
+        time.sleep(0.01)
+
+
+def test_an_open_folds_the_walk_counters_of_ended_backends(pg_url: str, schema_name: str) -> None:
+    """Each writing backend adds a counter row; the rows of backends that have ended are folded into
+    one at the next open, and the sum (the page-number walk signal) is exactly what it was."""
+    writers = [mo.open(pg_url) for _ in range(4)]
+    for i, w in enumerate(writers):
+        for _ in range(i + 1):
+            w.insert(outreach_type="GMail_DirectMessage", status="pending")
+    before = _counters(schema_name)
+    assert len(before) >= 4 and sum(before.values()) == 1 + 2 + 3 + 4  # a row per backend that wrote
+    for w in writers:
+        w.close()
+    _wait_until_ended(schema_name, set(before))
+    unchanged = snapshot(pg_url)
+    with mo.open(pg_url) as pg:
+        assert _counters(schema_name) == {0: 10}
+        assert snapshot(pg_url) == unchanged  # "exactly as it was": the fold changed no stored value
+        pg.insert(outreach_type="GMail_DirectMessage", status="pending")  # still raises the sum
+        after = _counters(schema_name)
+        assert after[0] == 10 and sum(after.values()) == 11 and len(after) == 2
+    with mo.open(pg_url) as again:  # the same pid's row, or a new one: the sum stays
+        assert sum(_counters(schema_name).values()) == 11
+        assert again.count() == 11
+
+
+def test_walk_counter_folds_racing_writers_lose_and_double_nothing(pg: mo.OutreachStore, pg_url: str) -> None:
+    """Writers on short-lived stores (each a backend of its own, ending when closed) insert while
+    other threads keep opening the store (each open folds) and a reader samples (sum of counters,
+    count of records) in one snapshot. The sum never goes down, rises with every record seen, and ends
+    equal to the number of inserts: a fold neither loses a counter nor counts one twice."""
+    import threading
+
+    import psycopg
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    writers, rounds, each, folders = 3, 8, 3, 2
+    done = threading.Event()
+    failures: list[BaseException] = []
+    samples: list[tuple[int, int]] = []
+
+    def guarded(job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except BaseException as exc:
+                failures.append(exc)
+
+        return run
+
+    def write() -> None:
+        for _ in range(rounds):
+            with mo.open(pg_url) as store:
+                for _ in range(each):
+                    store.insert(outreach_type="GMail_DirectMessage", status="pending")
+
+    def fold() -> None:
+        while not done.is_set():
+            mo.open(pg_url).close()
+
+    def read() -> None:
+        keywords, schema, _, _ = parse_url(pg_url)
+        with psycopg.connect(**keywords, autocommit=True) as conn:
+            conn.execute(f'SET search_path = "{schema}"')
+            while True:
+                finished = done.is_set()
+                row = conn.execute(
+                    "SELECT (SELECT coalesce(sum(n), 0) FROM mass_outreach_writes), "
+                    "(SELECT count(*) FROM outreach)"
+                ).fetchone()
+                assert row is not None
+                samples.append((int(row[0]), int(row[1])))
+                if finished:
+                    return
+
+    threads = [threading.Thread(target=guarded(write)) for _ in range(writers)]
+    others = [threading.Thread(target=guarded(fold)) for _ in range(folders)]
+    others.append(threading.Thread(target=guarded(read)))
+    for t in threads + others:
+        t.start()
+    for t in threads:
+        t.join(120)
+    done.set()
+    for t in others:
+        t.join(60)
+    assert not failures, failures
+    total = writers * rounds * each
+    assert samples[-1] == (total, total) and len(samples) > 2
+    for (s1, c1), (s2, c2) in itertools.pairwise(samples):
+        assert s2 >= s1 and c2 >= c1, (s1, c1, s2, c2)
+        assert c2 == c1 or s2 > s1, (s1, c1, s2, c2)
+    schema = parse_url(pg_url)[1]
+    assert schema is not None
+    _wait_until_ended(schema, set(_counters(schema)) - {0})  # every writer's store is closed
+    mo.open(pg_url).close()
+    assert _counters(schema) == {0: total}
+
+
 def test_order_uses_the_partial_indexes(pg: mo.OutreachStore, schema_name: str) -> None:
     pg.insert_many([{"outreach_type": "GMail_DirectMessage", "status": "pending"} for _ in range(3000)])
     raw_execute(schema_name, "ANALYZE outreach")
@@ -439,6 +553,50 @@ def test_order_uses_the_partial_indexes(pg: mo.OutreachStore, schema_name: str) 
             plan = raw_execute(schema_name, "EXPLAIN " + sql.replace("?", "%s"), params)
             text = "\n".join(r[0] for r in plan)
             assert "Index" in text and "Sort" not in text, (order, asc, text)
+
+
+@pytest.mark.parametrize("lead", ["status", "outreach_type"])
+def test_a_one_value_filter_walks_its_own_index_however_the_rows_cluster(
+    pg: mo.OutreachStore, schema_name: str, lead: str
+) -> None:
+    """The pending records are the newest (the usual queue): a page of them by create_time, either
+    way, by page or by cursor, reads the (status, create_time, id) index, not the (create_time, id) one
+    with a filter on status (PostgreSQL costs that one as if pending rows were spread evenly, and the
+    oldest pending one sat behind every other record)."""
+    n = 4000
+    pg.insert_many(
+        [
+            {"outreach_type": "GMail_DirectMessage", "status": "pending", "subject": "x" * 50}
+            if i >= n * 0.95
+            else {
+                "outreach_type": "LinkedIn_DirectMessage",
+                "status": ("performed", "failed", "canceled")[i % 3],
+                "subject": "x" * 50,
+            }
+            for i in range(n)
+        ]
+    )
+    raw_execute(schema_name, "ANALYZE outreach")
+    from mass_outreach.paging import build_query
+
+    value = "pending" if lead == "status" else "GMail_DirectMessage"
+    want = {"status": "outreach_status", "outreach_type": "outreach_type"}[lead]
+    for order in ("id", "create_time", "update_time"):
+        for asc in (True, False):
+            kw: dict[str, Any] = {"filters": {lead: value}, "order": order, "asc": asc, "limit": 25}
+            first = pg.page(**kw)
+            assert len(first) == 25 and first.next_cursor is not None
+            for q, _ in (build_query(**kw), build_query(cursor=first.next_cursor)):
+                sql, params = q.sql(0, pg._engine)
+                plan = raw_execute(schema_name, "EXPLAIN " + sql.replace("?", "%s"), params)
+                text = "\n".join(r[0] for r in plan)
+                assert f"using {want}_{order}" in text, (order, asc, text)
+                assert "Filter" not in text and "Sort" not in text, (order, asc, text)
+            # the same records as SQLite's plan gives: the newest pending ones, in order
+            rows = list(first) + list(pg.page(cursor=first.next_cursor))
+            keys = [(getattr(r, order), r.id) for r in rows]
+            assert keys == sorted(keys, reverse=not asc) and len(set(keys)) == 50
+            assert all(getattr(r, lead) == value for r in rows)
 
 
 # --- between processes -----------------------------------------------------------------------------
@@ -562,6 +720,122 @@ def test_a_held_lock_gives_busy_error_after_about_timeout(pg_url: str) -> None:
         t.join()
         assert 0.4 < took < 3, took
         assert pg.update(rec.id, subject="x").version == 2
+
+
+def _wait_until_blocked_by(holder_pid: int, schema: str, what: str) -> None:
+    """Return once some other backend waits for a lock `holder_pid` holds (polled: a condition on the
+    server, not a guess at how long the waiter takes to get there)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    query = "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))"
+    while raw_execute(schema, query, (holder_pid,))[0][0] == 0:
+        assert time.monotonic() < deadline, f"{what} never waited for the open transaction"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("use", ["insert", "update"])
+def test_remove_tag_racing_a_writer_of_the_tag_says_it_is_used(
+    pg: mo.OutreachStore, schema_name: str, use: str
+) -> None:
+    """A transaction of another connection writes a record with the tag and has not committed when
+    remove_tag starts: remove_tag waits for it, and once it commits, refuses with the message SQLite
+    gives ("used by 1 outreach record"), never the database's raw foreign-key refusal."""
+    import threading
+
+    import psycopg
+    from psycopg import sql
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    pg.add_tag("t")
+    rec = pg.insert(outreach_type="GMail_DirectMessage", status="pending")
+    with psycopg.connect(**parse_url(BASE_URL)[0]) as other:  # a transaction opens on first execute
+        other.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema_name)))
+        if use == "insert":
+            other.execute(
+                "INSERT INTO outreach (id, outreach_type, status, tag, create_time, update_time) "
+                "VALUES (gen_random_uuid(), 'GMail_DirectMessage', 'pending', 't', now(), now())"
+            )
+        else:
+            other.execute("UPDATE outreach SET tag = 't' WHERE id = %s", (rec.id,))
+        holder = other.execute("SELECT pg_backend_pid()").fetchone()
+        assert holder is not None
+        errors: list[BaseException] = []
+
+        def remove() -> None:
+            try:
+                pg.remove_tag("t")
+            except BaseException as exc:
+                errors.append(exc)
+
+        remover = threading.Thread(target=remove)
+        remover.start()
+        try:
+            _wait_until_blocked_by(holder[0], schema_name, "remove_tag")
+        finally:
+            other.commit()
+            remover.join(30)
+    assert not remover.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], mo.ValidationError), errors
+    assert errors[0].errors == [("tag", "The tag 't' is used by 1 outreach record.")]
+    assert pg.tags() == ["t"]
+    assert pg.count(filters={"tag": "t"}) == 1
+
+
+@pytest.mark.parametrize(
+    "call", ["insert", "insert_many", "update", "update_many", "upsert", "upsert_existing"]
+)
+def test_a_writer_racing_the_removal_of_its_tag_says_it_is_not_registered(
+    pg: mo.OutreachStore, schema_name: str, call: str
+) -> None:
+    """The other way round: another connection has deleted the tag and not committed when a write
+    that uses it starts; the write waits, and once the removal commits it is refused with the message
+    for an unregistered tag, never the database's raw foreign-key refusal."""
+    import threading
+
+    import psycopg
+    from psycopg import sql
+
+    from mass_outreach.backends.postgresql import parse_url
+
+    pg.add_tag("t")
+    rec = pg.insert(outreach_type="GMail_DirectMessage", status="pending")
+    body = {"outreach_type": "GMail_DirectMessage", "status": "pending", "tag": "t"}
+    calls: dict[str, Callable[[], Any]] = {
+        "insert": lambda: pg.insert(body),
+        "insert_many": lambda: pg.insert_many([body]),
+        "update": lambda: pg.update(rec.id, tag="t"),
+        "update_many": lambda: pg.update_many([{"id": rec.id, "tag": "t"}]),
+        "upsert": lambda: pg.upsert({**body, "id": str(uuid.uuid4())}),
+        "upsert_existing": lambda: pg.upsert({"id": rec.id, "tag": "t"}),
+    }
+    with psycopg.connect(**parse_url(BASE_URL)[0]) as other:
+        other.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(schema_name)))
+        other.execute("DELETE FROM tag WHERE name = 't'")
+        holder = other.execute("SELECT pg_backend_pid()").fetchone()
+        assert holder is not None
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                calls[call]()
+            except BaseException as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            _wait_until_blocked_by(holder[0], schema_name, call)
+        finally:
+            other.commit()
+            writer.join(30)
+    assert not writer.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], mo.ValidationError), errors
+    assert [(f.rsplit(".", 1)[-1], m.split(": ", 1)[-1]) for f, m in errors[0].errors] == [
+        ("tag", "The tag 't' is not registered in this store.")
+    ]
+    assert pg.tags() == [] and pg.count() == 1 and pg.get(rec.id).tag is None
 
 
 def test_close_at_any_moment(pg_url: str) -> None:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import barrier
 import pytest
 
 import mass_outreach as mo
@@ -26,36 +27,12 @@ COUNTERS = 8
 
 def run_together(roles: list[tuple[str, int, list[str]]], db: Path) -> list[dict[str, Any]]:
     """Start one worker per (role, ops, args), release them at once, return their JSON reports."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), role, str(db), str(seed), str(ops), *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for seed, (role, ops, args) in enumerate(roles)
-    ]
-    try:
-        for p in procs:
-            assert p.stdout is not None
-            line = p.stdout.readline()
-            assert line == "ready\n", (line, p.stderr.read() if p.stderr else "")
-        for p in procs:  # the barrier: everyone was ready, now everyone goes
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        results = []
-        for p in procs:
-            out, err = p.communicate(timeout=300)
-            assert p.returncode == 0, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        return results
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.communicate()
+    return barrier.run_together(
+        [
+            [sys.executable, str(WORKER), role, str(db), str(seed), str(ops), *args]
+            for seed, (role, ops, args) in enumerate(roles)
+        ]
+    )
 
 
 def _make_counters(db: Path) -> list[str]:
@@ -149,13 +126,7 @@ def test_processes_creating_one_file_at_once(tmp_path: Path, scale: int) -> None
     reference = tmp_path / "alone.db"
     mo.open(reference).close()
     procs = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), "creator", "-", str(seed), "0"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        barrier.start([sys.executable, str(WORKER), "creator", "-", str(seed), "0"])
         for seed in range(CREATORS)
     ]
     try:
@@ -178,10 +149,7 @@ def test_processes_creating_one_file_at_once(tmp_path: Path, scale: int) -> None
             assert p.returncode == 0, err
             assert json.loads(out.splitlines()[-1]) == {"rounds": CREATE_ROUNDS * scale}
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.communicate()
+        barrier.finish(procs)
 
 
 def test_opening_a_new_file_waits_for_the_process_creating_it(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import barrier
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -109,43 +110,17 @@ def wait_for(what: str, condition: Callable[[], bool], limit: float = 30.0) -> f
 
 def spawn(role: str, *args: str) -> subprocess.Popen[str]:
     """This file run as a child process in `role` (see `main`)."""
-    return subprocess.Popen(
-        [sys.executable, str(HERE), role, *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(procs: list[subprocess.Popen[str]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.communicate()
+    return barrier.start([sys.executable, str(HERE), role, *args])
 
 
 def run_together(url: str, roles: list[tuple[str, int, list[str]]]) -> list[dict[str, Any]]:
-    """Start one child per (role, ops, args), release them at once (each says `ready`, then every
-    one gets `go`), and return their JSON reports."""
-    procs = [spawn(role, url, str(seed), str(ops), *args) for seed, (role, ops, args) in enumerate(roles)]
-    try:
-        for p in procs:
-            assert p.stdout is not None
-            line = p.stdout.readline()
-            assert line == "ready\n", (line, p.stderr.read() if p.stderr else "")
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        results = []
-        for p in procs:
-            out, err = p.communicate(timeout=300)
-            assert p.returncode == 0, err
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        return results
-    finally:
-        finish(procs)
+    """Start one child per (role, ops, args), release them at once, and return their JSON reports."""
+    return barrier.run_together(
+        [
+            [sys.executable, str(HERE), role, url, str(seed), str(ops), *args]
+            for seed, (role, ops, args) in enumerate(roles)
+        ]
+    )
 
 
 def make_counters(url: str, n: int = COUNTERS) -> list[str]:
@@ -326,7 +301,7 @@ def test_sigkill_during_insert_many_leaves_nothing(postgres_url: str, scale: int
             os.kill(child.pid, signal.SIGKILL)
             assert child.wait(timeout=30) == -signal.SIGKILL
         finally:
-            finish([child])
+            barrier.finish([child])
         gone = wait_for(
             "the killed client's sessions to end",
             functools.partial(_no_backends, postgres_url, application),

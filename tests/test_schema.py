@@ -14,6 +14,17 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from schema_cases import (
+    FORM_BAD,
+    GOOD,
+    GOOD_CHANGES,
+    POSTGRESQL_ONLY_BAD,
+    SQLITE_ONLY_BAD,
+    STORE_BAD,
+    TEXT_FORM_BAD,
+    VALUE_BAD,
+    case_id,
+)
 
 import mass_outreach as mo
 from mass_outreach import model, schema
@@ -21,27 +32,6 @@ from mass_outreach.model import COLUMNS, ENUMS, TEXT_LIMITS, WHITESPACE
 from mass_outreach.paging import build_query
 
 DDL = schema.ddl()
-GOOD = {
-    "id": "123e4567-e89b-12d3-a456-426614174000",
-    "outreach_type": "GMail_DirectMessage",
-    "status": "pending",
-    "approved": 0,
-    "skip_repliers": None,
-    "direction": "outgoing",
-    "tag": None,
-    "subject": None,
-    "body": None,
-    "body_type": "plain",
-    "error_description": None,
-    "screenshot_url": None,
-    "message_id": None,
-    "reply_to_message_id": None,
-    "create_time": "2024-01-01T00:00:00.000000Z",
-    "update_time": "2024-01-01T00:00:00.000000Z",
-    "done_time": None,
-    "version": 1,
-    "delete_time": None,
-}
 INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -73,52 +63,17 @@ def accepts(conn: sqlite3.Connection, **changes: Any) -> bool:
 
 # --- raw SQL meets the CHECK constraints -----------------------------------------------------------
 
-RAW_BAD: list[dict[str, Any]] = [
-    *({name: "bogus"} for name in ENUMS),
-    *({name: ":" + values[0]} for name, values in ENUMS.items()),  # the symbol form is never stored
-    *({name: values[0].upper()} for name, values in ENUMS.items()),
-    *({name: None} for name in model.NOT_NULL),
-    {"approved": 2},
-    {"approved": -1},
-    {"approved": "true"},
-    {"approved": 1.5},
-    {"outreach_type": "LinkedIn_DirectMessage", "message_id": "a@b"},
-    {"outreach_type": "Facebook_FriendRequest", "reply_to_message_id": "a@b"},
-    {"message_id": "ab"},
-    {"message_id": "<a@b>"},
-    {"message_id": "a b@c"},
-    {"message_id": "x" * 997 + "@b"},
-    {"subject": "s" * 1001},
-    {"body": "b" * 1_000_001},
-    {"error_description": "e" * 10_001},
-    {"screenshot_url": "http://e.com/" + "u" * 2036},
-    {"screenshot_url": "ftp://e.com/"},
-    {"screenshot_url": "http://"},
-    {"screenshot_url": "http://e.com/a b"},
-    {"screenshot_url": "http://e.com/\u3000"},
-    {"tag": "unregistered"},
-    *({name: "a\x00@b"} for name in TEXT_LIMITS if name != "tag"),
-    {"status": "running", "done_time": None},
-    {"id": "123E4567-E89B-12D3-A456-426614174000"},
-    {"id": "not-a-uuid"},
-    {"id": 5},
-    {"create_time": "2024-01-01 00:00:00"},
-    {"update_time": "2024-01-01T00:00:00Z"},
-    {"done_time": "yesterday"},
-    {"delete_time": "2024-01-01 00:00:00"},
-    {"delete_time": "2024-01-01T00:00:00Z"},
-    {"version": 0},
-    {"subject": b"bytes"},
-]
+# schema.sql stores times and ids as text, so it refuses every spelling but the canonical one
+RAW_BAD = VALUE_BAD + STORE_BAD + FORM_BAD + TEXT_FORM_BAD + SQLITE_ONLY_BAD
 
 
-@pytest.mark.parametrize("changes", RAW_BAD, ids=lambda c: repr(c)[:40])
+@pytest.mark.parametrize("changes", RAW_BAD, ids=case_id)
 def test_check_constraints_refuse_raw_sql(raw: sqlite3.Connection, changes: dict[str, Any]) -> None:
     assert accepts(raw)  # the base row is fine
     assert not accepts(raw, **changes)
 
 
-@pytest.mark.parametrize("changes", RAW_BAD[:20], ids=lambda c: repr(c)[:40])
+@pytest.mark.parametrize("changes", RAW_BAD[:20], ids=case_id)
 def test_check_constraints_refuse_raw_updates(raw: sqlite3.Connection, changes: dict[str, Any]) -> None:
     raw.execute("SAVEPOINT u")
     try:
@@ -145,13 +100,39 @@ def test_tag_table_checks(raw: sqlite3.Connection) -> None:
     raw.execute("RELEASE t")
 
 
-def test_good_rows_pass(raw: sqlite3.Connection) -> None:
-    assert accepts(raw, message_id="a@b", reply_to_message_id="c@d", tag="t")
-    assert accepts(raw, outreach_type="Postmark_DirectMessage", message_id="a@b")
-    assert accepts(raw, status="running", done_time="2024-01-01T00:00:00.000001Z")
-    assert accepts(raw, status="pending", done_time="2024-01-01T00:00:00.000001Z")
-    assert accepts(raw, subject="😀" * 1000, body="", screenshot_url="http://e.com/" + "u" * 2035)
-    assert accepts(raw, approved=True, version=2**63 - 1)
+@pytest.mark.parametrize("changes", GOOD_CHANGES, ids=case_id)
+def test_good_rows_pass(raw: sqlite3.Connection, changes: dict[str, Any]) -> None:
+    assert accepts(raw, **changes)
+
+
+def _python_row(changes: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The row the Python rules make of GOOD with `changes` (insert's rules), or None if refused."""
+    try:
+        return model.insert_row({**GOOD, **changes})
+    except (model.BodyErrors, mo.ValidationError):
+        return None
+
+
+@pytest.mark.parametrize("changes", VALUE_BAD + SQLITE_ONLY_BAD + POSTGRESQL_ONLY_BAD, ids=case_id)
+def test_python_refuses_what_both_ddls_refuse(changes: dict[str, Any]) -> None:
+    """The other half of each raw case above and in test_pg_schema.py: the rule is the model's too."""
+    assert _python_row(changes) is None
+
+
+@pytest.mark.parametrize("changes", FORM_BAD + TEXT_FORM_BAD, ids=case_id)
+def test_python_stores_the_canonical_form_of_what_the_ddl_refuses(
+    raw: sqlite3.Connection, changes: dict[str, Any]
+) -> None:
+    row = _python_row(changes)
+    assert row is not None
+    stored = {name: row[COLUMNS.index(name)] for name in changes}
+    assert stored != changes and accepts(raw, **stored)
+
+
+@pytest.mark.parametrize("changes", STORE_BAD + GOOD_CHANGES, ids=case_id)
+def test_python_takes_the_rows_the_store_checks_itself_and_the_good_ones(changes: dict[str, Any]) -> None:
+    """A tag's registration and done_time are the store's to check or fill, at write time."""
+    assert _python_row(changes) is not None
 
 
 # --- schema.sql and the Python rules agree ---------------------------------------------------------

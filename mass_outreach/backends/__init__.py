@@ -53,6 +53,8 @@ class Engine:
     #: appended to a SELECT that reads a row to change it, and to the read of the tag set
     for_update: str = ""
     for_share: str = ""
+    #: paging.Query.lead: lead a one-value status or outreach_type filter into the page's ORDER BY
+    leading_range: bool = False
 
     # --- connections and transactions --------------------------------------------------------------
 

@@ -17,8 +17,10 @@ one snapshot, and the signal is the sum of the counters in `mass_outreach_writes
 trigger on outreach adds one to the writing backend's own counter inside the writer's transaction. A
 later snapshot sees a superset of the commits an earlier one saw, and every commit that wrote outreach
 raised the sum, so an equal sum means that no write became visible between the two pages. Counters are
-per backend pid (no two live backends share one), so writers never wait for each other on them; the
-table holds one small row per pid that ever wrote.
+per backend pid (no two live backends share one), so writers never wait for each other on them.
+Each open folds the rows of backends that have ended into one row (pid 0) in one statement, so the
+table holds a row per live writing backend, one for the ended ones, and those that ended since the
+last open; the fold keeps the sum (see `_fold_walk_counters`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ __all__ = ["APPLICATION", "PostgresEngine", "ddl", "parse_url"]
 APPLICATION = "mass_outreach"
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL silently truncates longer names: refuse them
 POOL_MIN, POOL_MAX = 1, 10
+FIRST_VERSION = 2  # this engine's first schema version (schema.py's 2): there never was a version 1 here
 _TABLES = ("outreach", "tag", "mass_outreach", "mass_outreach_writes")
 _ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ASCII_FOLD = str.maketrans(_ASCII_UPPER, _ASCII_UPPER.lower())
@@ -207,6 +210,7 @@ os.register_at_fork(after_in_child=_abandon_inherited)
 class PostgresEngine(Engine):
     for_update = " FOR UPDATE"
     for_share = " FOR SHARE"
+    leading_range = True  # the page plans: see paging.Query.lead
 
     def __init__(self, url: str, *, create: bool, readonly: bool, timeout: float) -> None:
         self._psycopg, self._psycopg_pool = _import()
@@ -469,6 +473,29 @@ class PostgresEngine(Engine):
         """One for the store: the signal is the database's, the same on every connection."""
         return self._walks
 
+    def _fold_walk_counters(self, conn: Any, name: str) -> None:
+        """Move the counters of backends that have ended (pids not in pg_stat_activity) into the row of
+        pid 0 (never a backend's), in one statement: a snapshot sees all of it or none, so the sum is
+        the same before and after, and a later write still raises it.
+
+        A writer never waits here and the fold never waits for a writer: a counter row someone holds
+        locked (a reused pid writing now, a prepared transaction) is skipped (SKIP LOCKED) and folded
+        by a later open. A reused pid whose row was folded just before it writes gets a new row from
+        its trigger's INSERT, so nothing is lost or counted twice. Two folds at once take turns on the
+        row of pid 0 and never fold one row twice (each deletes what it locked). Housekeeping only: if
+        it cannot run (a role without DELETE there, a lock timeout), nothing changed and the open goes
+        on."""
+        table = self._psycopg.sql.Identifier(name, "mass_outreach_writes")
+        fold = self._psycopg.sql.SQL(
+            "WITH ended AS (SELECT pid FROM {t} WHERE pid <> 0 AND pid NOT IN "
+            "(SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL) FOR UPDATE SKIP LOCKED), "
+            "gone AS (DELETE FROM {t} AS w USING ended WHERE w.pid = ended.pid RETURNING w.n) "
+            "INSERT INTO {t} AS w (pid, n) SELECT 0, sum(n) FROM gone HAVING count(*) > 0 "
+            "ON CONFLICT (pid) DO UPDATE SET n = w.n + excluded.n"
+        ).format(t=table)
+        with contextlib.suppress(self._psycopg.Error):
+            conn.execute(fold)
+
     # --- SQL dialect -------------------------------------------------------------------------------
 
     def order_by(self, field: str, asc: bool, nullable: bool) -> str:
@@ -512,8 +539,9 @@ class PostgresEngine(Engine):
             raise SchemaError(f"{self.target}: the connection has no current schema (search_path)")
         return str(name)
 
-    def _state(self, conn: Any, name: str) -> tuple[set[str], tuple[str, int] | None]:
-        """Which of our tables the schema holds, and the (application, version) mark if any."""
+    def _state(self, conn: Any, name: str) -> tuple[set[str], tuple[int, Any, Any] | None]:
+        """Which of our tables the schema holds, and the mark if the table `mass_outreach` is there:
+        (how many rows it holds, the first row's application and version, as stored)."""
         found = {
             r[0]
             for r in conn.execute(
@@ -528,10 +556,12 @@ class PostgresEngine(Engine):
             rows = conn.execute(
                 self._psycopg.sql.SQL("SELECT application, version FROM {}").format(ident)
             ).fetchall()
-            mark = (str(rows[0][0]), int(rows[0][1])) if len(rows) == 1 else ("", 0)
+            mark = (len(rows), *(rows[0] if rows else (None, None)))
         return found, mark
 
-    def _needs(self, found: set[str], mark: tuple[str, int] | None, name: str) -> bool:
+    def _needs(self, found: set[str], mark: tuple[int, Any, Any] | None, name: str) -> bool:
+        """Whether the schema needs creating; a SchemaError, before anything is written, if it holds
+        something else than a store of this version."""
         where = f"{self.target} (schema {name})"
         if mark is None:
             if found & {"outreach", "tag", "mass_outreach_writes"}:
@@ -540,15 +570,30 @@ class PostgresEngine(Engine):
                     "store; it is left as it is"
                 )
             return True
-        app, version = mark
+        rows, app, version = mark
+        if rows != 1:
+            raise SchemaError(
+                f"{where} holds {f'{rows} mark rows' if rows else 'no mark row'} in its table mass_outreach "
+                "(one row: the application and the schema version); it is left as it is"
+            )
         if app != APPLICATION:
             raise SchemaError(f"{where} is not a mass_outreach store (application {app!r})")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise SchemaError(
+                f"{where} is marked with schema version {version!r}, which is not a number; it was changed "
+                "by other means, and is left as it is"
+            )
+        if version < FIRST_VERSION:
+            raise SchemaError(
+                f"{where} has schema version {version}, which no mass_outreach PostgreSQL store was made "
+                f"with (the first is version {FIRST_VERSION}); it is left as it is"
+            )
         if version > sqlite_schema.SCHEMA_VERSION:
             raise SchemaError(
                 f"{where} was made by a newer mass_outreach (schema version {version}; this one reads up "
                 f"to {sqlite_schema.SCHEMA_VERSION})"
             )
-        if version < sqlite_schema.SCHEMA_VERSION:
+        if version < sqlite_schema.SCHEMA_VERSION:  # none yet: a later version's migrations go here
             raise SchemaError(f"{where} has schema version {version}, which cannot be migrated")
         return False
 
@@ -579,6 +624,8 @@ class PostgresEngine(Engine):
         found, mark = self._state(conn, name)
         if not self._needs(found, mark, name):
             self._check_objects(conn, name)
+            if not self.readonly:
+                self._fold_walk_counters(conn, name)
             return
         if self.readonly or not create:
             raise SchemaError(

@@ -747,7 +747,7 @@ def test_update_many(db: tuple[mo.OutreachStore, Any]) -> None:
     assert store.get(recs[3].id).subject == "x"
 
 
-# --- errors never leak from sqlite3 ----------------------------------------------------------------
+# --- errors never leak from the driver (sqlite3, psycopg) ------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -5,16 +5,14 @@ and empty bodies included, each with a message that says what is wrong."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import FIXTURE_SETTINGS, reset, unchanged
 from hypothesis import given
 from test_model import subtly_invalid_bodies, to_json
-from test_store import dump
 
 import mass_outreach as mo
 from mass_outreach.model import insert_row
@@ -39,18 +37,12 @@ def _seed(store: mo.OutreachStore) -> None:
 
 
 @pytest.fixture
-def db(file_store: mo.OutreachStore, db_path: Path) -> Iterator[tuple[mo.OutreachStore, Callable[[], Any]]]:
-    """A file store holding the tag `lead` and one LinkedIn record with the id TAKEN; `unchanged()`
-    wraps a call that must leave the file exactly as it was."""
-    _seed(file_store)
-
-    @contextlib.contextmanager
-    def unchanged() -> Iterator[None]:
-        before = dump(db_path)
-        yield
-        assert dump(db_path) == before
-
-    yield file_store, unchanged
+def db(target: str) -> Iterator[tuple[mo.OutreachStore, Callable[[], Any]]]:
+    """A store on each engine holding the tag `lead` and one LinkedIn record with the id TAKEN;
+    `unchanged()` wraps a call that must leave the database exactly as it was."""
+    with mo.open(target) as store:
+        _seed(store)
+        yield store, lambda: unchanged(target)
 
 
 def errors_of(db: tuple[mo.OutreachStore, Any], call: Callable[..., Any]) -> list[tuple[str, str]]:
@@ -112,8 +104,11 @@ def test_insert_reports_cross_field_rules_beside_the_store_checks(db: tuple[mo.O
     assert errors_of(db, lambda: store.insert(body)) == [OTHER_TYPE_MID, UNKNOWN_TAG, DUPLICATE]
 
 
-@given(subtly_invalid_bodies())
-def test_the_store_adds_its_checks_to_whatever_the_rules_found(body: dict[str, Any]) -> None:
+@FIXTURE_SETTINGS
+@given(body=subtly_invalid_bodies())
+def test_the_store_adds_its_checks_to_whatever_the_rules_found(
+    store: mo.OutreachStore, body: dict[str, Any]
+) -> None:
     """Any body with an unregistered tag and a used id: its rule errors (none if the rules accept it),
     then the tag, then the id; through insert and through insert_many in both modes."""
     body = {**body, "tag": "nope", "id": TAKEN}
@@ -123,17 +118,17 @@ def test_the_store_adds_its_checks_to_whatever_the_rules_found(body: dict[str, A
     except mo.ValidationError as exc:
         rules = exc.errors
     expected = [*rules, UNKNOWN_TAG, DUPLICATE]
-    with mo.open(":memory:") as store:
-        _seed(store)
-        with pytest.raises(mo.ValidationError) as info:
-            store.insert(body)
-        assert info.value.errors == expected
-        with pytest.raises(mo.ValidationError) as info:
-            store.insert_many([BASE, to_json(body)])
-        assert info.value.errors == at_row(1, expected)
-        report = store.insert_many([BASE, body, BASE], on_error="skip")
-        assert report == mo.InsertReport(2, [(1, expected)])
-        assert store.count() == 3
+    reset(store)
+    _seed(store)
+    with pytest.raises(mo.ValidationError) as info:
+        store.insert(body)
+    assert info.value.errors == expected
+    with pytest.raises(mo.ValidationError) as info:
+        store.insert_many([BASE, to_json(body)])
+    assert info.value.errors == at_row(1, expected)
+    report = store.insert_many([BASE, body, BASE], on_error="skip")
+    assert report == mo.InsertReport(2, [(1, expected)])
+    assert store.count() == 3
 
 
 # --- insert_many ----------------------------------------------------------------------------------
@@ -179,10 +174,10 @@ def test_insert_many_skip_reports_each_row_s_every_problem(db: tuple[mo.Outreach
         )
 
 
-def test_insert_many_through_the_url_policy_reports_every_problem(db_path: Path) -> None:
+def test_insert_many_through_the_url_policy_reports_every_problem(target: str) -> None:
     """With a URL policy the rows are validated before the write transaction (they wait in a spool):
     the store's checks are added on that path too."""
-    with mo.open(db_path, url_policy=lambda url: True) as store:
+    with mo.open(target, url_policy=lambda url: True) as store:
         _seed(store)
         with pytest.raises(mo.ValidationError) as info:
             store.insert_many([BASE, BAD_BODY])
@@ -231,8 +226,8 @@ def test_update_reports_rule_errors_with_what_the_store_finds(
     assert store.update_many([body, {"id": TAKEN}], on_error="skip") == mo.UpdateReport(1, [(0, errors)])
 
 
-def test_update_many_through_the_url_policy_reports_every_problem(db_path: Path) -> None:
-    with mo.open(db_path, url_policy=lambda url: True) as store:
+def test_update_many_through_the_url_policy_reports_every_problem(target: str) -> None:
+    with mo.open(target, url_policy=lambda url: True) as store:
         _seed(store)
         body = {"id": TAKEN, "status": "later", "tag": "nope"}
         with pytest.raises(mo.ValidationError) as info:

@@ -11,12 +11,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from engine_helpers import reset
 from hypothesis import given
 from hypothesis import strategies as st
 from test_paging import (
+    TAGS,
     fill,
     filter_sets,
-    fresh,  # noqa: F401  (a fixture)
     limits,
     model_rows,
     orders,
@@ -237,29 +238,31 @@ def test_a_cursor_carries_include_deleted(store: mo.OutreachStore) -> None:
     assert [r.id for r in store.page(cursor=live.next_cursor)] == [recs[5].id]
 
 
-def test_page_number_walks_are_kept_apart_by_include_deleted(file_store: mo.OutreachStore) -> None:
+def test_page_number_walks_are_kept_apart_by_include_deleted(target: str) -> None:
     """The walk cache of page=1, 2, 3 ... must not continue a walk of the other kind."""
-    recs = [file_store.insert(BASE) for _ in range(12)]
-    for rec in recs[:6]:
-        file_store.delete(rec.id)
-    every = [r.id for r in file_store.iter(include_deleted=True)]
-    live = [r.id for r in file_store.iter()]
-    for n in (1, 2, 3):
-        # interleaved: each page of one walk is asked for right after the same page of the other
-        assert [r.id for r in file_store.page(n, limit=2, include_deleted=True)] == every[2 * n - 2 : 2 * n]
-        assert [r.id for r in file_store.page(n, limit=2)] == live[2 * n - 2 : 2 * n]
+    with mo.open(target) as store:
+        recs = [store.insert(BASE) for _ in range(12)]
+        for rec in recs[:6]:
+            store.delete(rec.id)
+        every = [r.id for r in store.iter(include_deleted=True)]
+        live = [r.id for r in store.iter()]
+        for n in (1, 2, 3):
+            # interleaved: each page of one walk is asked for right after the same page of the other
+            assert [r.id for r in store.page(n, limit=2, include_deleted=True)] == every[2 * n - 2 : 2 * n]
+            assert [r.id for r in store.page(n, limit=2)] == live[2 * n - 2 : 2 * n]
 
 
 def test_an_imported_deleted_record_stays_deleted(db: Db) -> None:
     store, _ = db
     rec = store.delete(store.insert(BASE).id)
     exported = msgspec.json.encode(rec)
-    with mo.open(":memory:") as other:
-        copy = other.insert(exported)
-        assert copy == rec
-        assert other.count() == 0 and other.count(include_deleted=True) == 1
-        with pytest.raises(mo.ValidationError, match="already exists"):
-            other.insert_many([msgspec.to_builtins(rec)])
+    store.purge()  # forgotten: imported back into the store, as into one that never had it
+    live = store.count()
+    copy = store.insert(exported)
+    assert copy == rec
+    assert store.count() == live and store.count(include_deleted=True) == live + 1
+    with pytest.raises(mo.ValidationError, match="already exists"):
+        store.insert_many([msgspec.to_builtins(rec)])
     for form in ("2026-12-02 01:49:26 +0000", "2026-12-02 01:49:26 UTC", "2026-12-02T01:49:26Z"):
         imported = store.insert({**BASE, "delete_time": form})
         assert imported.delete_time == datetime(2026, 12, 2, 1, 49, 26, tzinfo=UTC)
@@ -342,7 +345,7 @@ def test_purge_after_which_an_id_may_come_back(db: Db) -> None:
     data=st.data(),
 )
 def test_walks_see_the_live_or_all_records_of_the_model(
-    fresh: Callable[[], mo.OutreachStore],
+    store: mo.OutreachStore,
     bodies: list[dict[str, Any]],
     order: str,
     asc: bool,
@@ -352,41 +355,39 @@ def test_walks_see_the_live_or_all_records_of_the_model(
     """Deleted records drawn at random or clustered in id order; every walk (cursor, page=N, iter,
     pages, count) with include_deleted false sees exactly the model's live records, with true all of
     them, each once, in the order of the model."""
-    with fresh() as store:
-        recs = fill(store, bodies)
-        ids = sorted(recs)
-        if data.draw(st.booleans()):  # a run of neighbours in id order
-            start = data.draw(st.integers(0, len(ids)))
-            doomed = ids[start : start + data.draw(st.integers(0, len(ids)))]
+    reset(store, TAGS)
+    recs = fill(store, bodies)
+    ids = sorted(recs)
+    if data.draw(st.booleans()):  # a run of neighbours in id order
+        start = data.draw(st.integers(0, len(ids)))
+        doomed = ids[start : start + data.draw(st.integers(0, len(ids)))]
+    else:
+        doomed = data.draw(st.lists(st.sampled_from(ids), unique=True)) if ids else []
+    for ident in doomed:
+        recs[ident] = store.delete(ident)
+    include = data.draw(st.booleans())
+    visible = recs if include else {k: r for k, r in recs.items() if r.delete_time is None}
+    filters = data.draw(filter_sets(ids))
+    expected = model_rows(visible, order, asc, filters)
+    seen = [
+        rec
+        for page in store.pages(limit=limit, filters=filters, order=order, asc=asc, include_deleted=include)
+        for rec in page
+    ]
+    assert seen == expected
+    assert store.count(filters, include_deleted=include) == len(expected)
+    assert list(store.iter(filters, order=order, asc=asc, batch_size=limit, include_deleted=include)) == (
+        expected
+    )
+    for n in data.draw(st.lists(st.integers(1, len(expected) // limit + 2), max_size=4)):
+        page = store.page(n, limit=limit, filters=filters, order=order, asc=asc, include_deleted=include)
+        assert page.results == expected[(n - 1) * limit : n * limit]
+    for ident, rec in recs.items():
+        if rec.delete_time is None or include:
+            assert store.get(ident, include_deleted=include) == rec
         else:
-            doomed = data.draw(st.lists(st.sampled_from(ids), unique=True)) if ids else []
-        for ident in doomed:
-            recs[ident] = store.delete(ident)
-        include = data.draw(st.booleans())
-        visible = recs if include else {k: r for k, r in recs.items() if r.delete_time is None}
-        filters = data.draw(filter_sets(ids))
-        expected = model_rows(visible, order, asc, filters)
-        seen = [
-            rec
-            for page in store.pages(
-                limit=limit, filters=filters, order=order, asc=asc, include_deleted=include
-            )
-            for rec in page
-        ]
-        assert seen == expected
-        assert store.count(filters, include_deleted=include) == len(expected)
-        assert list(store.iter(filters, order=order, asc=asc, batch_size=limit, include_deleted=include)) == (
-            expected
-        )
-        for n in data.draw(st.lists(st.integers(1, len(expected) // limit + 2), max_size=4)):
-            page = store.page(n, limit=limit, filters=filters, order=order, asc=asc, include_deleted=include)
-            assert page.results == expected[(n - 1) * limit : n * limit]
-        for ident, rec in recs.items():
-            if rec.delete_time is None or include:
-                assert store.get(ident, include_deleted=include) == rec
-            else:
-                with pytest.raises(mo.NotFoundError):
-                    store.get(ident)
+            with pytest.raises(mo.NotFoundError):
+                store.get(ident)
 
 
 def test_model_helpers_know_delete_time() -> None:

@@ -26,6 +26,7 @@ from mass_outreach.model import (
     insert_row,
     update_fields,
 )
+from mass_outreach.store import OutreachStore
 
 # --- private generators (shared by the core test files) -------------------------------------------
 
@@ -519,18 +520,15 @@ def test_malformed_times_are_errors_naming_the_field(value: Any) -> None:
 
 
 @pytest.mark.parametrize("value", MALFORMED_TIMES, ids=repr)
-def test_malformed_times_in_filters_and_purge_name_their_field(value: Any) -> None:
-    import mass_outreach as mo
-
-    with mo.open(":memory:") as store:
-        for field in ("create_time", "update_time", "done_time", "delete_time"):
-            with pytest.raises(ValidationError) as info:
-                store.count({field: {"gte": value}}, include_deleted=True)
-            assert [f for f, _ in info.value.errors] == [f"filters.{field}"]
-        if value is not None:  # None is purge's "every deleted record"
-            with pytest.raises(ValidationError) as info:
-                store.purge(deleted_before=value)
-            assert [f for f, _ in info.value.errors] == ["deleted_before"]
+def test_malformed_times_in_filters_and_purge_name_their_field(store: OutreachStore, value: Any) -> None:
+    for field in ("create_time", "update_time", "done_time", "delete_time"):
+        with pytest.raises(ValidationError) as info:
+            store.count({field: {"gte": value}}, include_deleted=True)
+        assert [f for f, _ in info.value.errors] == [f"filters.{field}"]
+    if value is not None:  # None is purge's "every deleted record"
+        with pytest.raises(ValidationError) as info:
+            store.purge(deleted_before=value)
+        assert [f for f, _ in info.value.errors] == ["deleted_before"]
 
 
 # --- the test tiers themselves ------------------------------------------------------------------------

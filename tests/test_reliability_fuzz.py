@@ -1,14 +1,20 @@
 """Fuzzed input: Hypothesis-generated JSON bodies and raw bytes to insert, update, page, count, get,
-upsert, delete, update_status and store.call (every endpoint). Only ValidationError / NotFoundError
-(ConflictError for a stale expected_version) come out, or an error envelope from call, and after every
-rejection the database files (the main file and the -wal) are byte-for-byte as they were. Edge values:
+upsert, delete, update_status and store.call (every endpoint), on each engine. Only ValidationError /
+NotFoundError (ConflictError for a stale expected_version) come out, or an error envelope from call, and
+after every rejection the database is exactly as it was: on SQLite its files (the main file and the
+-wal) byte for byte, on PostgreSQL every row with its ctid and xmin (tests/snapshots.py). Edge values:
 integers beyond 64 bits, lone surrogates, NUL, NaN/Infinity, huge strings, deep nesting.
 
 Why the byte comparison is sound: the store writes only in BEGIN IMMEDIATE ... COMMIT, and SQLite
 writes the -wal only when a transaction commits (or spills a cache far larger than one record), so a
 rejected call that wrote anything at all would show up in the bytes of the -wal (or, after a
-checkpoint, of the main file). Reads never write either file. A call that succeeds takes a new
-snapshot.
+checkpoint, of the main file). Reads never write either file. On PostgreSQL a row written again with
+the same values gets a new ctid and xmin, and a rolled-back write leaves no visible row. A call that
+succeeds takes a new snapshot.
+
+PostgreSQL runs a twentieth of the examples: each snapshot there is a query over a connection of its own
+(10 to 30 ms), and the validation the fuzz mostly reaches is the engine-independent code above the engine
+(test_reliability_postgresql fuzzes the PostgreSQL statements further).
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from snapshots import is_postgresql, snapshot
 
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
 
-EXAMPLES = 2000  # per entry point in the fast tier; times `scale` with --stress
+EXAMPLES = 2000  # per entry point in the fast tier on SQLite; times `scale` with --stress
+EXAMPLES_POSTGRESQL = EXAMPLES // 20  # likewise on PostgreSQL (see above)
 
 
 def _pick(items: list[Any]) -> st.SearchStrategy[Any]:
@@ -147,14 +155,18 @@ encoded = st.one_of(bodies, bodies, raw_bytes, raw_bytes.map(lambda b: b.decode(
 
 
 class Files:
-    """The bytes of the store's database files, to prove a rejected call wrote nothing."""
+    """What the store at `target` holds, to prove a rejected call wrote nothing: the bytes of a SQLite
+    store's database files, or a PostgreSQL store's snapshot (rows with their ctid and xmin)."""
 
-    def __init__(self, db: Path) -> None:
-        self.paths = [db, db.with_name(db.name + "-wal")]
+    def __init__(self, target: str) -> None:
+        self.target = target
         self.snap = self.read()
 
-    def read(self) -> list[bytes | None]:
-        return [p.read_bytes() if p.exists() else None for p in self.paths]
+    def read(self) -> list[bytes | None] | list[str]:
+        if is_postgresql(self.target):
+            return snapshot(self.target)
+        db = Path(self.target)
+        return [p.read_bytes() if p.exists() else None for p in (db, db.with_name(db.name + "-wal"))]
 
     def unchanged(self) -> bool:
         return self.read() == self.snap
@@ -164,14 +176,14 @@ class Files:
 
 
 @pytest.fixture
-def fuzz_store(db_path: Path) -> Iterator[tuple[mo.OutreachStore, Files, list[str]]]:
-    with mo.open(db_path) as store:
+def fuzz_store(target: str) -> Iterator[tuple[mo.OutreachStore, Files, list[str]]]:
+    with mo.open(target) as store:
         store.add_tag("lead")
         ids = [
             store.insert(outreach_type=t, status="pending", tag="lead", subject=f"s{i}").id
             for i, t in enumerate(mo.OUTREACH_TYPES)
         ]
-        yield store, Files(db_path), ids
+        yield store, Files(target), ids
 
 
 def _attempt(files: Files, action: Callable[[], Any], allowed: tuple[type[BaseException], ...]) -> bool:
@@ -249,23 +261,29 @@ def fuzz_records(fuzz_store: tuple[mo.OutreachStore, Files, list[str]]) -> Recor
 CALLS = [0]  # examples run by the current test
 
 
-def _run(test: Callable[..., None], scale: int) -> None:
+@pytest.fixture
+def examples(target: str, scale: int) -> int:
+    """How many examples each fuzz test runs on the engine of `target`."""
+    return (EXAMPLES_POSTGRESQL if is_postgresql(target) else EXAMPLES) * scale
+
+
+def _run(test: Callable[..., None], examples: int) -> None:
     CALLS[0] = 0
-    settings(max_examples=EXAMPLES * scale)(test)()
-    assert CALLS[0] >= EXAMPLES * scale, f"only {CALLS[0]} examples ran"
+    settings(max_examples=examples)(test)()
+    assert CALLS[0] >= examples, f"only {CALLS[0]} examples ran"
 
 
-def test_fuzz_insert(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
+def test_fuzz_insert(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, _ = fuzz_store
 
     @given(encoded)
     def check(body: Any) -> None:
         _attempt(files, lambda: store.insert(body), (mo.ValidationError,))
 
-    _run(check, scale)
+    _run(check, examples)
 
 
-def test_fuzz_update(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
+def test_fuzz_update(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, ids = fuzz_store
 
     @given(st.one_of(encoded, st.tuples(st.sampled_from(ids), bodies)))
@@ -275,7 +293,7 @@ def test_fuzz_update(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scal
             body = {**rest, "id": ident} if isinstance(rest, dict) else rest
         _attempt(files, lambda: store.update(body), (mo.ValidationError, mo.NotFoundError, mo.ConflictError))
 
-    _run(check, scale)
+    _run(check, examples)
 
 
 page_requests = st.dictionaries(
@@ -285,7 +303,7 @@ page_requests = st.dictionaries(
 )
 
 
-def test_fuzz_page(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
+def test_fuzz_page(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, _ = fuzz_store
     good = store.page(limit=2).next_cursor
     assert good is not None
@@ -297,40 +315,40 @@ def test_fuzz_page(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale:
         page = request.pop("page", None)
         _attempt(files, lambda: store.page(page, **request), (mo.ValidationError,))
 
-    _run(check, scale)
+    _run(check, examples)
 
 
-def test_fuzz_count(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
+def test_fuzz_count(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, _ = fuzz_store
 
     @given(st.one_of(st.dictionaries(st.one_of(st.sampled_from(FIELD_NAMES), texts), values), values))
     def check(filters: Any) -> None:
         _attempt(files, lambda: store.count(filters), (mo.ValidationError,))
 
-    _run(check, scale)
+    _run(check, examples)
 
 
-def test_fuzz_get(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
+def test_fuzz_get(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, ids = fuzz_store
 
     @given(st.one_of(values, st.sampled_from(ids).map(str.upper)))
     def check(ident: Any) -> None:
         _attempt(files, lambda: store.get(ident), (mo.ValidationError, mo.NotFoundError))
 
-    _run(check, scale)
+    _run(check, examples)
 
 
-def test_fuzz_upsert(fuzz_records: Records, scale: int) -> None:
+def test_fuzz_upsert(fuzz_records: Records, examples: int) -> None:
     store = fuzz_records.store
 
     @given(st.one_of(encoded, fuzz_records.bodies()), st.one_of(st.none(), st.none(), values))
     def check(body: Any, expected: Any) -> None:
         _attempt_write(fuzz_records, lambda: store.upsert(body, expected_version=expected))
 
-    _run(check, scale)
+    _run(check, examples)
 
 
-def test_fuzz_delete_and_update_status(fuzz_records: Records, scale: int) -> None:
+def test_fuzz_delete_and_update_status(fuzz_records: Records, examples: int) -> None:
     """Both take an id or a body (its other record keys ignored); update_status also a status."""
     store = fuzz_records.store
     target = st.one_of(fuzz_records.ids(), fuzz_records.ids(), fuzz_records.bodies(), encoded, values)
@@ -345,7 +363,7 @@ def test_fuzz_delete_and_update_status(fuzz_records: Records, scale: int) -> Non
                 fuzz_records, lambda: store.update_status(what, new_status, expected_version=expected)
             )
 
-    _run(check, scale)
+    _run(check, examples)
 
 
 def _check_envelope(files: Files, out: bytes) -> bool:
@@ -362,7 +380,7 @@ def _check_envelope(files: Files, out: bytes) -> bool:
     return False
 
 
-def test_fuzz_call(fuzz_records: Records, scale: int) -> None:
+def test_fuzz_call(fuzz_records: Records, examples: int) -> None:
     store, files = fuzz_records.store, fuzz_records.files
     endpoints = st.one_of(
         st.sampled_from([*ENDPOINTS, "/ajax/outreach/page.json", "/api1.0/outreach/delete.json"]),
@@ -376,10 +394,10 @@ def test_fuzz_call(fuzz_records: Records, scale: int) -> None:
         if _check_envelope(files, store.call(endpoint, body)):
             fuzz_records.refill()
 
-    _run(check, scale)
+    _run(check, examples)
 
 
-def test_fuzz_call_of_the_new_endpoints(fuzz_records: Records, scale: int) -> None:
+def test_fuzz_call_of_the_new_endpoints(fuzz_records: Records, examples: int) -> None:
     """upsert, delete and update_status on bodies naming live and deleted records, and include_deleted
     in page, get and count requests, by name and by path."""
     store, files = fuzz_records.store, fuzz_records.files
@@ -405,7 +423,7 @@ def test_fuzz_call_of_the_new_endpoints(fuzz_records: Records, scale: int) -> No
         if _check_envelope(files, store.call(endpoint, body)):
             fuzz_records.refill()
 
-    _run(check, scale)
+    _run(check, examples)
 
 
 # A cursor's checksum key is in the source, so anyone can sign one: forged cursors carry any JSON at
@@ -449,7 +467,7 @@ def _signed(payload: Any) -> str:
     return base64.urlsafe_b64encode(raw + paging._checksum(raw)).rstrip(b"=").decode()
 
 
-def test_fuzz_forged_cursors(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], scale: int) -> None:
+def test_fuzz_forged_cursors(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     """A re-signed cursor of any payload: page() answers a page or a ValidationError, and store.call
     an envelope, never another exception (an integer beyond 64 bits was an OverflowError)."""
     store, files, ids = fuzz_store
@@ -463,7 +481,7 @@ def test_fuzz_forged_cursors(fuzz_store: tuple[mo.OutreachStore, Files, list[str
         envelope = msgspec.json.decode(store.call("page", {"cursor": cursor}))
         assert isinstance(envelope, dict) and isinstance(envelope.get("status"), str) and envelope["status"]
 
-    _run(check, scale)
+    _run(check, examples)
 
 
 # Inputs that reached callers as raw exceptions before this suite (UnicodeError, RecursionError,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 from multiprocessing.synchronize import Barrier
-from pathlib import Path
 from typing import Any, cast
 
 import msgspec
 import pytest
+from engine_helpers import FIXTURE_SETTINGS, reset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_store import (
@@ -64,9 +64,10 @@ def test_a_record_can_be_upserted_back(db: Db) -> None:
     rec = store.insert({**BASE, "subject": "s"})
     again = store.upsert(msgspec.structs.replace(rec, subject="t"))
     assert again.subject == "t" and again.version == 2
-    with mo.open(":memory:") as other:  # into a store that lacks it: an insert, history kept
-        assert other.upsert(rec) == rec
-        assert other.upsert(msgspec.to_builtins(rec)).version == 2
+    store.delete(rec.id)
+    store.purge()  # into a store that lacks it (this one, once purged): an insert, history kept
+    assert store.upsert(rec) == rec
+    assert store.upsert(msgspec.to_builtins(rec)).version == 2
 
 
 def test_a_deleted_id_is_not_found(db: Db) -> None:
@@ -122,14 +123,14 @@ def test_errors_are_those_of_the_way_taken(db: Db) -> None:
         store.upsert(BASE, subject="x")
 
 
-def test_screenshot_urls_are_checked_before_the_transaction(tmp_path: Path) -> None:
+def test_screenshot_urls_are_checked_before_the_transaction(target: str) -> None:
     seen: list[str] = []
 
     def policy(url: str) -> bool:
         seen.append(url)
         return "bad" not in url
 
-    with mo.open(tmp_path / "u.db", url_policy=policy) as store:
+    with mo.open(target, url_policy=policy) as store:
         rec = store.upsert({**BASE, "screenshot_url": "https://ok.example/1"})
         with pytest.raises(mo.ValidationError) as info:
             store.upsert({"id": rec.id, "screenshot_url": "https://bad.example/1"})
@@ -231,9 +232,9 @@ def _upserter(path: str, ids: list[str], barrier: Barrier, results: Any, who: in
     results.put((who, out))
 
 
-def test_two_processes_upserting_one_new_id_give_one_insert_and_one_update(tmp_path: Path) -> None:
-    path = str(tmp_path / "race.db")
-    mo.open(path).close()
+def test_two_processes_upserting_one_new_id_give_one_insert_and_one_update(target: str) -> None:
+    path = target
+    mo.open(path).close()  # created before the race: the race is on the records, not on the schema
     ids = [str(uuid.uuid4()) for _ in range(ROUNDS)]
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
@@ -269,9 +270,11 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=60)
+@settings(FIXTURE_SETTINGS, max_examples=60)
 @given(ops=ops)
-def test_upsert_delete_and_purge_follow_the_model(ops: list[tuple[str, Any, Any]]) -> None:
+def test_upsert_delete_and_purge_follow_the_model(
+    store: mo.OutreachStore, ops: list[tuple[str, Any, Any]]
+) -> None:
     """The model: id -> (subject, version, deleted). upsert inserts (version 1) or updates (+1); delete
     marks (+1); a write to a deleted id fails (upsert_many: the whole batch); purge forgets the
     deleted ones. After every step the store holds exactly the model."""
@@ -289,51 +292,50 @@ def test_upsert_delete_and_purge_follow_the_model(ops: list[tuple[str, Any, Any]
             model[ident] = (subject, 1, False)
         return "insert"
 
-    with mo.open(":memory:") as store:
-        for op, arg, subject in ops:
-            before = set(model)
-            if op == "upsert":
-                body = {**BASE, "subject": subject, **({} if arg is None else {"id": arg})}
-                if model_upsert(arg, subject) == "gone":
-                    with pytest.raises(mo.NotFoundError):
-                        store.upsert(body)
-                else:
-                    rec = store.upsert(body)
-                    model.setdefault(rec.id, (subject, 1, False))
-                    assert (rec.subject, rec.version, rec.delete_time is not None) == model[rec.id]
-            elif op == "delete":
-                if arg in model and not model[arg][2]:
-                    s, v, _ = model[arg]
-                    model[arg] = (s, v + 1, True)
-                    assert store.delete(arg).version == v + 1
-                else:
-                    with pytest.raises(mo.NotFoundError):
-                        store.delete(arg)
-            elif op == "purge":
-                doomed = [k for k, (_, _, deleted) in model.items() if deleted]
-                assert store.purge() == len(doomed)
-                for k in doomed:
-                    del model[k]
+    reset(store)
+    for op, arg, subject in ops:
+        before = set(model)
+        if op == "upsert":
+            body = {**BASE, "subject": subject, **({} if arg is None else {"id": arg})}
+            if model_upsert(arg, subject) == "gone":
+                with pytest.raises(mo.NotFoundError):
+                    store.upsert(body)
             else:
-                rows = [{**BASE, "subject": "m", **({} if i is None else {"id": i})} for i in arg]
-                snapshot = dict(model)
-                answers = [model_upsert(i, "m") for i in arg]
-                if "gone" in answers:
-                    model.clear()
-                    model.update(snapshot)  # all or nothing
-                    with pytest.raises(mo.NotFoundError):
-                        store.upsert_many(rows)
-                else:
-                    report = store.upsert_many(rows)
-                    assert (report.inserted, report.updated) == (
-                        answers.count("insert"),
-                        answers.count("update"),
-                    )
-                    for r in store.iter(include_deleted=True):
-                        if r.id not in before and r.id not in model:  # inserted with a new id
-                            model[r.id] = ("m", 1, False)
-            stored = {
-                r.id: (r.subject, r.version, r.delete_time is not None)
-                for r in store.iter(include_deleted=True)
-            }
-            assert stored == model
+                rec = store.upsert(body)
+                model.setdefault(rec.id, (subject, 1, False))
+                assert (rec.subject, rec.version, rec.delete_time is not None) == model[rec.id]
+        elif op == "delete":
+            if arg in model and not model[arg][2]:
+                s, v, _ = model[arg]
+                model[arg] = (s, v + 1, True)
+                assert store.delete(arg).version == v + 1
+            else:
+                with pytest.raises(mo.NotFoundError):
+                    store.delete(arg)
+        elif op == "purge":
+            doomed = [k for k, (_, _, deleted) in model.items() if deleted]
+            assert store.purge() == len(doomed)
+            for k in doomed:
+                del model[k]
+        else:
+            rows = [{**BASE, "subject": "m", **({} if i is None else {"id": i})} for i in arg]
+            snapshot = dict(model)
+            answers = [model_upsert(i, "m") for i in arg]
+            if "gone" in answers:
+                model.clear()
+                model.update(snapshot)  # all or nothing
+                with pytest.raises(mo.NotFoundError):
+                    store.upsert_many(rows)
+            else:
+                report = store.upsert_many(rows)
+                assert (report.inserted, report.updated) == (
+                    answers.count("insert"),
+                    answers.count("update"),
+                )
+                for r in store.iter(include_deleted=True):
+                    if r.id not in before and r.id not in model:  # inserted with a new id
+                        model[r.id] = ("m", 1, False)
+        stored = {
+            r.id: (r.subject, r.version, r.delete_time is not None) for r in store.iter(include_deleted=True)
+        }
+        assert stored == model

@@ -18,9 +18,10 @@ from typing import Protocol
 import pytest
 from hypothesis import HealthCheck, settings
 from pg_server import HOW_TO_OPT_OUT, Flavour, PostgresServer, PostgresServerError
+from snapshots import admin
 
 import mass_outreach as mo
-from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_with_schema
+from mass_outreach.pytest_plugin import fresh_schema_name, url_with_schema
 
 # THE switch for the PostgreSQL engine: False until `mo.open("postgresql://...")` exists (branch pgcore).
 # While False, the `store` fixture's postgresql param and every test marked `postgresql_engine` are
@@ -198,17 +199,18 @@ def postgres_foreign_server(request: pytest.FixtureRequest) -> Iterator[str]:
 @contextlib.contextmanager
 def fresh_schema(base_url: str) -> Iterator[str]:
     """`base_url` with `schema=t_<hex>`: the schema is created now and dropped (CASCADE) afterwards,
-    also when the block fails."""
-    import psycopg
+    also when the block fails; both through the session's reused connection (snapshots.admin)."""
     from psycopg import sql
 
     name = fresh_schema_name()
-    with psycopg.connect(url_with_schema(base_url, None), autocommit=True) as conn:
+    with admin(base_url) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
     try:
         yield url_with_schema(base_url, name)
     finally:
-        drop_schemas(base_url, [name])
+        with admin(base_url) as conn:
+            conn.execute("SET lock_timeout = '30s'")  # a test that left a transaction open: fail, not hang
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 @pytest.fixture
@@ -283,14 +285,13 @@ def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
 
         yield make_sqlite
         return
-    import psycopg
-
     url: str = request.getfixturevalue("postgres_url")
     schema = url.rsplit("schema=", 1)[1]
-    with mo.open(url) as store, psycopg.connect(url_with_schema(url, None), autocommit=True) as raw:
+    with mo.open(url) as store:
 
         def make_postgresql(tags: Iterable[str] = ()) -> contextlib.AbstractContextManager[mo.OutreachStore]:
-            raw.execute(f'DELETE FROM "{schema}".outreach; DELETE FROM "{schema}".tag')
+            with admin(url) as raw:
+                raw.execute(f'DELETE FROM "{schema}".outreach; DELETE FROM "{schema}".tag')
             for tag in tags:
                 store.add_tag(tag)
             return contextlib.nullcontext(store)

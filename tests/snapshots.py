@@ -12,9 +12,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from mass_outreach.pytest_plugin import url_with_schema
+
+# one autocommit connection per server (its URL without schema=), kept for the session: a snapshot
+# or a test schema's CREATE/DROP then costs its statements, not a connection's start (~7 ms)
+_ADMIN: dict[str, Any] = {}
 
 
 def is_postgresql(target: str | os.PathLike[str]) -> bool:
@@ -32,14 +38,32 @@ def snapshot(target: str | os.PathLike[str]) -> list[str]:
         return [*conn.iterdump(), *marks]
 
 
-def _postgresql_snapshot(url: str) -> list[str]:
+@contextlib.contextmanager
+def admin(url: str) -> Iterator[Any]:
+    """An autocommit psycopg connection to the server and database of `url` (its schema= ignored),
+    reused across calls; a broken one (a server restarted or stopped) is replaced and the block retried
+    never: the caller sees the error once, and the next call connects again."""
     import psycopg
+
+    base = url_with_schema(url, None)
+    conn = _ADMIN.get(base)
+    if conn is None or conn.closed or conn.broken:
+        conn = _ADMIN[base] = psycopg.connect(base, autocommit=True)
+    try:
+        yield conn
+    except psycopg.OperationalError:
+        _ADMIN.pop(base, None)
+        conn.close()
+        raise
+
+
+def _postgresql_snapshot(url: str) -> list[str]:
     from psycopg import sql
 
     schema = dict(parse_qsl(urlsplit(url).query)).get("schema")
     assert schema, f"a PostgreSQL snapshot needs a schema= URL: {url!r}"
     lines: list[str] = []
-    with psycopg.connect(url_with_schema(url, None), autocommit=True) as conn:
+    with admin(url) as conn:
         objects = conn.execute(
             "SELECT c.relkind::text, c.relname::text FROM pg_class c JOIN pg_namespace n"
             " ON n.oid = c.relnamespace WHERE n.nspname = %s ORDER BY 1, 2",

@@ -1,0 +1,39 @@
+"""Fresh, empty places for a store inside one test, for the Hypothesis tests and state machines that need
+a new store for every example while the `target` fixture gives one per test.
+
+`fresh_place(target)` takes what the `target` fixture gives (a SQLite file path or a PostgreSQL URL
+with `schema=`) and yields another place of the same kind that holds nothing yet: a new file in the same
+directory, or a new schema of the same server, removed when the block ends (a file with its `-wal` and
+`-shm`; a schema with everything in it), also when the block fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from snapshots import is_postgresql
+
+from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_with_schema
+
+_numbers = itertools.count()
+
+
+@contextmanager
+def fresh_place(target: str) -> Iterator[str]:
+    """A new, empty place beside `target` (same engine, same directory or server), removed afterwards."""
+    if is_postgresql(target):
+        schema = fresh_schema_name()
+        try:
+            yield url_with_schema(target, schema)  # mo.open creates the schema
+        finally:
+            drop_schemas(target, [schema])
+        return
+    path = Path(target).with_name(f"place{next(_numbers)}.db")
+    try:
+        yield str(path)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -482,6 +482,7 @@ MACHINE_SETTINGS = settings(
 
 def test_store_machine(target: str) -> None:
     """The machine on each engine: every example in an empty store of its own beside `target`."""
+
     class StoreMachineAt(StoreMachine):
         pass
 

@@ -13,12 +13,28 @@ import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
+from conftest import ENGINE_PARAMS
 from snapshots import is_postgresql
 
 from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_with_schema
 
 _numbers = itertools.count()
+
+STORE_KINDS: list[Any] = ["file", "memory", *(p for p in ENGINE_PARAMS if p.id == "postgresql")]
+
+
+def kind_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A target of the kind `request.param` (one of STORE_KINDS) holding nothing yet: a file in
+    `tmp_path`, ":memory:", or the URL of the test's own fresh schema (`postgres_url`)."""
+    if request.param == "file":
+        return str(tmp_path / f"store{next(_numbers)}.db")
+    if request.param == "memory":
+        return ":memory:"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import ENGINE_PARAMS
+from places import STORE_KINDS, kind_target
 
 import mass_outreach as mo
 
@@ -41,13 +41,11 @@ def run_threads(n: int, work: Callable[[int], None]) -> None:
         raise errors[0]
 
 
-@pytest.fixture(params=["file", "memory", *(p for p in ENGINE_PARAMS if p.id == "postgresql")])
+@pytest.fixture(params=STORE_KINDS)
 def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[mo.OutreachStore]:
     """One store object for many threads: a SQLite file (a connection per thread), SQLite in memory
-    (one connection, taken in turns), or PostgreSQL (a pool); the last is deselected as the `store`
-    fixture's is by --engines."""
-    where = {"file": str(tmp_path / "shared.db"), "memory": ":memory:"}.get(request.param)
-    with mo.open(where or request.getfixturevalue("postgres_url")) as s:
+    (one connection, taken in turns), or PostgreSQL (a pool)."""
+    with mo.open(kind_target(request, tmp_path)) as s:
         yield s
 
 

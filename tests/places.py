@@ -4,13 +4,14 @@ a new store for every example while the `target` fixture gives one per test.
 `fresh_place(target)` takes what the `target` fixture gives (a SQLite file path or a PostgreSQL URL
 with `schema=`) and yields another place of the same kind that holds nothing yet: a new file in the same
 directory, or a new schema of the same server, removed when the block ends (a file with its `-wal` and
-`-shm`; a schema with everything in it), also when the block fails.
+`-shm`; a schema with everything in it), also when the block fails. `fresh_store(target, tags)` is a
+store opened there, with `tags` registered.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from conftest import ENGINE_PARAMS
 from snapshots import is_postgresql
 
+import mass_outreach as mo
 from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_with_schema
 
 _numbers = itertools.count()
@@ -53,3 +55,12 @@ def fresh_place(target: str) -> Iterator[str]:
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def fresh_store(target: str, tags: Iterable[str] = ()) -> Iterator[mo.OutreachStore]:
+    """A store in a `fresh_place` beside `target`, with `tags` registered; closed, then removed."""
+    with fresh_place(target) as place, mo.open(place) as store:
+        for tag in tags:
+            store.add_tag(tag)
+        yield store

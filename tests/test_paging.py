@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,7 +15,7 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from places import fresh_place
+from places import fresh_place, fresh_store
 
 import mass_outreach as mo
 from mass_outreach import model
@@ -212,14 +212,7 @@ def fresh(target: str) -> Fresh:
     """Stores made inside a Hypothesis example, on the test's engine, each in an empty place of its own
     with TAGS registered, closed and removed when the example ends."""
 
-    @contextmanager
-    def make() -> Iterator[mo.OutreachStore]:
-        with fresh_place(target) as place, mo.open(place) as s:
-            for tag in TAGS:
-                s.add_tag(tag)
-            yield s
-
-    return make
+    return lambda: fresh_store(target, TAGS)
 
 
 orders = st.sampled_from(COLUMNS)
@@ -476,7 +469,7 @@ def test_both_engines_give_the_same_answers_page_for_page(
     """The same records in a SQLite store and a PostgreSQL one: every generated page request (every
     order, both directions, every filter kind, include_deleted) gives equal pages (records, cursors,
     totals) by page number and by cursor, page for page, and equal counts."""
-    with mo.open(":memory:") as lite, fresh_place(postgres_server) as url, mo.open(url) as pg:
+    with mo.open(":memory:") as lite, fresh_store(postgres_server) as pg:
         for store in (lite, pg):
             for tag in TAGS:
                 store.add_tag(tag)

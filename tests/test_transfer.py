@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from places import fresh_place
+from places import fresh_store
 from snapshots import is_postgresql
 
 import mass_outreach as mo
@@ -67,7 +67,7 @@ def empty(request: pytest.FixtureRequest) -> Opener:
             with mo.open(":memory:") as store:
                 yield store
             return
-        with fresh_place(request.getfixturevalue("postgres_server")) as url, mo.open(url) as store:
+        with fresh_store(request.getfixturevalue("postgres_server")) as store:
             yield store
 
     return make

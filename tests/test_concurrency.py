@@ -1,5 +1,6 @@
-"""Concurrency: threads sharing one store object, real processes writing one file at once, and a
-forked child that must open connections of its own. Nothing is lost, nothing is doubled."""
+"""Concurrency: threads sharing one store object, real processes writing one store at once, and a
+forked child that must open connections of its own, on each engine. Nothing is lost, nothing is
+doubled."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import pytest
+from places import STORE_KINDS, kind_target
 
 import mass_outreach as mo
 
@@ -40,9 +41,11 @@ def run_threads(n: int, work: Callable[[int], None]) -> None:
         raise errors[0]
 
 
-@pytest.fixture(params=["file", "memory"])
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    with mo.open(tmp_path / "shared.db" if request.param == "file" else ":memory:") as s:
+@pytest.fixture(params=STORE_KINDS)
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[mo.OutreachStore]:
+    """One store object for many threads: a SQLite file (a connection per thread), SQLite in memory
+    (one connection, taken in turns), or PostgreSQL (a pool)."""
+    with mo.open(kind_target(request, tmp_path)) as s:
         yield s
 
 
@@ -127,13 +130,13 @@ with mo.open(path, timeout=60) as s:
 """
 
 
-def test_two_processes_write_one_file(db_path: Path, scale: int) -> None:
+def test_two_processes_write_one_store(target: str, scale: int) -> None:
     n = 60 * scale
-    with mo.open(db_path) as s:
+    with mo.open(target) as s:
         counter = s.insert(BASE)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(db_path), name, str(n), counter.id],
+            [sys.executable, "-c", WORKER, target, name, str(n), counter.id],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -159,7 +162,7 @@ def test_two_processes_write_one_file(db_path: Path, scale: int) -> None:
         assert p.returncode == 0, err
         assert out.strip().startswith("done")
     bulk = 5 * len(range(0, n, 10))
-    with mo.open(db_path) as s:
+    with mo.open(target) as s:
         assert s.count() == 1 + 2 * (n + bulk)
         for name in ("p1", "p2"):
             assert s.count({"subject": f"{name}-", "outreach_type": "GMail_DirectMessage"}) == n
@@ -168,8 +171,8 @@ def test_two_processes_write_one_file(db_path: Path, scale: int) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_forked_child_opens_its_own_connections(db_path: Path) -> None:
-    with mo.open(db_path) as s:
+def test_forked_child_opens_its_own_connections(target: str) -> None:
+    with mo.open(target) as s:
         parent_rec = s.insert(BASE)
         s.page(limit=1)  # the parent holds open connections when it forks
         read_fd, write_fd = os.pipe()

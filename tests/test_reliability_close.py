@@ -2,11 +2,13 @@
 `OutreachError("The store is closed.")`, later calls get that error, and nothing crashes (before the
 fix: SIGSEGV when a connection was closed under a running statement, and IndexError for a thread
 waiting its turn on a ":memory:" store). Real threads, real HTTP clients, many rounds; threads meet at
-barriers so that close() comes while they are inside their operations.
+barriers so that close() comes while they are inside their operations. On each kind of store: a SQLite
+file, SQLite in memory, and PostgreSQL (a pool whose connections are handed back or closed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import sqlite3
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from places import STORE_KINDS, fresh_place, kind_target
+from snapshots import is_postgresql
 
 import mass_outreach as mo
 from mass_outreach.backends.sqlite import SqliteEngine
@@ -31,9 +35,21 @@ def is_closed_error(exc: object) -> bool:
     return type(exc) is mo.OutreachError and str(exc) == CLOSED
 
 
-def _open(kind: str, tmp_path: Path, n: int, seeded: int = SEEDED) -> tuple[mo.OutreachStore, list[str]]:
-    """A store of `kind` ("file" or "memory") holding `seeded` records; their ids."""
-    store = mo.open(tmp_path / f"close{n}.db" if kind == "file" else ":memory:")
+@pytest.fixture(params=STORE_KINDS)
+def kind(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What `mo.open` takes for each kind of store (STORE_KINDS); a round takes a fresh place beside it
+    (`place`)."""
+    return kind_target(request, tmp_path)
+
+
+def place(kind: str) -> contextlib.AbstractContextManager[str]:
+    """An empty place for one round: ":memory:" as it is, else a new file or schema beside `kind`."""
+    return contextlib.nullcontext(kind) if kind == ":memory:" else fresh_place(kind)
+
+
+def _open(where: str, seeded: int = SEEDED) -> tuple[mo.OutreachStore, list[str]]:
+    """A store at `where` holding `seeded` records; their ids."""
+    store = mo.open(where)
     store.insert_many([BODY] * seeded)
     return store, [r.id for r in store.page(1, limit=seeded).results]
 
@@ -126,17 +142,21 @@ def _later_calls_get_the_closed_error(store: mo.OutreachStore) -> None:
     store.close()  # again: nothing happens
 
 
-@pytest.mark.parametrize("kind", ["file", "memory"])
-def test_close_while_threads_are_inside_operations(kind: str, tmp_path: Path, scale: int) -> None:
+def test_close_while_threads_are_inside_operations(kind: str, scale: int) -> None:
     for n in range(6 * scale):
-        store, ids = _open(kind, tmp_path, n)
-        inserted = _hammer_and_close(store, ids, closers=1 + n % 2)
-        _later_calls_get_the_closed_error(store)
-        if kind == "file":  # a call that ended with the error left nothing; one that returned, all
-            con = sqlite3.connect(tmp_path / f"close{n}.db")
-            assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-            assert con.execute("SELECT count(*) FROM outreach").fetchone()[0] == SEEDED + inserted
-            con.close()
+        with place(kind) as where:
+            store, ids = _open(where)
+            inserted = _hammer_and_close(store, ids, closers=1 + n % 2)
+            _later_calls_get_the_closed_error(store)
+            if where == ":memory:":
+                continue
+            if not is_postgresql(where):
+                with contextlib.closing(sqlite3.connect(where)) as con:
+                    assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            with mo.open(
+                where
+            ) as again:  # a call that ended with the error left nothing; one that returned, all
+                assert again.count(include_deleted=True) == SEEDED + inserted
 
 
 class _Turn:
@@ -155,6 +175,7 @@ class _Turn:
         self.lock.__exit__(*exc)
 
 
+@pytest.mark.sqlite_only("the turn lock of a SQLite :memory: store's one connection")
 @pytest.mark.parametrize("closer", ["another thread", "the thread whose turn it is"])
 def test_memory_store_threads_waiting_their_turn_get_the_closed_error(closer: str) -> None:
     """A bulk insert holds the ":memory:" store's one connection (its generator is paused); other
@@ -223,16 +244,15 @@ def _close_with_threads_in_line(*, by_the_writer: bool) -> None:
     _later_calls_get_the_closed_error(store)
 
 
-def test_iter_borrows_per_batch_and_stops_with_the_closed_error(tmp_path: Path) -> None:
-    for where in (tmp_path / "iter.db", ":memory:"):
-        store = mo.open(where)
-        store.insert_many([BODY] * 30)
-        records = store.iter(batch_size=10)
-        assert len([next(records) for _ in range(12)]) == 12  # inside the second batch
-        store.close()
-        with pytest.raises(mo.OutreachError) as info:
-            list(records)
-        assert is_closed_error(info.value)
+def test_iter_borrows_per_batch_and_stops_with_the_closed_error(kind: str) -> None:
+    store = mo.open(kind)
+    store.insert_many([BODY] * 30)
+    records = store.iter(batch_size=10)
+    assert len([next(records) for _ in range(12)]) == 12  # inside the second batch
+    store.close()
+    with pytest.raises(mo.OutreachError) as info:
+        list(records)
+    assert is_closed_error(info.value)
 
 
 # --- the HTTP fake ----------------------------------------------------------------------------------
@@ -302,24 +322,24 @@ def _answers_are_fine(answers: list[tuple[int, str]]) -> None:
     assert not unexpected, unexpected
 
 
-@pytest.mark.parametrize("kind", ["file", "memory"])
-def test_http_clients_in_flight_while_the_store_is_closed_and_replaced(kind: str, tmp_path: Path) -> None:
+def test_http_clients_in_flight_while_the_store_is_closed_and_replaced(kind: str) -> None:
     spare = mo.open(":memory:")
     with OutreachServer(spare) as server:
         for n in range(4):
-            store, _ = _open(kind, tmp_path, n, seeded=2000)  # pages of 1,000 records: long reads
-            server.store = store
-            clients = Clients(server.port)
-            clients.wait_until_all_answered()
-            if n % 2:  # replace then close, as the outreach_server fixture does, or close while serving
+            with place(kind) as where:
+                store, _ = _open(where, seeded=2000)  # pages of 1,000 records: long reads
+                server.store = store
+                clients = Clients(server.port)
+                clients.wait_until_all_answered()
+                if n % 2:  # replace then close, as the outreach_server fixture does, or close while serving
+                    server.store = spare
+                store.close()
+                answers = clients.finish()
+                _answers_are_fine(answers)
                 server.store = spare
-            store.close()
-            answers = clients.finish()
-            _answers_are_fine(answers)
-            server.store = spare
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-            assert _post(conn, "count", {})[1]["status"] == "success"  # the server goes on serving
-            conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                assert _post(conn, "count", {})[1]["status"] == "success"  # the server goes on serving
+                conn.close()
     spare.close()
 
 

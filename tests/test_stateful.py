@@ -1,23 +1,30 @@
 """A state machine against an in-memory model: inserts (of deleted records too), bulk inserts with bad
 rows in both on_error modes, updates, upserts, update_status and deletes with and without
 expected_version, writes to deleted and unknown ids, purges, tags, walks (page numbers, cursors,
-pages(), iter()) with and without include_deleted, and closing and reopening the file."""
+pages(), iter()) with and without include_deleted, and closing and reopening the store, on each engine:
+every example starts from an empty store of its own (a new SQLite file, or a new PostgreSQL schema)."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from places import fresh_place
 from test_paging import TAGS, TIMES, matches, model_order, records
 
 import mass_outreach as mo
@@ -58,17 +65,22 @@ def has_deleted(machine: StoreMachine) -> bool:
 
 
 class StoreMachine(RuleBasedStateMachine):
+    """One example: a store in an empty place of its own beside `target` (a new file in its directory,
+    or a new schema of its server), removed when the example ends. `machine_at` sets `target`."""
+
+    target: str
+
     def __init__(self) -> None:
         super().__init__()
-        self.dir = Path(tempfile.mkdtemp(prefix="mo-state-"))
-        self.path = self.dir / "state.db"
+        self.cleanup = ExitStack()
+        self.path = self.cleanup.enter_context(fresh_place(self.target))
         self.store = mo.open(self.path)
         self.recs: dict[str, mo.Outreach] = {}
         self.tags: set[str] = set()
 
     def teardown(self) -> None:
-        self.store.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        with self.cleanup:
+            self.store.close()
 
     # --- what the model predicts -------------------------------------------------------------------
 
@@ -460,13 +472,22 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.store.count(include_deleted=True) == len(self.recs)
 
 
-StoreMachine.TestCase.settings = settings(
+MACHINE_SETTINGS = settings(
     max_examples=settings().max_examples // 2,  # 50, or 500 with --stress
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestStoreMachine = StoreMachine.TestCase
+
+
+def test_store_machine(target: str) -> None:
+    """The machine on each engine: every example in an empty store of its own beside `target`."""
+
+    class StoreMachineAt(StoreMachine):
+        pass
+
+    StoreMachineAt.target = target
+    run_state_machine_as_test(StoreMachineAt, settings=MACHINE_SETTINGS)
 
 
 def test_machine_ids_are_uuids() -> None:

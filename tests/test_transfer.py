@@ -1,18 +1,22 @@
 """`mo.copy(source, target)`: a whole store into an empty one, every record (deleted ones included)
-and every tag, as they are, in one transaction on the target, streaming with constant memory."""
+and every tag, as they are, in one transaction on the target, streaming with constant memory; between
+the engines both ways and within each."""
 
 from __future__ import annotations
 
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from places import fresh_store
+from snapshots import is_postgresql
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
@@ -27,11 +31,14 @@ def contents(store: mo.OutreachStore) -> tuple[list[mo.Outreach], list[str]]:
 
 def filled(store: mo.OutreachStore, bodies: list[dict[str, Any]], changes: list[int]) -> mo.OutreachStore:
     """`store` with the tags, the bodies, and for each change code an update (1), a delete (2) or a
-    status change and then a delete (3) of the record of that position."""
+    status change and then a delete (3) of the record of that position (unless it was inserted
+    deleted: nothing changes a deleted record)."""
     for tag in TAGS:
         store.add_tag(tag)
     recs = [store.insert(body) for body in bodies]
     for rec, change in zip(recs, changes, strict=False):
+        if rec.delete_time is not None:
+            continue
         if change & 1:
             store.update_status(rec.id, "running" if rec.status == "pending" else "pending")
         if change & 2:
@@ -39,31 +46,63 @@ def filled(store: mo.OutreachStore, bodies: list[dict[str, Any]], changes: list[
     return store
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    bodies=st.lists(mos.outreaches(tags=TAGS, max_text=50), max_size=12),
-    changes=st.lists(st.integers(0, 3), max_size=12),
-)
-def test_the_copy_equals_the_source(bodies: list[dict[str, Any]], changes: list[int]) -> None:
-    with filled(mo.open(":memory:"), bodies, changes) as source, mo.open(":memory:") as target:
-        report = mo.copy(source, target)
-        assert contents(target) == contents(source)
-        assert report == mo.CopyReport(records=len(bodies), tags=len(TAGS))
-        # the copy is a store like any other: it goes on from where the source was
-        for rec in target.iter():
-            assert target.update(rec.id, subject="next").version == rec.version + 1
+PG = [pytest.mark.postgresql, pytest.mark.postgresql_engine]  # deselected with --engines=sqlite
+ROUTES = [
+    pytest.param(("sqlite", "sqlite"), id="sqlite-to-sqlite"),
+    pytest.param(("sqlite", "postgresql"), id="sqlite-to-postgresql", marks=PG),
+    pytest.param(("postgresql", "sqlite"), id="postgresql-to-sqlite", marks=PG),
+    pytest.param(("postgresql", "postgresql"), id="postgresql-to-postgresql", marks=PG),
+]
+Opener = Callable[[str], AbstractContextManager[mo.OutreachStore]]
 
 
-def test_paths_are_opened_and_closed_and_stores_are_left_open(tmp_path: Path) -> None:
-    with filled(mo.open(tmp_path / "a.db"), [LINKEDIN] * 3, [0, 2, 1]) as source:
+@pytest.fixture
+def empty(request: pytest.FixtureRequest) -> Opener:
+    """`empty(engine)`: a new, empty store on that engine, closed (and its schema dropped) when the
+    block ends: SQLite in memory, or PostgreSQL in a fresh schema of the session's server."""
+
+    @contextmanager
+    def make(engine: str) -> Iterator[mo.OutreachStore]:
+        if engine == "sqlite":
+            with mo.open(":memory:") as store:
+                yield store
+            return
+        with fresh_store(request.getfixturevalue("postgres_server")) as store:
+            yield store
+
+    return make
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_the_copy_equals_the_source(route: tuple[str, str], empty: Opener) -> None:
+    @settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+    @given(
+        bodies=st.lists(mos.outreaches(tags=TAGS, max_text=50), max_size=12),
+        changes=st.lists(st.integers(0, 3), max_size=12),
+    )
+    def run(bodies: list[dict[str, Any]], changes: list[int]) -> None:
+        with empty(route[0]) as source, empty(route[1]) as target:
+            report = mo.copy(filled(source, bodies, changes), target)
+            assert contents(target) == contents(source)
+            assert report == mo.CopyReport(records=len(bodies), tags=len(TAGS))
+            # the copy is a store like any other: it goes on from where the source was
+            for rec in target.iter():
+                assert target.update(rec.id, subject="next").version == rec.version + 1
+
+    run()
+
+
+def test_paths_are_opened_and_closed_and_stores_are_left_open(target: str, tmp_path: Path) -> None:
+    """A path or a URL is opened for the copy and closed after it; a store given is left open."""
+    with filled(mo.open(target), [LINKEDIN] * 3, [0, 2, 1]) as source:
         expected = contents(source)
-    assert mo.copy(str(tmp_path / "a.db"), tmp_path / "b.db") == mo.CopyReport(3, 3)
+    assert mo.copy(target, tmp_path / "b.db") == mo.CopyReport(3, 3)
     with mo.open(tmp_path / "b.db", create=False) as b:
         assert contents(b) == expected
-    with mo.open(tmp_path / "a.db") as source, mo.open(":memory:") as target:
-        mo.copy(source, target)
-        assert contents(target) == expected and source.count() == 2  # both still open
-        mo.copy(target, tmp_path / "c.db")
+    with mo.open(target) as source, mo.open(":memory:") as copied:
+        mo.copy(source, copied)
+        assert contents(copied) == expected and source.count() == 2  # both still open
+        mo.copy(copied, tmp_path / "c.db")
     with mo.open(tmp_path / "c.db", create=False) as c:
         assert contents(c) == expected
     with pytest.raises(FileNotFoundError):
@@ -73,33 +112,34 @@ def test_paths_are_opened_and_closed_and_stores_are_left_open(tmp_path: Path) ->
         mo.copy(42, ":memory:")  # type: ignore[arg-type]
 
 
-def test_a_target_that_holds_records_is_refused_and_left_as_it_was() -> None:
-    with filled(mo.open(":memory:"), [LINKEDIN], [0]) as source, mo.open(":memory:") as target:
-        target.add_tag("own")
-        target.delete(target.insert(LINKEDIN).id)
-        before = contents(target)
+def test_a_target_that_holds_records_is_refused_and_left_as_it_was(store: mo.OutreachStore) -> None:
+    with filled(mo.open(":memory:"), [LINKEDIN], [0]) as source:
+        store.add_tag("own")
+        store.delete(store.insert(LINKEDIN).id)
+        before = contents(store)
         with pytest.raises(mo.ValidationError) as info:
-            mo.copy(source, target)
+            mo.copy(source, store)
         assert info.value.errors == [
-            ("target", "The target store :memory: already holds 1 record (deleted ones included); "
+            ("target", f"The target store {store.path} already holds 1 record (deleted ones included); "
              "copy writes only into a store that holds none.")
         ]  # fmt: skip
-        assert contents(target) == before
+        assert contents(store) == before
 
 
-def test_a_target_with_tags_and_no_record_takes_the_copy() -> None:
-    with filled(mo.open(":memory:"), [LINKEDIN], [0]) as source, mo.open(":memory:") as target:
-        target.add_tag("own")
-        target.add_tag("vip")
-        assert mo.copy(source, target) == mo.CopyReport(1, 3)  # the source's tags, "vip" among them
-        assert target.tags() == sorted({"own", *TAGS})
+def test_a_target_with_tags_and_no_record_takes_the_copy(store: mo.OutreachStore) -> None:
+    with filled(mo.open(":memory:"), [LINKEDIN], [0]) as source:
+        store.add_tag("own")
+        store.add_tag("vip")
+        assert mo.copy(source, store) == mo.CopyReport(1, 3)  # the source's tags, "vip" among them
+        assert store.tags() == sorted({"own", *TAGS})
 
 
-def test_a_store_is_not_copied_into_itself(tmp_path: Path) -> None:
-    with filled(mo.open(tmp_path / "a.db"), [LINKEDIN], [0]) as store:
-        for target in (store, tmp_path / "a.db", str(tmp_path / "a.db")):
+def test_a_store_is_not_copied_into_itself(target: str) -> None:
+    with filled(mo.open(target), [LINKEDIN], [0]) as store:
+        same: list[Any] = [store, target, *([] if is_postgresql(target) else [Path(target)])]
+        for place in same:
             with pytest.raises(mo.ValidationError, match="are the same store"):
-                mo.copy(store, target)
+                mo.copy(store, place)
         assert store.count() == 1
 
 
@@ -118,23 +158,23 @@ def damaged_source(path: Path, n: int) -> list[mo.Outreach]:
     return records
 
 
-def test_a_copy_that_fails_part_way_leaves_the_target_unchanged(tmp_path: Path) -> None:
+def test_a_copy_that_fails_part_way_leaves_the_target_unchanged(tmp_path: Path, target: str) -> None:
     records = damaged_source(tmp_path / "a.db", 2500)  # the bad record is in the third chunk
-    with mo.open(tmp_path / "b.db") as target:
-        target.add_tag("own")
+    with mo.open(target) as store:
+        store.add_tag("own")
         with pytest.raises(mo.ValidationError) as info:
-            mo.copy(tmp_path / "a.db", target)
+            mo.copy(tmp_path / "a.db", store)
         assert info.value.index == 2499
         assert info.value.errors == [
             ("tag", f"Record '{records[-1].id}': The tag 'ghost' is not registered in this store.")
         ]
-        assert contents(target) == ([], ["own"])  # nor was the source's tag "vip" added
+        assert contents(store) == ([], ["own"])  # nor was the source's tag "vip" added
 
 
 def test_a_source_that_breaks_part_way_leaves_the_target_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with filled(mo.open(":memory:"), [LINKEDIN] * 1500, []) as source, mo.open(tmp_path / "b.db") as target:
+    with filled(mo.open(":memory:"), [LINKEDIN] * 1500, []) as source, mo.open(target) as store:
         real_iter = source.iter
 
         def breaking(*args: Any, **kwargs: Any) -> Iterator[mo.Outreach]:
@@ -145,8 +185,8 @@ def test_a_source_that_breaks_part_way_leaves_the_target_unchanged(
 
         monkeypatch.setattr(source, "iter", breaking)
         with pytest.raises(mo.StorageError, match="disk I/O error"):
-            mo.copy(source, target)
-        assert contents(target) == ([], [])
+            mo.copy(source, store)
+        assert contents(store) == ([], [])
 
 
 def test_memory_stays_flat_however_many_records(tmp_path: Path, scale: int) -> None:

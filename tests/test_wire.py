@@ -9,8 +9,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from places import fresh_store
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
@@ -270,10 +271,14 @@ def test_seed_update_example_after_inserting_that_id(store: mo.OutreachStore) ->
 # --- Records travel ------------------------------------------------------------------------------
 
 
+# Hypothesis tests on each engine: each example in a store of its own beside the `target` fixture's
+per_example = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@per_example
 @given(body=mos.outreaches(tags=("vip",), deleted=False))  # live: read back and updated
-def test_a_record_from_get_or_page_goes_back_to_update_unchanged(body: dict[str, Any]) -> None:
-    with mo.open(":memory:") as store:
-        store.add_tag("vip")
+def test_a_record_from_get_or_page_goes_back_to_update_unchanged(target: str, body: dict[str, Any]) -> None:
+    with fresh_store(target, ["vip"]) as store:
         rec = ok(store, "insert", body)["result"]
         read: Callable[[], Any]
         for read in (
@@ -416,12 +421,12 @@ def test_include_deleted_reaches_page_get_and_count(store: mo.OutreachStore) -> 
     assert set(clash) == {"status"} and "include_deleted" in clash["status"]
 
 
+@per_example
 @given(body=mos.outreaches(tags=("vip",), max_text=200, deleted=False), status=st.sampled_from(mo.STATUSES))
 def test_a_record_read_back_goes_to_upsert_and_update_status_unchanged(
-    body: dict[str, Any], status: str
+    target: str, body: dict[str, Any], status: str
 ) -> None:
-    with mo.open(":memory:") as store:
-        store.add_tag("vip")
+    with fresh_store(target, ["vip"]) as store:
         rec = ok(store, "insert", body)["result"]
         sent = ok(store, "get", {"id": rec["id"]})["result"]
         again = ok(store, "upsert", msgspec.json.encode(sent))["result"]
@@ -464,10 +469,10 @@ _endpoints = st.sampled_from(
 )
 
 
+@per_example
 @given(endpoint=_endpoints, body=_json | st.binary(max_size=40) | st.text(max_size=40))
-def test_call_never_raises_and_an_error_changes_nothing(endpoint: str, body: Any) -> None:
-    with mo.open(":memory:") as store:
-        store.add_tag("t")
+def test_call_never_raises_and_an_error_changes_nothing(target: str, endpoint: str, body: Any) -> None:
+    with fresh_store(target, ["t"]) as store:
         rec = store.insert(outreach_type="GMail_DirectMessage", status="pending", tag="t")
         before = msgspec.to_builtins(store.page(limit=10).results)
         forms = [body]

@@ -274,7 +274,7 @@ def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
     a new SQLite store in memory, or this test's one PostgreSQL store emptied (DELETE of every record and
     tag, committed through a connection of its own) and handed out again; opening a PostgreSQL store per
     example would cost more than the example. Hypothesis calls it for every example, so a test using it
-    suppresses `function_scoped_fixture` (`PER_EXAMPLE` below): the fixture is the factory."""
+    suppresses `function_scoped_fixture` (engine_helpers.FIXTURE_SETTINGS): the fixture is the factory."""
     if request.param == "sqlite":
 
         def make_sqlite(tags: Iterable[str] = ()) -> mo.OutreachStore:
@@ -297,10 +297,6 @@ def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
             return contextlib.nullcontext(store)
 
         yield make_postgresql
-
-
-# for a @given test that takes `new_store`: see there
-PER_EXAMPLE = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @pytest.fixture

@@ -1,23 +1,33 @@
-"""Helpers for the tests that run on both engines (the `store` and `target` fixtures of conftest.py).
+"""Helpers for the tests that run on both engines (the `store`, `target` and `new_store` fixtures of
+conftest.py).
 
 `unchanged(target)` wraps a call that must leave everything stored at `target` exactly as it was (a
-snapshot by a connection of its own, tests/snapshots.py). `reset(store, tags)` empties one store between
-Hypothesis examples, so that a property test keeps one store (one fresh PostgreSQL schema) for all of
-its examples instead of a fresh store for each. `fresh_store(...)` gives one a store of its own
-where emptying cannot work. `FIXTURE_SETTINGS` lets a @given test take those function-scoped fixtures.
+snapshot by a connection of its own, tests/snapshots.py). For a Hypothesis test or a state machine that
+needs an empty store per example, fastest first: conftest's `new_store` (SQLite in memory, or the test's
+PostgreSQL store emptied with DELETE); `reset(store, tags)`, which empties a store through the API;
+`fresh_place(target)` / `fresh_store(target, tags)`: a new file or schema beside `target`, for a test
+that needs its own place (a record no delete can change, a file closed and reopened). `STORE_KINDS` and
+`kind_target` give a file, ":memory:" and PostgreSQL as one parametrization. `FIXTURE_SETTINGS` lets a
+@given test take the function-scoped fixtures.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import itertools
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import pytest
+from conftest import ENGINE_PARAMS
 from hypothesis import HealthCheck, settings
-from snapshots import snapshot
+from snapshots import is_postgresql, snapshot
 
 import mass_outreach as mo
-from mass_outreach.pytest_plugin import OutreachStoreFactory, is_postgresql_url
+from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_with_schema
 
 # A @given test taking `store` or `target`: each example resets what it uses of the store itself.
 FIXTURE_SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -50,8 +60,44 @@ def reset(store: mo.OutreachStore, tags: Iterable[str] = ()) -> None:
     assert store.count(include_deleted=True) == 0 and store.tags() == sorted(wanted)
 
 
-def fresh_store(factory: OutreachStoreFactory, target: str, tags: Iterable[str] = ()) -> mo.OutreachStore:
-    """A new empty store holding `tags`, on the engine of `target` (the `target` fixture's): SQLite in
-    memory, or a PostgreSQL schema of its own (~50 ms; dropped when the test ends). For a @given test
-    that needs a store of its own per example; close it (`with`) when the example ends."""
-    return factory(target if is_postgresql_url(target) else ":memory:", tags=tags)
+_numbers = itertools.count()
+
+STORE_KINDS: list[Any] = ["file", "memory", *(p for p in ENGINE_PARAMS if p.id == "postgresql")]
+
+
+def kind_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A target of the kind `request.param` (one of STORE_KINDS) holding nothing yet: a file in
+    `tmp_path`, ":memory:", or the URL of the test's own fresh schema (`postgres_url`)."""
+    if request.param == "file":
+        return str(tmp_path / f"store{next(_numbers)}.db")
+    if request.param == "memory":
+        return ":memory:"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@contextmanager
+def fresh_place(target: str) -> Iterator[str]:
+    """A new, empty place beside `target` (same engine, same directory or server), removed afterwards."""
+    if is_postgresql(target):
+        schema = fresh_schema_name()
+        try:
+            yield url_with_schema(target, schema)  # mo.open creates the schema
+        finally:
+            drop_schemas(target, [schema])
+        return
+    path = Path(target).with_name(f"place{next(_numbers)}.db")
+    try:
+        yield str(path)
+    finally:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def fresh_store(target: str, tags: Iterable[str] = ()) -> Iterator[mo.OutreachStore]:
+    """A store in a `fresh_place` beside `target`, with `tags` registered; closed, then removed."""
+    with fresh_place(target) as place, mo.open(place) as store:
+        for tag in tags:
+            store.add_tag(tag)
+        yield store

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from places import STORE_KINDS, kind_target
+from engine_helpers import STORE_KINDS, kind_target
 
 import mass_outreach as mo
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 import pytest
+from engine_helpers import fresh_place, fresh_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from places import fresh_place, fresh_store
 
 import mass_outreach as mo
 from mass_outreach import model

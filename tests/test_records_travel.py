@@ -12,8 +12,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from engine_helpers import fresh_store
 from hypothesis import HealthCheck, given, settings
-from places import fresh_store
 from test_model import TAGS, valid_bodies
 
 import mass_outreach as mo

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from places import STORE_KINDS, fresh_place, kind_target
+from engine_helpers import STORE_KINDS, fresh_place, kind_target
 from snapshots import is_postgresql
 
 import mass_outreach as mo

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import msgspec
 import pytest
+from engine_helpers import fresh_place
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -24,7 +25,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from places import fresh_place
 from test_paging import TAGS, TIMES, matches, model_order, records
 
 import mass_outreach as mo

@@ -481,7 +481,7 @@ def test_any_valid_body_round_trips(
     target: str, outreach_store_factory: OutreachStoreFactory, body: dict[str, Any]
 ) -> None:
     # a fresh store for each body (one may hold a record no delete can change, at the end of time)
-    with fresh_store(outreach_store_factory, target, TAGS) as store:
+    with fresh_store(target, TAGS) as store:
         round_trip(store, body)
 
 

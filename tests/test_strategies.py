@@ -9,7 +9,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import PER_EXAMPLE, NewStore
+from conftest import NewStore
+from engine_helpers import FIXTURE_SETTINGS
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
@@ -53,7 +54,7 @@ def _reach_all(strategy: st.SearchStrategy[Any], conditions: Conditions, max_exa
 # --- outreaches() ---------------------------------------------------------------------------------
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(body=mos.outreaches(tags=TAGS))
 def test_every_valid_body_is_accepted_as_written(body: dict[str, Any], new_store: NewStore) -> None:
     assert "id" not in body
@@ -142,7 +143,7 @@ def test_tags_must_be_names_not_a_string() -> None:
         mos.outreaches(tags="vip")
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(live=mos.outreaches(tags=TAGS, deleted=False), dead=mos.outreaches(tags=TAGS, deleted=True))
 def test_deleted_asks_for_live_or_deleted_records(
     live: dict[str, Any], dead: dict[str, Any], new_store: NewStore
@@ -175,7 +176,7 @@ def _refused(store: mo.OutreachStore, case: mos.InvalidCase) -> None:
     assert [r.id for r in store.iter()] == [keep.id]  # nothing else written, nothing lost
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(case=mos.invalid_cases(tags=TAGS))
 def test_every_invalid_body_is_refused_for_its_one_rule(case: mos.InvalidCase, new_store: NewStore) -> None:
     with new_store(TAGS) as store:
@@ -197,7 +198,7 @@ def test_each_rule_is_drawn_and_refused(rule: str, new_store: NewStore) -> None:
     check()
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(body=mos.invalid_outreaches())
 def test_invalid_outreaches_are_the_bodies_of_invalid_cases(
     body: dict[str, Any], new_store: NewStore
@@ -264,7 +265,7 @@ def _changed_as_asked(after: mo.Outreach, change: dict[str, Any]) -> None:
             assert got == value
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(body=mos.outreaches(tags=TAGS, deleted=False), change=mos.updates(tags=TAGS))
 def test_every_update_applies_to_any_record(
     body: dict[str, Any], change: dict[str, Any], new_store: NewStore
@@ -301,7 +302,7 @@ def _same_but(before: mo.Outreach, after: mo.Outreach, *changed: str) -> None:
     assert {k: v for k, v in new.items() if k not in skip} == {k: v for k, v in old.items() if k not in skip}
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(body=mos.outreaches(tags=TAGS, deleted=False), write=mos.writes(tags=TAGS))
 def test_every_write_applies_to_any_live_record(
     body: dict[str, Any], write: mos.Write, new_store: NewStore
@@ -331,7 +332,7 @@ def test_every_write_applies_to_any_live_record(
             assert (after.done_time is None) == (after.status == "pending")
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(write=mos.writes(tags=TAGS), ident=st.uuids().map(str))
 def test_an_upsert_write_inserts_under_a_new_id_and_the_others_find_none(
     write: mos.Write, ident: str, new_store: NewStore
@@ -386,7 +387,7 @@ def test_writes_can_be_limited_to_some_operations() -> None:
         mos.writes_to_deleted(ops=["purge"])
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(case=mos.writes_to_deleted(tags=TAGS))
 def test_every_write_to_a_deleted_id_is_refused(case: mos.WriteToDeleted, new_store: NewStore) -> None:
     assert case.error is (mo.ValidationError if case.write.op == "insert" else mo.NotFoundError)
@@ -420,7 +421,7 @@ def test_writes_to_deleted_kinds_are_reachable() -> None:
 # --- page_requests() ------------------------------------------------------------------------------
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(page_request=mos.page_requests())
 def test_every_page_request_is_accepted(page_request: dict[str, Any], new_store: NewStore) -> None:
     with new_store(TAGS) as store:
@@ -463,14 +464,14 @@ def test_every_page_request_kind_is_reachable() -> None:
 # --- the smaller building blocks ------------------------------------------------------------------
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(name=mos.tag_names())
 def test_tag_names_can_be_registered(name: str, new_store: NewStore) -> None:
     with new_store([name]) as store:
         assert store.tags() == [name]
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(value=mos.timestamps())
 def test_timestamps_are_accepted(value: str, new_store: NewStore) -> None:
     with new_store([]) as store:
@@ -492,7 +493,7 @@ def test_timestamp_forms_are_reachable() -> None:
     _reach_all(mos.timestamps(), cases)
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(url=mos.screenshot_urls(), mid=mos.message_ids())
 def test_urls_and_message_ids_are_accepted(url: str, mid: str, new_store: NewStore) -> None:
     with new_store([]) as store:
@@ -514,7 +515,7 @@ def _longest(body: dict[str, Any], skip: str | None = None) -> int:
     )
 
 
-@PER_EXAMPLE
+@FIXTURE_SETTINGS
 @given(data=st.data(), bound=st.integers(mos.MIN_MAX_TEXT, 3000))
 def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(
     data: st.DataObject, bound: int, new_store: NewStore

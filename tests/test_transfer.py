@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from engine_helpers import fresh_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from places import fresh_store
 from snapshots import is_postgresql
 
 import mass_outreach as mo

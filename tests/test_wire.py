@@ -9,9 +9,9 @@ from typing import Any
 
 import msgspec
 import pytest
+from engine_helpers import fresh_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from places import fresh_store
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos

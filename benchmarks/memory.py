@@ -14,10 +14,11 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_child"]
+__all__ = ["run_child", "run_streaming"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTROL_MB = 64
@@ -118,3 +119,21 @@ def run_child(mode: str, db: Path | str, src: Path | None = None) -> dict[str, A
 
 if __name__ == "__main__":
     print(json.dumps(_child(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)))
+
+
+def run_streaming(
+    db: Path | str, src: Path, size: int, log: Callable[[str], None], indent: str = ""
+) -> dict[str, Any]:
+    """The memory suite on `db` (a file or a URL): `src` (JSON lines, removed afterwards) streamed into
+    insert_many, every record exported with iter, and the negative control, each in a child process."""
+    log(f"{indent}streaming {src.name} ({size / 1e6:,.0f} MB) into insert_many in a child process")
+    mem_in = run_child("insert", db, src)
+    src.unlink()
+    log(f"  {mem_in['rows']:,} rows, {mem_in['rows'] / mem_in['seconds']:,.0f} rows/s, "
+        f"RSS +{mem_in['growth_mb']:.1f} MB")  # fmt: skip
+    mem_out = run_child("export", db)
+    log(f"  export {mem_out['rows']:,} rows, {mem_out['rows'] / mem_out['seconds']:,.0f} rows/s, "
+        f"RSS +{mem_out['growth_mb']:.1f} MB")  # fmt: skip
+    control = run_child("control", db)
+    log(f"  control: holding {CONTROL_MB} MB on purpose shows as +{control['growth_mb']:.1f} MB")
+    return {"insert": mem_in, "export": mem_out, "control": control, "jsonl_bytes": size}

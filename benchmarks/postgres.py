@@ -44,7 +44,7 @@ from mass_outreach.model import COLUMNS, OUTREACH_TYPES, STATUSES, now_text
 
 from . import data as datamod
 from .data import TAGS, full_rows, jsonl_lines
-from .memory import CONTROL_MB, run_child
+from .memory import CONTROL_MB, run_streaming
 from .pages import SHAPES, Executes, Explain, Shape, run_pages
 from .timing import Sample, timed
 
@@ -439,17 +439,7 @@ def run_postgres(args: Any, work: Path, log: Callable[[str], None]) -> dict[str,
             size = datamod.write_jsonl(src, args.deep_rows)
             big_url = with_schema(url, big)
             drop_schema(url, big)
-            log(f"  streaming {src.name} ({size / 1e6:,.0f} MB) into insert_many in a child process")
-            mem_in = run_child("insert", big_url, src)
-            src.unlink()
-            log(f"  {mem_in['rows']:,} rows, {mem_in['rows'] / mem_in['seconds']:,.0f} rows/s, "
-                f"RSS +{mem_in['growth_mb']:.1f} MB")  # fmt: skip
-            mem_out = run_child("export", big_url)
-            log(f"  export {mem_out['rows']:,} rows, {mem_out['rows'] / mem_out['seconds']:,.0f} rows/s, "
-                f"RSS +{mem_out['growth_mb']:.1f} MB")  # fmt: skip
-            control = run_child("control", big_url)
-            log(f"  control: holding {CONTROL_MB} MB on purpose shows as +{control['growth_mb']:.1f} MB")
-            out["memory"] = {"insert": mem_in, "export": mem_out, "control": control, "jsonl_bytes": size}
+            out["memory"] = run_streaming(big_url, src, size, log, indent="  ")
             _vacuum(url, big)  # untimed: the statistics and visibility map autovacuum would make soon
             quick = bool(args.quick)  # a smoke run: every path once or twice, in a few seconds
             out["page"] = run_pages(

@@ -19,7 +19,7 @@ from .deleted import LAYOUTS, run_deleted
 from .inserts import DIAGNOSTIC, V1, prepare_input, run_diagnostics, run_inserts
 from .legacy import V1_COMMIT, Legacy, LegacyUnavailable
 from .legacy import load as load_legacy
-from .memory import CONTROL_MB, run_child
+from .memory import CONTROL_MB, run_streaming
 from .ops import OPS, run_single_writes
 from .pages import DELETED_SHAPES, SHAPES, run_pages
 from .postgres import URL_ENV, available, pg_goals, pg_lines, run_postgres
@@ -150,17 +150,7 @@ def run_all(
         log(f"writing {args.deep_rows:,} records as JSON lines")
         size = datamod.write_jsonl(src, args.deep_rows)
         big = work / "big.db"
-        log(f"streaming {src.name} ({size / 1e6:,.0f} MB) into insert_many in a child process")
-        mem_in = run_child("insert", big, src)
-        src.unlink()
-        log(f"  {mem_in['rows']:,} rows, {mem_in['rows'] / mem_in['seconds']:,.0f} rows/s, "
-            f"RSS +{mem_in['growth_mb']:.1f} MB")  # fmt: skip
-        mem_out = run_child("export", big)
-        log(f"  export {mem_out['rows']:,} rows, {mem_out['rows'] / mem_out['seconds']:,.0f} rows/s, "
-            f"RSS +{mem_out['growth_mb']:.1f} MB")  # fmt: skip
-        control = run_child("control", big)
-        log(f"  control: holding {CONTROL_MB} MB on purpose shows as +{control['growth_mb']:.1f} MB")
-        results["memory"] = {"insert": mem_in, "export": mem_out, "control": control, "jsonl_bytes": size}
+        results["memory"] = run_streaming(big, src, size, log)
         if "page" in args.suites:
             results["page"] = run_pages(
                 big,

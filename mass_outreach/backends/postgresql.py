@@ -179,21 +179,44 @@ def _register_loaders(conn: Any, psycopg: Any) -> None:
 
 
 class _Conn:
-    """A psycopg connection with sqlite3's `?` placeholders."""
+    """A psycopg connection with sqlite3's `?` placeholders, for one checkout.
 
-    __slots__ = ("raw",)
+    The connection is not checked when it is handed out (that was a round trip of its own on every
+    call, one in five of an update's). If the checkout's first statement finds it broken (the server
+    restarted, or ended the session while it sat idle in the pool), nothing of the call reached the
+    server, so `replace` gives it back (the pool drops it and every idle one that broke with it) and the
+    statement is sent again on another connection. Once a statement went through, a broken connection
+    fails the call in flight (StorageError), and the pool drops it when it comes back."""
 
-    def __init__(self, raw: Any) -> None:
-        self.raw = raw
+    __slots__ = ("_replace", "bulk_savepoint", "fresh", "raw", "replaced")
+
+    def __init__(self, raw: Any, replace: Callable[[_Conn, BaseException], None]) -> None:
+        self.raw: Any = raw  # None while a broken one is being replaced
+        self._replace = replace
+        self.fresh = True  # nothing sent yet in this checkout
+        self.replaced = 0
+        self.bulk_savepoint = False  # the last bulk_insert chunk's savepoint is still open
 
     def execute(self, sql: str, params: Any = None) -> Any:
-        if params is None:
-            return self.raw.execute(sql)
-        return self.raw.execute(_placeholders(sql), params)
+        if not self.fresh:
+            return self.raw.execute(sql) if params is None else self.raw.execute(_placeholders(sql), params)
+        while True:
+            try:
+                cur = (
+                    self.raw.execute(sql) if params is None else self.raw.execute(_placeholders(sql), params)
+                )
+            except Exception as exc:
+                if not self.raw.broken or sql == "COMMIT":  # (a COMMIT may have reached the server)
+                    raise
+                self._replace(self, exc)  # raises when there is no other connection to use
+                continue
+            self.fresh = False
+            return cur
 
     def executemany(self, sql: str, rows: Any) -> Any:
         cur = self.raw.cursor()
         cur.executemany(_placeholders(sql), rows)
+        self.fresh = False
         return cur
 
 
@@ -288,43 +311,41 @@ class PostgresEngine(Engine):
         if os.getpid() != self._pid:  # forked by other means than os.fork
             self._after_fork()
         pool = self._get_pool()
-        for attempt in range(POOL_MAX + 2):
-            try:
-                cm = pool.connection()
-                raw = cm.__enter__()
-            except self._psycopg_pool.PoolClosed:
-                raise closed_error() from None
-            except self._psycopg_pool.PoolTimeout as exc:
-                raise (
-                    closed_error()
-                    if self._closed
-                    else StorageError(
-                        f"No connection to {self.target} within {self.timeout:g} s: {self._scrub(str(exc))}"
-                    )
-                ) from None
-            if attempt > POOL_MAX or self._usable(raw):
-                break
-            # Broken (the server restarted, or ended the session): give it back, so that the pool drops
-            # and replaces it, and drop every other idle one that broke with it, now. (Not the pool's
-            # check=: after each broken one it backs off 1 s, doubling, so a restart failed the next
-            # calls with "no connection within timeout".)
-            cm.__exit__(None, None, None)
-            with contextlib.suppress(self._psycopg_pool.PoolClosed):
-                pool.check()
+        conn = _Conn(self._getconn(pool), functools.partial(self._replace, pool))
         try:
-            yield _Conn(raw)
-        except BaseException as exc:
-            cm.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        else:
-            cm.__exit__(None, None, None)
+            yield conn
+        finally:
+            if conn.raw is not None:  # a broken one is dropped and replaced; a transaction rolled back
+                pool.putconn(conn.raw)
 
-    def _usable(self, raw: psycopg.Connection[Any]) -> bool:
+    def _getconn(self, pool: psycopg_pool.ConnectionPool[Any]) -> Any:
         try:
-            self._psycopg_pool.ConnectionPool.check_connection(raw)
-        except Exception:
-            return False
-        return True
+            return pool.getconn()
+        except self._psycopg_pool.PoolClosed:
+            raise closed_error() from None
+        except self._psycopg_pool.PoolTimeout as exc:
+            raise (
+                closed_error()
+                if self._closed
+                else StorageError(
+                    f"No connection to {self.target} within {self.timeout:g} s: {self._scrub(str(exc))}"
+                )
+            ) from None
+
+    def _replace(self, pool: psycopg_pool.ConnectionPool[Any], conn: _Conn, exc: BaseException) -> None:
+        """`conn`'s connection broke before the call sent anything: give it back, so that the pool drops
+        and replaces it, and drop every other idle one that broke with it, now (not the pool's check=:
+        after each broken one it backs off 1 s, doubling, so a restart failed the next calls with "no
+        connection within timeout"); then another connection for the statement. After POOL_MAX + 1
+        broken ones in a row, the error."""
+        raw, conn.raw = conn.raw, None
+        pool.putconn(raw)
+        conn.replaced += 1
+        if conn.replaced > POOL_MAX + 1:
+            raise exc
+        with contextlib.suppress(self._psycopg_pool.PoolClosed):
+            pool.check()
+        conn.raw = self._getconn(pool)
 
     def checkout(self) -> contextlib.AbstractContextManager[_Conn]:
         return self._checkout()
@@ -365,10 +386,12 @@ class PostgresEngine(Engine):
                 raise
 
     def _rollback(self, conn: _Conn) -> None:
+        if conn.raw is None:
+            return
         pq = self._psycopg.pq
         if conn.raw.info.transaction_status in (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR):
             with contextlib.suppress(self._psycopg.Error):
-                conn.execute("ROLLBACK")
+                conn.raw.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[_Conn]:
@@ -431,16 +454,19 @@ class PostgresEngine(Engine):
         refused: Callable[[int, BaseException], None],
     ) -> int:
         """COPY the chunk inside a savepoint; if the server refuses it, back out to the savepoint and
-        insert the rows one by one (a savepoint each) to find the refused ones."""
+        insert the rows one by one (a savepoint each) to find the refused ones. A chunk that went in
+        leaves its savepoint for the next chunk's start to release, in the same round trip (the last
+        one is released by the COMMIT): three round trips a chunk, not four."""
         if not rows:
             return 0
         raw = conn.raw
-        conn.execute("SAVEPOINT bulk")
+        # (two statements without parameters: one query, which psycopg never prepares)
+        conn.execute("RELEASE bulk; SAVEPOINT bulk" if conn.bulk_savepoint else "SAVEPOINT bulk")
+        conn.bulk_savepoint = True
         try:
             with raw.cursor() as cur, cur.copy(_COPY) as copy:
                 for row in rows:
                     copy.write_row(row)
-            conn.execute("RELEASE bulk")
             return len(rows)
         except self.integrity_error:
             conn.execute("ROLLBACK TO bulk")
@@ -457,6 +483,7 @@ class PostgresEngine(Engine):
             conn.execute("RELEASE row")
             count += 1
         conn.execute("RELEASE bulk")
+        conn.bulk_savepoint = False
         return count
 
     def lock_new_id(self, conn: _Conn, ident: str) -> None:

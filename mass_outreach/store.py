@@ -562,8 +562,18 @@ class OutreachStore:
         url = changes.get("screenshot_url")
         if url is not None:
             self._check_urls([(0, (None,) * _I_URL + (url,))], single=True)
+        return self._update_one(ident, changes, expected)
+
+    def _update_one(self, ident: str, changes: dict[str, Any], expected: int | None) -> Outreach:
+        """One record's update as a compare-and-set (engine.single_write), redone if another writer
+        got between its read and its write; after _CAS_TRIES such races, with the row locked."""
+        for _ in range(_CAS_TRIES):
+            with self._engine.single_write() as conn:
+                rec = _apply_update(conn, self._engine, ident, changes, expected, lock=False)
+            if rec is not None:
+                return rec
         with self._write() as conn:
-            return _apply_update(conn, self._engine, ident, changes, expected)
+            return _locked_update(conn, self._engine, ident, changes, expected)
 
     def update_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> UpdateReport:
         """Apply many update bodies in one transaction; reports like insert_many."""
@@ -582,7 +592,7 @@ class OutreachStore:
                     for index, (ident, changes, expected) in chunk:
                         conn.execute("SAVEPOINT row")
                         try:
-                            _apply_update(conn, self._engine, ident, changes, expected)
+                            _locked_update(conn, self._engine, ident, changes, expected)
                             conn.execute("RELEASE row")
                             updated += 1
                         except (ValidationError, NotFoundError, ConflictError) as exc:
@@ -639,8 +649,7 @@ class OutreachStore:
         a body replaces the body's. `expected_version` (or the body's) makes it a compare-and-set.
         """
         ident, status, expected = _target(id_or_body, expected_version, status=status, wants_status=True)
-        with self._write() as conn:
-            return _apply_update(conn, self._engine, ident, {"status": status}, expected)
+        return self._update_one(ident, {"status": status}, expected)
 
     # --- upsert ----------------------------------------------------------------------------------
 
@@ -875,10 +884,23 @@ _MISSING: Any = object()
 _COLUMN_SET = frozenset(COLUMNS)
 
 
+# update(): compare-and-set attempts before it takes the row's lock instead
+_CAS_TRIES = 16
+
+
 def _apply_update(
-    conn: Conn, engine: Engine, ident: str, changes: dict[str, Any], expected: int | None
-) -> Outreach:
-    row = _live_row(conn, engine, ident)
+    conn: Conn,
+    engine: Engine,
+    ident: str,
+    changes: dict[str, Any],
+    expected: int | None,
+    *,
+    lock: bool = True,
+) -> Outreach | None:
+    """Update the live record `ident` and return it. With `lock` (inside a write transaction) the row
+    is read locked where the engine needs it; without, the UPDATE compares the version it read and
+    None means another writer got there first (read again and redo: nothing was written)."""
+    row = _live_row(conn, engine, ident, lock=lock)
     if row is None:
         raise _not_found(conn, ident)
     if expected is not None and row[_I_VERSION] != expected:
@@ -908,20 +930,32 @@ def _apply_update(
     values = tuple(merged[c] for c in COLUMNS)
     sets = [c for c in COLUMNS[1:] if values[_ORDER_INDEX[c]] != row[_ORDER_INDEX[c]]]
     try:
-        conn.execute(
-            f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ?",
-            [merged[c] for c in sets] + [ident],
+        cur = conn.execute(
+            f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ? AND version = ?",
+            [merged[c] for c in sets] + [ident, row[_I_VERSION]],
         )
     except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
         raise _integrity_error(engine.refusal(exc), exc, values) from None
+    if cur.rowcount != 1:
+        assert not lock, "a locked row changed under its lock"
+        return None
     return outreach_from_row(values)
 
 
-def _live_row(conn: Conn, engine: Engine, ident: str) -> Row | None:
-    """The live record with this id, locked for the rest of the transaction where the engine needs it
-    (so that no writer between this read and the write is lost)."""
+def _locked_update(
+    conn: Conn, engine: Engine, ident: str, changes: dict[str, Any], expected: int | None
+) -> Outreach:
+    """_apply_update inside a write transaction, the row locked: it always writes (or raises)."""
+    rec = _apply_update(conn, engine, ident, changes, expected)
+    assert rec is not None
+    return rec
+
+
+def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> Row | None:
+    """The live record with this id; with `lock`, locked for the rest of the transaction where the
+    engine needs it (so that no writer between this read and the write is lost)."""
     row: Row | None = conn.execute(
-        f"{_SELECT} WHERE id = ? AND delete_time IS NULL{engine.for_update}", (ident,)
+        f"{_SELECT} WHERE id = ? AND delete_time IS NULL{engine.for_update if lock else ''}", (ident,)
     ).fetchone()
     return row
 
@@ -1117,7 +1151,7 @@ def _apply_upsert(
             if plan.update_errors:
                 raise ValidationError(plan.update_errors)
             assert plan.changes is not None
-            return _apply_update(conn, engine, ident, plan.changes, plan.expected), False
+            return _locked_update(conn, engine, ident, plan.changes, plan.expected), False
         if plan.expected is not None:
             raise ConflictError(
                 f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",

@@ -71,6 +71,14 @@ class Engine:
         error (and when the store was closed meanwhile); driver errors translated."""
         raise NotImplementedError
 
+    def single_write(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection for a write that is plain reads and then one compare-and-set statement (a
+        record's `UPDATE ... WHERE id = ? AND version = ?`, which the caller redoes if it matched no
+        row). An engine whose round trips are dear lets each statement commit by itself (PostgreSQL:
+        two round trips instead of BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT); the default is a
+        write transaction, under whose lock the compare always holds (SQLite's)."""
+        return self.write()
+
     def read(self) -> contextlib.AbstractContextManager[Any]:
         """A connection for reads, driver errors translated."""
         raise NotImplementedError

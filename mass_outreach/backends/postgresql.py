@@ -385,6 +385,15 @@ class PostgresEngine(Engine):
                 self._rollback(conn)
                 raise
 
+    @contextlib.contextmanager
+    def single_write(self) -> Iterator[_Conn]:
+        """Autocommit: the compare-and-set UPDATE commits by itself, so close() during the call cannot
+        undo it (write() checks for that before its COMMIT; here a committed write is reported)."""
+        if self.readonly:
+            raise StorageError(f"{self.target} was opened read-only")
+        with self._checkout() as conn, self.errors():
+            yield conn
+
     def _rollback(self, conn: _Conn) -> None:
         if conn.raw is None:
             return

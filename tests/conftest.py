@@ -23,12 +23,6 @@ from snapshots import admin
 import mass_outreach as mo
 from mass_outreach.pytest_plugin import fresh_schema_name, url_with_schema
 
-# THE switch for the PostgreSQL engine: False until `mo.open("postgresql://...")` exists (branch pgcore).
-# While False, the `store` fixture's postgresql param and every test marked `postgresql_engine` are
-# deselected (counted as deselected and named in the header, never skipped), so the branch stays green;
-# the tests of the server itself (marked `postgresql`) run. The lead sets it to True when the engine lands.
-POSTGRESQL_ENGINE_LANDED = True
-
 ENGINES = ("sqlite", "postgresql")
 # fixtures parametrized on the engine: a test using one runs once per selected engine
 ENGINE_FIXTURES = ("store", "target", "new_store")
@@ -100,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "postgresql_engine: needs mo.open of a PostgreSQL URL (deselected until POSTGRESQL_ENGINE_LANDED)",
+        "postgresql_engine: needs mo.open of a PostgreSQL URL (deselected without the postgresql engine)",
     )
     config.addinivalue_line(
         "markers",
@@ -115,8 +109,6 @@ def pytest_report_header(config: pytest.Config) -> str:
     if "postgresql" in engines:
         server = os.environ.get(PG_URL_ENV) or "a throwaway server started on first use (tests/pg_server.py)"
         line += f"; PostgreSQL: {server}"
-        if not POSTGRESQL_ENGINE_LANDED:
-            line += "; the PostgreSQL engine's tests are deselected (POSTGRESQL_ENGINE_LANDED = False)"
     return line
 
 
@@ -139,7 +131,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (
             (engine is not None and engine not in engines)
             or ((needs_server or needs_engine) and "postgresql" not in engines)
-            or (needs_engine and not POSTGRESQL_ENGINE_LANDED)
             or (about_sqlite is not None and "sqlite" not in engines)
         ):
             drop.append(item)

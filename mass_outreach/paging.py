@@ -276,13 +276,7 @@ class Query(msgspec.Struct, frozen=True):
             params += [value, value]
         if self.after is not None:
             value, ident = self.after
-            if lead is None:
-                cond, key_params = keyset_condition(field, self.asc, value, ident)
-            else:
-                keys = [lead[0], "id"] if field == "id" else [lead[0], field, "id"]
-                values = [lead[1], ident] if field == "id" else [lead[1], value, ident]
-                cond = f"({', '.join(keys)}) {'>' if self.asc else '<'} ({', '.join('?' * len(keys))})"
-                key_params = values
+            cond, key_params = keyset_condition(field, self.asc, value, ident, lead)
             conds.append(cond)
             params.extend(key_params)
         order_by = dialect.order_by(field, self.asc, field in NULLABLE)
@@ -344,11 +338,19 @@ class Query(msgspec.Struct, frozen=True):
 _LED_ORDERS = frozenset({"id", "create_time", "update_time"})  # schema.sql's (status|outreach_type, x, id)
 
 
-def keyset_condition(field: str, asc: bool, value: Any, ident: str) -> tuple[str, list[Any]]:
-    """The rows strictly after `(value, ident)` in the order `(field, id)` (or its reverse)."""
-    if field == "id":
-        return ("id > ?" if asc else "id < ?"), [ident]
+def keyset_condition(
+    field: str, asc: bool, value: Any, ident: str, lead: tuple[str, Any] | None = None
+) -> tuple[str, list[Any]]:
+    """The rows strictly after `(value, ident)` in the order `(field, id)` (or its reverse); with
+    `lead` (Query.lead's column and value, for a non-nullable field), in the order `(lead, field, id)`."""
     op = ">" if asc else "<"
+    if lead is not None:
+        assert field not in NULLABLE
+        if field == "id":
+            return f"({lead[0]}, id) {op} (?, ?)", [lead[1], ident]
+        return f"({lead[0]}, {field}, id) {op} (?, ?, ?)", [lead[1], value, ident]
+    if field == "id":
+        return f"id {op} ?", [ident]
     if field == "approved":  # stored as 0 or 1 in SQLite, a boolean in PostgreSQL: a bool binds to both
         value = bool(value)
     if field not in NULLABLE:

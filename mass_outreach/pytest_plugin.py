@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -59,12 +59,18 @@ def drop_schemas(url: str, schemas: Iterable[str]) -> None:
     if not names:
         return
     import psycopg
-    from psycopg import sql
 
     with psycopg.connect(url_with_schema(url, None), autocommit=True) as conn:
-        conn.execute("SET lock_timeout = '30s'")  # a test that left a transaction open: fail, not hang
-        for name in names:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+        drop_schemas_on(conn, names)
+
+
+def drop_schemas_on(conn: Any, names: Iterable[str]) -> None:
+    """drop_schemas on an open autocommit psycopg connection (a caller that keeps one)."""
+    from psycopg import sql
+
+    conn.execute("SET lock_timeout = '30s'")  # a test that left a transaction open: fail, not hang
+    for name in names:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
 
 
 class OutreachStoreFactory(Protocol):

@@ -21,7 +21,7 @@ from pg_server import HOW_TO_OPT_OUT, Flavour, PostgresServer, PostgresServerErr
 from snapshots import admin
 
 import mass_outreach as mo
-from mass_outreach.pytest_plugin import fresh_schema_name, url_with_schema
+from mass_outreach.pytest_plugin import drop_schemas_on, fresh_schema_name, url_with_schema
 
 ENGINES = ("sqlite", "postgresql")
 # fixtures parametrized on the engine: a test using one runs once per selected engine
@@ -200,8 +200,7 @@ def fresh_schema(base_url: str) -> Iterator[str]:
         yield url_with_schema(base_url, name)
     finally:
         with admin(base_url) as conn:
-            conn.execute("SET lock_timeout = '30s'")  # a test that left a transaction open: fail, not hang
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+            drop_schemas_on(conn, [name])
 
 
 @pytest.fixture

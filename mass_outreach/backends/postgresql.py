@@ -198,15 +198,14 @@ class _Conn:
         self.bulk_savepoint = False  # the last bulk_insert chunk's savepoint is still open
 
     def execute(self, sql: str, params: Any = None) -> Any:
-        if not self.fresh:
-            return self.raw.execute(sql) if params is None else self.raw.execute(_placeholders(sql), params)
         while True:
             try:
                 cur = (
                     self.raw.execute(sql) if params is None else self.raw.execute(_placeholders(sql), params)
                 )
             except Exception as exc:
-                if not self.raw.broken or sql == "COMMIT":  # (a COMMIT may have reached the server)
+                # only a checkout's first statement is sent again (a COMMIT may have reached the server)
+                if not self.fresh or not self.raw.broken or sql == "COMMIT":
                     raise
                 self._replace(self, exc)  # raises when there is no other connection to use
                 continue
@@ -372,8 +371,7 @@ class PostgresEngine(Engine):
 
     @contextlib.contextmanager
     def write(self) -> Iterator[_Conn]:
-        if self.readonly:
-            raise StorageError(f"{self.target} was opened read-only")
+        self._writable()
         with self._checkout() as conn, self.errors():
             conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
             try:
@@ -389,10 +387,13 @@ class PostgresEngine(Engine):
     def single_write(self) -> Iterator[_Conn]:
         """Autocommit: the compare-and-set UPDATE commits by itself, so close() during the call cannot
         undo it (write() checks for that before its COMMIT; here a committed write is reported)."""
-        if self.readonly:
-            raise StorageError(f"{self.target} was opened read-only")
+        self._writable()
         with self._checkout() as conn, self.errors():
             yield conn
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StorageError(f"{self.target} was opened read-only")
 
     def _rollback(self, conn: _Conn) -> None:
         if conn.raw is None:

@@ -18,7 +18,7 @@ from typing import Protocol
 import pytest
 from hypothesis import HealthCheck, settings
 from pg_server import HOW_TO_OPT_OUT, Flavour, PostgresServer, PostgresServerError
-from snapshots import admin
+from snapshots import admin, schema_of
 
 import mass_outreach as mo
 from mass_outreach.pytest_plugin import drop_schemas_on, fresh_schema_name, url_with_schema
@@ -275,13 +275,17 @@ def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
 
         yield make_sqlite
         return
+    from psycopg import sql
+
     url: str = request.getfixturevalue("postgres_url")
-    schema = url.rsplit("schema=", 1)[1]
+    empty = sql.SQL("DELETE FROM {}; DELETE FROM {}").format(
+        sql.Identifier(schema_of(url), "outreach"), sql.Identifier(schema_of(url), "tag")
+    )
     with mo.open(url) as store:
 
         def make_postgresql(tags: Iterable[str] = ()) -> contextlib.AbstractContextManager[mo.OutreachStore]:
             with admin(url) as raw:
-                raw.execute(f'DELETE FROM "{schema}".outreach; DELETE FROM "{schema}".tag')
+                raw.execute(empty)
             for tag in tags:
                 store.add_tag(tag)
             return contextlib.nullcontext(store)

@@ -57,11 +57,17 @@ def admin(url: str) -> Iterator[Any]:
         raise
 
 
+def schema_of(url: str) -> str:
+    """The `schema=` of a PostgreSQL URL (the tests' URLs always name one)."""
+    schema = dict(parse_qsl(urlsplit(url).query)).get("schema")
+    assert schema, f"a PostgreSQL URL without schema=: {url!r}"
+    return schema
+
+
 def _postgresql_snapshot(url: str) -> list[str]:
     from psycopg import sql
 
-    schema = dict(parse_qsl(urlsplit(url).query)).get("schema")
-    assert schema, f"a PostgreSQL snapshot needs a schema= URL: {url!r}"
+    schema = schema_of(url)
     lines: list[str] = []
     with admin(url) as conn:
         objects = conn.execute(

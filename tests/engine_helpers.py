@@ -17,17 +17,16 @@ import contextlib
 import difflib
 import itertools
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import ENGINE_PARAMS
 from hypothesis import HealthCheck, settings
-from snapshots import is_postgresql, snapshot
+from snapshots import admin, is_postgresql, snapshot
 
 import mass_outreach as mo
-from mass_outreach.pytest_plugin import drop_schemas, fresh_schema_name, url_with_schema
+from mass_outreach.pytest_plugin import drop_schemas_on, fresh_schema_name, url_with_schema
 
 # A @given test taking `store` or `target`: each example resets what it uses of the store itself.
 FIXTURE_SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -76,7 +75,7 @@ def kind_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@contextmanager
+@contextlib.contextmanager
 def fresh_place(target: str) -> Iterator[str]:
     """A new, empty place beside `target` (same engine, same directory or server), removed afterwards."""
     if is_postgresql(target):
@@ -84,7 +83,8 @@ def fresh_place(target: str) -> Iterator[str]:
         try:
             yield url_with_schema(target, schema)  # mo.open creates the schema
         finally:
-            drop_schemas(target, [schema])
+            with admin(target) as conn:
+                drop_schemas_on(conn, [schema])
         return
     path = Path(target).with_name(f"place{next(_numbers)}.db")
     try:
@@ -94,7 +94,7 @@ def fresh_place(target: str) -> Iterator[str]:
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-@contextmanager
+@contextlib.contextmanager
 def fresh_store(target: str, tags: Iterable[str] = ()) -> Iterator[mo.OutreachStore]:
     """A store in a `fresh_place` beside `target`, with `tags` registered; closed, then removed."""
     with fresh_place(target) as place, mo.open(place) as store:

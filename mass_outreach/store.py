@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import IO, Any, Literal, overload
+from typing import IO, Any, Literal, NamedTuple, overload
 
 import msgspec
 
@@ -234,9 +234,7 @@ class OutreachStore:
             if self._url_check is not None:
                 chunks = self._spooled(chunks, lambda r: r[_I_URL], tuple, rejected, skip)
             with self._write() as conn:
-                tags = _tag_set(conn, self._engine)
-                for chunk in chunks:
-                    inserted += self._write_chunk(conn, chunk, tags, rejected, skip)
+                inserted = self._write_chunks(conn, chunks, _tag_set(conn, self._engine), rejected, skip)
         except BodyErrors as failure:  # on_error="raise": the row that broke a rule
             raise self._completed(failure, _insert_problems) from None
         self._add_store_problems(pending, _insert_problems)
@@ -333,45 +331,36 @@ class OutreachStore:
                 kept.append((index, row))
         return kept
 
-    def _write_chunk(
+    def _write_chunks(
         self,
         conn: Conn,
-        chunk: list[tuple[int, Row]],
+        chunks: Iterator[list[tuple[int, Row]]],
         tags: frozenset[str],
         rejected: list[tuple[int, list[tuple[str, str]]]],
         skip: bool,
     ) -> int:
-        """Insert one validated chunk inside the open transaction; return how many rows went in."""
-        now = now_text()
-        ids = iter(new_ids(sum(1 for _, r in chunk if r[_I_ID] is None)))
-        good: list[Row] = []
-        where: list[int] = []  # the input index of each good row
-        for index, row in chunk:
-            tag = row[_I_TAG]
-            if tag is not None and tag not in tags:
-                errors = _unknown_tag(tag) + _id_in_use(conn, row[_I_ID])
+        """Insert validated chunks inside the open transaction; return how many rows went in.
+
+        Each chunk is written while the next one is validated and filled (the engine's bulk_insert calls
+        `meanwhile`): on a server, the client's work and the server's overlap instead of taking turns.
+        A chunk's own errors (an unregistered tag, a refused row) still come before any of the next's."""
+        inserted = 0
+        engine = self._engine
+
+        def next_batch() -> _Batch | None:
+            return _filled(next(chunks, None), tags)
+
+        batch = next_batch()
+        while batch is not None:
+            for index, tag, ident in batch.unknown:  # looked up now: the connection is free between chunks
+                errors = _unknown_tag(tag) + _id_in_use(conn, ident)
                 if not skip:
                     raise _at_row(ValidationError(errors), index)
                 rejected.append((index, errors))
-                continue
-            # _fill(), inlined: this is the loop of the bulk insert, run once for every row
-            done = row[_I_DONE]
-            if done is None and row[_I_STATUS] != "pending":
-                done = now
-            good.append(
-                (row[_I_ID] or next(ids), *row[1:_I_CREATE], row[_I_CREATE] or now, row[_I_UPDATE] or now,
-                 done, row[_I_VERSION] or 1, row[_I_DELETE])
-            )  # fmt: skip
-            where.append(index)
-        engine = self._engine
-
-        def refused(position: int, exc: BaseException) -> None:
-            err = _integrity_error(engine.refusal(exc), exc, good[position])
-            if not skip:
-                raise _at_row(err, where[position]) from None
-            rejected.append((where[position], err.errors))
-
-        return engine.bulk_insert(conn, _INSERT, good, refused)
+            refused = _refusals(engine, batch, rejected, skip)
+            count, batch = engine.bulk_insert(conn, _INSERT, batch.good, refused, next_batch)
+            inserted += count
+        return inserted
 
     # --- read ------------------------------------------------------------------------------------
 
@@ -733,10 +722,8 @@ class OutreachStore:
                     "INSERT INTO tag (name) VALUES (?) ON CONFLICT DO NOTHING",
                     ((check_tag_name(t),) for t in tags),
                 )
-                known = _tag_set(conn, self._engine)
-                inserted = 0
-                for chunk in self._validated_chunks(records, insert_row, [], False, []):
-                    inserted += self._write_chunk(conn, chunk, known, [], False)
+                chunks = self._validated_chunks(records, insert_row, [], False, [])
+                inserted = self._write_chunks(conn, chunks, _tag_set(conn, self._engine), [], False)
         except BodyErrors as failure:  # a record that broke a rule (raised with its index)
             error = ValidationError(failure.errors)
             raise (error if failure.row is None else _at_row(error, failure.row)) from None
@@ -781,6 +768,56 @@ def _unknown_tag(tag: str) -> list[tuple[str, str]]:
 
 def _duplicate_id(ident: str) -> list[tuple[str, str]]:
     return [("id", f"The id '{ident}' already exists.")]
+
+
+class _Batch(NamedTuple):
+    """A validated chunk made ready to write: its complete rows, each one's input index, and the rows
+    whose tag is not registered (index, tag, id), to be reported when the chunk's turn comes."""
+
+    good: list[Row]
+    where: list[int]
+    unknown: list[tuple[int, str, str | None]]
+
+
+def _filled(chunk: list[tuple[int, Row]] | None, tags: frozenset[str]) -> _Batch | None:
+    """The chunk's rows completed (ids, times, done_time, version); no database call, so an engine may
+    run it while a write is in flight on the connection."""
+    if chunk is None:
+        return None
+    now = now_text()
+    ids = iter(new_ids(sum(1 for _, r in chunk if r[_I_ID] is None)))
+    good: list[Row] = []
+    where: list[int] = []
+    unknown: list[tuple[int, str, str | None]] = []
+    for index, row in chunk:
+        tag = row[_I_TAG]
+        if tag is not None and tag not in tags:
+            unknown.append((index, tag, row[_I_ID]))
+            continue
+        # _fill(), inlined: this is the loop of the bulk insert, run once for every row
+        done = row[_I_DONE]
+        if done is None and row[_I_STATUS] != "pending":
+            done = now
+        good.append(
+            (row[_I_ID] or next(ids), *row[1:_I_CREATE], row[_I_CREATE] or now, row[_I_UPDATE] or now,
+             done, row[_I_VERSION] or 1, row[_I_DELETE])
+        )  # fmt: skip
+        where.append(index)
+    return _Batch(good, where, unknown)
+
+
+def _refusals(
+    engine: Engine, batch: _Batch, rejected: list[tuple[int, list[tuple[str, str]]]], skip: bool
+) -> Callable[[int, BaseException], None]:
+    """What bulk_insert calls for a row of `batch` the database refused: raise it, or reject it."""
+
+    def refused(position: int, exc: BaseException) -> None:
+        err = _integrity_error(engine.refusal(exc), exc, batch.good[position])
+        if not skip:
+            raise _at_row(err, batch.where[position]) from None
+        rejected.append((batch.where[position], err.errors))
+
+    return refused
 
 
 def _id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:

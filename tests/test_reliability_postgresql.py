@@ -269,7 +269,8 @@ KILL_POINTS = [1, 999, 1000, 2500]  # rows handed to insert_many before the kill
 @pytest.mark.parametrize("mode", ["paused", "streaming"])
 def test_sigkill_during_insert_many_leaves_nothing(postgres_url: str, scale: int, mode: str) -> None:
     """A child streams rows (with ids we know) into insert_many and is killed with SIGKILL: "paused",
-    while its generator waits after N rows (the transaction open, N // 1000 COPYs sent); "streaming",
+    while its generator waits after N rows (the transaction open; from N = 1000 on, with the last full
+    chunk's COPY still open, since the next chunk is read while the server takes it in); "streaming",
     at whatever moment the kill lands once the server shows its COPY running. Afterwards not one of its
     rows is stored, the count is unchanged, no lock is left, and another store inserts its ids."""
     with mo.open(postgres_url) as store:
@@ -292,8 +293,10 @@ def test_sigkill_during_insert_many_leaves_nothing(postgres_url: str, scale: int
                 for _, state, wrote, query in backends(postgres_url, application):
                     if mode == "streaming" and state == "active" and wrote and query.startswith("COPY"):
                         return True
-                    if mode == "paused" and state == "idle in transaction":
-                        return point < 1000 or (wrote and query.startswith(("COPY", "RELEASE")))
+                    if mode == "paused" and point < 1000 and state == "idle in transaction":
+                        return True  # still reading the first chunk
+                    if mode == "paused" and state == "active" and wrote and query.startswith("COPY"):
+                        return point >= 1000  # a chunk's COPY stays open while the next one is read
                 return False
 
             wait_for("the child's transaction", in_transaction)
@@ -378,7 +381,7 @@ def test_server_restart_fails_only_the_call_in_flight(own_server: PostgresServer
                 n: int = n, in_flight: threading.Event = in_flight, go: threading.Event = go
             ) -> Iterator[dict[str, Any]]:
                 for k in range(3000):
-                    if k == 1500:  # one COPY of 1,000 rows sent, the transaction open
+                    if k == 1500:  # the first chunk's COPY open while the second is read
                         in_flight.set()
                         assert go.wait(60)
                     yield {"outreach_type": "LinkedIn_DirectMessage", "status": "running", "body": f"{n}:{k}"}
@@ -394,7 +397,9 @@ def test_server_restart_fails_only_the_call_in_flight(own_server: PostgresServer
             assert in_flight.wait(60)
             wait_for(
                 "the transaction in flight",
-                lambda: any(s == "idle in transaction" and w for _, s, w, _ in backends(url, "restarted")),
+                lambda: any(
+                    s == "active" and w and q.startswith("COPY") for _, s, w, q in backends(url, "restarted")
+                ),
             )
             began = time.monotonic()
             restart(own_server)

@@ -8,7 +8,7 @@ once in store.py against this interface; each engine supplies what differs betwe
   snapshot), `for_update` / `for_share` (row-lock suffixes), `lock_new_id()` (upsert of a new id);
 - error translation: `translate()`, `errors()`, `integrity_error` and `refusal()` (which rule a
   refused row broke, so the store can give SQLite's and PostgreSQL's refusals the same message);
-- the bulk write path: `bulk_insert()`;
+- the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write);
 - the signal that a page-number walk may continue: `walk_stamp()`, `walks()`;
 - the SQL dialect: `order_by()`, `substring()` (paging calls them); SQL is written once with `?`
   placeholders, which an engine converts if its driver wants another style.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from ..errors import OutreachError
 
@@ -31,6 +31,7 @@ __all__ = ["Engine", "Refusal", "Walks", "closed_error", "engine_for", "is_postg
 Walks = dict[tuple[Any, ...], tuple[int, tuple[Any, str], Any]]
 # which rule a refused row broke: a duplicate id, an unregistered tag, or another (a CHECK)
 Refusal = Literal["id", "tag", "other"]
+T = TypeVar("T")
 
 
 def closed_error() -> OutreachError:
@@ -110,11 +111,20 @@ class Engine:
     # --- writes ------------------------------------------------------------------------------------
 
     def bulk_insert(
-        self, conn: Any, sql: str, rows: list[tuple[Any, ...]], refused: Callable[[int, BaseException], None]
-    ) -> int:
-        """Insert filled rows inside the open transaction; return how many went in. A row the database
-        refuses is reported as `refused(position in rows, exc)`, which raises (the whole write fails)
-        or returns (the row is skipped and the rest go on)."""
+        self,
+        conn: Any,
+        sql: str,
+        rows: list[tuple[Any, ...]],
+        refused: Callable[[int, BaseException], None],
+        meanwhile: Callable[[], T],
+    ) -> tuple[int, T]:
+        """Insert filled rows inside the open transaction; return how many went in, and what
+        `meanwhile()` returned. A row the database refuses is reported as `refused(position in rows,
+        exc)`, which raises (the whole write fails) or returns (the row is skipped and the rest go on).
+
+        `meanwhile()` is the caller's next piece of work (the next chunk, validated), which makes no
+        database call: an engine with a server runs it while the server takes in these rows, and raises
+        what it raised only once the rows' own refusals have been reported."""
         raise NotImplementedError
 
     def lock_new_id(self, conn: Any, ident: str) -> None:

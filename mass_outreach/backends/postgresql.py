@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from .. import schema as sqlite_schema
 from ..errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
 from ..model import COLUMNS
-from . import Engine, Refusal, Walks, closed_error
+from . import Engine, Refusal, T, Walks, closed_error
 
 if TYPE_CHECKING:
     import psycopg
@@ -462,24 +462,49 @@ class PostgresEngine(Engine):
         sql: str,
         rows: list[tuple[Any, ...]],
         refused: Callable[[int, BaseException], None],
-    ) -> int:
-        """COPY the chunk inside a savepoint; if the server refuses it, back out to the savepoint and
-        insert the rows one by one (a savepoint each) to find the refused ones. A chunk that went in
-        leaves its savepoint for the next chunk's start to release, in the same round trip (the last
-        one is released by the COMMIT): three round trips a chunk, not four."""
+        meanwhile: Callable[[], T],
+    ) -> tuple[int, T]:
+        """COPY the chunk inside a savepoint, and run `meanwhile()` (the next chunk's validation) before
+        ending the COPY: the server takes the rows in while the client works, instead of each waiting
+        for the other (server-bound inserts ran 0.6-0.8x a raw COPY when they took turns).
+
+        If the server refuses the chunk, back out to the savepoint and insert its rows one by one (a
+        savepoint each) to find the refused ones; what `meanwhile()` raised comes after those. A chunk
+        that went in leaves its savepoint for the next chunk's start to release, in the same round trip
+        (the last one is released by the COMMIT): three round trips a chunk, not four."""
         if not rows:
-            return 0
+            return 0, meanwhile()
         raw = conn.raw
         # (two statements without parameters: one query, which psycopg never prepares)
         conn.execute("RELEASE bulk; SAVEPOINT bulk" if conn.bulk_savepoint else "SAVEPOINT bulk")
         conn.bulk_savepoint = True
+        later: BaseException | None = None
+        after: list[T] = []
         try:
             with raw.cursor() as cur, cur.copy(_COPY) as copy:
                 for row in rows:
                     copy.write_row(row)
-            return len(rows)
+                try:
+                    after.append(meanwhile())
+                except BaseException as exc:  # raised once this chunk's refusals are known
+                    later = exc
+            count = len(rows)
         except self.integrity_error:
             conn.execute("ROLLBACK TO bulk")
+            count = self._row_by_row(conn, sql, rows, refused)
+        if later is not None:
+            raise later
+        return count, after[0] if after else meanwhile()  # (not run if the COPY failed mid-send)
+
+    def _row_by_row(
+        self,
+        conn: _Conn,
+        sql: str,
+        rows: list[tuple[Any, ...]],
+        refused: Callable[[int, BaseException], None],
+    ) -> int:
+        """A refused chunk's rows, each in its own savepoint: the good ones go in, each refused one is
+        reported; the chunk's savepoint is released at the end."""
         count = 0
         for position, row in enumerate(rows):
             conn.execute("SAVEPOINT row")

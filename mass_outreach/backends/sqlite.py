@@ -25,7 +25,7 @@ from typing import Any
 
 from .. import schema
 from ..errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
-from . import Engine, Refusal, Walks, closed_error
+from . import Engine, Refusal, T, Walks, closed_error
 
 __all__ = ["SqliteEngine"]
 
@@ -352,7 +352,9 @@ class SqliteEngine(Engine):
         sql: str,
         rows: list[tuple[Any, ...]],
         refused: Callable[[int, BaseException], None],
-    ) -> int:
+        meanwhile: Callable[[], T],
+    ) -> tuple[int, T]:
+        # In process, nothing runs beside the write: `meanwhile` comes after it.
         # No savepoint (one per chunk cost 4-8% of the whole insert): a row that breaks a constraint
         # fails alone (SQLite backs out just that statement) and the rows before it stay in, so the
         # count of changes says which row it was; the rest of the chunk then carries on after it.
@@ -361,13 +363,14 @@ class SqliteEngine(Engine):
             before = conn.total_changes
             try:
                 conn.executemany(sql, rows[start:] if start else rows)
-                return count + len(rows) - start
+                count += len(rows) - start
+                break
             except sqlite3.IntegrityError as exc:
                 failed = start + conn.total_changes - before
                 count += failed - start
                 refused(failed, exc)
                 start = failed + 1
-        return count
+        return count, meanwhile()
 
     # --- page-number walks -----------------------------------------------------------------------
 

@@ -54,7 +54,6 @@ from .urls import UrlPolicy, url_checker
 __all__ = ["InsertReport", "OutreachStore", "UpdateReport", "UpsertReport", "open"]
 
 DEFAULT_TIMEOUT = 10.0
-CHUNK = 1000  # rows validated and written together in bulk operations
 _WALK_CACHE = 32  # remembered page-number walks per connection
 Conn = Any  # a connection an engine lends: sqlite3's execute/executemany/fetch API
 
@@ -258,6 +257,7 @@ class OutreachStore:
         if isinstance(rows, Mapping):
             raise TypeError(f"{caller}() takes an iterable of rows, not one mapping")
         chunk: list[tuple[int, Any]] = []
+        size = self._engine.bulk_rows
         for index, item in enumerate(rows):
             # blank lines are skipped (isspace() is `not strip()` without copying every line)
             if isinstance(item, (bytes, bytearray, str)) and (not item or item.isspace()):
@@ -274,7 +274,7 @@ class OutreachStore:
                 if not skip:
                     raise _at_row(exc, index) from None
                 rejected.append((index, exc.errors))
-            if len(chunk) >= CHUNK:
+            if len(chunk) >= size:
                 yield chunk
                 chunk = []
         if chunk:

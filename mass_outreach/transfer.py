@@ -17,7 +17,7 @@ import msgspec
 
 from .errors import ValidationError
 from .model import Outreach
-from .store import CHUNK, OutreachStore
+from .store import OutreachStore
 from .store import open as open_store
 
 __all__ = ["CopyReport", "copy"]
@@ -48,7 +48,7 @@ def copy(source: Place, target: Place) -> CopyReport:
         if _same(src, dst):
             raise ValidationError.one("target", "The source and the target are the same store.")
         tags = src.tags()
-        seen = _Seen(src.iter(include_deleted=True))
+        seen = _Seen(src.iter(include_deleted=True), dst._engine.bulk_rows)
         try:
             records = dst._load(seen, tags)
         except ValidationError as exc:
@@ -82,12 +82,12 @@ def _same(a: OutreachStore, b: OutreachStore) -> bool:
 
 
 class _Seen:
-    """The source's records as they stream by, with the ids of the last CHUNK of them: the target names
-    a record it refuses by its index in the stream, which is at most one chunk back."""
+    """The source's records as they stream by, with the ids of the last `keep` of them (the target's
+    chunk): the target names a record it refuses by its index in the stream."""
 
-    def __init__(self, records: Iterable[Outreach]) -> None:
+    def __init__(self, records: Iterable[Outreach], keep: int) -> None:
         self._records = records
-        self._ids: deque[str] = deque(maxlen=CHUNK)
+        self._ids: deque[str] = deque(maxlen=keep)
         self._count = 0
 
     def __iter__(self) -> Iterator[Outreach]:

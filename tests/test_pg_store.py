@@ -300,14 +300,16 @@ def test_errors_are_the_same_as_sqlite(both: tuple[mo.OutreachStore, mo.Outreach
 
 
 def test_insert_many_all_or_nothing(pg: mo.OutreachStore) -> None:
-    rows = [{"outreach_type": "GMail_DirectMessage", "status": "pending"} for _ in range(2500)]
-    rows[2300] = {"id": ID1, **rows[2300]}
-    rows[2400] = {"id": ID1, **rows[2400]}  # a duplicate inside the input, in a later chunk
+    chunk = pg._engine.bulk_rows
+    rows = [{"outreach_type": "GMail_DirectMessage", "status": "pending"} for _ in range(chunk * 5 // 2)]
+    first, second = 2 * chunk + 300, 2 * chunk + 400
+    rows[first] = {"id": ID1, **rows[first]}
+    rows[second] = {"id": ID1, **rows[second]}  # a duplicate inside the input, in a later chunk
     with pytest.raises(mo.ValidationError) as info:
         pg.insert_many(rows)
-    assert info.value.index == 2400 and pg.count() == 0
+    assert info.value.index == second and pg.count() == 0
     report = pg.insert_many(rows, on_error="skip")
-    assert report.inserted == 2499 and [i for i, _ in report.rejected] == [2400]
+    assert report.inserted == len(rows) - 1 and [i for i, _ in report.rejected] == [second]
 
 
 # --- parity: the same records and calls, the same pages --------------------------------------------

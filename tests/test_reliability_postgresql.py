@@ -61,6 +61,7 @@ from test_reliability_fuzz import (
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
+from mass_outreach.backends.postgresql import PostgresEngine
 from mass_outreach.pytest_plugin import url_with_schema
 
 pytestmark = [pytest.mark.postgresql, pytest.mark.postgresql_engine]
@@ -263,7 +264,8 @@ def no_lock_left(url: str) -> None:
         conn.rollback()
 
 
-KILL_POINTS = [1, 999, 1000, 2500]  # rows handed to insert_many before the kill (CHUNK is 1000)
+CHUNK = PostgresEngine.bulk_rows  # rows insert_many writes in one COPY
+KILL_POINTS = [1, CHUNK - 1, CHUNK, CHUNK * 5 // 2]  # rows handed to insert_many before the kill
 
 
 @pytest.mark.parametrize("mode", ["paused", "streaming"])
@@ -278,7 +280,7 @@ def test_sigkill_during_insert_many_leaves_nothing(postgres_url: str, scale: int
         before = [store.insert(outreach_type="GMail_DirectMessage", status="pending", tag="lead").id]
     rng = random.Random(11)
     points = KILL_POINTS if mode == "paused" else [1000] * len(KILL_POINTS)
-    points = points + [rng.randint(1, 5000) for _ in range(len(points) * (scale - 1))]
+    points = points + [rng.randint(1, 5 * CHUNK) for _ in range(len(points) * (scale - 1))]
     figures: list[str] = []
     for n, point in enumerate(points):
         application = f"killme_{n}"
@@ -293,10 +295,10 @@ def test_sigkill_during_insert_many_leaves_nothing(postgres_url: str, scale: int
                 for _, state, wrote, query in backends(postgres_url, application):
                     if mode == "streaming" and state == "active" and wrote and query.startswith("COPY"):
                         return True
-                    if mode == "paused" and point < 1000 and state == "idle in transaction":
+                    if mode == "paused" and point < CHUNK and state == "idle in transaction":
                         return True  # still reading the first chunk
                     if mode == "paused" and state == "active" and wrote and query.startswith("COPY"):
-                        return point >= 1000  # a chunk's COPY stays open while the next one is read
+                        return point >= CHUNK  # a chunk's COPY stays open while the next one is read
                 return False
 
             wait_for("the child's transaction", in_transaction)
@@ -380,8 +382,8 @@ def test_server_restart_fails_only_the_call_in_flight(own_server: PostgresServer
             def rows(
                 n: int = n, in_flight: threading.Event = in_flight, go: threading.Event = go
             ) -> Iterator[dict[str, Any]]:
-                for k in range(3000):
-                    if k == 1500:  # the first chunk's COPY open while the second is read
+                for k in range(3 * CHUNK):
+                    if k == CHUNK * 3 // 2:  # the first chunk's COPY open while the second is read
                         in_flight.set()
                         assert go.wait(60)
                     yield {"outreach_type": "LinkedIn_DirectMessage", "status": "running", "body": f"{n}:{k}"}
@@ -797,8 +799,8 @@ def backend_pid(store: mo.OutreachStore) -> int:
 
 
 def test_forked_child_while_a_parent_thread_is_in_a_write(postgres_url: str) -> None:
-    """A parent thread is inside insert_many's transaction (its generator paused) when the process
-    forks: the child's writes go through on connections of its own (another backend), and the child's
+    """A parent thread is inside insert_many's transaction (its generator paused, a COPY open) when the
+    process forks: the child's writes go through on connections of its own (another backend), and the child's
     exit ends none of the parent's sessions: the parent's transaction commits whole."""
     with mo.open(postgres_url) as store:
         store.insert(outreach_type="GMail_DirectMessage", status="pending")
@@ -807,8 +809,8 @@ def test_forked_child_while_a_parent_thread_is_in_a_write(postgres_url: str) -> 
         report: list[Any] = []
 
         def rows() -> Iterator[dict[str, Any]]:
-            for k in range(1500):
-                if k == 1200:
+            for k in range(2 * CHUNK):
+                if k == CHUNK * 3 // 2:  # the first chunk's COPY open while the second is read
                     in_flight.set()
                     assert go.wait(60)
                 yield {"outreach_type": "LinkedIn_DirectMessage", "status": "running", "body": str(k)}
@@ -838,8 +840,8 @@ def test_forked_child_while_a_parent_thread_is_in_a_write(postgres_url: str) -> 
         assert answer["count"] == 2  # the parent's uncommitted rows are not there for it
         go.set()
         worker.join(60)
-        assert [r.inserted for r in report] == [1500]
-        assert store.count() == 1502
+        assert [r.inserted for r in report] == [2 * CHUNK]
+        assert store.count() == 2 * CHUNK + 2
         assert backend_pid(store) in {parent_pid} | set(_pids(postgres_url))
     print(
         f"\npostgresql fork: child on backend {answer['pid']}, parent on {parent_pid}; parent's batch whole"

@@ -706,37 +706,37 @@ def test_insert_many_duplicate_and_tag_errors(db: tuple[mo.OutreachStore, Any]) 
     assert [(i, [f for f, _ in e]) for i, e in report.rejected] == [(1, ["tag"]), (2, ["id"])]
 
 
-@pytest.mark.parametrize("body_size", [10, 20_000])
+@pytest.mark.parametrize("body_size", [10, 2_000])
 def test_insert_many_reports_each_chunk_s_errors_before_the_next_s(
     db: tuple[mo.OutreachStore, Any], body_size: int
 ) -> None:
-    """Rows go to the database 1000 at a time while the next 1000 are validated. A row the database
-    refuses (a duplicate id at 5) is still the error, not a later row that breaks a rule (1500) or
-    names an unknown tag (2200); each of those is the error once the rows before it are good. With
-    bodies of 20 kB the refused row leaves in one of several sends of its chunk, not the last one."""
+    """Rows go to the database a chunk at a time while the next chunk is validated. A row the database
+    refuses (a duplicate id, early in the first chunk) is still the error, not a later row that breaks
+    a rule (in the second chunk) or names an unknown tag (in the third); each of those is the error
+    once the rows before it are good. With bodies of 2 kB the refused row leaves in one of several
+    sends of its chunk, not the last one."""
     store, unchanged = db
+    chunk = store._engine.bulk_rows
     taken = store.insert(BASE).id
     body = "x" * body_size
-    rows: list[dict[str, Any]] = [{**BASE, "body": body, "subject": str(i)} for i in range(2500)]
-    rows[5]["id"] = taken
-    rows[1500]["status"] = "nope"
-    rows[2200]["tag"] = "nope"
-    for index, field in [(5, "id"), (1500, "status"), (2200, "tag")]:
+    n = chunk * 5 // 2
+    rows: list[dict[str, Any]] = [{**BASE, "body": body, "subject": str(i)} for i in range(n)]
+    bad = {5: ("id", taken), chunk * 3 // 2: ("status", "nope"), chunk * 11 // 5: ("tag", "nope")}
+    for index, (field, value) in bad.items():
+        rows[index][field] = value
+    for index, (field, _) in bad.items():
         with unchanged(), pytest.raises(mo.ValidationError) as info:
             store.insert_many(iter(rows))
         assert (info.value.index, info.value.errors[0][0]) == (index, f"rows[{index}].{field}")
-        rows[index] = {**BASE, "body": body, "subject": str(index)}
-    rows[5]["id"], rows[1500]["status"], rows[2200]["tag"] = taken, "nope", "nope"
+        rows[index] = {**BASE, "body": body, "subject": str(index)}  # good now: the next one is the error
+    for index, (field, value) in bad.items():
+        rows[index][field] = value
     report = store.insert_many(iter(rows), on_error="skip")
-    assert [(i, [f for f, _ in e]) for i, e in report.rejected] == [
-        (5, ["id"]),
-        (1500, ["status"]),
-        (2200, ["tag"]),
-    ]
-    assert report.inserted == 2497
-    assert store.count() == 2 + 2497
+    assert [(i, [f for f, _ in e]) for i, e in report.rejected] == [(i, [f]) for i, (f, _) in bad.items()]
+    assert report.inserted == n - 3
+    assert store.count() == 2 + n - 3
     stored = {int(r.subject) for r in store.iter() if r.subject is not None and r.subject.isdigit()}
-    assert stored == set(range(2500)) - {5, 1500, 2200}
+    assert stored == set(range(n)) - set(bad)
 
 
 def test_insert_many_json_lines_blob(store: mo.OutreachStore, scale: int) -> None:

@@ -56,6 +56,9 @@ class Engine:
     for_share: str = ""
     #: paging.Query.lead: lead a one-value status or outreach_type filter into the page's ORDER BY
     leading_range: bool = False
+    #: rows the bulk operations validate and write together; with the chunk read ahead while one is
+    #: written, two chunks are what a bulk call holds in memory
+    bulk_rows: int = 1000
 
     # --- connections and transactions --------------------------------------------------------------
 

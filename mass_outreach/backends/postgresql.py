@@ -233,6 +233,9 @@ class PostgresEngine(Engine):
     for_update = " FOR UPDATE"
     for_share = " FOR SHARE"
     leading_range = True  # the page plans: see paging.Query.lead
+    # Each chunk's COPY ends in a round trip and the server idles until the next one's first rows
+    # arrive: 5,000 rows a chunk ran 0.93x a raw COPY where 1,000 ran 0.80x (medians of 10 rounds)
+    bulk_rows = 5000
 
     def __init__(self, url: str, *, create: bool, readonly: bool, timeout: float) -> None:
         self._psycopg, self._psycopg_pool = _import()

@@ -48,7 +48,7 @@ def copy(source: Place, target: Place) -> CopyReport:
         if _same(src, dst):
             raise ValidationError.one("target", "The source and the target are the same store.")
         tags = src.tags()
-        seen = _Seen(src.iter(include_deleted=True), dst._engine.bulk_rows)
+        seen = _Seen(src.iter(include_deleted=True), 2 * dst._engine.bulk_rows)
         try:
             records = dst._load(seen, tags)
         except ValidationError as exc:
@@ -82,8 +82,9 @@ def _same(a: OutreachStore, b: OutreachStore) -> bool:
 
 
 class _Seen:
-    """The source's records as they stream by, with the ids of the last `keep` of them (the target's
-    chunk): the target names a record it refuses by its index in the stream."""
+    """The source's records as they stream by, with the ids of the last `keep` of them: the target names
+    a record it refuses by its index in the stream, which is at most two of its chunks back (the chunk
+    being written and the next one, read meanwhile)."""
 
     def __init__(self, records: Iterable[Outreach], keep: int) -> None:
         self._records = records

@@ -171,6 +171,32 @@ def test_a_copy_that_fails_part_way_leaves_the_target_unchanged(tmp_path: Path, 
         assert contents(store) == ([], ["own"])  # nor was the source's tag "vip" added
 
 
+def test_a_record_the_target_database_refuses_is_named_by_its_id(tmp_path: Path, target: str) -> None:
+    """A damaged source (edited by hand, its CHECKs off) holds one id twice, once in capitals: the
+    target's database refuses the second as a duplicate when that record's chunk is written, by which
+    time the next chunks may have been read (PostgreSQL reads ahead while its COPY runs). The error
+    still names the refused record by its id, at its index, and the target is left as it was."""
+    path = tmp_path / "a.db"
+    with mo.open(path) as source:
+        source.insert_many({**LINKEDIN, "subject": str(i)} for i in range(5 * 5000 // 2))
+        ids = [r.id for r in source.iter()]
+    refused = ids[len(ids) // 3]  # mid-stream, whatever the engines' chunk sizes
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA ignore_check_constraints = ON")
+    conn.execute("UPDATE outreach SET id = ? WHERE id = ?", (refused.upper(), ids[0]))
+    conn.commit()
+    conn.close()
+    with mo.open(path) as source:
+        order = [r.id for r in source.iter()]
+    assert order.index(refused.upper()) < order.index(refused)  # capitals first: the lower one is refused
+    with mo.open(target) as store:
+        with pytest.raises(mo.ValidationError) as info:
+            mo.copy(path, store)
+        assert info.value.index == order.index(refused)
+        assert info.value.errors == [("id", f"Record '{refused}': The id '{refused}' already exists.")]
+        assert contents(store) == ([], [])
+
+
 def test_a_source_that_breaks_part_way_leaves_the_target_unchanged(
     target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

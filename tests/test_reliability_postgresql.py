@@ -271,7 +271,7 @@ KILL_POINTS = [1, CHUNK - 1, CHUNK, CHUNK * 5 // 2]  # rows handed to insert_man
 @pytest.mark.parametrize("mode", ["paused", "streaming"])
 def test_sigkill_during_insert_many_leaves_nothing(postgres_url: str, scale: int, mode: str) -> None:
     """A child streams rows (with ids we know) into insert_many and is killed with SIGKILL: "paused",
-    while its generator waits after N rows (the transaction open; from N = 1000 on, with the last full
+    while its generator waits after N rows (the transaction open; from N = CHUNK on, with the last full
     chunk's COPY still open, since the next chunk is read while the server takes it in); "streaming",
     at whatever moment the kill lands once the server shows its COPY running. Afterwards not one of its
     rows is stored, the count is unchanged, no lock is left, and another store inserts its ids."""

@@ -20,6 +20,8 @@ from snapshots import is_postgresql
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
+from mass_outreach.backends.postgresql import PostgresEngine
+from mass_outreach.backends.sqlite import SqliteEngine
 
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
 TAGS = ("vip", "cold", "émoji-😀")
@@ -178,7 +180,8 @@ def test_a_record_the_target_database_refuses_is_named_by_its_id(tmp_path: Path,
     still names the refused record by its id, at its index, and the target is left as it was."""
     path = tmp_path / "a.db"
     with mo.open(path) as source:
-        source.insert_many({**LINKEDIN, "subject": str(i)} for i in range(5 * 5000 // 2))
+        chunk = max(SqliteEngine.bulk_rows, PostgresEngine.bulk_rows)
+        source.insert_many({**LINKEDIN, "subject": str(i)} for i in range(5 * chunk // 2))
         ids = [r.id for r in source.iter()]
     refused = ids[len(ids) // 3]  # mid-stream, whatever the engines' chunk sizes
     conn = sqlite3.connect(path)

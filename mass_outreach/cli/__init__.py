@@ -23,9 +23,8 @@ from .records import count, delete, get, insert, page, update, update_status, up
 from .serve import serve
 from .tables import TABLE_COLUMNS, render_table
 from .tags import tags
-from .target import _discard_if_empty
 
-__all__ = ["TABLE_COLUMNS", "_discard_if_empty", "cli", "parse_filters", "render_table"]
+__all__ = ["TABLE_COLUMNS", "cli", "parse_filters", "render_table"]
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,6 +14,7 @@ from .errors import (
     StorageError,
     ValidationError,
 )
+from .importing import ImportReport, import_file
 from .model import (
     BODY_TYPES,
     DIRECTIONS,
@@ -39,6 +40,7 @@ __all__ = [
     "BusyError",
     "ConflictError",
     "CopyReport",
+    "ImportReport",
     "InsertReport",
     "NotFoundError",
     "Outreach",
@@ -51,5 +53,6 @@ __all__ = [
     "UpsertReport",
     "ValidationError",
     "copy",
+    "import_file",
     "open",
 ]

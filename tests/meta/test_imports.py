@@ -48,7 +48,9 @@ def test_the_network_modules_load_when_they_are_used() -> None:
     port 9 of the loopback refuses at once)."""
     served = loaded_after("from mass_outreach.server import OutreachServer")
     assert set(served) >= {"http.server", "socketserver"}
-    checked = loaded_after("from mass_outreach.urls import is_reachable", "is_reachable('http://127.0.0.1:9/')")
+    checked = loaded_after(
+        "from mass_outreach.urls import is_reachable", "is_reachable('http://127.0.0.1:9/')"
+    )
     assert set(checked) >= {"urllib.request", "http.client"}
 
 

@@ -41,7 +41,7 @@ check: $(VENV)/.installed
 # the documentation site into site/ (docs/ and mkdocs.yml); a warning (a broken link, a name the API
 # reference cannot find) fails the build
 docs: $(VENV)/.installed-docs
-	$(VENV)/bin/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 stress: $(VENV)/.installed
 	$(PY) -m pytest --stress

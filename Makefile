@@ -27,6 +27,7 @@ $(VENV)/.installed-docs: pyproject.toml | $(PY)
 
 demo: $(VENV)/.installed-package
 	$(VENV)/bin/mass-outreach demo
+	@echo "(mass-outreach is in $(VENV)/bin: 'source $(VENV)/bin/activate' puts it on PATH for the commands above)"
 
 # the suite on SQLite and on a throwaway PostgreSQL server the test session starts itself
 # (tests/pg_server.py); `MASS_OUTREACH_TEST_ENGINES=sqlite make test` runs without PostgreSQL

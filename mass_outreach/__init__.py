@@ -1,4 +1,7 @@
-"""mass_outreach: an embedded SQLite store for MassProspecting outreach records.
+"""mass_outreach: an embedded store for MassProspecting outreach records, on SQLite or PostgreSQL.
+
+Light to import: no network module (the HTTP fake in `mass_outreach.server`, the HTTP client behind
+`url_policy="reachable"`) is loaded until it is used; tests/meta/test_imports.py holds it to that.
 
 import mass_outreach as mo
 with mo.open("outreach.db") as store:

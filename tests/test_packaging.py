@@ -261,4 +261,4 @@ def test_make_demo_installs_the_package_alone_and_the_tools_only_for_the_tools(t
         installs = _make_dry_run(target, tmp_path / "venv")
         assert any(line.endswith(" -e '.[test,benchmarks,postgres]'") for line in installs), target
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert re.findall(r"^make (\S+)$", ci, re.MULTILINE) == ["check", "test", "bench-quick"]
+    assert re.findall(r"^make (\S+)$", ci, re.MULTILINE) == ["check", "docs", "test", "bench-quick"]

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import schema
-from ..errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
-from . import Engine, Refusal, T, Walks, closed_error
+from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
+from ..base import Engine, Refusal, T, Walks, closed_error
+from . import files, schema
 
 __all__ = ["SqliteEngine"]
 
@@ -381,3 +381,21 @@ class SqliteEngine(Engine):
 
     def walks(self, conn: sqlite3.Connection) -> Walks:
         return self._walks.get(conn, {})
+
+    # --- the lifecycle of a file -----------------------------------------------------------------
+
+    @classmethod
+    def target_exists(cls, target: str | os.PathLike[str]) -> bool:
+        return files.target_exists(target)
+
+    @classmethod
+    def holds_store(cls, target: str | os.PathLike[str], timeout: float) -> bool:
+        return files.target_exists(target)
+
+    @classmethod
+    def discard_if_empty(cls, target: str | os.PathLike[str]) -> None:
+        files.discard_if_empty(target)
+
+    @classmethod
+    def open_error(cls, target: str | os.PathLike[str], exc: Exception) -> str:
+        return files.open_error(target, exc)

@@ -139,9 +139,7 @@ def test_the_wheel_holds_the_schema_and_the_typing_marker(wheel: Path) -> None:
     assert modules | {"mass_outreach/py.typed"} <= names
     assert schema == (ROOT / "schema.sql").read_text(encoding="utf-8")
     assert schema_pg == (ROOT / "schema_postgresql.sql").read_text(encoding="utf-8")
-    backends = {
-        p.relative_to(ROOT).as_posix() for p in (ROOT / "mass_outreach" / "backends").rglob("*.py")
-    }
+    backends = {p.relative_to(ROOT).as_posix() for p in (ROOT / "mass_outreach" / "backends").rglob("*.py")}
     assert backends <= names and "mass_outreach/backends/postgresql/engine.py" in backends
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/"))]
     assert "License-Expression: MIT" in meta.splitlines()

@@ -85,7 +85,9 @@ def test_chain_and_run() -> None:
     ):
         migrations.run(None, [migrations.Migration(7, 8, refused)], "here", ValueError)
     with pytest.raises(KeyError):  # not a refusal: raised as it is
-        migrations.run(None, [migrations.Migration(7, 8, lambda conn: {}["x"])], "here", ValueError)
+        migrations.run(
+            None, [migrations.Migration(7, 8, lambda conn: dict[str, int]()["x"])], "here", ValueError
+        )
 
 
 # --- SQLite ------------------------------------------------------------------------------------------
@@ -229,7 +231,10 @@ def load_pg_fixture(url: str, version: int) -> None:
 
 def pg_rows(url: str) -> list[tuple[Any, ...]]:
     with pg_connect(url) as conn:
-        return conn.execute(f"SELECT {PG_COLUMNS} FROM outreach ORDER BY id").fetchall()
+        rows: list[tuple[Any, ...]] = conn.execute(
+            f"SELECT {PG_COLUMNS} FROM outreach ORDER BY id"
+        ).fetchall()
+        return rows
 
 
 def pg_version(url: str) -> int:

@@ -84,10 +84,12 @@ def test_chain_and_run() -> None:
         mo.SchemaError, match=r"^here: migrating schema version 7 to 8 failed, nothing was changed: a row"
     ):
         migrations.run(None, [migrations.Migration(7, 8, refused)], "here", ValueError)
+
+    def broken(conn: Any) -> None:
+        raise KeyError("x")
+
     with pytest.raises(KeyError):  # not a refusal: raised as it is
-        migrations.run(
-            None, [migrations.Migration(7, 8, lambda conn: dict[str, int]()["x"])], "here", ValueError
-        )
+        migrations.run(None, [migrations.Migration(7, 8, broken)], "here", ValueError)
 
 
 # --- SQLite ------------------------------------------------------------------------------------------

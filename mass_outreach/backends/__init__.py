@@ -13,14 +13,11 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .base import Engine, Refusal, T, Walks, closed_error
+from .base import Engine, Refusal
 
 __all__ = [
     "Engine",
     "Refusal",
-    "T",
-    "Walks",
-    "closed_error",
     "discard_if_empty",
     "drop_scratch",
     "engine_for",

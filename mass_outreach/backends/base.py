@@ -6,8 +6,9 @@ once in store.py against this interface; each engine supplies what differs betwe
 - connections and their pool, close() at any moment, fork handling: `checkout()`, `close()`;
 - transactions and locking: `write()` (one write transaction), `snapshot()` (a read that needs one
   snapshot), `for_update` / `for_share` (row-lock suffixes), `lock_new_id()` (upsert of a new id);
-- error translation: `translate()`, `errors()`, `integrity_error` and `refusal()` (which rule a
-  refused row broke, so the store can give SQLite's and PostgreSQL's refusals the same message);
+- errors: driver errors come out of every connection an engine lends translated into the library's
+  own; `integrity_error` and `refusal()` (which rule a refused row broke, so the store can give
+  SQLite's and PostgreSQL's refusals the same message);
 - the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write);
 - the signal that a page-number walk may continue: `walk_stamp()`, `walks()`;
 - the SQL dialect: `order_by()`, `substring()`, `lead()` (paging calls them); SQL is written once
@@ -47,8 +48,6 @@ class Engine:
 
     #: shown in repr() and messages: a file path, or a URL without its password
     target: str
-    readonly: bool
-    timeout: float
     #: the driver's exception for a row the database refused (unique, foreign key, check)
     integrity_error: type[BaseException] = Exception
     #: appended to a SELECT that reads a row to change it, and to the read of the tag set
@@ -98,13 +97,6 @@ class Engine:
         return []
 
     # --- errors ------------------------------------------------------------------------------------
-
-    def translate(self, exc: BaseException) -> OutreachError:
-        raise NotImplementedError
-
-    def errors(self) -> contextlib.AbstractContextManager[None]:
-        """Translate the driver's errors; any of them once the store is closed is the closed error."""
-        raise NotImplementedError
 
     def refusal(self, exc: BaseException) -> Refusal:
         raise NotImplementedError

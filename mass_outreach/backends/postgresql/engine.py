@@ -63,7 +63,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     @contextlib.contextmanager
     def write(self) -> Iterator[_Conn]:
         self._writable()
-        with self._checkout() as conn, self.errors():
+        with self._checkout() as conn, self._errors():
             conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
             try:
                 yield conn
@@ -79,7 +79,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         """Autocommit: the compare-and-set UPDATE commits by itself, so close() during the call cannot
         undo it (write() checks for that before its COMMIT; here a committed write is reported)."""
         self._writable()
-        with self._checkout() as conn, self.errors():
+        with self._checkout() as conn, self._errors():
             yield conn
 
     def _writable(self) -> None:
@@ -88,7 +88,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
 
     @contextlib.contextmanager
     def read(self) -> Iterator[_Conn]:
-        with self._checkout() as conn, self.errors():
+        with self._checkout() as conn, self._errors():
             yield conn
 
     @contextlib.contextmanager
@@ -106,13 +106,13 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def errors(self) -> Iterator[None]:
+    def _errors(self) -> Iterator[None]:
         try:
             yield
         except self._psycopg.Error as exc:
-            raise (closed_error() if self._closed else self.translate(exc)) from None
+            raise (closed_error() if self._closed else self._translate(exc)) from None
 
-    def translate(self, exc: BaseException) -> OutreachError:
+    def _translate(self, exc: BaseException) -> OutreachError:
         errors = self._psycopg.errors
         text = self._scrub(str(exc).strip())
         state = getattr(exc, "sqlstate", None) or ""

@@ -66,7 +66,7 @@ class SchemaKeeper:
     def _scrub(self, text: str) -> str:
         raise NotImplementedError
 
-    def translate(self, exc: BaseException) -> OutreachError:
+    def _translate(self, exc: BaseException) -> OutreachError:
         raise NotImplementedError
 
     def _open(self, create: bool) -> None:
@@ -80,7 +80,7 @@ class SchemaKeeper:
                 self._prepare(conn, create)
         except self._psycopg.Error as exc:
             self._closed = True
-            raise self.translate(exc) from None
+            raise self._translate(exc) from None
         except BaseException:
             self._closed = True
             raise

@@ -34,12 +34,13 @@ if TYPE_CHECKING:
 __all__ = ["OutreachStoreFactory", "outreach_server", "outreach_store", "outreach_store_factory"]
 
 # Helpers for a fresh PostgreSQL schema per store, kept importable from here (they live with the
-# PostgreSQL engine) and imported on first use.
+# engines) and imported on first use: name -> (module, its name there).
 _LAZY = {
-    "drop_schemas": "backends.postgresql.scratch",
-    "drop_schemas_on": "backends.postgresql.scratch",
-    "fresh_schema_name": "backends.postgresql.scratch",
-    "url_with_schema": "backends.postgresql.url",
+    "drop_schemas": ("backends.postgresql.scratch", "drop_schemas"),
+    "drop_schemas_on": ("backends.postgresql.scratch", "drop_schemas_on"),
+    "fresh_schema_name": ("backends.postgresql.scratch", "fresh_schema_name"),
+    "url_with_schema": ("backends.postgresql.url", "url_with_schema"),
+    "is_postgresql_url": ("backends", "is_postgres_url"),  # the one test of a target's engine
 }
 
 
@@ -47,7 +48,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"{__package__}.{_LAZY[name]}"), name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

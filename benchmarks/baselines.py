@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mass_outreach.backends.sqlite.schema import ddl, statements
 from mass_outreach.model import COLUMNS, EMAIL_TYPES
-from mass_outreach.schema import ddl, statements
 
 from .data import TAGS
 from .timing import raw_connect

@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
+from ..backends import discard_if_empty, open_error, target_exists
 from ..errors import OutreachError
 from ..store import OutreachStore
 from ..store import open as open_store
 from .output import clear_errors, fail, names_as_bytes
-from .target import _discard_if_empty, _exists, _open_error
 
 __all__ = ["DEFAULT_DB", "ENV_DB", "Group", "Settings", "opened_store"]
 
@@ -73,10 +73,10 @@ def opened_store(
     ctx: click.Context, *, create: bool, path: str | None = None, envelope: bool = True
 ) -> Iterator[OutreachStore]:
     """Open the store of --db (or `path`); commands that only read do not create a missing file, and
-    a command that created the file and then fails removes it again (_discard_if_empty)."""
+    a command that created the file and then fails removes it again (backends.discard_if_empty)."""
     settings: Settings = ctx.obj
     path = settings.db if path is None else path
-    created = create and not _exists(path)
+    created = create and not target_exists(path)
     try:
         store = open_store(path, create=create)
     except FileNotFoundError:
@@ -87,13 +87,13 @@ def opened_store(
         )
     except (OSError, OutreachError) as exc:
         if created:
-            _discard_if_empty(path)
-        fail(_open_error(path, exc), envelope=envelope)
+            discard_if_empty(path)
+        fail(open_error(path, exc), envelope=envelope)
     try:
         yield store
     except BaseException as exc:
         store.close()
         if created and not (isinstance(exc, click.exceptions.Exit) and exc.exit_code == 0):
-            _discard_if_empty(path)
+            discard_if_empty(path)
         raise
     store.close()

@@ -7,10 +7,10 @@ import os
 import click
 
 from .. import transfer
+from ..backends import target_exists
 from ..errors import OutreachError
 from .base import opened_store
 from .output import fail, success
-from .target import _exists
 
 __all__ = ["copy_"]
 
@@ -28,7 +28,7 @@ def copy_(ctx: click.Context, source: str, target: str) -> None:
     \b
     mass-outreach copy outreach.db backup.db
     """
-    if not _exists(source):
+    if not target_exists(source):
         fail(f"No mass_outreach store at {os.path.abspath(source)}: there is nothing to copy.")
     # (a PostgreSQL SOURCE is checked by opening it without create: no schema, no store)
     with (

@@ -14,12 +14,12 @@ from typing import Any
 import click
 import msgspec
 
+from ..backends import shown_target
 from ..samples import records as sample_records
 from ..wire import record_to_wire
 from .base import Settings, opened_store
 from .output import encoder
 from .tables import indent, page_footer, render_table
-from .target import _held_records, _shown_target
 
 __all__ = ["DEMO_DB", "DEMO_TAG", "demo", "how_to_run"]
 
@@ -86,9 +86,9 @@ def demo(ctx: click.Context) -> None:
     program = how_to_run()
     with opened_store(ctx, create=True, path=path, envelope=False) as store:
         before = store.count()
-        existed = _held_records(path, existed, before)
-        # a URL is shown as the store shows it: without its password
-        prefix = f"{program} --db {_shell_quote(_shown_target(path, store))}"
+        # a file that was there, or a server's schema (which opening creates) that holds records
+        existed = existed or before > 0
+        prefix = f"{program} --db {_shell_quote(shown_target(path))}"  # a URL without its password
         state = f"reused, it held {before} records" if existed else "created"
         click.echo(f"Demo database: {store.path} ({state})\n")
 

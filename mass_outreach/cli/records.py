@@ -8,12 +8,13 @@ from typing import Any
 import click
 import msgspec
 
+from ..backends import holds_store
+from ..store import DEFAULT_TIMEOUT
 from ..store import open as open_store
 from .base import opened_store
 from .options import filter_option, include_deleted_option, parse_filters, with_options
 from .output import emit, is_success, read_body
 from .tables import page_footer, render_table
-from .target import _holds_a_store
 
 __all__ = ["count", "delete", "get", "insert", "page", "update", "update_status", "upsert"]
 
@@ -22,7 +23,7 @@ def _judged_before_creating(ctx: click.Context, endpoint: str, data: bytes | str
     """Refuse a body that an empty store refuses before the store is created: a command that fails
     leaves no new file (nor a schema's tables, which are never removed), and none is created just to
     be removed again."""
-    if _holds_a_store(ctx.obj.db):
+    if holds_store(ctx.obj.db, DEFAULT_TIMEOUT):
         return
     with open_store(":memory:") as scratch:
         trial = scratch.call(endpoint, data)

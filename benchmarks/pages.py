@@ -1,8 +1,9 @@
 """Reading: `page` by number and by cursor at several depths, page walks, `count`, each against the raw
 SQL that does the same work (keyset and OFFSET queries written by hand, rows fetched as tuples).
 
-Runs on the big file (every record of the memory benchmark), and on copies of it of which half the
-records are deleted (`deleted.py`). Each figure is the median of repeated batches of calls, the batches
+The same code on every engine: runs on the big store (every record of the memory benchmark; an SQLite
+file or a PostgreSQL schema), and on SQLite copies of it of which half the records are deleted
+(`sqlite/deleted.py`). Each figure is the median of repeated batches of calls, the batches
 of the library and of its raw counterpart alternating.
 
 The hand-written queries leave deleted records out with `delete_time IS NULL`, as any read of a store

@@ -17,7 +17,17 @@ from .memory import run_streaming
 from .pages import Executes, Explain, run_pages
 from .timing import Sample, timed
 
-__all__ = ["SUITES", "BenchEngine", "Groups", "Log", "Prepared", "run_engine", "run_inserts", "time_groups"]
+__all__ = [
+    "SUITES",
+    "BenchEngine",
+    "Groups",
+    "Log",
+    "Prepared",
+    "library_insert",
+    "run_engine",
+    "run_inserts",
+    "time_groups",
+]
 
 Log = Callable[[str], None]
 SUITES = ("insert", "single", "page", "deleted", "memory")
@@ -182,6 +192,17 @@ def run_engine(engine: BenchEngine, suites: set[str]) -> dict[str, Any]:
         if "deleted" in suites:
             res["deleted"] = engine.deleted(big)
     return res
+
+
+def library_insert(store: Any, rows: list[Any]) -> Prepared:
+    """The library's bulk insert as a variant: `insert_many(rows)` on an open store (of this tree's
+    library, or of an older one's), which must insert every row."""
+
+    def run() -> None:
+        report = store.insert_many(rows)
+        assert report.inserted == len(rows), report
+
+    return run, store.close
 
 
 def run_inserts(engine: BenchEngine, variants: dict[str, Any], rows: int, repeats: int) -> dict[str, Sample]:

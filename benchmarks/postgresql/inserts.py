@@ -19,7 +19,7 @@ from mass_outreach.backends.postgresql import ddl as pg_ddl
 from mass_outreach.model import COLUMNS, OUTREACH_TYPES, STATUSES
 
 from ..data import TAGS, full_rows, jsonl_lines
-from ..engine import Prepared
+from ..engine import Prepared, library_insert
 from .server import connect, drop_schema, with_schema
 
 __all__ = [
@@ -143,13 +143,7 @@ def _executemany(url: str, schema: str, rows: list[tuple[Any, ...]], naive: bool
 
 def _library(url: str, schema: str, rows: list[Any]) -> Prepared:
     _library_schema(url, schema)
-    store = mo.open(with_schema(url, schema))
-
-    def run() -> None:
-        report = store.insert_many(rows)
-        assert report.inserted == len(rows), report
-
-    return run, store.close
+    return library_insert(mo.open(with_schema(url, schema)), rows)
 
 
 COPY = "raw COPY (library tables)"

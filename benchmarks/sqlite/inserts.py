@@ -24,7 +24,7 @@ from mass_outreach.model import COLUMNS, insert_row
 from mass_outreach.schema import ddl, statements
 
 from ..data import TAGS, full_rows, jsonl_lines
-from ..engine import Prepared
+from ..engine import Prepared, library_insert
 from ..timing import Sample, timed
 from . import baselines
 from .baselines import raw_connect
@@ -171,13 +171,7 @@ def _pydantic(path: Path, settings: dict[str, Any], data: InsertInput) -> Prepar
 
 def _library(path: Path, rows: list[Any], module: ModuleType = mo) -> Prepared:
     library_file(path, module)
-    store = module.open(path)
-
-    def run() -> None:
-        report = store.insert_many(rows)
-        assert report.inserted == len(rows), report
-
-    return run, store.close
+    return library_insert(module.open(path), rows)
 
 
 def _v1_raw(

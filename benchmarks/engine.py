@@ -231,17 +231,27 @@ def run_inserts(engine: BenchEngine, variants: dict[str, Any], rows: int, repeat
 
 
 def time_groups(
-    names: tuple[str, ...], batch: int, repeats: int, groups: Callable[[int], Groups], log: Log, what: str
+    names: tuple[str, ...],
+    batch: int,
+    repeats: int,
+    groups: Callable[[int], Groups],
+    log: Log,
+    what: str,
+    *,
+    mirror: bool = False,
 ) -> dict[str, Sample]:
-    """Single writes: for each repeat, `groups(rep)` builds fresh batches (untimed), then the groups
-    run in a rotating order and, within each, in the order given or (every other repeat) reversed, so
-    a library batch and the raw batches it is compared with run side by side, taking turns first."""
+    """Single writes: for each repeat, `groups(rep)` builds fresh batches (untimed), then the groups run
+    in a rotating order, each group's batches side by side in the order given or, every other repeat,
+    reversed (with `mirror`, the whole sequence reversed: the groups' order too). SQLite pairs each
+    library batch with its raw one; PostgreSQL's batches are groups of one, in a mirrored rotation."""
     samples = {n: Sample(n, [], batch, unit="ms") for n in names}
     for rep in range(repeats):
         todo = groups(rep)
         k = rep % len(todo)
-        for group in todo[k:] + todo[:k]:
-            for name, fn in group[::-1] if rep % 2 else group:
+        order = todo[k:] + todo[:k]
+        odd = rep % 2 == 1
+        for group in order[::-1] if odd and mirror else order:
+            for name, fn in group[::-1] if odd else group:
                 samples[name].seconds.append(timed(fn))
         log(
             f"  {what} repeat {rep + 1}/{repeats}: "

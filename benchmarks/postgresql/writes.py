@@ -33,8 +33,9 @@ WRITES = ("raw UPDATE (autocommit)", "raw BEGIN; UPDATE; COMMIT", "mass_outreach
 def run_single_writes(
     url: str, schema: str, bodies: list[dict[str, Any]], batch: int, repeats: int, log: Callable[[str], None]
 ) -> dict[str, Sample]:
-    """Batches of `batch` writes, the updates' three side by side and the inserts' two (`time_groups`);
-    updates give random live records a new status, as the SQLite suite's do."""
+    """Batches of `batch` writes, each its own transaction, the variants taking turns in a rotating
+    order, reversed every other repeat; updates give random live records a new status, as the SQLite
+    suite's do."""
     conn = connect(url, schema)
     store = mo.open(with_schema(url, schema))
     try:
@@ -70,12 +71,10 @@ def run_single_writes(
                 for body in chosen:
                     store.insert(body)
 
-            return [
-                list(zip(WRITES[:3], (autocommit, explicit, library), strict=True)),
-                list(zip(WRITES[3:], (raw_insert, lib_insert), strict=True)),
-            ]
+            fns = (autocommit, explicit, library, raw_insert, lib_insert)
+            return [[(name, fn)] for name, fn in zip(WRITES, fns, strict=True)]
 
-        return time_groups(WRITES, batch, repeats, groups, log, "pg single writes")
+        return time_groups(WRITES, batch, repeats, groups, log, "pg single writes", mirror=True)
     finally:
         store.close()
         conn.close()

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test check stress bench bench-quick clean
+.PHONY: demo test check docs stress bench bench-quick clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,8 +20,14 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PIP) -e '.[test,benchmarks,postgres]'
 	touch $@ $(VENV)/.installed-package
 
+# the package with the documentation tools (the `docs` extra: MkDocs, Material, mkdocstrings, mkdocs-click)
+$(VENV)/.installed-docs: pyproject.toml | $(PY)
+	$(PIP) -e '.[docs]'
+	touch $@
+
 demo: $(VENV)/.installed-package
 	$(VENV)/bin/mass-outreach demo
+	@echo "(mass-outreach is in $(VENV)/bin: 'source $(VENV)/bin/activate' puts it on PATH for the commands above)"
 
 # the suite on SQLite and on a throwaway PostgreSQL server the test session starts itself
 # (tests/pg_server.py); `MASS_OUTREACH_TEST_ENGINES=sqlite make test` runs without PostgreSQL
@@ -33,6 +39,11 @@ check: $(VENV)/.installed
 	$(PY) -m ruff format --check mass_outreach tests benchmarks
 	$(PY) -m mypy
 
+# the documentation site into site/ (docs/ and mkdocs.yml); a warning (a broken link, a name the API
+# reference cannot find) fails the build
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 stress: $(VENV)/.installed
 	$(PY) -m pytest --stress
 
@@ -43,4 +54,4 @@ bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks --quick
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

@@ -1,4 +1,7 @@
-"""mass_outreach: an embedded SQLite store for MassProspecting outreach records.
+"""mass_outreach: an embedded store for MassProspecting outreach records, on SQLite or PostgreSQL.
+
+Light to import: no network module (the HTTP fake in `mass_outreach.server`, the HTTP client behind
+`url_policy="reachable"`) is loaded until it is used; tests/meta/test_imports.py holds it to that.
 
 import mass_outreach as mo
 with mo.open("outreach.db") as store:
@@ -14,6 +17,7 @@ from .errors import (
     StorageError,
     ValidationError,
 )
+from .importing import ImportReport, import_file
 from .model import (
     BODY_TYPES,
     DIRECTIONS,
@@ -39,6 +43,7 @@ __all__ = [
     "BusyError",
     "ConflictError",
     "CopyReport",
+    "ImportReport",
     "InsertReport",
     "NotFoundError",
     "Outreach",
@@ -51,5 +56,6 @@ __all__ = [
     "UpsertReport",
     "ValidationError",
     "copy",
+    "import_file",
     "open",
 ]

@@ -15,6 +15,7 @@ from typing import Any, Protocol, overload
 
 import msgspec
 
+from .backends.base import PORTABLE
 from .errors import ValidationError
 from .model import (
     COLUMNS,
@@ -183,38 +184,19 @@ def _like_pattern(value: str) -> str:
 
 
 class Dialect(Protocol):
-    """What differs between engines in a page query (mass_outreach.backends.Engine has these)."""
-
-    #: spell a one-value filter on an index's leading column as a range led into ORDER BY (see
-    #: Query.lead): PostgreSQL's planner needs that to choose the (status, create_time, id) index
-    leading_range: bool
+    """What differs between engines in a page query: mass_outreach.backends' Engine has these, and its
+    base (PORTABLE) has the portable spellings, for a query built without an engine."""
 
     def order_by(self, field: str, asc: bool, nullable: bool) -> str: ...
     def substring(
         self, name: str, value: str, like_pattern: str, fits_like: bool
     ) -> tuple[str, list[Any]]: ...
+    def lead(
+        self, order: str, filters: Mapping[str, Any], include_deleted: bool
+    ) -> tuple[str, Any] | None: ...
 
 
-class _SqliteDialect:
-    """SQLite's spellings, for callers that give no engine (the benchmarks' raw queries)."""
-
-    leading_range = False
-
-    def order_by(self, field: str, asc: bool, nullable: bool) -> str:
-        direction = "" if asc else " DESC"
-        return f"id{direction}" if field == "id" else f"{field}{direction}, id{direction}"
-
-    def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
-        if fits_like:
-            return f"{name} LIKE ? ESCAPE '\\'", [like_pattern]
-        # the same match (lower() folds ASCII letters only, as LIKE does), without the limit
-        return f"instr(lower({name}), lower(?)) > 0", [value]
-
-
-SQLITE: Dialect = _SqliteDialect()
-
-
-def where_clause(filters: Mapping[str, Any], dialect: Dialect = SQLITE) -> tuple[list[str], list[Any]]:
+def where_clause(filters: Mapping[str, Any], dialect: Dialect = PORTABLE) -> tuple[list[str], list[Any]]:
     """SQL conditions (joined with AND by the caller) and their parameters for normalized filters."""
     conds: list[str] = []
     params: list[Any] = []
@@ -261,7 +243,7 @@ class Query(msgspec.Struct, frozen=True):
     after: tuple[Any, str] | None = None  # the (order value, id) of the last row already shown
     include_deleted: bool = False
 
-    def sql(self, offset: int = 0, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
+    def sql(self, offset: int = 0, dialect: Dialect = PORTABLE) -> tuple[str, list[Any]]:
         """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists)."""
         field = self.order
         assert field in ORDER_FIELDS
@@ -290,29 +272,16 @@ class Query(msgspec.Struct, frozen=True):
             params.append(offset)
         return sql, params
 
-    def count_sql(self, dialect: Dialect = SQLITE) -> tuple[str, list[Any]]:
+    def count_sql(self, dialect: Dialect = PORTABLE) -> tuple[str, list[Any]]:
         conds, params = self._where(dialect)
         where = f" WHERE {' AND '.join(conds)}" if conds else ""
         return f"SELECT count(*) FROM outreach{where}", params
 
     def lead(self, dialect: Dialect) -> tuple[str, Any] | None:
-        """(column, value) of a one-value filter on status or outreach_type, where an index (that
-        column, the order field, id) serves the page and the dialect wants it led (PostgreSQL).
-
-        With `status = ?`, PostgreSQL drops status from the order (a constant) and so may walk the
-        (create_time, id) index instead, filtering on status: it costs that walk assuming the matching
-        rows are spread evenly, and prefers that index's perfect heap correlation. Where they are not
-        (the pending records are the newest ones), a page of the oldest pending ones read the whole
-        table. `status >= ? AND status <= ?` (the same rows) ordered by (status, create_time, id) leaves
-        that index as the only ordered path, whatever the data; the keyset compares (status, ...) too,
-        so a later page starts inside the index."""
-        if not dialect.leading_range or self.include_deleted or self.order not in _LED_ORDERS:
-            return None
-        for name in ("status", "outreach_type"):
-            value = self.filters.get(name)
-            if isinstance(value, list) and len(value) == 1 and value[0] is not None:
-                return name, value[0]
-        return None
+        """(column, value) of a one-value filter that the engine wants led into the ORDER BY as a range
+        (`column >= ? AND column <= ?`, ordered by (column, field, id)), so that its planner takes the
+        index that serves the page; None for most engines and queries (see the engines' `lead`)."""
+        return dialect.lead(self.order, self.filters, self.include_deleted)
 
     def _where(self, dialect: Dialect) -> tuple[list[str], list[Any]]:
         """The filters' conditions, after `delete_time IS NULL` unless deleted records are asked for
@@ -333,9 +302,6 @@ class Query(msgspec.Struct, frozen=True):
             self.limit,
             self.include_deleted,
         )
-
-
-_LED_ORDERS = frozenset({"id", "create_time", "update_time"})  # schema.sql's (status|outreach_type, x, id)
 
 
 def keyset_condition(

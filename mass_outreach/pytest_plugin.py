@@ -9,68 +9,48 @@ Installing mass_outreach is enough; no conftest is needed:
 - `outreach_server`: the endpoints over HTTP on a free 127.0.0.1 port (`.url`, `.host`, `.port`,
   `.api_key`, `.store`), one server for the whole session, with a fresh empty store behind it for
   every test.
+
+The plugin loads with every pytest session of a project that installs mass_outreach, so it imports
+nothing of the store until a fixture runs (and psycopg only when a PostgreSQL store is asked for).
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from .server import OutreachServer
-from .store import DEFAULT_TIMEOUT, OutreachStore
-from .urls import UrlPolicy
+if TYPE_CHECKING:
+    from .backends.postgresql.scratch import drop_schemas as drop_schemas
+    from .backends.postgresql.scratch import drop_schemas_on as drop_schemas_on
+    from .backends.postgresql.scratch import fresh_schema_name as fresh_schema_name
+    from .backends.postgresql.url import url_with_schema as url_with_schema
+    from .server import OutreachServer
+    from .store import OutreachStore
+    from .urls import UrlPolicy
 
 __all__ = ["OutreachStoreFactory", "outreach_server", "outreach_store", "outreach_store_factory"]
 
-
-# --- PostgreSQL URLs: a fresh schema per store ------------------------------------------------------
-
-
-def is_postgresql_url(target: str | os.PathLike[str]) -> bool:
-    """Whether `mo.open(target)` means PostgreSQL (`postgresql://` or `postgres://`), not a file."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
-def fresh_schema_name() -> str:
-    """`t_` and 32 hex digits: a valid, unquoted-safe PostgreSQL identifier, new every time."""
-    return f"t_{uuid.uuid4().hex}"
+# Helpers for a fresh PostgreSQL schema per store, kept importable from here (they live with the
+# engines) and imported on first use: name -> (module, its name there).
+_LAZY = {
+    "drop_schemas": ("backends.postgresql.scratch", "drop_schemas"),
+    "drop_schemas_on": ("backends.postgresql.scratch", "drop_schemas_on"),
+    "fresh_schema_name": ("backends.postgresql.scratch", "fresh_schema_name"),
+    "url_with_schema": ("backends.postgresql.url", "url_with_schema"),
+    "is_postgresql_url": ("backends", "is_postgres_url"),  # the one test of a target's engine
+}
 
 
-def url_with_schema(url: str, schema: str | None) -> str:
-    """`url` with its `schema=` query parameter set to `schema` (or removed, for None); the other
-    parameters, and every percent-encoded part, are kept as they are."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "schema"]
-    if schema is not None:
-        query.append(("schema", schema))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
 
-
-def drop_schemas(url: str, schemas: Iterable[str]) -> None:
-    """DROP SCHEMA ... CASCADE for each of `schemas` (missing ones are fine), through psycopg directly,
-    on the server and database of `url` (its own `schema=` is ignored). psycopg is imported here, only
-    when a test used a PostgreSQL URL, so that the plugin loads without it."""
-    names = list(schemas)
-    if not names:
-        return
-    import psycopg
-
-    with psycopg.connect(url_with_schema(url, None), autocommit=True) as conn:
-        drop_schemas_on(conn, names)
-
-
-def drop_schemas_on(conn: Any, names: Iterable[str]) -> None:
-    """drop_schemas on an open autocommit psycopg connection (a caller that keeps one)."""
-    from psycopg import sql
-
-    conn.execute("SET lock_timeout = '30s'")  # a test that left a transaction open: fail, not hang
-    for name in names:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OutreachStoreFactory(Protocol):
@@ -85,13 +65,15 @@ class OutreachStoreFactory(Protocol):
         url_policy: UrlPolicy = "syntax",
         create: bool = True,
         readonly: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = ...,  # mo.open's default
     ) -> OutreachStore: ...
 
 
 @pytest.fixture
 def outreach_store() -> Iterator[OutreachStore]:
     """A fresh in-memory store, with no tags, for one test."""
+    from .store import OutreachStore
+
     store = OutreachStore(":memory:")
     try:
         yield store
@@ -105,8 +87,12 @@ def outreach_store_factory() -> Iterator[OutreachStoreFactory]:
     `tags` in each; every store it opened is closed when the test ends. A PostgreSQL URL's store gets
     a schema of its own (`schema=t_<hex>`, replacing any `schema=` of the URL), dropped (CASCADE)
     after its store is closed."""
+    from . import open as open_store  # mo.open, whichever engine the target names
+    from .backends import drop_scratch, scratch_schema
+    from .store import DEFAULT_TIMEOUT
+
     opened: list[OutreachStore] = []
-    schemas: list[tuple[str, str]] = []  # (URL, schema) of each PostgreSQL store, to drop afterwards
+    scratches: list[str | os.PathLike[str]] = []  # what scratch_schema gave out, to drop afterwards
 
     def make(
         path: str | os.PathLike[str] = ":memory:",
@@ -117,13 +103,8 @@ def outreach_store_factory() -> Iterator[OutreachStoreFactory]:
         readonly: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> OutreachStore:
-        if is_postgresql_url(path):
-            url = str(path)
-            schema = fresh_schema_name()
-            schemas.append((url, schema))  # before opening: a store that fails halfway is cleaned up too
-            path = url_with_schema(url, schema)
-        from . import open as open_store  # mo.open, whichever engine the target names
-
+        path = scratch_schema(path)  # a URL's own schema; a path as it is
+        scratches.append(path)  # before opening: a store that fails halfway is cleaned up too
         store = open_store(path, url_policy=url_policy, create=create, readonly=readonly, timeout=timeout)
         opened.append(store)
         for tag in tags:
@@ -137,14 +118,16 @@ def outreach_store_factory() -> Iterator[OutreachStoreFactory]:
             for store in reversed(opened):
                 store.close()
         finally:
-            for url in dict.fromkeys(url for url, _ in schemas):
-                drop_schemas(url, [schema for u, schema in schemas if u == url])
+            drop_scratch(scratches)
 
 
 @pytest.fixture(scope="session")
 def _outreach_server_session() -> Iterator[OutreachServer]:
     """The one server of the session. Between tests it serves an idle store; `outreach_server`
     puts a fresh one behind it for each test."""
+    from .server import OutreachServer
+    from .store import OutreachStore
+
     idle = OutreachStore(":memory:")
     try:
         with OutreachServer(idle) as server:
@@ -162,6 +145,8 @@ def outreach_server(_outreach_server_session: OutreachServer) -> Iterator[Outrea
     and `.store` (the store behind it, for setting up and checking). The server lives for the
     session; each test gets a fresh store, so nothing one test wrote is seen by the next.
     """
+    from .store import OutreachStore
+
     server = _outreach_server_session
     idle = server.store
     fresh = OutreachStore(":memory:")

@@ -7,11 +7,12 @@ server: HEAD, then GET if HEAD is refused, with a short timeout, many URLs at on
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
+import functools
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
+
+if TYPE_CHECKING:
+    import urllib.request
 
 __all__ = ["REACHABLE_TIMEOUT", "UrlPolicy", "is_reachable", "url_checker"]
 
@@ -23,25 +24,31 @@ UrlPolicy = Union[Literal["syntax", "reachable"], Callable[[str], bool]]  # noqa
 Checker = Callable[[Iterable[str]], set[str]]
 
 
-class _NoRedirectBody(urllib.request.HTTPRedirectHandler):
-    """Follow redirects for HEAD as for GET (urllib drops the method otherwise)."""
+@functools.cache
+def _opener() -> urllib.request.OpenerDirector:
+    """urllib's opener, following redirects for HEAD as for GET (urllib drops the method otherwise).
+    Built on first use: `import mass_outreach` loads no HTTP client until a URL is checked."""
+    import urllib.request
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and req.get_method() == "HEAD":
-            new.method = "HEAD"
-        return new
+    class _KeepHead(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+            new = super().redirect_request(req, fp, code, msg, headers, newurl)
+            if new is not None and req.get_method() == "HEAD":
+                new.method = "HEAD"
+            return new
 
-
-_opener = urllib.request.build_opener(_NoRedirectBody)
+    return urllib.request.build_opener(_KeepHead)
 
 
 def is_reachable(url: str, timeout: float = REACHABLE_TIMEOUT) -> bool:
     """True if the server answers HEAD (or, failing that, GET) with a status below 400."""
+    import urllib.error
+    import urllib.request
+
     for method in ("HEAD", "GET"):
         request = urllib.request.Request(url, method=method, headers={"User-Agent": "mass_outreach"})
         try:
-            with _opener.open(request, timeout=timeout) as response:
+            with _opener().open(request, timeout=timeout) as response:
                 return bool(response.status < 400)
         except urllib.error.HTTPError:
             continue  # a server that refuses HEAD may still serve GET
@@ -67,6 +74,8 @@ def url_checker(policy: UrlPolicy) -> Checker | None:
             return set()
         if len(unique) == 1:
             return set() if _safe(test, unique[0]) else set(unique)
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(unique))) as pool:
             verdicts = list(pool.map(lambda u: _safe(test, u), unique))
         return {u for u, ok in zip(unique, verdicts, strict=True) if not ok}

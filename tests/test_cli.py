@@ -244,7 +244,7 @@ def test_a_refused_insert_creates_no_store_in_a_schema(run: Run, postgres_url: s
 
 @pytest.mark.sqlite_only("removing a new SQLite file safely: its WAL mode and its locks")
 def test_a_new_store_is_removed_only_if_empty_and_no_one_else_has_it_open(tmp_path: Path) -> None:
-    from mass_outreach.cli import _discard_if_empty
+    from mass_outreach.cli.target import _discard_if_empty
 
     path = str(tmp_path / "n.db")
     other = mo.open(path)  # another process that opened the new file meanwhile

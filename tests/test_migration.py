@@ -15,7 +15,7 @@ import pytest
 from test_schema import refused_untouched
 
 import mass_outreach as mo
-from mass_outreach import schema
+from mass_outreach.backends.sqlite import schema
 
 pytestmark = pytest.mark.sqlite_only(
     "the migration of a version-1 SQLite file (PostgreSQL's first schema is version 2)"

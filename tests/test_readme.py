@@ -1,124 +1,33 @@
-"""The README as a user reads it: every command and option of the command line has an example, every
-Python example runs as written, and it points to no file the repository does not hold.
+"""The README as a user reads it, on GitHub or on the package index: the quick start comes first and
+runs the demo, it stays short, it points to no file the repository does not hold, and its links are
+absolute (they reach the documentation site, whose pages are docs/*.md), so it renders anywhere.
 
-One rule for the README's ```python blocks: a block that defines a test (a line `def test_...`) is a
-test file, run with pytest by tests/test_plugin.py; every other block is a script, run here with python
-in a fresh directory of its own."""
+The rule for code blocks, here and in docs/ (tests/meta/test_docs.py runs them all, this README's
+too): a ```python block that defines a test (a line `def test_...`) is a test file, run with pytest by
+tests/test_plugin.py; every other ```python block is a script, run with python in a fresh directory of
+its own; a ```bash block runs as it is written; a ```console block is shown, not run (installing,
+make targets, commands with placeholders), but every `mass-outreach` command in it must parse."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import click
-import pytest
-
-from mass_outreach.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
 
-def command_line_section() -> str:
-    text = README.read_text(encoding="utf-8")
-    start = text.index("\n## Command line\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else len(text)]
+def documents() -> list[Path]:
+    """Every page of the documentation: README.md, then docs/**/*.md in order."""
+    return [README, *sorted(DOCS.rglob("*.md"))]
 
 
-def example_lines() -> list[str]:
-    """The lines of the section's code blocks that run mass-outreach (prompts and pipes removed)."""
-    lines: list[str] = []
-    inside = False
-    for line in command_line_section().splitlines():
-        if line.startswith("```"):
-            inside = not inside
-        elif inside and "mass-outreach" in line:
-            lines.append(line[line.index("mass-outreach") :])
-    return lines
-
-
-def walk(group: click.Command, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    """Every command of the tree, with its path of names (the root's is empty)."""
-    yield path, group
-    if isinstance(group, click.Group):
-        for name, command in group.commands.items():
-            yield from walk(command, (*path, name))
-
-
-def long_options(command: click.Command) -> list[str]:
-    return [
-        opt
-        for param in command.params
-        if isinstance(param, click.Option)
-        for opt in param.opts
-        if opt.startswith("--") and opt != "--help"
-    ]
-
-
-COMMANDS = [(path, command) for path, command in walk(cli) if path]
-
-
-def invocations(path: tuple[str, ...]) -> list[str]:
-    """Example lines that run the command at `path` (after any global options)."""
-    pattern = re.compile(r"^mass-outreach(?: --db \S+)? " + re.escape(" ".join(path)) + r"(?: |$)")
-    return [line for line in example_lines() if pattern.match(line)]
-
-
-def test_the_tree_is_what_this_test_expects() -> None:
-    names = {" ".join(path) for path, _ in COMMANDS}
-    assert {"insert", "page", "update", "count", "get", "import", "export", "tags", "tags add"} <= names
-    assert {"tags remove", "demo", "serve"} <= names
-
-
-@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
-def test_every_command_and_option_has_an_example(path: tuple[str, ...], command: click.Command) -> None:
-    examples = invocations(path)
-    assert examples, f"README's Command line section has no example of `mass-outreach {' '.join(path)}`"
-    for option in long_options(command):
-        assert any(re.search(re.escape(option) + r"(?=[ =]|$)", line) for line in examples), (
-            f"README has no example of `mass-outreach {' '.join(path)} ... {option}`"
-        )
-
-
-def test_the_global_options_and_the_environment_variable_are_documented() -> None:
-    section = command_line_section()
-    lines = example_lines()
-    for option in long_options(cli):
-        assert any(line.startswith(f"mass-outreach {option}") for line in lines), option
-    assert "$MASS_OUTREACH_DB" in section and "python -m mass_outreach" in section
-
-
-def test_the_quick_start_runs_the_demo() -> None:
-    text = README.read_text(encoding="utf-8")
-    quick_start = text[text.index("## Quick start") : text.index("## Using it from Python")]
-    assert "make demo" in quick_start
-    makefile = (README.parent / "Makefile").read_text()
-    assert "$(VENV)/bin/mass-outreach demo" in makefile
-
-
-def test_the_python_example_of_delete_upsert_and_pages_runs_as_written(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Using it from Python\n", 1)[1].split("\n### ", 1)[0]
-    blocks = [b.split("```", 1)[0] for b in section.split("```python\n")[1:]]
-    example = next(b for b in blocks if "store.upsert(" in b)
-    exec(compile(example, "README.md", "exec"), {})  # our own documentation, run as written
-    printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 2 and printed[1].endswith("+00:00")  # the live record, then the deleted one
-
-
-# --- the Python examples -------------------------------------------------------------------------
-
-
-def python_blocks() -> list[str]:
-    """Every ```python block of README.md, as written (without its fences)."""
-    return re.findall(r"^```python\n(.*?)^```$", README.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
+def python_blocks(*files: Path) -> list[str]:
+    """Every ```python block of `files` (by default, of every page of the documentation), as written
+    (without its fences)."""
+    pattern = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+    return [block for f in files or documents() for block in pattern.findall(f.read_text(encoding="utf-8"))]
 
 
 def is_test_file(block: str) -> bool:
@@ -126,42 +35,102 @@ def is_test_file(block: str) -> bool:
     return re.search(r"^def test_", block, re.MULTILINE) is not None
 
 
-SCRIPTS = [block for block in python_blocks() if not is_test_file(block)]
+def site_url() -> str:
+    """The documentation site's address, as mkdocs.yml gives it (with its final slash)."""
+    match = re.search(r"^site_url: (\S+)$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), re.MULTILINE)
+    assert match is not None, "mkdocs.yml has no site_url"
+    return match.group(1)
 
 
-def test_every_python_block_is_run_one_way_or_the_other() -> None:
-    blocks = python_blocks()
-    assert len(blocks) == README.read_text(encoding="utf-8").count("```python")  # none missed by the regex
-    assert len(SCRIPTS) >= 2 and len(blocks) - len(SCRIPTS) >= 7
+def sections() -> list[str]:
+    """The README's `## ` headings, in order."""
+    return re.findall(r"^## (.+)$", README.read_text(encoding="utf-8"), re.MULTILINE)
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=[f"script{i}" for i in range(len(SCRIPTS))])
-def test_python_scripts_run_as_written(script: str, tmp_path: Path) -> None:
-    """Copied into a file and run in an empty directory, each script ends (within a minute) without an
-    error: no name it does not define, no loop that never stops."""
-    (tmp_path / "example.py").write_text(script, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTHON"))}
-    result = subprocess.run(
-        [sys.executable, "example.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+def section(title: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_the_quick_start_comes_first_and_runs_the_demo() -> None:
+    assert sections()[0] == "Quick start"
+    quick_start = section("Quick start")
+    assert "make demo" in quick_start and "make test" in quick_start
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(VENV)/bin/mass-outreach demo" in makefile
+
+
+def test_the_readme_stays_short_and_keeps_its_sections() -> None:
+    lines = README.read_text(encoding="utf-8").count("\n")
+    assert lines <= 250, f"README.md has {lines} lines: the reference belongs in docs/"
+    for title in (
+        "Quick start",
+        "Install",
+        "Using it from Python",
+        "Guarantees",
+        "Documentation",
+        "Development",
+    ):
+        assert title in sections(), title
+
+
+def test_the_readme_has_one_python_example_and_it_registers_its_tag() -> None:
+    (example,) = python_blocks(README)
+    assert not is_test_file(example)
+    assert example.index("store.add_tag(") < example.index("store.insert(")
+    before = section("Using it from Python").split("```python", 1)[0]
+    assert "registered" in before  # it says why before it does it
+
+
+def test_the_development_section_names_the_test_tiers() -> None:
+    development = section("Development")
+    assert "make test-fast" in development and "make test " in development
+    assert "TIMINGS" in development  # the line for the measured timings
 
 
 def test_the_readme_points_only_to_files_the_repository_holds() -> None:
     """The README stands alone: every file it names in `code` is in the repository (and so in the sdist)."""
     text = README.read_text(encoding="utf-8")
     names = {span.split("::")[0] for span in re.findall(r"`([^`\s]+)`", text)}
-    files = {n for n in names if re.fullmatch(r"[\w./*-]+\.(?:md|py|sql|toml|txt|cfg|ini)", n)}
-    assert "README.md" in files or "schema.sql" in files  # the pattern finds file names at all
+    files = {n for n in names if re.fullmatch(r"[\w./*-]+\.(?:md|py|sql|toml|txt|cfg|ini|yml)", n)}
+    assert "README.md" in files or "pyproject.toml" in files  # the pattern finds file names at all
     missing = [
         name
         for name in sorted(files)
         if not any(any(base.glob(name)) for base in (ROOT, ROOT / "tests", ROOT / "mass_outreach"))
     ]
     assert not missing, f"README names files the repository does not hold: {missing}"
+
+
+def test_the_readme_links_are_absolute_and_reach_pages_of_the_docs() -> None:
+    """Rendered on the package index, a relative link leads nowhere: every link is absolute, and each
+    one into the documentation site names a page that docs/ holds."""
+    text = README.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)\s]+)\)", text) + re.findall(r"<(https?://[^>\s]+)>", text)
+    assert len(links) >= 10
+    relative = [link for link in links if not re.match(r"https?://", link)]
+    assert not relative, f"README has relative links: {relative}"
+    site = site_url()
+    pages = [link.removeprefix(site) for link in links if link.startswith(site)]
+    assert "getting-started/" in pages and "reference/python/" in pages
+    missing = [
+        page
+        for page in pages
+        if page
+        and not (DOCS / f"{page.rstrip('/')}.md").is_file()
+        and not (DOCS / page / "index.md").is_file()
+    ]
+    assert not missing, f"README links to pages docs/ does not hold: {missing}"
+
+
+def test_the_project_urls_agree_with_the_readme_and_the_site() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    table = pyproject.split("\n[project.urls]\n", 1)[1].split("\n[", 1)[0]  # tomllib is 3.11+
+    urls = dict(re.findall(r'^(\w+) = "([^"]+)"$', table, re.MULTILINE))
+    assert urls["Documentation"] == site_url()
+    assert site_url() in README.read_text(encoding="utf-8")
+    repository = urls["Repository"]
+    assert f"git+{repository}.git" in README.read_text(encoding="utf-8")
+    assert f"repo_url: {repository}" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")

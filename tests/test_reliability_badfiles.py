@@ -15,7 +15,7 @@ from typing import Any, cast
 import pytest
 
 import mass_outreach as mo
-from mass_outreach.schema import APPLICATION_ID, SCHEMA_VERSION
+from mass_outreach.backends.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION
 
 pytestmark = pytest.mark.sqlite_only(
     "damaged, foreign and unwritable SQLite files (PostgreSQL's foreign, newer schemas: test_pg_store.py)"

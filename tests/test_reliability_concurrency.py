@@ -19,7 +19,7 @@ import barrier
 import pytest
 
 import mass_outreach as mo
-from mass_outreach import schema
+from mass_outreach.backends.sqlite import schema
 
 WORKER = Path(__file__).parent / "reliability" / "concurrent_worker.py"
 COUNTERS = 8

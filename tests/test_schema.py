@@ -27,7 +27,8 @@ from schema_cases import (
 )
 
 import mass_outreach as mo
-from mass_outreach import model, schema
+from mass_outreach import model
+from mass_outreach.backends.sqlite import schema
 from mass_outreach.model import COLUMNS, ENUMS, TEXT_LIMITS, WHITESPACE
 from mass_outreach.paging import build_query
 

@@ -20,8 +20,8 @@ from types import ModuleType
 from typing import Any
 
 import mass_outreach as mo
+from mass_outreach.backends.sqlite.schema import ddl, statements
 from mass_outreach.model import COLUMNS, insert_row
-from mass_outreach.schema import ddl, statements
 
 from ..data import TAGS, full_rows, jsonl_lines
 from ..engine import Prepared, library_insert

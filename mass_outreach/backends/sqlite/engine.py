@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import schema
-from ..errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
-from . import Engine, Refusal, T, Walks, closed_error
+from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
+from ..base import Engine, Refusal, T, Walks, closed_error
+from . import files, schema
 
 __all__ = ["SqliteEngine"]
 
@@ -158,7 +158,7 @@ class SqliteEngine(Engine):
                 raise SchemaError(
                     f"{self.path} must be created or migrated, which a read-only store cannot do"
                 )
-            with self.errors():
+            with self._errors():
                 if not self.readonly and not self._memory:
                     self._switch_to_wal(conn)
                 if needs:
@@ -288,7 +288,7 @@ class SqliteEngine(Engine):
         """A write transaction: BEGIN IMMEDIATE, then COMMIT, or ROLLBACK on any error."""
         if self.readonly:
             raise StorageError(f"{self.path} was opened read-only")
-        with self._checkout() as conn, self.errors():
+        with self._checkout() as conn, self._errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -305,7 +305,7 @@ class SqliteEngine(Engine):
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        with self._checkout() as conn, self.errors():
+        with self._checkout() as conn, self._errors():
             yield conn
 
     def checkout(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
@@ -325,16 +325,13 @@ class SqliteEngine(Engine):
             conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def errors(self) -> Iterator[None]:
+    def _errors(self) -> Iterator[None]:
         """Translate SQLite's errors; any of them once the store is closed is the closed error (close()
         interrupted the statement, or the failure no longer matters)."""
         try:
             yield
         except sqlite3.Error as exc:
             raise (closed_error() if self._closed else _translate(exc)) from exc
-
-    def translate(self, exc: BaseException) -> OutreachError:
-        return _translate(exc)
 
     def refusal(self, exc: BaseException) -> Refusal:
         text = str(exc)
@@ -381,3 +378,21 @@ class SqliteEngine(Engine):
 
     def walks(self, conn: sqlite3.Connection) -> Walks:
         return self._walks.get(conn, {})
+
+    # --- the lifecycle of a file -----------------------------------------------------------------
+
+    @classmethod
+    def target_exists(cls, target: str | os.PathLike[str]) -> bool:
+        return files.target_exists(target)
+
+    @classmethod
+    def holds_store(cls, target: str | os.PathLike[str], timeout: float) -> bool:
+        return files.target_exists(target)
+
+    @classmethod
+    def discard_if_empty(cls, target: str | os.PathLike[str]) -> None:
+        files.discard_if_empty(target)
+
+    @classmethod
+    def open_error(cls, target: str | os.PathLike[str], exc: Exception) -> str:
+        return files.open_error(target, exc)

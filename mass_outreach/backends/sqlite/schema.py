@@ -1,41 +1,28 @@
-"""The file format: schema.sql, the marks that say a file is ours, and migrations of older files."""
+"""The SQLite file format: schema.sql, the marks that say a file is ours, its inspection before any
+write, and its creation or migration (the steps are in migrations.py) in one write transaction."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
+from importlib import resources
 
-from .errors import SchemaError
+from ...errors import SchemaError
+from .. import migrations
+from ..migrations import SCHEMA_VERSION
+from .migrations import MIGRATIONS
 
-__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "ddl", "inspect", "prepare"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "ddl", "inspect", "prepare"]
 
 APPLICATION_ID = 0x4D4F5554  # "MOUT"
-SCHEMA_VERSION = 2
-
-
-def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
-    """Version 2 adds `delete_time` (soft delete) and makes the keyset indexes partial, over live
-    records: the table is rebuilt to schema.sql's shape (its rows copied, delete_time NULL), which
-    drops the old indexes and creates the new ones."""
-    rebuild_table(conn, "outreach")
-
-
-# Upgrades, keyed by the version they start from; each runs inside the opening write transaction and
-# leaves the file at version + 1. A change to an enum rebuilds the table: see `rebuild_table`.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
 
 
 @cache
 def ddl() -> str:
-    """The text of schema.sql: inside the package in a wheel, at the repository top in a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schema.sql", here.parent / "schema.sql"):
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
-    raise FileNotFoundError("schema.sql is missing from the mass_outreach installation")
+    """The text of schema.sql, package data beside this module."""
+    return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
 
 
 def statements(script: str) -> Iterator[str]:
@@ -100,7 +87,7 @@ def check_marks(app: int, version: int, objects: int, path: str) -> bool:
             f"{path} was made by a newer mass_outreach (schema version {version}; this one reads up to "
             f"{SCHEMA_VERSION})"
         )
-    if version < SCHEMA_VERSION and any(v not in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+    if migrations.chain(MIGRATIONS, version, SCHEMA_VERSION) is None:
         raise SchemaError(f"{path} has schema version {version}, which cannot be migrated")
     return version < SCHEMA_VERSION
 
@@ -195,15 +182,9 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
             if objects == 0:
                 for stmt in statements(ddl()):
                     conn.execute(stmt)
-            else:
-                for v in range(version, SCHEMA_VERSION):
-                    try:
-                        MIGRATIONS[v](conn)
-                    except sqlite3.DatabaseError as exc:  # e.g. rows that break a new CHECK
-                        raise SchemaError(
-                            f"{path}: migrating schema version {v} to {v + 1} failed, nothing was "
-                            f"changed: {exc}"
-                        ) from exc
+            else:  # refused: e.g. rows that break a new CHECK
+                steps = migrations.chain(MIGRATIONS, version, SCHEMA_VERSION) or []
+                migrations.run(conn, steps, path, sqlite3.DatabaseError)
             conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         check_objects(conn, path)  # what we made or migrated, or what another process made meanwhile

@@ -1,0 +1,194 @@
+"""The Engine base: the narrow interface `store.py` calls, with the portable (SQLite) defaults.
+
+The operations (validation, the insert/update/delete/upsert flows, paging, reports, errors) are written
+once in store.py against this interface; each engine supplies what differs between databases:
+
+- connections and their pool, close() at any moment, fork handling: `checkout()`, `close()`;
+- transactions and locking: `write()` (one write transaction), `snapshot()` (a read that needs one
+  snapshot), `for_update` / `for_share` (row-lock suffixes), `lock_new_id()` (upsert of a new id);
+- errors: driver errors come out of every connection an engine lends translated into the library's
+  own; `integrity_error` and `refusal()` (which rule a refused row broke, so the store can give
+  SQLite's and PostgreSQL's refusals the same message);
+- the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write);
+- the signal that a page-number walk may continue: `walk_stamp()`, `walks()`;
+- the SQL dialect: `order_by()`, `substring()`, `lead()` (paging calls them); SQL is written once
+  with `?` placeholders, which an engine converts if its driver wants another style;
+- the lifecycle of a target, before or without an open store (classmethods, which
+  `mass_outreach.backends` dispatches to): `target_exists()`, `holds_store()`, `discard_if_empty()`,
+  `shown_target()`, `open_error()`, `scratch()` and `drop_scratch()`.
+
+A connection handed out by an engine has `execute(sql, params)` and `executemany(sql, rows)` returning
+a cursor with `fetchone()`, `fetchall()`, `rowcount` and iteration (sqlite3's own API).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeVar
+
+from ..errors import OutreachError
+
+__all__ = ["PORTABLE", "Engine", "Refusal", "Walks", "closed_error"]
+
+# Per connection (or per store): where the last page-number walks ended, keyed by the query's shape.
+Walks = dict[tuple[Any, ...], tuple[int, tuple[Any, str], Any]]
+# which rule a refused row broke: a duplicate id, an unregistered tag, or another (a CHECK)
+Refusal = Literal["id", "tag", "other"]
+T = TypeVar("T")
+
+
+def closed_error() -> OutreachError:
+    return OutreachError("The store is closed.")
+
+
+class Engine:
+    """What an engine provides. The defaults here are the portable spellings (SQLite's)."""
+
+    #: shown in repr() and messages: a file path, or a URL without its password
+    target: str
+    #: the driver's exception for a row the database refused (unique, foreign key, check)
+    integrity_error: type[BaseException] = Exception
+    #: appended to a SELECT that reads a row to change it, and to the read of the tag set
+    for_update: str = ""
+    for_share: str = ""
+    #: rows the bulk operations validate and write together; with the chunk read ahead while one is
+    #: written, two chunks are what a bulk call holds in memory
+    bulk_rows: int = 1000
+
+    # --- connections and transactions --------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        raise NotImplementedError
+
+    def checkout(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection for one operation (autocommit: transactions are explicit)."""
+        raise NotImplementedError
+
+    def write(self) -> contextlib.AbstractContextManager[Any]:
+        """A write transaction on a connection of its own: committed at the end, rolled back on any
+        error (and when the store was closed meanwhile); driver errors translated."""
+        raise NotImplementedError
+
+    def single_write(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection for a write that is plain reads and then one compare-and-set statement (a
+        record's `UPDATE ... WHERE id = ? AND version = ?`, which the caller redoes if it matched no
+        row). An engine whose round trips are dear lets each statement commit by itself (PostgreSQL:
+        two round trips instead of BEGIN, SELECT ... FOR UPDATE, UPDATE, COMMIT); the default is a
+        write transaction, under whose lock the compare always holds (SQLite's)."""
+        return self.write()
+
+    def read(self) -> contextlib.AbstractContextManager[Any]:
+        """A connection for reads, driver errors translated."""
+        raise NotImplementedError
+
+    def snapshot(self, conn: Any, *, walk: bool, total: bool) -> contextlib.AbstractContextManager[None]:
+        """Around a page read: one snapshot for the page and its total (`total`), and for the walk
+        signal and the page (`walk`), where the engine needs one for either."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def connections(self) -> list[Any]:
+        """The open connections (for tests and benchmarks that look at the engine's settings)."""
+        return []
+
+    # --- errors ------------------------------------------------------------------------------------
+
+    def refusal(self, exc: BaseException) -> Refusal:
+        raise NotImplementedError
+
+    # --- writes ------------------------------------------------------------------------------------
+
+    def bulk_insert(
+        self,
+        conn: Any,
+        sql: str,
+        rows: list[tuple[Any, ...]],
+        refused: Callable[[int, BaseException], None],
+        meanwhile: Callable[[], T],
+    ) -> tuple[int, T]:
+        """Insert filled rows inside the open transaction; return how many went in, and what
+        `meanwhile()` returned. A row the database refuses is reported as `refused(position in rows,
+        exc)`, which raises (the whole write fails) or returns (the row is skipped and the rest go on).
+
+        `meanwhile()` is the caller's next piece of work (the next chunk, validated), which makes no
+        database call: an engine with a server runs it while the server takes in these rows, and raises
+        what it raised only once the rows' own refusals have been reported."""
+        raise NotImplementedError
+
+    def lock_new_id(self, conn: Any, ident: str) -> None:
+        """Before upsert looks an id up: make two writers upserting one new id take turns."""
+
+    # --- page-number walks -------------------------------------------------------------------------
+
+    def walk_stamp(self, conn: Any) -> Any:
+        """A value that changes whenever a write may have become visible to `conn`'s next read."""
+        raise NotImplementedError
+
+    def walks(self, conn: Any) -> Walks:
+        raise NotImplementedError
+
+    # --- SQL dialect -------------------------------------------------------------------------------
+
+    def order_by(self, field: str, asc: bool, nullable: bool) -> str:
+        """ORDER BY terms for (field, id): NULLs first ascending, last descending (SQLite's default)."""
+        direction = "" if asc else " DESC"
+        return f"id{direction}" if field == "id" else f"{field}{direction}, id{direction}"
+
+    def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
+        """A condition: column `name` holds `value`, ASCII letters compared case-insensitively and
+        nothing else folded. SQLite's LIKE does exactly that; past its pattern limit, instr(lower())."""
+        if fits_like:
+            return f"{name} LIKE ? ESCAPE '\\'", [like_pattern]
+        # the same match (lower() folds ASCII letters only, as LIKE does), without the limit
+        return f"instr(lower({name}), lower(?)) > 0", [value]
+
+    def lead(self, order: str, filters: Mapping[str, Any], include_deleted: bool) -> tuple[str, Any] | None:
+        """(column, value) of a one-value filter to lead into the page's ORDER BY as a range, for a
+        planner that needs it to choose the right index (see PostgresEngine.lead); None: no lead."""
+        return None
+
+    # --- the lifecycle of a target (no open store) ---------------------------------------------------
+
+    @classmethod
+    def target_exists(cls, target: str | os.PathLike[str]) -> bool:
+        """Whether the store may be there already (a server's schema is looked for by opening it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def holds_store(cls, target: str | os.PathLike[str], timeout: float) -> bool:
+        """Whether `target` may hold a store already (a server it cannot reach counts as holding one,
+        for the real open to report)."""
+        raise NotImplementedError
+
+    @classmethod
+    def discard_if_empty(cls, target: str | os.PathLike[str]) -> None:
+        """Remove an empty store that a failed command created; by default nothing is removed."""
+
+    @classmethod
+    def shown_target(cls, target: str | os.PathLike[str]) -> str:
+        """The target as messages show it."""
+        return os.fspath(target)
+
+    @classmethod
+    def open_error(cls, target: str | os.PathLike[str], exc: Exception) -> str:
+        """What went wrong opening the store at `target`, naming it once."""
+        return str(exc)
+
+    @classmethod
+    def scratch(cls, target: str | os.PathLike[str]) -> str | os.PathLike[str]:
+        """The target for a fresh test store of its own, dropped by `drop_scratch`; by default the
+        target itself (a path or ":memory:" is fresh already, or the test's own)."""
+        return target
+
+    @classmethod
+    def drop_scratch(cls, targets: list[str | os.PathLike[str]]) -> None:
+        """Drop what `scratch` gave out (with everything in it); missing ones are fine."""
+
+
+#: the portable spellings, for a page query built without an engine (tests, benchmarks' raw queries)
+PORTABLE = Engine()

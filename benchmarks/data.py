@@ -20,7 +20,7 @@ from mass_outreach import samples
 from mass_outreach.ids import new_ids
 from mass_outreach.model import COLUMNS, format_time
 
-__all__ = ["TAGS", "bodies", "full_rows", "iter_bodies", "jsonl_lines", "write_jsonl"]
+__all__ = ["TAGS", "bodies", "full_rows", "iter_bodies", "jsonl_lines", "new_rows", "write_jsonl"]
 
 TAGS = ("important_lead", "q3_campaign", "warm_intro", "follow_up")
 SEED = 20240501
@@ -74,3 +74,9 @@ def full_rows(recs: list[dict[str, Any]], *, id_kind: str = "uuid7") -> list[tup
                 full[key] = full[key].strip("<>")
         out.append(tuple(int(full[c]) if c == "approved" else full.get(c) for c in COLUMNS))
     return out
+
+
+def new_rows(recs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Complete rows of these bodies with fresh UUIDv7 ids (what the raw single inserts write)."""
+    rows = full_rows(recs)
+    return [(i, *r[1:]) for i, r in zip(new_ids(len(rows)), rows, strict=True)]

@@ -108,7 +108,7 @@ def _child(mode: str, db: str, src: str | None) -> dict[str, Any]:
 
 def run_child(mode: str, db: Path | str, src: Path | None = None) -> dict[str, Any]:
     """Run one streaming job in a fresh child process; return what it measured. `db` is any store
-    target: an SQLite file, or a PostgreSQL URL (benchmarks/postgres.py)."""
+    target: an SQLite file, or a PostgreSQL URL."""
     args = [sys.executable, "-m", "benchmarks.memory", mode, str(db)] + ([str(src)] if src else [])
     proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

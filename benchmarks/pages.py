@@ -1,8 +1,9 @@
 """Reading: `page` by number and by cursor at several depths, page walks, `count`, each against the raw
 SQL that does the same work (keyset and OFFSET queries written by hand, rows fetched as tuples).
 
-Runs on the big file (every record of the memory benchmark), and on copies of it of which half the
-records are deleted (`deleted.py`). Each figure is the median of repeated batches of calls, the batches
+The same code on every engine: runs on the big store (every record of the memory benchmark; an SQLite
+file or a PostgreSQL schema), and on SQLite copies of it of which half the records are deleted
+(`sqlite/deleted.py`). Each figure is the median of repeated batches of calls, the batches
 of the library and of its raw counterpart alternating.
 
 The hand-written queries leave deleted records out with `delete_time IS NULL`, as any read of a store
@@ -20,9 +21,19 @@ from typing import Any, Protocol
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
 
-from .timing import Sample, raw_connect, timed
+from .timing import Sample, timed
 
-__all__ = ["DELETED_SHAPES", "SHAPES", "Executes", "Shape", "run_pages"]
+__all__ = [
+    "DELETED_SHAPES",
+    "LIMIT",
+    "PLAIN",
+    "SHAPES",
+    "Executes",
+    "Explain",
+    "Shape",
+    "keyset_params",
+    "run_pages",
+]
 
 
 class Executes(Protocol):
@@ -32,8 +43,9 @@ class Executes(Protocol):
     def close(self) -> None: ...
 
 
-# EXPLAIN of the library's and the raw queries: (store, raw connection, shape, deepest page) -> plans
-Explain = Callable[["mo.OutreachStore", Executes, "Shape", int], dict[str, list[str]]]
+# EXPLAIN of the library's and the raw queries: (store, raw connection, shape, deepest page, the plain
+# index of the diagnostic or None) -> plans
+Explain = Callable[["mo.OutreachStore", Executes, "Shape", int, "str | None"], dict[str, list[str]]]
 
 _COLS = ", ".join(COLUMNS)
 LIVE = "delete_time IS NULL"
@@ -128,7 +140,6 @@ def _batches(pairs: list[tuple[Sample, Callable[[], Any]]], repeats: int, calls:
 
 def run_pages(
     path: Path | str,
-    settings: dict[str, Any],
     *,
     repeats: int,
     calls: int,
@@ -138,16 +149,16 @@ def run_pages(
     shapes: tuple[Shape, ...] = SHAPES,
     middle: bool = True,
     diagnose_index: bool = False,
-    connect: Callable[[], Executes] | None = None,
-    explain: Explain | None = None,
+    connect: Callable[[], Executes],
+    explain: Explain,
 ) -> dict[str, Any]:
     """Every read figure, keyed by shape and depth: page 1, the middle (if `middle`) and the deepest
     full page; walks of `walk_pages` pages (none if 0); `count`. With `diagnose_index`, the raw keyset
     query of shapes that have one also through an index over every row (no partial index).
 
-    `path` may be any store target (a PostgreSQL URL: benchmarks/postgres.py), with `connect` giving the
-    raw connection to the same tables and `explain` the query plans; by default an SQLite file."""
-    conn: Executes = connect() if connect is not None else raw_connect(Path(path), settings)
+    `path` is any store target (an SQLite file, a PostgreSQL URL), `connect` gives the raw connection to
+    the same tables (its engine's, taking `?` parameters) and `explain` the query plans of its engine."""
+    conn = connect()
     store = mo.open(path)
     out: dict[str, Any] = {}
     try:
@@ -169,11 +180,7 @@ def run_pages(
                     f"  walk [{shape.label}] {min(walk_pages, last_full)} pages: "
                     + ", ".join(f"{k} {v.median * 1e3:.1f} ms" for k, v in res["walk"].items())
                 )
-            res["plans"] = (
-                explain(store, conn, shape, last_full)
-                if explain is not None
-                else _plans(store, conn, shape, last_full, plain)
-            )
+            res["plans"] = explain(store, conn, shape, last_full, plain)
             for name, plan in res["plans"].items():
                 log(f"  plan [{shape.label}] {name}: {' / '.join(plan)}")
             out[shape.label] = res
@@ -304,31 +311,10 @@ def _number_walk(store: mo.OutreachStore, kw: Mapping[str, Any], start: int, las
     return _Walk(setup, walk)
 
 
-def _plans(
-    store: mo.OutreachStore, conn: Executes, shape: Shape, last_full: int, plain: str | None
-) -> dict[str, list[str]]:
-    """EXPLAIN QUERY PLAN of the library's queries (page 1, the cursor page, page=N by OFFSET) and of
-    the raw keyset query: the keyset queries should SEARCH one index, page 1 and OFFSET walk it."""
-    from mass_outreach.paging import build_query
-
-    def plan(sql: str, params: Any) -> list[str]:
-        return [r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
-
-    cursor = store.page(page=1, limit=LIMIT, **shape.kwargs).next_cursor
-    first_q, _ = build_query(page=1, limit=LIMIT, **shape.kwargs)
-    deep_q, offset = build_query(page=last_full, limit=LIMIT, **shape.kwargs)
-    raw_sql = shape.raw_sql(after=True, offset=False)
+def keyset_params(conn: Executes, shape: Shape) -> tuple[Any, ...]:
+    """The raw keyset query's parameters for the page after page 1 (what the query plans explain)."""
     first = conn.execute(shape.raw_sql(after=False, offset=False), (*shape.params, LIMIT + 1)).fetchall()
-    raw_params = (*shape.params, *shape.key(first[min(LIMIT, len(first)) - 1]), LIMIT + 1)
-    out = {
-        "library page 1": plan(*first_q.sql()),
-        "library cursor": plan(*build_query(cursor=cursor)[0].sql()) if cursor else [],
-        "library page=N (cold)": plan(*deep_q.sql(offset)),
-        "raw keyset": plan(raw_sql, raw_params),
-    }
-    if plain:
-        out[PLAIN] = plan(shape.raw_sql(after=True, offset=False, index=plain), raw_params)
-    return out
+    return (*shape.params, *shape.key(first[min(LIMIT, len(first)) - 1]), LIMIT + 1)
 
 
 def _walks(

@@ -1,4 +1,4 @@
-"""Clocks, medians, connection settings shared with the baselines, and a description of the machine."""
+"""Clocks, medians, and a description of the machine the figures were measured on."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import msgspec
 
 import mass_outreach as mo
 
-__all__ = ["Sample", "machine", "median", "raw_connect", "timed"]
+__all__ = ["COLLECT", "Sample", "machine", "median", "timed"]
 
 
 class Sample(msgspec.Struct):
@@ -60,28 +60,6 @@ def timed(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
-
-
-# The per-connection settings the library uses (mass_outreach/store.py); WAL is a property of the file.
-LIBRARY_PRAGMAS = ("synchronous", "foreign_keys", "cache_size", "temp_store", "mmap_size", "journal_mode")
-
-
-def library_settings(path: Path) -> dict[str, Any]:
-    """The settings a mass_outreach connection runs with on this file, read from a live store."""
-    with mo.open(path) as store:
-        conns = getattr(store, "_conns", None)
-        if not conns:  # the store's internals changed: fall back to what DESIGN.md promises
-            return {"synchronous": 1, "foreign_keys": 1, "journal_mode": "wal"}
-        conn = conns[0]
-        return {p: conn.execute(f"PRAGMA {p}").fetchone()[0] for p in LIBRARY_PRAGMAS}
-
-
-def raw_connect(path: Path, settings: dict[str, Any]) -> sqlite3.Connection:
-    """A plain sqlite3 connection with the library's settings (autocommit: transactions are explicit)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    for pragma, value in settings.items():
-        conn.execute(f"PRAGMA {pragma} = {value}")
-    return conn
 
 
 def _cpu_model() -> str:

@@ -1,8 +1,6 @@
-"""Bulk insert: mass_outreach `insert_many` against the limit, the naive path, sqlite-utils and pydantic.
-
-Each variant inserts the same records into a new file, in one transaction. Files, schemas, connections
-and input are all made before the clock starts; the clock covers BEGIN to COMMIT. Variants take turns
-within each repeat (in a rotating order), so a slow spell of the machine does not fall on one alone.
+"""SQLite's bulk-insert variants: mass_outreach `insert_many` against the limit, the naive path,
+sqlite-utils and pydantic, each inserting the same records into a new file in one transaction
+(timed by `engine.run_inserts`), and the Python part of `insert_many` alone.
 
 With the version-1 library loaded beside this one (`legacy.py`), the limit, naive and sqlite-utils
 paths and `insert_many` also run against schema version 1, in the same loop: the ratios before and
@@ -25,12 +23,23 @@ import mass_outreach as mo
 from mass_outreach.backends.sqlite.schema import ddl, statements
 from mass_outreach.model import COLUMNS, insert_row
 
+from ..data import TAGS, full_rows, jsonl_lines
+from ..engine import Prepared, library_insert
+from ..timing import Sample, timed
 from . import baselines
-from .data import TAGS, full_rows, jsonl_lines
+from .baselines import raw_connect
 from .legacy import Legacy
-from .timing import Sample, raw_connect, timed
 
-__all__ = ["DIAGNOSTIC", "V1", "InsertInput", "prepare_input", "run_inserts"]
+__all__ = [
+    "DIAGNOSTIC",
+    "V1",
+    "InsertInput",
+    "move_db",
+    "prepare_input",
+    "remove_db",
+    "run_diagnostics",
+    "variants",
+]
 
 
 @dataclass
@@ -109,9 +118,6 @@ V1 = {
     "mass_outreach v1 dicts": "mass_outreach dicts",
 }
 
-# A variant: (name, prepare(path) -> (run, close)).
-Prepared = tuple[Callable[[], Any], Callable[[], None]]
-
 
 def library_file_stripped(path: Path, settings: dict[str, Any], *, checks: bool) -> None:
     """Where the limit's time goes: the library's table without its secondary indexes (checks=True),
@@ -165,13 +171,7 @@ def _pydantic(path: Path, settings: dict[str, Any], data: InsertInput) -> Prepar
 
 def _library(path: Path, rows: list[Any], module: ModuleType = mo) -> Prepared:
     library_file(path, module)
-    store = module.open(path)
-
-    def run() -> None:
-        report = store.insert_many(rows)
-        assert report.inserted == len(rows), report
-
-    return run, store.close
+    return library_insert(module.open(path), rows)
 
 
 def _v1_raw(
@@ -225,39 +225,7 @@ def variants(
     }
 
 
-def run_inserts(
-    data: InsertInput,
-    settings: dict[str, Any],
-    workdir: Path,
-    repeats: int,
-    keep: Path,
-    log: Callable[[str], None],
-    v1: Legacy | None = None,
-) -> dict[str, Sample]:
-    """Time every variant `repeats` times; leave the last mass_outreach (JSON lines) file at `keep`."""
-    todo = variants(data, settings, v1)
-    names = list(todo)
-    samples = {name: Sample(name, [], len(data.bodies)) for name in names}
-    path = workdir / "insert.db"
-    for rep in range(repeats):
-        order = names[rep % len(names) :] + names[: rep % len(names)]
-        for name in order:
-            run, close = todo[name](path)
-            try:
-                seconds = timed(run)
-            finally:
-                close()
-            assert baselines.row_count(path) == len(data.bodies), name
-            samples[name].seconds.append(seconds)
-            log(f"  insert {name:24s} repeat {rep + 1}/{repeats}: {len(data.bodies) / seconds:9,.0f} rows/s")
-            if name == "mass_outreach jsonl" and rep == repeats - 1:
-                remove_db(keep)
-                _move_db(path, keep)
-            remove_db(path)
-    return samples
-
-
-def _move_db(src: Path, dst: Path) -> None:
+def move_db(src: Path, dst: Path) -> None:
     conn = sqlite3.connect(src)  # fold the WAL into the file so one file is the whole database
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -20,7 +20,7 @@ from types import ModuleType
 
 __all__ = ["V1_COMMIT", "Legacy", "LegacyUnavailable", "load"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 V1_COMMIT = "4564f0d"  # main before the v2 merge: schema version 1
 NAME = "mass_outreach_v1"
 

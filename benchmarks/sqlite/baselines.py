@@ -9,6 +9,8 @@ library's settings (WAL, synchronous=NORMAL, foreign keys on) in one transaction
 - sqlite-utils: `insert_all` of complete dicts inside `db.atomic()`, into the library's schema.
 - pydantic: each JSON line validated by a pydantic v2 model written to the same rules, then
   `executemany` into the library's schema (ids and timestamps precomputed, as for the limit).
+
+Every connection, library and baseline alike, has the settings the library's own connection runs with.
 """
 
 from __future__ import annotations
@@ -20,22 +22,47 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+import mass_outreach as mo
 from mass_outreach.backends.sqlite.schema import ddl, statements
 from mass_outreach.model import COLUMNS, EMAIL_TYPES
 
-from .data import TAGS
-from .timing import raw_connect
+from ..data import TAGS
 
 __all__ = [
     "INSERT_SQL",
+    "LIBRARY_PRAGMAS",
     "NAIVE_DDL",
     "NAIVE_DDL_V1",
     "insert_limit",
     "insert_pydantic",
     "insert_sql",
     "insert_sqlite_utils",
+    "library_settings",
     "make_naive",
+    "raw_connect",
+    "row_count",
 ]
+
+# The per-connection settings the library uses (mass_outreach/store.py); WAL is a property of the file.
+LIBRARY_PRAGMAS = ("synchronous", "foreign_keys", "cache_size", "temp_store", "mmap_size", "journal_mode")
+
+
+def library_settings(path: Path) -> dict[str, Any]:
+    """The settings a mass_outreach connection runs with on this file, read from a live store."""
+    with mo.open(path) as store:
+        conns = getattr(store, "_conns", None)
+        if not conns:  # the store's internals changed: fall back to what DESIGN.md promises
+            return {"synchronous": 1, "foreign_keys": 1, "journal_mode": "wal"}
+        conn = conns[0]
+        return {p: conn.execute(f"PRAGMA {p}").fetchone()[0] for p in LIBRARY_PRAGMAS}
+
+
+def raw_connect(path: Path, settings: dict[str, Any]) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the library's settings (autocommit: transactions are explicit)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma, value in settings.items():
+        conn.execute(f"PRAGMA {pragma} = {value}")
+    return conn
 
 
 def insert_sql(columns: tuple[str, ...]) -> str:

@@ -15,6 +15,7 @@ million single deletes would take minutes, and the file ends the same.
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import sqlite3
@@ -26,9 +27,9 @@ from typing import Any
 import mass_outreach as mo
 from mass_outreach.model import now_text
 
+from ..pages import DELETED_SHAPES, Explain, run_pages
+from .baselines import raw_connect
 from .inserts import remove_db
-from .pages import DELETED_SHAPES, run_pages
-from .timing import raw_connect
 
 __all__ = ["LAYOUTS", "make_half_deleted", "run_deleted"]
 
@@ -89,6 +90,7 @@ def run_deleted(
     calls: int,
     cold_calls: int,
     log: Callable[[str], None],
+    explain: Explain,
 ) -> dict[str, Any]:
     """The read figures of each layout, keyed by layout and then as `run_pages` keys them."""
     out: dict[str, Any] = {}
@@ -100,7 +102,6 @@ def run_deleted(
         try:
             res = run_pages(
                 path,
-                settings,
                 repeats=repeats,
                 calls=calls,
                 cold_calls=cold_calls,
@@ -109,6 +110,8 @@ def run_deleted(
                 shapes=DELETED_SHAPES,
                 middle=False,
                 diagnose_index=True,
+                connect=functools.partial(raw_connect, path, settings),
+                explain=explain,
             )
         finally:
             remove_db(path)

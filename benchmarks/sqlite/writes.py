@@ -30,13 +30,15 @@ import mass_outreach as mo
 from mass_outreach.ids import new_ids
 from mass_outreach.model import STATUSES, STORE_SET, now_text
 
-from .baselines import INSERT_SQL
-from .data import full_rows
-from .timing import Sample, raw_connect, timed
+from ..data import new_rows
+from ..engine import Groups, time_groups
+from ..timing import Sample
+from .baselines import INSERT_SQL, raw_connect
 
-__all__ = ["OPS", "run_single_writes"]
+__all__ = ["NAMES", "OPS", "run_single_writes"]
 
 OPS = ("insert", "update", "update_status", "delete", "upsert (update)", "upsert (insert)")
+NAMES = tuple(f"{who} {op}" for op in OPS for who in ("raw", "mass_outreach"))
 
 _RAW_UPDATE = (
     "UPDATE outreach SET status = ?, update_time = ?, done_time = coalesce(done_time, ?), "
@@ -70,12 +72,8 @@ def run_single_writes(
         rng.shuffle(ids)
         doomed = 2 * batch * repeats  # the ids the deletes take, set apart from those the others change
         to_delete, live = ids[:doomed], ids[doomed:]
-        samples = {
-            f"{who} {op}": Sample(f"{who} {op}", [], batch, unit="ms")
-            for op in OPS
-            for who in ("raw", "mass_outreach")
-        }
-        for rep in range(repeats):
+
+        def groups(rep: int) -> Groups:
             now = now_text()
             statuses = [STATUSES[(rep + k) % len(STATUSES)] for k in range(batch)]
             mine = to_delete[2 * batch * rep : 2 * batch * (rep + 1)]
@@ -93,17 +91,9 @@ def run_single_writes(
                 ),
                 "upsert (insert)": _upsert_inserts(conn, store, rng, bodies, batch),
             }
-            k = rep % len(OPS)
-            for op in OPS[k:] + OPS[:k]:
-                raw, lib = pairs[op]
-                turns = [(f"raw {op}", raw), (f"mass_outreach {op}", lib)]
-                for name, fn in turns[::-1] if rep % 2 else turns:
-                    samples[name].seconds.append(timed(fn))
-            log(
-                f"  single writes repeat {rep + 1}/{repeats}: "
-                + ", ".join(f"{n} {s.seconds[-1] / batch * 1e6:.0f} us" for n, s in samples.items())
-            )
-        return samples
+            return [[(f"raw {op}", pairs[op][0]), (f"mass_outreach {op}", pairs[op][1])] for op in OPS]
+
+        return time_groups(NAMES, batch, repeats, groups, log, "single writes")
     finally:
         store.close()
         conn.close()
@@ -117,12 +107,6 @@ def _commit_each(conn: sqlite3.Connection, write: Callable[[Any], object], items
         conn.execute("COMMIT")
 
 
-def _new_rows(bodies: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Complete tuples of these bodies with fresh UUIDv7 ids (what the raw inserts write)."""
-    rows = full_rows(bodies)
-    return [(i, *r[1:]) for i, r in zip(new_ids(len(rows)), rows, strict=True)]
-
-
 def _inserts(
     conn: sqlite3.Connection,
     store: mo.OutreachStore,
@@ -131,7 +115,7 @@ def _inserts(
     n: int,
 ) -> Pair:
     chosen = [bodies[rng.randrange(len(bodies))] for _ in range(n)]
-    rows = _new_rows(chosen)
+    rows = new_rows(chosen)
 
     def raw() -> None:
         _commit_each(conn, lambda row: conn.execute(INSERT_SQL, row), rows)
@@ -260,7 +244,7 @@ def _upsert_inserts(
     """Bodies that carry an id no record has: the upsert inserts them, keeping the id."""
     chosen = [bodies[rng.randrange(len(bodies))] for _ in range(n)]
     lib_bodies = [{**b, "id": i} for b, i in zip(chosen, new_ids(n), strict=True)]
-    rows = _new_rows(chosen)
+    rows = new_rows(chosen)
 
     def upsert(row: tuple[Any, ...]) -> None:
         assert conn.execute(_RAW_FIND, (row[0],)).fetchone() is None

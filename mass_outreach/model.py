@@ -95,6 +95,8 @@ COLUMNS: tuple[str, ...] = (
     "version",
     "delete_time",
 )
+# Each column's position in a row (a tuple in COLUMNS order): the one place positions come from.
+AT: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
 REQUIRED = ("outreach_type", "status")
 NOT_NULL = frozenset({"outreach_type", "status", "approved", "direction", "body_type"})
 DEFAULTS: dict[str, Any] = {"approved": False, "direction": "outgoing", "body_type": "plain"}

@@ -34,7 +34,7 @@ from .model import (
 )
 from .operations import bulk, writes
 from .operations.bulk import InsertReport, OnError, UpdateReport, UpsertReport
-from .operations.rows import SELECT, URL, not_found
+from .operations.rows import ID, SELECT, URL, not_found
 from .operations.walks import Walk
 from .paging import MAX_LIMIT, Page, build_query, encode_cursor
 from .urls import UrlPolicy, url_checker
@@ -270,8 +270,10 @@ class OutreachStore:
             if not more:
                 return
             last = rows[-1]
-            q = msgspec.structs.replace(q, after=(last[AT[q.order]], last[0]))
+            q = msgspec.structs.replace(q, after=(last[AT[q.order]], last[ID]))
 
+    # the parameters of page(), written out again (not forwarded as **kwargs) so that type checkers and
+    # the API reference show them
     def pages(
         self,
         page: int | None = None,
@@ -287,26 +289,16 @@ class OutreachStore:
         """Every page from the one asked for (as `page` takes it) to the last, each continuing the
         previous one's `next_cursor`. Always at least one page, which may be empty. A bad request
         raises here, before the first page is read."""
-        build_query(
-            page=page,
-            limit=limit,
-            filters=filters,
-            order=order,
-            asc=asc,
-            cursor=cursor,
-            include_deleted=include_deleted,
-        )
-        first = functools.partial(
-            self.page,
-            page,
-            limit=limit,
-            filters=filters,
-            order=order,
-            asc=asc,
-            cursor=cursor,
-            with_total=with_total,
-            include_deleted=include_deleted,
-        )
+        asked: dict[str, Any] = {
+            "limit": limit,
+            "filters": filters,
+            "order": order,
+            "asc": asc,
+            "cursor": cursor,
+            "include_deleted": include_deleted,
+        }
+        build_query(page=page, **asked)
+        first = functools.partial(self.page, page, with_total=with_total, **asked)
         return self._pages(first, limit, with_total)
 
     def _pages(self, first: Callable[[], Page], limit: int | None, with_total: bool) -> Iterator[Page]:

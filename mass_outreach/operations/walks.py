@@ -11,7 +11,7 @@ import msgspec
 from ..backends import Engine
 from ..model import AT
 from ..paging import Query
-from .rows import Conn
+from .rows import ID, Conn
 
 WALK_CACHE = 32  # remembered page-number walks per connection
 
@@ -37,4 +37,4 @@ class Walk:
         """This page ended at row `last`: the next page number may continue from it."""
         if len(self.walks) >= WALK_CACHE and self.shape not in self.walks:
             self.walks.clear()
-        self.walks[self.shape] = (self.number, (last[AT[q.order]], last[0]), self.stamp)
+        self.walks[self.shape] = (self.number, (last[AT[q.order]], last[ID]), self.stamp)

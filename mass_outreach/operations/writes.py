@@ -1,7 +1,8 @@
 """The write transactions on one record: insert, update (a compare-and-set, redone on a lost race),
 update_status, delete and upsert, with the one stamp a write gives a record (`next_stamp`) and the one
-expected-version check (`check_expected`). Each runs inside a transaction its caller opened, so the
-bulk pipeline applies the same ones row by row."""
+expected-version check (`check_expected`). Each but `update_one` (which opens its own, to redo a lost
+compare-and-set) runs inside a transaction its caller opened, so the bulk pipeline applies the same
+ones row by row."""
 
 from __future__ import annotations
 

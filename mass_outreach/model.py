@@ -9,16 +9,21 @@ Both paths produce the same normalized row; tests/test_model.py holds them to th
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
 
 from .errors import ValidationError
+from .jsonbody import decode_json
+from .times import UTC as UTC
+from .times import format_time as format_time
+from .times import now_text as now_text
+from .times import parse_stored
+from .times import parse_time as parse_time
+from .times import time_text as time_text
 
 __all__ = [
     "BODY_TYPES",
@@ -95,6 +100,8 @@ COLUMNS: tuple[str, ...] = (
     "version",
     "delete_time",
 )
+# Each column's position in a row (a tuple in COLUMNS order): the one place positions come from.
+AT: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
 REQUIRED = ("outreach_type", "status")
 NOT_NULL = frozenset({"outreach_type", "status", "approved", "direction", "body_type"})
 DEFAULTS: dict[str, Any] = {"approved": False, "direction": "outgoing", "body_type": "plain"}
@@ -116,7 +123,6 @@ Id = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, min_length=36, max_length
 _MESSAGE_ID_BAD = re.compile("[<>" + WHITESPACE + "]")
 _URL_BAD = re.compile("[" + WHITESPACE + "]")
 _URL_HOST = re.compile(r"^https?://([^/?#@]*@)?(\[[^\]]+\]|[^/?#:@\[\]]+)(:[0-9]*)?([/?#]|$)")
-UTC = timezone.utc
 
 
 def is_ignored_key(key: str) -> bool:
@@ -168,89 +174,6 @@ def url_syntax_ok(value: str) -> bool:
     )
 
 
-def format_time(value: datetime) -> str:
-    """UTC RFC 3339 text with six fraction digits and `Z`: the stored and the wire form."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    elif value.utcoffset():
-        value = value.astimezone(UTC)
-    return (
-        f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
-        f"{value.second:02d}.{value.microsecond:06d}Z"
-    )
-
-
-if sys.version_info >= (3, 11):
-
-    def parse_time(value: str) -> datetime:
-        """The inverse of format_time, for stored text (3.11 reads the `Z` itself: 5x faster than
-        `.replace(tzinfo=UTC)`, which dominated reading a page)."""
-        return datetime.fromisoformat(value)
-
-else:
-
-    def parse_time(value: str) -> datetime:
-        """The inverse of format_time, for stored text (an offset of 0 gives the timezone.utc object)."""
-        return datetime.fromisoformat(value[:-1] + "+00:00")
-
-
-def now_text() -> str:
-    return format_time(datetime.now(UTC))
-
-
-# Input timestamps: RFC 3339 (`T`, `t` or a space; `Z`, `z`, an offset or none, which means UTC; up to
-# six fraction digits), or Ruby's Time#to_s forms `2026-12-02 01:49:26 +0000` and `... UTC`, which the
-# MassProspecting Ruby client sends. ASCII digits only (`\d` would take any script's digits).
-_INPUT_TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})([Tt ])([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
-    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2})|( )(?:([+-])([0-9]{2})([0-9]{2})|UTC))?"
-)
-_STORED_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
-
-
-def time_text(value: Any) -> str | None:
-    """An input timestamp as stored text (UTC, six fraction digits, `Z`), or None if it is not one.
-
-    The one parser of every time a caller gives (insert's store-set keys, time filters, purge's
-    deleted_before): a datetime (naive means UTC) or text in one of the forms above.
-    """
-    if isinstance(value, datetime):
-        try:
-            return format_time(value)
-        except (OverflowError, ValueError, TypeError):  # out of range in UTC, or a broken tzinfo
-            return None
-    if not isinstance(value, str):
-        return None
-    if len(value) == 27 and _STORED_TIME.fullmatch(value):  # the stored form itself: just check it
-        try:
-            parse_time(value)
-        except ValueError:
-            return None
-        return value
-    m = _INPUT_TIME.fullmatch(value)
-    if m is None:
-        return None
-    year, month, day, sep, hour, minute, second, fraction, sign, oh, om, ruby, rsign, roh, rom = m.groups()
-    if ruby is not None:  # Time#to_s: a space between date and time, and before the zone
-        if sep != " ":
-            return None
-        sign, oh, om = rsign, roh, rom
-    try:
-        offset = UTC
-        if sign is not None:
-            if int(om) >= 60:
-                return None
-            delta = timedelta(hours=int(oh), minutes=int(om))
-            offset = timezone(-delta if sign == "-" else delta)
-        micro = int(fraction.ljust(6, "0")) if fraction else 0
-        parsed = datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=offset
-        )
-        return format_time(parsed)
-    except (OverflowError, ValueError):  # a day or hour out of range; a year past 9999 in UTC
-        return None
-
-
 # --- The record as read back ---------------------------------------------------------------------
 
 
@@ -278,20 +201,22 @@ class Outreach(msgspec.Struct, frozen=True):
     delete_time: datetime | None = None  # set by delete(); a default, so records of version 1 decode
 
 
-# parse_time without its call frame where it is the C function itself (pages and exports call it 3x a row)
-_parse_stored = datetime.fromisoformat if sys.version_info >= (3, 11) else parse_time
+assert Outreach.__struct_fields__ == COLUMNS, "Outreach declares the columns in table order"
 
 
-def outreach_from_row(row: tuple[Any, ...]) -> Outreach:
-    """Build a record from a row of `SELECT <COLUMNS> FROM outreach`."""
-    done = row[16]
-    deleted = row[18]
-    return Outreach(
-        row[0], row[1], row[2], bool(row[3]), row[4], row[5], row[6], row[7], row[8], row[9],
-        row[10], row[11], row[12], row[13], _parse_stored(row[14]), _parse_stored(row[15]),
-        None if done is None else _parse_stored(done), row[17],
-        None if deleted is None else _parse_stored(deleted),
-    )  # fmt: skip
+def _row_reader() -> Callable[[tuple[Any, ...]], Outreach]:
+    """outreach_from_row, written from COLUMNS once at import (as dataclasses writes an __init__): one
+    struct call a row, each column read by its position, the booleans and times converted."""
+    converted = {"approved": "bool({})", **{n: "None if {0} is None else parse({0})" for n in TIME_FIELDS}}
+    args = ", ".join(converted.get(name, "{}").format(f"row[{i}]") for i, name in enumerate(COLUMNS))
+    namespace: dict[str, Any] = {"Outreach": Outreach, "parse": parse_stored}
+    exec(f"def outreach_from_row(row):\n    return Outreach({args})\n", namespace)
+    reader: Callable[[tuple[Any, ...]], Outreach] = namespace["outreach_from_row"]
+    reader.__doc__ = "Build a record from a row of `SELECT <COLUMNS> FROM outreach`."
+    return reader
+
+
+outreach_from_row = _row_reader()
 
 
 # --- Field types, derived from the rules: they build the fast-path struct ------------------------
@@ -315,12 +240,13 @@ def _field_type(name: str) -> Any:
     raise AssertionError(name)
 
 
+# fields in COLUMNS order (keyword-only, so required ones may follow defaulted ones): astuple() is a row
 _FastInsert: Any = msgspec.defstruct(
     "_FastInsert",
-    [(n, _field_type(n)) for n in REQUIRED]
-    + [(n, _field_type(n), DEFAULTS.get(n)) for n in COLUMNS if n not in REQUIRED],
+    [(n, _field_type(n)) if n in REQUIRED else (n, _field_type(n), DEFAULTS.get(n)) for n in COLUMNS],
     forbid_unknown_fields=True,
     frozen=True,
+    kw_only=True,
 )
 _fast_decoder = msgspec.json.Decoder(_FastInsert)
 
@@ -494,6 +420,8 @@ def _body_errors(errors: list[tuple[str, str]], fields: Mapping[str, Any]) -> Bo
 
 # A row has the COLUMNS order; id and the store-set fields may be None, for the store to fill in.
 Row = tuple[Any, ...]
+_ID, _MID, _RMID = AT["id"], AT["message_id"], AT["reply_to_message_id"]
+_TIMES_AT = tuple(AT[n] for n in TIME_FIELDS)
 
 
 def _row_from_fast(s: Any) -> Row | None:
@@ -518,21 +446,17 @@ def _row_from_fast(s: Any) -> Row | None:
             rmid = strip_message_id(rmid)
             if not (text_ok(rmid) and message_id_ok(rmid)):
                 return None
-    ident = s.id
-    ct = ut = dt = xt = None
-    if s.create_time is not None and (ct := time_text(s.create_time)) is None:
-        return None
-    if s.update_time is not None and (ut := time_text(s.update_time)) is None:
-        return None
-    if s.done_time is not None and (dt := time_text(s.done_time)) is None:
-        return None
-    if s.delete_time is not None and (xt := time_text(s.delete_time)) is None:
-        return None
-    return (
-        None if ident is None else ident.lower(), s.outreach_type, s.status, s.approved, s.skip_repliers,
-        s.direction, s.tag, s.subject, s.body, s.body_type, s.error_description, url, mid, rmid,
-        ct, ut, dt, s.version, xt,
-    )  # fmt: skip
+    row = list(msgspec.structs.astuple(s))
+    if s.id is not None:
+        row[_ID] = s.id.lower()
+    row[_MID], row[_RMID] = mid, rmid
+    for at in _TIMES_AT:
+        if row[at] is not None:
+            text = time_text(row[at])
+            if text is None:
+                return None
+            row[at] = text
+    return tuple(row)
 
 
 def _row_from_slow(body: Any) -> Row:
@@ -541,55 +465,6 @@ def _row_from_slow(body: Any) -> Row:
     if errors:
         raise _body_errors(errors, fields)
     return tuple(fields.get(name, DEFAULTS.get(name)) for name in COLUMNS)
-
-
-def _decode_json(data: bytes | bytearray | memoryview | str) -> Any:
-    try:
-        return msgspec.json.decode(data)
-    except (msgspec.DecodeError, UnicodeError) as exc:  # UnicodeError: text with lone surrogates
-        return _decode_refused(data, exc)
-    except RecursionError:
-        raise _too_deep() from None
-
-
-# A lone surrogate, raw or as a JSON escape (an escaped backslash before `u` only costs a retry).
-_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89a-fA-F]")
-
-
-def _decode_refused(data: bytes | bytearray | memoryview | str, exc: Exception) -> Any:
-    """A body msgspec refused: say what is wrong. A string holding a lone surrogate is valid JSON
-    syntax that msgspec cannot decode (raw in text, escaped, or encoded in bytes as surrogatepass and
-    CESU-8 write it): Python's json decodes it, and the rules then name its field, beside every other
-    problem, alike for text and bytes."""
-    if isinstance(data, str):
-        text = data
-    else:
-        try:
-            text = bytes(data).decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:
-            raise ValidationError.one("", "The body is not valid UTF-8 JSON text.") from None
-    if not text.strip():
-        raise ValidationError.one("", "The body is empty.")
-    if _SURROGATE.search(text) is None:
-        raise ValidationError.one("", f"The body is not valid JSON: {exc}.")
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError as bad:
-        raise ValidationError.one(
-            "", f"The body is not valid JSON: {bad.msg} (character {bad.pos})."
-        ) from None
-    except RecursionError:
-        raise _too_deep() from None
-    except ValueError as bad:  # NaN or Infinity, or an integer of more digits than Python reads
-        raise ValidationError.one("", f"The body is not valid JSON: {bad}.") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
-
-
-def _too_deep() -> ValidationError:
-    return ValidationError.one("", "The body is nested too deeply.")
 
 
 def insert_row(body: Any) -> Row:
@@ -601,7 +476,7 @@ def insert_row(body: Any) -> Row:
             row = None
         if row is not None:
             return row
-        return _row_from_slow(_decode_json(body))
+        return _row_from_slow(decode_json(body))
     if isinstance(body, Mapping):
         try:
             row = _row_from_fast(msgspec.convert(body, _FastInsert))
@@ -625,7 +500,7 @@ def record_body(value: Any) -> Any:
 def decode_body(body: Any) -> Any:
     """JSON bytes or text to Python objects, a record to its fields; anything else as it is."""
     if isinstance(body, (bytes, bytearray, memoryview, str)):
-        return _decode_json(body)
+        return decode_json(body)
     return record_body(body)
 
 

@@ -9,7 +9,7 @@ as insert), delete (`{"id", "expected_version"?}`) and update_status (a body wit
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -17,9 +17,9 @@ from .errors import OutreachError, ValidationError
 from .model import Outreach, decode_body, format_time, shown
 
 if TYPE_CHECKING:
-    from .store import OutreachStore
+    from .paging import Page
 
-__all__ = ["ENDPOINTS", "call", "endpoint_name", "error_envelope", "record_to_wire"]
+__all__ = ["ENDPOINTS", "Store", "call", "endpoint_name", "error_envelope", "record_to_wire"]
 
 ENDPOINTS = ("insert", "page", "update", "get", "count", "upsert", "delete", "update_status")
 PAGE_KEYS = frozenset({"page", "limit", "filters", "order", "asc", "cursor", "include_deleted"})
@@ -29,6 +29,31 @@ _ENDPOINT_SPELLINGS = {
     for name in ENDPOINTS
     for spelling in (name, f"/ajax/outreach/{name}.json", f"/api1.0/outreach/{name}.json")
 }
+
+
+class Store(Protocol):
+    """What the endpoints call: the methods of an `OutreachStore`, named here so that this module
+    depends on no store module (store.py imports this one for `store.call`)."""
+
+    def insert(self, body: Any, /) -> Outreach: ...
+    def update(self, body: Any, /) -> Outreach: ...
+    def upsert(self, body: Any, /) -> Outreach: ...
+    def delete(self, id: Any, /) -> Outreach: ...
+    def update_status(self, id_or_body: Any, /) -> Outreach: ...
+    def get(self, id: str, *, include_deleted: bool = ...) -> Outreach: ...
+    def count(self, filters: Mapping[str, Any] | None = ..., *, include_deleted: bool = ...) -> int: ...
+    def page(
+        self,
+        page: int | None = ...,
+        *,
+        limit: int | None = ...,
+        filters: Mapping[str, Any] | None = ...,
+        order: str | None = ...,
+        asc: bool | None = ...,
+        cursor: str | None = ...,
+        with_total: bool = ...,
+        include_deleted: bool | None = ...,
+    ) -> Page: ...
 
 
 def endpoint_name(endpoint: str) -> str | None:
@@ -62,30 +87,30 @@ def _object(body: Any) -> Mapping[str, Any]:
     return body
 
 
-def _insert(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _insert(store: Store, body: Any) -> dict[str, Any]:
     # JSON text goes to the store as it is: its fast path decodes straight into the record struct
     data = body if isinstance(body, (bytes, str)) and body else _object(body)
     return {"status": "success", "result": record_to_wire(store.insert(data))}
 
 
-def _update(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _update(store: Store, body: Any) -> dict[str, Any]:
     return {"status": "success", "result": record_to_wire(store.update(_object(body)))}
 
 
-def _upsert(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _upsert(store: Store, body: Any) -> dict[str, Any]:
     return {"status": "success", "result": record_to_wire(store.upsert(_object(body)))}
 
 
-def _delete(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _delete(store: Store, body: Any) -> dict[str, Any]:
     # the store's rule: `id` and `expected_version`; a whole record's other keys are ignored
     return {"status": "success", "result": record_to_wire(store.delete(_object(body)))}
 
 
-def _update_status(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _update_status(store: Store, body: Any) -> dict[str, Any]:
     return {"status": "success", "result": record_to_wire(store.update_status(_object(body)))}
 
 
-def _get(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _get(store: Store, body: Any) -> dict[str, Any]:
     request = _object(body)
     _only(request, {"id", "include_deleted"}, "get")
     if "id" not in request:
@@ -94,14 +119,14 @@ def _get(store: OutreachStore, body: Any) -> dict[str, Any]:
     return {"status": "success", "result": record_to_wire(rec)}
 
 
-def _count(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _count(store: Store, body: Any) -> dict[str, Any]:
     request = _object(body)
     _only(request, {"filters", "include_deleted"}, "count")
     count = store.count(request.get("filters"), include_deleted=request.get("include_deleted", False))
     return {"status": "success", "result": count}
 
 
-def _page(store: OutreachStore, body: Any) -> dict[str, Any]:
+def _page(store: Store, body: Any) -> dict[str, Any]:
     request = _object(body)
     _only(request, PAGE_KEYS, "page")
     page = store.page(
@@ -130,7 +155,7 @@ def _only(request: Mapping[str, Any], allowed: frozenset[str] | set[str], what: 
         )
 
 
-_HANDLERS: dict[str, Callable[[OutreachStore, Any], dict[str, Any]]] = {
+_HANDLERS: dict[str, Callable[[Store, Any], dict[str, Any]]] = {
     "insert": _insert,
     "page": _page,
     "update": _update,
@@ -142,7 +167,7 @@ _HANDLERS: dict[str, Callable[[OutreachStore, Any], dict[str, Any]]] = {
 }
 
 
-def call(store: OutreachStore, endpoint: str, body: Any = None) -> bytes:
+def call(store: Store, endpoint: str, body: Any = None) -> bytes:
     """Run one endpoint on a body (bytes, text or mapping); return the JSON envelope as bytes."""
     name = endpoint_name(endpoint) if isinstance(endpoint, str) else None
     if name is None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import mass_outreach as mo
-from mass_outreach import store as store_module
+from mass_outreach.operations import writes as store_module
 
 BASE = {"outreach_type": "GMail_DirectMessage", "status": "pending"}
 

@@ -1,0 +1,95 @@
+"""Rows of the outreach table and the errors about them, shared by the single writes and the bulk
+pipeline: the SQL that reads and writes a whole row, the fill of what the store sets, tag and id
+look-ups, and a bulk row's error naming its index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends import Engine, Refusal
+from ..errors import ConflictError, NotFoundError, ValidationError
+from ..model import AT, COLUMNS, Row
+
+Conn = Any  # a connection an engine lends: sqlite3's execute/executemany/fetch API
+
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM outreach"
+INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+# the positions the operations read, from the one table of them (model.AT)
+ID, STATUS, TAG, URL = AT["id"], AT["status"], AT["tag"], AT["screenshot_url"]
+CREATE, UPDATE, DONE, VERSION, DELETE = (
+    AT["create_time"],
+    AT["update_time"],
+    AT["done_time"],
+    AT["version"],
+    AT["delete_time"],
+)
+
+RowError = ValidationError | NotFoundError | ConflictError
+
+
+def fill(row: Row, now: str, ident: str) -> Row:
+    """Fill what the store sets: id, create/update/done times, version (delete_time stays as given)."""
+    out = list(row)
+    out[ID] = ident
+    out[CREATE] = row[CREATE] or now
+    out[UPDATE] = row[UPDATE] or now
+    if row[DONE] is None and row[STATUS] != "pending":
+        out[DONE] = now
+    out[VERSION] = row[VERSION] or 1
+    return tuple(out)
+
+
+def tag_set(conn: Conn, engine: Engine) -> frozenset[str]:
+    """The registered tags, locked against remove_tag (where the engine needs that) until commit."""
+    return frozenset(r[0] for r in conn.execute(f"SELECT name FROM tag{engine.for_share}"))
+
+
+def tag_registered(conn: Conn, tag: str) -> bool:
+    return conn.execute("SELECT 1 FROM tag WHERE name = ?", (tag,)).fetchone() is not None
+
+
+def unknown_tag(tag: str) -> list[tuple[str, str]]:
+    return [("tag", f"The tag '{tag}' is not registered in this store.")]
+
+
+def duplicate_id(ident: str) -> list[tuple[str, str]]:
+    return [("id", f"The id '{ident}' already exists.")]
+
+
+def id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:
+    """The duplicate-id error for a supplied id that a record has already, else nothing."""
+    if ident is None or conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
+        return []
+    return duplicate_id(ident)
+
+
+def not_found(conn: Conn, ident: str) -> NotFoundError:
+    """The error for an id that no live record has: it names a deleted record as such."""
+    if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
+        return NotFoundError(f"The outreach '{ident}' does not exist.")
+    return NotFoundError(f"The outreach '{ident}' was deleted.")
+
+
+def integrity_error(kind: Refusal, exc: BaseException, row: Row) -> ValidationError:
+    """The error for a row the database refused, by the engine's reading of the refusal."""
+    if kind == "id":
+        return ValidationError(duplicate_id(row[ID]))
+    if kind == "tag":
+        return ValidationError(unknown_tag(row[TAG]))
+    return ValidationError.one("", f"The database refused the record: {exc}")
+
+
+def prefixed(index: int, errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [
+        (f"rows[{index}].{field}" if field else f"rows[{index}]", f"Row {index}: {msg}")
+        for field, msg in errors
+    ]
+
+
+def at_row(exc: RowError, index: int) -> RowError:
+    """The same error for a row of a bulk input: its messages name the row, `.index` holds it."""
+    if isinstance(exc, ValidationError):
+        return ValidationError(prefixed(index, exc.errors), index=index)
+    if isinstance(exc, ConflictError):
+        return ConflictError(f"Row {index}: {exc}", expected=exc.expected, actual=exc.actual, index=index)
+    return NotFoundError(f"Row {index}: {exc}", index=index)

@@ -1,0 +1,384 @@
+"""The write transactions on one record: insert, update (a compare-and-set, redone on a lost race),
+update_status, delete and upsert, with the one stamp a write gives a record (`next_stamp`) and the one
+expected-version check (`check_expected`). Each but `update_one` (which opens its own, to redo a lost
+compare-and-set) runs inside a transaction its caller opened, so the bulk pipeline applies the same
+ones row by row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from ..backends import Engine
+from ..errors import ConflictError, NotFoundError, ValidationError
+from ..ids import new_ids
+from ..model import (
+    COLUMNS,
+    Outreach,
+    Row,
+    _Bad,
+    _check_version,
+    check_id,
+    check_value,
+    cross_check,
+    decode_body,
+    format_time,
+    insert_row,
+    is_ignored_key,
+    now_text,
+    outreach_from_row,
+    parse_time,
+    shown,
+    update_fields,
+)
+from .rows import (
+    DELETE,
+    ID,
+    INSERT,
+    SELECT,
+    TAG,
+    UPDATE,
+    URL,
+    VERSION,
+    Conn,
+    fill,
+    id_in_use,
+    integrity_error,
+    not_found,
+    tag_registered,
+    unknown_tag,
+)
+
+# update(): compare-and-set attempts before it takes the row's lock instead
+_CAS_TRIES = 16
+_LAST_TIME = "9999-12-31T23:59:59.999999Z"
+_MISSING: Any = object()
+_COLUMN_SET = frozenset(COLUMNS)
+
+
+# --- the stamp and the expected version, written once ---------------------------------------------
+
+
+def check_expected(row: Row, ident: str, expected: int | None) -> None:
+    """A ConflictError if the stored version is not the one the caller expects (None: any)."""
+    if expected is not None and row[VERSION] != expected:
+        raise ConflictError(
+            f"The outreach '{ident}' is at version {row[VERSION]}, not {expected}.",
+            expected=expected,
+            actual=row[VERSION],
+        )
+
+
+def next_stamp(row: Row, ident: str, now: str) -> tuple[str, int]:
+    """The update_time and version a write gives a record: one more version, and a time after both
+    `now` and the stored one (update_time strictly increases). At the end of either range, an error."""
+    if row[VERSION] >= 2**63 - 1 or row[UPDATE] >= _LAST_TIME:
+        # an imported record at the end of the range: neither version nor update_time can grow
+        field = "version" if row[VERSION] >= 2**63 - 1 else "update_time"
+        raise ValidationError.one(field, f"The {field} of the outreach '{ident}' cannot increase further.")
+    bumped = format_time(parse_time(row[UPDATE]) + timedelta(microseconds=1))
+    return max(now, bumped), row[VERSION] + 1
+
+
+def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> Row | None:
+    """The live record with this id; with `lock`, locked for the rest of the transaction where the
+    engine needs it (so that no writer between this read and the write is lost)."""
+    row: Row | None = conn.execute(
+        f"{SELECT} WHERE id = ? AND delete_time IS NULL{engine.for_update if lock else ''}", (ident,)
+    ).fetchone()
+    return row
+
+
+# --- insert ---------------------------------------------------------------------------------------
+
+
+def insert(conn: Conn, engine: Engine, row: Row) -> Outreach:
+    """Insert one validated row inside the open transaction; return the record."""
+    tag = row[TAG]
+    if tag is not None and not tag_registered(conn, tag):
+        raise ValidationError(unknown_tag(tag) + id_in_use(conn, row[ID]))
+    return _write_new(conn, engine, row)
+
+
+def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
+    full = fill(row, now_text(), row[ID] or new_ids(1)[0])
+    try:
+        conn.execute(INSERT, full)
+    except engine.integrity_error as exc:
+        raise integrity_error(engine.refusal(exc), exc, full) from None
+    return outreach_from_row(full)
+
+
+# --- update, update_status ------------------------------------------------------------------------
+
+
+def update_one(engine: Engine, ident: str, changes: dict[str, Any], expected: int | None) -> Outreach:
+    """One record's update as a compare-and-set (engine.single_write), redone if another writer
+    got between its read and its write; after _CAS_TRIES such races, with the row locked."""
+    for _ in range(_CAS_TRIES):
+        with engine.single_write() as conn:
+            rec = apply_update(conn, engine, ident, changes, expected, lock=False)
+        if rec is not None:
+            return rec
+    with engine.write() as conn:
+        return locked_update(conn, engine, ident, changes, expected)
+
+
+def apply_update(
+    conn: Conn,
+    engine: Engine,
+    ident: str,
+    changes: dict[str, Any],
+    expected: int | None,
+    *,
+    lock: bool = True,
+) -> Outreach | None:
+    """Update the live record `ident` and return it. With `lock` (inside a write transaction) the row
+    is read locked where the engine needs it; without, the UPDATE compares the version it read and
+    None means another writer got there first (read again and redo: nothing was written)."""
+    row = _live_row(conn, engine, ident, lock=lock)
+    if row is None:
+        raise not_found(conn, ident)
+    check_expected(row, ident, expected)
+    merged = dict(zip(COLUMNS, row, strict=True))
+    merged.update(changes)
+    errors = cross_check(merged["outreach_type"], merged)
+    tag = changes.get("tag")
+    if tag is not None and not tag_registered(conn, tag):
+        errors += unknown_tag(tag)
+    if errors:
+        raise ValidationError(errors)
+    now = now_text()
+    merged["update_time"], merged["version"] = next_stamp(row, ident, now)
+    if merged["status"] != "pending" and merged["done_time"] is None:
+        merged["done_time"] = now
+    values = tuple(merged[c] for c in COLUMNS)
+    sets = [c for i, c in enumerate(COLUMNS) if values[i] != row[i]]
+    try:
+        cur = conn.execute(
+            f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ? AND version = ?",
+            [merged[c] for c in sets] + [ident, row[VERSION]],
+        )
+    except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
+        raise integrity_error(engine.refusal(exc), exc, values) from None
+    if cur.rowcount != 1:
+        assert not lock, "a locked row changed under its lock"
+        return None
+    return outreach_from_row(values)
+
+
+def locked_update(
+    conn: Conn, engine: Engine, ident: str, changes: dict[str, Any], expected: int | None
+) -> Outreach:
+    """apply_update inside a write transaction, the row locked: it always writes (or raises)."""
+    rec = apply_update(conn, engine, ident, changes, expected)
+    assert rec is not None
+    return rec
+
+
+def update_body(body: Any, fields: dict[str, Any], expected_version: Any) -> Any:
+    """update()'s arguments as one body. A record, a mapping or JSON is the body; a string with
+    keyword fields is the id, and so is one alone unless it starts with `{`. A keyword expected_version
+    joins the body, so that one rule checks it wherever it comes from."""
+    if body is None:
+        body = fields
+    elif isinstance(body, str) and (fields or not body.lstrip().startswith("{")):
+        body = {**fields, "id": body}
+    elif isinstance(body, (Mapping, bytes, bytearray, memoryview, str, Outreach)):
+        if fields:
+            raise TypeError("update() takes a body, or an id with keyword fields, not both")
+    else:
+        body = {**fields, "id": body}  # update_fields says it is not a UUID
+    if expected_version is not None:
+        body = decode_body(body)
+        if isinstance(body, Mapping):
+            body = {**body, "expected_version": expected_version}
+    return body
+
+
+# --- delete ---------------------------------------------------------------------------------------
+
+
+def delete(conn: Conn, engine: Engine, ident: str, expected: int | None) -> Outreach:
+    """Set delete_time on a live record, bumping version and update_time as an update does."""
+    row = _live_row(conn, engine, ident)
+    if row is None:
+        raise not_found(conn, ident)
+    check_expected(row, ident, expected)
+    update_time, version = next_stamp(row, ident, now_text())
+    now = now_text()
+    conn.execute(
+        "UPDATE outreach SET update_time = ?, version = ?, delete_time = ? WHERE id = ?",
+        (update_time, version, now, ident),
+    )
+    deleted = list(row)
+    deleted[UPDATE], deleted[VERSION], deleted[DELETE] = update_time, version, now
+    return outreach_from_row(tuple(deleted))
+
+
+def as_body(value: Any) -> Any:
+    """A body given as JSON bytes or text, or as an `mo.Outreach`, as Python objects."""
+    if isinstance(value, Outreach):
+        return msgspec.structs.asdict(value)
+    return decode_body(value)
+
+
+def _looks_like_body(value: Any) -> bool:
+    """A mapping, JSON bytes, text that starts with `{`, or a record: anything else is an id."""
+    return isinstance(value, (Mapping, bytes, bytearray, memoryview, Outreach)) or (
+        isinstance(value, str) and value.lstrip().startswith("{")
+    )
+
+
+def _expected(value: Any, errors: list[tuple[str, str]]) -> int | None:
+    """An expected_version (None: none), or None with the problem added to `errors`."""
+    if value is None:
+        return None
+    try:
+        return _check_version(value)
+    except _Bad:
+        errors.append(("expected_version", "The expected_version must be a positive integer."))
+        return None
+
+
+def target(
+    value: Any, expected_version: Any, *, status: Any = None, wants_status: bool = False
+) -> tuple[str, Any, int | None]:
+    """(id, status, expected_version) of a delete or update_status argument: an id, or a body whose
+    record keys other than `id` (and `status`) are ignored; a key that no record has is an error."""
+    errors: list[tuple[str, str]] = []
+    ident: Any = value
+    expected: int | None = None
+    if _looks_like_body(value):
+        body = as_body(value)
+        if not isinstance(body, Mapping):
+            raise ValidationError.one("", "The body must be a JSON object.")
+        for key in body:
+            if not isinstance(key, str) or not (
+                key in _COLUMN_SET or key == "expected_version" or is_ignored_key(key)
+            ):
+                errors.append((shown(key), f"The key '{shown(key)}' is not allowed in Outreach."))
+        ident = body.get("id", _MISSING)
+        expected = _expected(body.get("expected_version"), errors)
+        if wants_status and status is None:
+            status = body.get("status", _MISSING)
+    elif wants_status and status is None:
+        status = _MISSING
+    if expected_version is not None:
+        expected = _expected(expected_version, errors)
+    if ident is _MISSING:
+        errors.append(("id", "The id is required."))
+    else:
+        try:
+            ident = check_id(ident)
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+    if status is _MISSING:
+        errors.append(("status", "The status is required."))
+    elif wants_status:
+        try:
+            status = check_value("status", status)
+        except _Bad as bad:
+            errors.append(("status", str(bad)))
+    if errors:
+        raise ValidationError(errors)
+    return ident, status, expected
+
+
+# --- upsert ---------------------------------------------------------------------------------------
+
+
+class UpsertPlan(msgspec.Struct, array_like=True, frozen=True):
+    """An upsert body checked both ways before the transaction: which way applies depends on whether
+    the id exists, so each way's errors wait until then."""
+
+    ident: str | None  # None: no id given, so an insert with a new one
+    row: tuple[Any, ...] | None  # the insert row, if the body passes insert's rules
+    insert_errors: list[tuple[str, str]] | None
+    changes: dict[str, Any] | None  # the update's changes, if the body passes update's rules
+    update_errors: list[tuple[str, str]] | None
+    expected: int | None
+
+
+def upsert_plan(body: Any, expected_version: Any = None) -> UpsertPlan:
+    """Check an upsert body; raise the errors that hold whether or not its id exists."""
+    body = as_body(body)
+    if not isinstance(body, Mapping):
+        raise ValidationError.one("", "The body must be a JSON object.")
+    errors: list[tuple[str, str]] = []
+    expected = _expected(body.get("expected_version"), errors)
+    if expected_version is not None:
+        expected = _expected(expected_version, errors)
+    if errors:
+        raise ValidationError(errors)
+    as_insert = body
+    if "expected_version" in body:  # upsert's key, not a field for insert's rules
+        as_insert = {k: v for k, v in body.items() if k != "expected_version"}
+    if body.get("id") is None:
+        if expected is not None:
+            raise ValidationError.one(
+                "expected_version", "The expected_version needs the id of the record to update."
+            )
+        return UpsertPlan(None, insert_row(as_insert), None, None, None, None)
+    ident = check_id(body["id"])
+    row = insert_errors = changes = update_errors = None
+    if expected is None:  # with one, an unknown id is a conflict, not an insert
+        try:
+            row = insert_row(as_insert)
+        except ValidationError as exc:
+            insert_errors = exc.errors
+    try:
+        changes = update_fields(body)[1]
+    except ValidationError as exc:
+        update_errors = exc.errors
+    return UpsertPlan(ident, row, insert_errors, changes, update_errors, expected)
+
+
+def plan_url(plan: UpsertPlan) -> str | None:
+    """The screenshot_url an upsert would write (the same either way), for the URL policy."""
+    if plan.row is not None:
+        url: str | None = plan.row[URL]
+        return url
+    return None if plan.changes is None else plan.changes.get("screenshot_url")
+
+
+def restore_plan(item: Any) -> UpsertPlan:
+    return msgspec.convert(item, UpsertPlan)
+
+
+def upsert(
+    conn: Conn, engine: Engine, plan: UpsertPlan, tags: frozenset[str] | None
+) -> tuple[Outreach, bool]:
+    """Update or insert inside the open transaction; return the record and whether it was inserted.
+    The engine's lock_new_id makes two writers of one new id take turns, so the second one finds the
+    first one's record and updates it."""
+    ident = plan.ident
+    if ident is not None:
+        engine.lock_new_id(conn, ident)
+        found = conn.execute(
+            f"SELECT delete_time IS NOT NULL FROM outreach WHERE id = ?{engine.for_update}", (ident,)
+        ).fetchone()
+        if found is not None:
+            if found[0]:
+                raise NotFoundError(f"The outreach '{ident}' was deleted.")
+            if plan.update_errors:
+                raise ValidationError(plan.update_errors)
+            assert plan.changes is not None
+            return locked_update(conn, engine, ident, plan.changes, plan.expected), False
+        if plan.expected is not None:
+            raise ConflictError(
+                f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
+                expected=plan.expected,
+                actual=None,
+            )
+    if plan.insert_errors:
+        raise ValidationError(plan.insert_errors)
+    row = plan.row
+    assert row is not None
+    tag = row[TAG]
+    if tag is not None and not (tag in tags if tags is not None else tag_registered(conn, tag)):
+        raise ValidationError(unknown_tag(tag))
+    return _write_new(conn, engine, row), True

@@ -1,7 +1,8 @@
-"""The Engine base: the narrow interface `store.py` calls, with the portable (SQLite) defaults.
+"""The Engine base: the narrow interface the store calls, with the portable (SQLite) defaults.
 
 The operations (validation, the insert/update/delete/upsert flows, paging, reports, errors) are written
-once in store.py against this interface; each engine supplies what differs between databases:
+once, in store.py, operations/ and paging.py, against this interface; each engine supplies what
+differs between databases:
 
 - connections and their pool, close() at any moment, fork handling: `checkout()`, `close()`;
 - transactions and locking: `write()` (one write transaction), `snapshot()` (a read that needs one

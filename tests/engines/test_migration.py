@@ -21,7 +21,7 @@ pytestmark = pytest.mark.sqlite_only(
     "the migration of a version-1 SQLite file (PostgreSQL's first schema is version 2)"
 )
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "store_v1.db"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1.db"
 V1_COLUMNS = (
     "id", "outreach_type", "status", "approved", "skip_repliers", "direction", "tag", "subject", "body",
     "body_type", "error_description", "screenshot_url", "message_id", "reply_to_message_id",

@@ -20,7 +20,7 @@ import pytest
 from conftest import PG_URL_ENV, fresh_schema
 from pg_server import HOW_TO_OPT_OUT, PostgresServer, PostgresServerError, find_bindir, locale_args
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def schema_exists(base_url: str, name: str) -> bool:
@@ -186,7 +186,7 @@ def test_a_server_stops_and_leaves_nothing_also_when_the_block_fails() -> None:
 @pytest.mark.postgresql
 def test_the_command_line_prints_the_url_and_cleans_up_on_ctrl_c() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.pg_server"],
+        [sys.executable, "-m", "tests.support.pg_server"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -226,7 +226,7 @@ def run_pytest(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_server_that_cannot_start_is_an_error_not_a_skip(tmp_path: Path) -> None:
     result = run_pytest(
-        "tests/test_pg_server.py::test_the_server_is_real", MASS_OUTREACH_TEST_PG_BINDIR=str(tmp_path)
+        "tests/engines/test_pg_server.py::test_the_server_is_real", MASS_OUTREACH_TEST_PG_BINDIR=str(tmp_path)
     )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
@@ -235,10 +235,10 @@ def test_a_server_that_cannot_start_is_an_error_not_a_skip(tmp_path: Path) -> No
 
 
 def test_engines_sqlite_deselects_every_postgresql_test_and_starts_no_server(tmp_path: Path) -> None:
-    here = "tests/test_pg_server.py"
+    here = "tests/engines/test_pg_server.py"
     result = run_pytest(
         here,
-        "tests/test_ids.py",
+        "tests/store/test_ids.py",
         "-q",
         "--engines=sqlite",
         f"--deselect={here}::test_a_server_that_cannot_start_is_an_error_not_a_skip",
@@ -250,5 +250,5 @@ def test_engines_sqlite_deselects_every_postgresql_test_and_starts_no_server(tmp
     last = out.strip().splitlines()[-1]
     assert " passed" in last and " deselected" in last and "error" not in last and "skipped" not in last, out
     assert "test server" not in out
-    bad = run_pytest("--engines=sqlite,mysql", "--collect-only", "-q", "tests/test_ids.py")
+    bad = run_pytest("--engines=sqlite,mysql", "--collect-only", "-q", "tests/store/test_ids.py")
     assert bad.returncode == 4 and "choose from sqlite, postgresql" in bad.stderr, bad.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LICENSE_LINE = "Copyright (c) 2026 the mass_outreach authors"
 
 
@@ -110,7 +110,7 @@ def test_the_unpacked_sdist_runs_its_own_tests(unpacked: Path) -> None:
         check=True,
     )
     assert Path(where.stdout.strip()).is_relative_to(unpacked)
-    files = ["tests/test_readme.py", "tests/test_ids.py"]
+    files = ["tests/meta/test_readme.py", "tests/store/test_ids.py"]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *files],
         cwd=unpacked,

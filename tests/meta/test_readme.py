@@ -19,7 +19,7 @@ import pytest
 
 from mass_outreach.cli import cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 

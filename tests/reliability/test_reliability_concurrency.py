@@ -21,7 +21,7 @@ import pytest
 import mass_outreach as mo
 from mass_outreach import schema
 
-WORKER = Path(__file__).parent / "reliability" / "concurrent_worker.py"
+WORKER = Path(__file__).parent / "concurrent_worker.py"
 COUNTERS = 8
 
 

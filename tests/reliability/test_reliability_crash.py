@@ -29,7 +29,7 @@ pytestmark = pytest.mark.sqlite_only(
     "SQLite's file and WAL after SIGKILL (PostgreSQL's: test_reliability_postgresql.py)"
 )
 
-WORKER = Path(__file__).parent / "reliability" / "crash_worker.py"
+WORKER = Path(__file__).parent / "crash_worker.py"
 _spec = importlib.util.spec_from_file_location("crash_worker", WORKER)
 assert _spec is not None and _spec.loader is not None
 crash_worker = importlib.util.module_from_spec(_spec)

@@ -17,7 +17,7 @@ import mass_outreach as mo
 
 pytestmark = pytest.mark.sqlite_only("a full disk under SQLite's file (RLIMIT_FSIZE in the writing process)")
 
-WORKER = Path(__file__).parent / "reliability" / "diskfull_worker.py"
+WORKER = Path(__file__).parent / "diskfull_worker.py"
 LIMITS = 40
 
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.sqlite_only(
     "SQLite's file locks and busy timeout (PostgreSQL's: test_reliability_postgresql.py)"
 )
 
-WORKER = Path(__file__).parent / "reliability" / "concurrent_worker.py"
+WORKER = Path(__file__).parent / "concurrent_worker.py"
 TIMEOUT = 0.3
 EXCLUSIVE_HOLDER = """
 import sqlite3, sys

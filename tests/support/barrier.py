@@ -1,6 +1,6 @@
 """The parent's side of the workers' start barrier, for the reliability tests of both engines
-(tests/test_reliability_concurrency.py with tests/reliability/concurrent_worker.py, and
-tests/test_reliability_postgresql.py run as its own child).
+(tests/reliability/test_reliability_concurrency.py with tests/reliability/concurrent_worker.py, and
+tests/reliability/test_reliability_postgresql.py run as its own child, which imports from tests/support/).
 
 A child prints `ready` once it has opened its store, waits for the line `go` on stdin, works, and ends
 by printing one JSON line of what it did.
@@ -9,16 +9,26 @@ by printing one JSON line of what it did.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from pathlib import Path
 from typing import Any
+
+SUPPORT = str(Path(__file__).resolve().parent)  # on a child's path: a test module run as a child imports from here
 
 TIMEOUT = 300.0  # seconds a child may work after `go`
 
 
 def start(command: list[str]) -> subprocess.Popen[str]:
     """A child with pipes for the barrier and its report."""
+    path = os.pathsep.join(p for p in (SUPPORT, os.environ.get("PYTHONPATH")) if p)
     return subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
     )
 
 

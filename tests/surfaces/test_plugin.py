@@ -16,7 +16,7 @@ import mass_outreach as mo
 from mass_outreach.pytest_plugin import OutreachStoreFactory, drop_schemas, fresh_schema_name, url_with_schema
 from mass_outreach.server import OutreachServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXTERNAL = ROOT / "tests" / "external"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from engine_helpers import FIXTURE_SETTINGS, reset, unchanged
 from hypothesis import given
-from test_model import subtly_invalid_bodies, to_json
+from model_cases import subtly_invalid_bodies, to_json
 
 import mass_outreach as mo
 from mass_outreach.model import insert_row

@@ -14,7 +14,7 @@ import msgspec
 import pytest
 from engine_helpers import fresh_store
 from hypothesis import HealthCheck, given, settings
-from test_model import TAGS, valid_bodies
+from model_cases import TAGS, valid_bodies
 
 import mass_outreach as mo
 

@@ -17,7 +17,7 @@ import pytest
 from engine_helpers import FIXTURE_SETTINGS, fresh_store, reset, unchanged
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from test_model import BAD_VALUES, TAGS, expected_fields, to_json, valid_bodies
+from model_cases import BAD_VALUES, TAGS, expected_fields, to_json, valid_bodies
 
 import mass_outreach as mo
 from mass_outreach import model

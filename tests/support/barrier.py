@@ -14,7 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-SUPPORT = str(Path(__file__).resolve().parent)  # on a child's path: a test module run as a child imports from here
+# on a child's path: a test module run as a child imports from here
+SUPPORT = str(Path(__file__).resolve().parent)
 
 TIMEOUT = 300.0  # seconds a child may work after `go`
 

@@ -17,8 +17,8 @@ from test_schema import refused_untouched
 import mass_outreach as mo
 from mass_outreach import schema
 
-pytestmark = pytest.mark.sqlite_only(
-    "the migration of a version-1 SQLite file (PostgreSQL's first schema is version 2)"
+pytestmark = pytest.mark.engine(
+    "sqlite", "the migration of a version-1 SQLite file (PostgreSQL's first schema is version 2)"
 )
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_v1.db"

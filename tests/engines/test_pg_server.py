@@ -17,8 +17,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import PG_URL_ENV, fresh_schema
-from pg_server import HOW_TO_OPT_OUT, PostgresServer, PostgresServerError, find_bindir, locale_args
+from engine_helpers import fresh_schema
+from pg_server import (
+    HOW_TO_OPT_OUT,
+    PG_URL_ENV,
+    PostgresServer,
+    PostgresServerError,
+    find_bindir,
+    locale_args,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -168,7 +175,7 @@ def test_the_foreign_locale_falls_back_to_icu() -> None:
         locale_args("foreign", 14, {"c"})
 
 
-@pytest.mark.postgresql
+@pytest.mark.engine("postgresql", "a PostgreSQL server of its own")
 def test_a_server_stops_and_leaves_nothing_also_when_the_block_fails() -> None:
     server = PostgresServer()
     with pytest.raises(KeyboardInterrupt), server:
@@ -183,7 +190,7 @@ def test_a_server_stops_and_leaves_nothing_also_when_the_block_fails() -> None:
     assert 0 < server.start_seconds < 60 and 0 < server.stop_seconds < 60
 
 
-@pytest.mark.postgresql
+@pytest.mark.engine("postgresql", "a PostgreSQL server of its own")
 def test_the_command_line_prints_the_url_and_cleans_up_on_ctrl_c() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.pg_server"],

@@ -17,8 +17,9 @@ import pytest
 import mass_outreach as mo
 from mass_outreach.schema import APPLICATION_ID, SCHEMA_VERSION
 
-pytestmark = pytest.mark.sqlite_only(
-    "damaged, foreign and unwritable SQLite files (PostgreSQL's foreign, newer schemas: test_pg_store.py)"
+pytestmark = pytest.mark.engine(
+    "sqlite",
+    "damaged, foreign and unwritable SQLite files (PostgreSQL's foreign, newer schemas: test_pg_store.py)",
 )
 
 

@@ -175,7 +175,7 @@ class _Turn:
         self.lock.__exit__(*exc)
 
 
-@pytest.mark.sqlite_only("the turn lock of a SQLite :memory: store's one connection")
+@pytest.mark.engine("sqlite", "the turn lock of a SQLite :memory: store's one connection")
 @pytest.mark.parametrize("closer", ["another thread", "the thread whose turn it is"])
 def test_memory_store_threads_waiting_their_turn_get_the_closed_error(closer: str) -> None:
     """A bulk insert holds the ":memory:" store's one connection (its generator is paused); other

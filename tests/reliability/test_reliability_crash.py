@@ -25,8 +25,8 @@ import pytest
 
 import mass_outreach as mo
 
-pytestmark = pytest.mark.sqlite_only(
-    "SQLite's file and WAL after SIGKILL (PostgreSQL's: test_reliability_postgresql.py)"
+pytestmark = pytest.mark.engine(
+    "sqlite", "SQLite's file and WAL after SIGKILL (PostgreSQL's: test_reliability_postgresql.py)"
 )
 
 WORKER = Path(__file__).parent / "crash_worker.py"

@@ -91,7 +91,7 @@ def _hammer(store: mo.OutreachStore, ops: int) -> tuple[int, dict[str, int]]:
     [
         "file",
         "memory",
-        pytest.param("postgresql", marks=[pytest.mark.postgresql, pytest.mark.postgresql_engine]),
+        pytest.param("postgresql", marks=pytest.mark.engine("postgresql", "its PostgreSQL case")),
     ],
 )
 def test_threads_share_one_store(
@@ -135,8 +135,9 @@ def _child(store: mo.OutreachStore, db: Path, go: int, report: int) -> None:
         os._exit(code)
 
 
-@pytest.mark.sqlite_only(
-    "plain sqlite3 in the child on the inherited file (PostgreSQL's: test_reliability_postgresql.py)"
+@pytest.mark.engine(
+    "sqlite",
+    "plain sqlite3 in the child on the inherited file (PostgreSQL's: test_reliability_postgresql.py)",
 )
 def test_forked_child_gets_its_own_connections(db_path: Path) -> None:
     with mo.open(db_path) as store:

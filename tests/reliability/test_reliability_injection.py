@@ -97,7 +97,7 @@ def quiet_store(db_path: Path) -> Iterator[mo.OutreachStore]:
         yield store
 
 
-@pytest.mark.sqlite_only("SQLite's trace callback sees every statement its connections run")
+@pytest.mark.engine("sqlite", "SQLite's trace callback sees every statement its connections run")
 def test_sql_payload_names_are_rejected_before_any_sql(quiet_store: mo.OutreachStore) -> None:
     store = quiet_store
     conns = list(store._conns)
@@ -110,7 +110,7 @@ def test_sql_payload_names_are_rejected_before_any_sql(quiet_store: mo.OutreachS
     assert trace, "the trace sees statements"  # so the empty trace above means something
 
 
-@pytest.mark.sqlite_only("SQLite's trace callback sees every statement its connections run")
+@pytest.mark.engine("sqlite", "SQLite's trace callback sees every statement its connections run")
 def test_random_names_are_rejected_before_any_sql(quiet_store: mo.OutreachStore) -> None:
     store = quiet_store
     trace = _traced(store)
@@ -243,7 +243,7 @@ def _assert_values_only_as_parameters(statements: list[tuple[str, Any]], rec_id:
     assert any(MARK in value for value in _values(statements)), "the values went somewhere else"
 
 
-@pytest.mark.sqlite_only("sqlite3.connect's factory records each statement apart from its parameters")
+@pytest.mark.engine("sqlite", "sqlite3.connect's factory records each statement apart from its parameters")
 def test_values_reach_sqlite_only_as_parameters(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Recording.log = []
     real_connect = sqlite3.connect

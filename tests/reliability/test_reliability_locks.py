@@ -18,8 +18,8 @@ import pytest
 
 import mass_outreach as mo
 
-pytestmark = pytest.mark.sqlite_only(
-    "SQLite's file locks and busy timeout (PostgreSQL's: test_reliability_postgresql.py)"
+pytestmark = pytest.mark.engine(
+    "sqlite", "SQLite's file locks and busy timeout (PostgreSQL's: test_reliability_postgresql.py)"
 )
 
 WORKER = Path(__file__).parent / "concurrent_worker.py"

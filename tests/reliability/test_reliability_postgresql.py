@@ -64,7 +64,7 @@ from mass_outreach import strategies as mos
 from mass_outreach.backends.postgresql import PostgresEngine
 from mass_outreach.pytest_plugin import url_with_schema
 
-pytestmark = [pytest.mark.postgresql, pytest.mark.postgresql_engine]
+pytestmark = pytest.mark.engine("postgresql", "PostgreSQL's own failure modes")
 
 HERE = Path(__file__).resolve()
 COUNTERS = 4

@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """Soft delete: delete() and its errors, reads that leave deleted records out unless include_deleted,
 the delete_time filter, cursors bound to include_deleted, purge, ids never reused, and a property
 that compares walks with and without include_deleted against a plain Python model."""
@@ -14,7 +13,7 @@ import pytest
 from engine_helpers import reset
 from hypothesis import given
 from hypothesis import strategies as st
-from test_paging import (
+from paging_cases import (
     TAGS,
     fill,
     filter_sets,
@@ -24,10 +23,9 @@ from test_paging import (
     records,
     settings_,
 )
-from test_store import (
+from store_cases import (
     BASE,
     EMAIL,
-    db,  # noqa: F401  (a fixture, taken as a parameter: hence F811 above)
     rejects,
 )
 

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from test_paging import TAGS, TIMES, matches, model_order, records
+from paging_cases import TAGS, TIMES, matches, model_order, records
 
 import mass_outreach as mo
 from mass_outreach import model

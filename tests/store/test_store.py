@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typing
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 from pathlib import Path
@@ -14,42 +14,17 @@ from typing import Any, cast
 
 import msgspec
 import pytest
-from engine_helpers import FIXTURE_SETTINGS, fresh_store, reset, unchanged
+from engine_helpers import FIXTURE_SETTINGS, fresh_store, reset
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from model_cases import BAD_VALUES, TAGS, expected_fields, to_json, valid_bodies
+from store_cases import BASE, EMAIL, rejects
 
 import mass_outreach as mo
 from mass_outreach import model
 from mass_outreach.pytest_plugin import OutreachStoreFactory
 
-BASE = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
-EMAIL = {"outreach_type": "GMail_DirectMessage", "status": "pending"}
 UTC = timezone.utc
-
-
-@pytest.fixture
-def db(target: str) -> Iterator[tuple[mo.OutreachStore, Callable[[], Any]]]:
-    """A store on each engine with the test tags and one record, and `unchanged()` to wrap a rejected
-    call (everything stored at the target, read by a connection of its own, is as it was)."""
-    with mo.open(target) as store:
-        for tag in TAGS:
-            store.add_tag(tag)
-        store.insert({**EMAIL, "subject": "there before", "tag": "cold"})
-        yield store, lambda: unchanged(target)
-
-
-# fn: Callable[..., Any], as some lambdas bind loop values as default arguments; it is called with none
-def rejects(db: tuple[mo.OutreachStore, Any], fn: Callable[..., Any], *fields: str) -> list[tuple[str, str]]:
-    """Call fn, expect a ValidationError naming exactly `fields`, and the database untouched."""
-    _, unchanged = db
-    with unchanged(), pytest.raises(mo.ValidationError) as info:
-        fn()
-    assert sorted(f for f, _ in info.value.errors) == sorted(fields)
-    for field, message in info.value.errors:
-        assert field.rsplit(".", 1)[-1] in message
-    assert str(info.value) == "\n".join(m for _, m in info.value.errors)
-    return info.value.errors
 
 
 # --- accepted values, field by field ---------------------------------------------------------------
@@ -554,7 +529,7 @@ def test_tag_in_use_then_freed(store: mo.OutreachStore) -> None:
 # --- opening ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.sqlite_only("a SQLite file that does not exist")
+@pytest.mark.engine("sqlite", "a SQLite file that does not exist")
 def test_open_missing_file_without_create(tmp_path: Path) -> None:
     path = tmp_path / "missing.db"
     with pytest.raises(FileNotFoundError):
@@ -585,7 +560,7 @@ def test_closed_store_refuses_use(target: str) -> None:
     s.close()  # closing twice is fine
 
 
-@pytest.mark.sqlite_only("SQLite's :memory: databases, one per connection")
+@pytest.mark.engine("sqlite", "SQLite's :memory: databases, one per connection")
 def test_memory_stores_are_private() -> None:
     with mo.open(":memory:") as a, mo.open(":memory:") as b:
         a.insert(BASE)

@@ -9,8 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from conftest import NewStore
-from engine_helpers import FIXTURE_SETTINGS
+from engine_helpers import FIXTURE_SETTINGS, NewStore
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample

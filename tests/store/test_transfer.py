@@ -48,7 +48,7 @@ def filled(store: mo.OutreachStore, bodies: list[dict[str, Any]], changes: list[
     return store
 
 
-PG = [pytest.mark.postgresql, pytest.mark.postgresql_engine]  # deselected with --engines=sqlite
+PG = pytest.mark.engine("postgresql", "a PostgreSQL store at one end")  # deselected with --engines=sqlite
 ROUTES = [
     pytest.param(("sqlite", "sqlite"), id="sqlite-to-sqlite"),
     pytest.param(("sqlite", "postgresql"), id="sqlite-to-postgresql", marks=PG),

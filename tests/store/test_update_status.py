@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """update_status: only the status changes, whatever else the body holds; done_time as for any status
 change; version and update_time bumped; expected_version honoured; bad input names its field."""
 
@@ -11,10 +10,9 @@ import pytest
 from engine_helpers import FIXTURE_SETTINGS
 from hypothesis import given
 from hypothesis import strategies as st
-from test_store import (
+from store_cases import (
     BASE,
     EMAIL,
-    db,  # noqa: F401  (a fixture, taken as a parameter: hence F811 above)
     rejects,
 )
 

@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """upsert and upsert_many: an update under update's rules when the id exists, an insert under insert's
 rules otherwise, atomically (two real processes upserting one new id: one insert, one update, never a
 duplicate); a deleted id is NotFoundError; bulk reports and errors as insert_many's; a property against a
@@ -16,10 +15,9 @@ import pytest
 from engine_helpers import FIXTURE_SETTINGS, reset
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_store import (
+from store_cases import (
     BASE,
     EMAIL,
-    db,  # noqa: F401  (a fixture, taken as a parameter: hence F811 above)
     rejects,
 )
 

@@ -51,6 +51,8 @@ Flavour = Literal["plain", "foreign"]
 
 POSTGRES_ROOT = Path("/usr/lib/postgresql")  # Debian's layout: /usr/lib/postgresql/<major>/bin
 BINDIR_ENV = "MASS_OUTREACH_TEST_PG_BINDIR"
+PG_URL_ENV = "MASS_OUTREACH_TEST_PG_URL"  # a server someone runs already: used instead of starting one
+PG_FOREIGN_URL_ENV = "MASS_OUTREACH_TEST_PG_FOREIGN_URL"  # likewise for the foreign flavour
 FOREIGN_TIMEZONE = "America/New_York"
 SUPERUSER = "postgres"
 DATABASE = "postgres"

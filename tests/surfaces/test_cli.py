@@ -205,7 +205,9 @@ def db_files() -> list[str]:
     return sorted(str(p) for p in Path().glob("*.db*"))
 
 
-@pytest.mark.sqlite_only("the store file a failed command created is removed; a schema on a server never is")
+@pytest.mark.engine(
+    "sqlite", "the store file a failed command created is removed; a schema on a server never is"
+)
 @pytest.mark.parametrize(
     ("args", "file"),
     [
@@ -242,7 +244,7 @@ def test_a_refused_insert_creates_no_store_in_a_schema(run: Run, postgres_url: s
     assert nothing_at(postgres_url)
 
 
-@pytest.mark.sqlite_only("removing a new SQLite file safely: its WAL mode and its locks")
+@pytest.mark.engine("sqlite", "removing a new SQLite file safely: its WAL mode and its locks")
 def test_a_new_store_is_removed_only_if_empty_and_no_one_else_has_it_open(tmp_path: Path) -> None:
     from mass_outreach.cli import _discard_if_empty
 
@@ -269,7 +271,7 @@ def test_a_new_store_is_removed_only_if_empty_and_no_one_else_has_it_open(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["foreign.db", "n.db", "tags.db"]
 
 
-@pytest.mark.sqlite_only("the store file a failed serve created is removed")
+@pytest.mark.engine("sqlite", "the store file a failed serve created is removed")
 def test_serve_that_cannot_listen_leaves_no_new_file(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

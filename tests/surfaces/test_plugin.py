@@ -212,7 +212,7 @@ def test_drop_schemas_drops_them_with_everything_in_them(postgres_server: str) -
     assert not set(names) & pg_schemas(postgres_server)
 
 
-@pytest.mark.postgresql_engine
+@pytest.mark.engine("postgresql", "the plugin's PostgreSQL stores")
 def test_outreach_store_factory_gives_each_postgresql_store_a_fresh_schema(
     outreach_store_factory: OutreachStoreFactory, postgres_server: str
 ) -> None:
@@ -265,7 +265,7 @@ def test_a_store_that_cannot_open(outreach_store_factory):
 """
 
 
-@pytest.mark.postgresql_engine
+@pytest.mark.engine("postgresql", "the plugin's PostgreSQL stores")
 def test_the_factorys_schemas_are_dropped_when_each_test_ends_even_a_failing_one(
     postgres_server: str, tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from test_paging import at
+from paging_cases import at
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos

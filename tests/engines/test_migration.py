@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_schema import refused_untouched
+from sqlite_files import refused_untouched
 
 import mass_outreach as mo
 from mass_outreach import schema

@@ -25,6 +25,7 @@ from schema_cases import (
     VALUE_BAD,
     case_id,
 )
+from sqlite_files import refused_untouched
 
 import mass_outreach as mo
 from mass_outreach import model, schema
@@ -432,14 +433,6 @@ def test_marks_are_set(file_store: mo.OutreachStore, db_path: Path) -> None:
         assert tables == {"outreach", "tag"}
         strict = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'outreach'").fetchone()[0]
         assert strict.rstrip().endswith("STRICT")
-
-
-def refused_untouched(path: Path, **kwargs: Any) -> None:
-    before = path.read_bytes()
-    with pytest.raises(mo.SchemaError):
-        mo.open(path, **kwargs)
-    assert path.read_bytes() == before
-    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
 
 
 def test_foreign_sqlite_file_is_refused_untouched(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 import pytest
+from readme_blocks import is_test_file, python_blocks
 
 from mass_outreach.cli import cli
 
@@ -114,16 +115,6 @@ def test_the_python_example_of_delete_upsert_and_pages_runs_as_written(
 
 
 # --- the Python examples -------------------------------------------------------------------------
-
-
-def python_blocks() -> list[str]:
-    """Every ```python block of README.md, as written (without its fences)."""
-    return re.findall(r"^```python\n(.*?)^```$", README.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
-
-
-def is_test_file(block: str) -> bool:
-    """Whether a block is a test file for pytest (it defines a test) rather than a script."""
-    return re.search(r"^def test_", block, re.MULTILINE) is not None
 
 
 SCRIPTS = [block for block in python_blocks() if not is_test_file(block)]

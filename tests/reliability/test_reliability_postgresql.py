@@ -42,10 +42,7 @@ from typing import Any
 
 import barrier
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pg_server import PostgresServer
-from test_reliability_fuzz import (
+from fuzz_cases import (
     CALLS,
     ENDPOINTS,
     Files,
@@ -58,6 +55,9 @@ from test_reliability_fuzz import (
     page_requests,
     values,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pg_server import PostgresServer
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos

@@ -15,90 +15,32 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import msgspec
 import pytest
-from click.testing import CliRunner, Result
+from cli_runs import LINKEDIN, Run, db_files, failed, nothing_at, run, run_target, succeeded, write_lines
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from snapshots import is_postgresql, snapshot
+from snapshots import is_postgresql
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
 from mass_outreach.cli import cli, parse_filters
 from mass_outreach.pytest_plugin import url_with_schema
 
-Run = Callable[..., Result]
-LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
+__all__ = ["run", "run_target"]  # the fixtures, from tests/support/cli_runs.py
+
 STATUSES = "pending, running, performed, failed, aborted, canceled"
-
-
-def runner_on(default_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """Invoke the CLI in-process, in an empty working directory, with `--db default_db` unless
-    db=None (or db= another)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("MASS_OUTREACH_DB", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | bytes | None = None, db: str | None = default_db) -> Result:
-        argv = (["--db", db] if db else []) + list(args)
-        return runner.invoke(cli, argv, input=input, catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """The CLI with `--db t.db`, for what does not depend on the engine (arguments, files)."""
-    return runner_on("t.db", tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def run_target(target: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """The CLI with `--db TARGET`, on each engine: a SQLite file or a PostgreSQL URL (conftest's
-    `target`, holding nothing yet)."""
-    return runner_on(target, tmp_path, monkeypatch)
-
-
-def out(result: Result) -> Any:
-    return json.loads(result.stdout)
-
-
-def succeeded(result: Result) -> Any:
-    assert result.exit_code == 0, (result.stdout, result.stderr)
-    envelope = out(result)
-    assert envelope["status"] == "success"
-    return envelope
-
-
-def failed(result: Result) -> str:
-    """An error: exit 1, the envelope on stdout, the same message on stderr."""
-    assert result.exit_code == 1, (result.stdout, result.stderr)
-    message: str = out(result)["status"]
-    assert message != "success"
-    assert result.stderr == message + "\n"
-    return message
-
-
-def nothing_at(target: str) -> bool:
-    """Nothing was created at `target`: no file (nor -wal, -shm), or no table in the schema."""
-    if is_postgresql(target):
-        return snapshot(target) == []
-    return not Path(target).exists() and not list(Path(target).parent.glob(Path(target).name + "-*"))
 
 
 def stored(path: str | Path = "t.db") -> list[dict[str, Any]]:
     with mo.open(path, create=False) as store:
         return [msgspec.to_builtins(r) for r in store.iter()]
-
-
-def write_lines(path: Path, rows: list[Any]) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
-    return path
 
 
 # --- The endpoints -------------------------------------------------------------------------------
@@ -199,10 +141,6 @@ def test_db_after_the_command_as_well_as_before(run: Run, tmp_path: Path) -> Non
     assert not Path("before.db").exists() and len(stored("won.db")) == 1
     assert not Path("outreach.db").exists()
     assert "--db PATH" in run("page", "--help", db=None).stdout
-
-
-def db_files() -> list[str]:
-    return sorted(str(p) for p in Path().glob("*.db*"))
 
 
 @pytest.mark.engine(

@@ -11,12 +11,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from cli_runs import LINKEDIN, Run, db_files, failed, nothing_at, run, run_target, succeeded, write_lines
 from snapshots import is_postgresql, snapshot
-from test_cli import LINKEDIN, Run, db_files, failed, nothing_at, run, run_target, succeeded, write_lines
 
 import mass_outreach as mo
 
-__all__ = ["run", "run_target"]  # the fixtures, shared with test_cli
+__all__ = ["run", "run_target"]  # the fixtures, from tests/support/cli_runs.py
 
 ID = "123e4567-e89b-12d3-a456-426614174000"
 WIRE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_readme import is_test_file, python_blocks
+from readme_blocks import is_test_file, python_blocks
 
 import mass_outreach as mo
 from mass_outreach.pytest_plugin import OutreachStoreFactory, drop_schemas, fresh_schema_name, url_with_schema

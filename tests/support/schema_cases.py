@@ -39,7 +39,7 @@ GOOD: dict[str, Any] = {
 VALUE_BAD: list[dict[str, Any]] = [
     *({name: "bogus"} for name in ENUMS),
     *({name: values[0].upper()} for name, values in ENUMS.items()),
-    *({name: None} for name in model.NOT_NULL),
+    *({name: None} for name in sorted(model.NOT_NULL)),
     {"approved": 2},
     {"approved": -1},
     {"approved": 1.5},

@@ -231,6 +231,7 @@ def run_pytest(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_server_that_cannot_start_is_an_error_not_a_skip(tmp_path: Path) -> None:
     result = run_pytest(
         "tests/engines/test_pg_server.py::test_the_server_is_real", MASS_OUTREACH_TEST_PG_BINDIR=str(tmp_path)
@@ -241,6 +242,7 @@ def test_a_server_that_cannot_start_is_an_error_not_a_skip(tmp_path: Path) -> No
     assert "holds no initdb" in out and HOW_TO_OPT_OUT.split(":")[0] in out and "--engines=sqlite" in out
 
 
+@pytest.mark.slow
 def test_engines_sqlite_deselects_every_postgresql_test_and_starts_no_server(tmp_path: Path) -> None:
     here = "tests/engines/test_pg_server.py"
     result = run_pytest(

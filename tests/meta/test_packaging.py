@@ -97,6 +97,7 @@ def test_the_sdist_holds_what_its_tests_need(sdist_names: dict[str, tarfile.TarI
     assert not junk, junk
 
 
+@pytest.mark.slow
 def test_the_unpacked_sdist_runs_its_own_tests(unpacked: Path) -> None:
     """Test files that read the repository's files (README, Makefile; schema.sql, as every store does)
     pass in the unpacked sdist, against the package copy it holds."""

@@ -296,12 +296,14 @@ def _mypy(tmp_path: Path, cache: Path, source: str) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_typed_user_code_passes_mypy_strict(tmp_path: Path, mypy_cache: Path) -> None:
     status, output = _mypy(tmp_path, mypy_cache, USER_CODE)
     assert status == 0, output
     assert "Success: no issues found in 1 source file" in output
 
 
+@pytest.mark.slow
 def test_user_mistakes_are_reported_by_mypy(tmp_path: Path, mypy_cache: Path) -> None:
     """The negative control: each marked line, and only those, gets the error code it is marked with."""
     lines = textwrap.dedent(USER_MISTAKES).lstrip().splitlines()

@@ -322,6 +322,7 @@ def _answers_are_fine(answers: list[tuple[int, str]]) -> None:
     assert not unexpected, unexpected
 
 
+@pytest.mark.slow
 def test_http_clients_in_flight_while_the_store_is_closed_and_replaced(kind: str) -> None:
     spare = mo.open(":memory:")
     with OutreachServer(spare) as server:

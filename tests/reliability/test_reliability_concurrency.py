@@ -21,6 +21,8 @@ import pytest
 import mass_outreach as mo
 from mass_outreach import schema
 
+pytestmark = pytest.mark.slow  # child processes racing
+
 WORKER = Path(__file__).parent / "concurrent_worker.py"
 COUNTERS = 8
 

@@ -25,9 +25,12 @@ import pytest
 
 import mass_outreach as mo
 
-pytestmark = pytest.mark.engine(
-    "sqlite", "SQLite's file and WAL after SIGKILL (PostgreSQL's: test_reliability_postgresql.py)"
-)
+pytestmark = [
+    pytest.mark.slow,  # child processes
+    pytest.mark.engine(
+        "sqlite", "SQLite's file and WAL after SIGKILL (PostgreSQL's: test_reliability_postgresql.py)"
+    ),
+]
 
 WORKER = Path(__file__).parent / "crash_worker.py"
 _spec = importlib.util.spec_from_file_location("crash_worker", WORKER)

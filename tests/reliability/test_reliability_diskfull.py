@@ -15,9 +15,10 @@ import pytest
 
 import mass_outreach as mo
 
-pytestmark = pytest.mark.engine(
-    "sqlite", "a full disk under SQLite's file (RLIMIT_FSIZE in the writing process)"
-)
+pytestmark = [
+    pytest.mark.slow,  # child processes
+    pytest.mark.engine("sqlite", "a full disk under SQLite's file (RLIMIT_FSIZE in the writing process)"),
+]
 
 WORKER = Path(__file__).parent / "diskfull_worker.py"
 LIMITS = 40

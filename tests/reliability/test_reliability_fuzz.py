@@ -54,6 +54,8 @@ from snapshots import is_postgresql
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
 
+pytestmark = pytest.mark.slow  # 2,000 examples an entry point, whatever the profile
+
 EXAMPLES = 2000  # per entry point in the fast tier on SQLite; times `scale` with --stress
 EXAMPLES_POSTGRESQL = EXAMPLES // 20  # likewise on PostgreSQL (see above)
 

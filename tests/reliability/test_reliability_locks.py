@@ -18,9 +18,12 @@ import pytest
 
 import mass_outreach as mo
 
-pytestmark = pytest.mark.engine(
-    "sqlite", "SQLite's file locks and busy timeout (PostgreSQL's: test_reliability_postgresql.py)"
-)
+pytestmark = [
+    pytest.mark.slow,  # child processes
+    pytest.mark.engine(
+        "sqlite", "SQLite's file locks and busy timeout (PostgreSQL's: test_reliability_postgresql.py)"
+    ),
+]
 
 WORKER = Path(__file__).parent / "concurrent_worker.py"
 TIMEOUT = 0.3

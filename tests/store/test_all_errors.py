@@ -104,6 +104,7 @@ def test_insert_reports_cross_field_rules_beside_the_store_checks(db: tuple[mo.O
     assert errors_of(db, lambda: store.insert(body)) == [OTHER_TYPE_MID, UNKNOWN_TAG, DUPLICATE]
 
 
+@pytest.mark.slow
 @FIXTURE_SETTINGS
 @given(body=subtly_invalid_bodies())
 def test_the_store_adds_its_checks_to_whatever_the_rules_found(

@@ -424,6 +424,7 @@ def test_cursor_bound_to_its_query(walked: tuple[mo.OutreachStore, str]) -> None
     assert [f for f, _ in info.value.errors] == ["page"]
 
 
+@pytest.mark.slow
 @settings(
     max_examples=2 * settings().max_examples, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import msgspec
 import pytest
-from engine_helpers import FIXTURE_SETTINGS, fresh_store, reset
+from engine_helpers import FIXTURE_SETTINGS, fresh_store, reset, small_chunks
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from model_cases import BAD_VALUES, TAGS, expected_fields, to_json, valid_bodies
@@ -691,7 +691,7 @@ def test_insert_many_reports_each_chunk_s_errors_before_the_next_s(
     once the rows before it are good. With bodies of 2 kB the refused row leaves in one of several
     sends of its chunk, not the last one."""
     store, unchanged = db
-    chunk = store._engine.bulk_rows
+    chunk = small_chunks(store)
     taken = store.insert(BASE).id
     body = "x" * body_size
     n = chunk * 5 // 2

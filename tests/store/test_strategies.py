@@ -98,6 +98,7 @@ def test_no_tags_given_means_no_tag(body: dict[str, Any]) -> None:
     assert "tag" not in body
 
 
+@pytest.mark.slow
 def test_every_field_and_value_is_reachable() -> None:
     cases: Conditions = {}
     for field, values in ENUMS.items():
@@ -130,6 +131,7 @@ def test_every_field_and_value_is_reachable() -> None:
     _reach_all(mos.outreaches(tags=TAGS), cases)
 
 
+@pytest.mark.slow
 def test_a_failing_example_shrinks_to_a_small_body() -> None:
     """The minimal body with a subject: the two required fields at their first value, and a one-character
     subject."""
@@ -142,6 +144,7 @@ def test_tags_must_be_names_not_a_string() -> None:
         mos.outreaches(tags="vip")
 
 
+@pytest.mark.slow
 @FIXTURE_SETTINGS
 @given(live=mos.outreaches(tags=TAGS, deleted=False), dead=mos.outreaches(tags=TAGS, deleted=True))
 def test_deleted_asks_for_live_or_deleted_records(
@@ -206,6 +209,7 @@ def test_invalid_outreaches_are_the_bodies_of_invalid_cases(
         store.insert(body)
 
 
+@pytest.mark.slow
 def test_every_rule_and_field_is_reachable() -> None:
     fields: dict[str, list[str]] = {
         "missing_required": ["outreach_type", "status"],
@@ -233,6 +237,7 @@ def test_every_rule_and_field_is_reachable() -> None:
         _reach_all(mos.invalid_cases(tags=TAGS, rules=[rule]), cases, max_examples=1000)
 
 
+@pytest.mark.slow
 def test_an_invalid_example_shrinks_to_a_small_body() -> None:
     case = find(mos.invalid_cases(tags=TAGS), lambda c: c.rule == "bad_url", settings=_SHRINK)
     assert case.body == {"outreach_type": "Facebook_DirectMessage", "status": "pending", "screenshot_url": ""}
@@ -348,6 +353,7 @@ def test_an_upsert_write_inserts_under_a_new_id_and_the_others_find_none(
         assert store.get(ident) == rec
 
 
+@pytest.mark.slow
 def test_write_kinds_are_reachable() -> None:
     cases: Conditions = {f"{op}": lambda w, op=op: w.op == op for op in mos.WRITE_OPS}
     cases.update(
@@ -386,6 +392,7 @@ def test_writes_can_be_limited_to_some_operations() -> None:
         mos.writes_to_deleted(ops=["purge"])
 
 
+@pytest.mark.slow
 @FIXTURE_SETTINGS
 @given(case=mos.writes_to_deleted(tags=TAGS))
 def test_every_write_to_a_deleted_id_is_refused(case: mos.WriteToDeleted, new_store: NewStore) -> None:
@@ -404,6 +411,7 @@ def test_every_write_to_a_deleted_id_is_refused(case: mos.WriteToDeleted, new_st
         assert (store.count(), store.count(include_deleted=True)) == (0, 1)
 
 
+@pytest.mark.slow
 def test_writes_to_deleted_kinds_are_reachable() -> None:
     ops = ("insert", *mos.WRITE_OPS)
     cases: Conditions = {f"{op}": lambda c, op=op: c.write.op == op for op in ops}
@@ -438,6 +446,7 @@ def test_every_page_request_is_accepted(page_request: dict[str, Any], new_store:
     assert page.limit == page_request.get("limit", 25)
 
 
+@pytest.mark.slow
 def test_every_page_request_kind_is_reachable() -> None:
     filters = sorted(EQUALITY_FILTERS | SUBSTRING_FILTERS | set(TIME_FIELDS))
     cases: Conditions = {
@@ -514,6 +523,7 @@ def _longest(body: dict[str, Any], skip: str | None = None) -> int:
     )
 
 
+@pytest.mark.slow
 @FIXTURE_SETTINGS
 @given(data=st.data(), bound=st.integers(mos.MIN_MAX_TEXT, 3000))
 def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(
@@ -540,6 +550,7 @@ def test_max_text_bounds_every_text_field_and_keeps_the_bodies_valid(
         _refused(store, case)
 
 
+@pytest.mark.slow
 def test_max_text_is_reached() -> None:
     """The bound takes the place of the limit: each bounded field now and then sits exactly at it."""
     at: Conditions = {f"{name} at 300": lambda b, n=name: len(b.get(n) or "") == 300 for name in BOUNDED}

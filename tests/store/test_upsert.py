@@ -230,6 +230,7 @@ def _upserter(path: str, ids: list[str], barrier: Barrier, results: Any, who: in
     results.put((who, out))
 
 
+@pytest.mark.slow
 def test_two_processes_upserting_one_new_id_give_one_insert_and_one_update(target: str) -> None:
     path = target
     mo.open(path).close()  # created before the race: the race is on the records, not on the schema

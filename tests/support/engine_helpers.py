@@ -84,6 +84,17 @@ class NewStore(Protocol):
     def __call__(self, tags: Iterable[str] = ()) -> contextlib.AbstractContextManager[mo.OutreachStore]: ...
 
 
+SMALL_CHUNK = 100  # rows a chunk in a test about chunk boundaries (production: 1,000 or 5,000)
+
+
+def small_chunks(store: mo.OutreachStore, rows: int = SMALL_CHUNK) -> int:
+    """Make `store` write bulk rows `rows` to a chunk (its engine's `bulk_rows`, set on this store's
+    engine only), so that a test about chunk boundaries crosses them without moving production-sized
+    chunks; the chunk size."""
+    store._engine.bulk_rows = rows
+    return rows
+
+
 _numbers = itertools.count()
 
 STORE_KINDS: list[Any] = [

@@ -940,6 +940,7 @@ def _round_trip_store(bodies: list[dict[str, Any]], path: Path) -> list[dict[str
         return [msgspec.to_builtins(r) for r in store.iter()]
 
 
+@pytest.mark.slow
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
     bodies=st.lists(mos.outreaches(tags=("vip", 'a,b\n"c"'), deleted=False), max_size=8),  # some are updated
@@ -968,6 +969,7 @@ def test_export_then_import_gives_the_same_records(
     assert again.stdout_bytes == exported.stdout_bytes or fmt in ("csv", "tsv")
 
 
+@pytest.mark.slow
 def test_import_and_export_memory_stays_flat(tmp_path: Path, scale: int) -> None:
     """Peak memory (VmHWM) of a process importing, then exporting, N lines vs 5N lines: the same,
     give or take (ru_maxrss would not do: Linux carries it over from pytest's own across exec)."""

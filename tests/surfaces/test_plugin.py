@@ -48,6 +48,7 @@ def test_external_project_has_no_conftest() -> None:
         assert "pytest_plugins" not in test_file.read_text()
 
 
+@pytest.mark.slow
 def test_external_project_passes_with_the_plugins_fixtures() -> None:
     result = run_pytest("tests/external", "-p", "no:cacheprovider", "-v", "--setup-show")
     out = result.stdout + result.stderr
@@ -75,6 +76,7 @@ def test_external_project_passes_with_the_plugins_fixtures() -> None:
     assert out.count("SETUP    S _outreach_server_session") == 1  # one server for the session
 
 
+@pytest.mark.slow
 def test_without_the_plugin_the_fixtures_are_missing() -> None:
     """The fixtures come from the installed entry point, not from anything in the external project."""
     result = run_pytest(
@@ -130,6 +132,7 @@ def readme_examples() -> list[str]:
     return [block for block in python_blocks() if is_test_file(block)]
 
 
+@pytest.mark.slow
 def test_readme_examples_run_as_written(tmp_path: Path) -> None:
     blocks = readme_examples()
     assert len(blocks) >= 7

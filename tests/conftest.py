@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_helpers import ENGINE_PARAMS, ENGINES, NewStore, fresh_schema, on_engine, unchanged
+from engine_choice import ENGINE_PARAMS, ENGINES, NewStore, fresh_schema, on_engine
 from hypothesis import HealthCheck, settings
 from model_cases import TAGS
 from pg_server import (
@@ -302,6 +302,8 @@ def file_store(db_path: Path) -> Iterator[mo.OutreachStore]:
 def db(target: str) -> Iterator[tuple[mo.OutreachStore, Callable[[], Any]]]:
     """A store on each engine with the test tags and one record, and `unchanged()` to wrap a rejected
     call (everything stored at the target, read by a connection of its own, is as it was)."""
+    from engine_helpers import unchanged  # not at the top: its Hypothesis settings need the run's profile
+
     with mo.open(target) as store:
         for tag in TAGS:
             store.add_tag(tag)

@@ -8,11 +8,11 @@ The server is the session's throwaway one (tests/conftest.py's postgres_server);
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from engine_choice import fresh_schema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from schema_cases import (
@@ -24,7 +24,7 @@ from schema_cases import (
     VALUE_BAD,
     case_id,
 )
-from snapshots import snapshot
+from snapshots import schema_of, snapshot
 
 import mass_outreach as mo
 from mass_outreach import model
@@ -52,16 +52,15 @@ def raw() -> Iterator[Any]:
     import psycopg
     from psycopg import sql
 
-    name = f"t_{uuid.uuid4().hex}"
-    url = BASE_URL + ("&" if "?" in BASE_URL else "?") + f"schema={name}"
-    with mo.open(url) as store:
-        store.add_tag("t")
-    conn = psycopg.connect(**parse_url(BASE_URL)[0], autocommit=True)
-    conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(name)))
-    conn.execute("SET TimeZone = 'UTC'")
-    yield conn
-    conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
-    conn.close()
+    with fresh_schema(BASE_URL, create=False) as url:
+        name = schema_of(url)
+        with mo.open(url) as store:
+            store.add_tag("t")
+        conn = psycopg.connect(**parse_url(BASE_URL)[0], autocommit=True)
+        conn.execute(sql.SQL("SET search_path = {}").format(sql.Identifier(name)))
+        conn.execute("SET TimeZone = 'UTC'")
+        yield conn
+        conn.close()
 
 
 def accepts(conn: Any, **changes: Any) -> bool:
@@ -215,12 +214,7 @@ def test_stored_times_pass_and_load_back_the_same(raw: Any, value: Any) -> None:
 
 @pytest.fixture(scope="module")
 def big() -> Iterator[mo.OutreachStore]:
-    import psycopg
-    from psycopg import sql
-
-    name = f"t_{uuid.uuid4().hex}"
-    url = BASE_URL + ("&" if "?" in BASE_URL else "?") + f"schema={name}"
-    with mo.open(url) as store:
+    with fresh_schema(BASE_URL, create=False) as url, mo.open(url) as store:
         rows = [
             {"outreach_type": t, "status": s, "subject": f"s{i}"}
             for i in range(4000)
@@ -234,8 +228,6 @@ def big() -> Iterator[mo.OutreachStore]:
         with store._read() as conn:
             conn.execute("ANALYZE outreach")
         yield store
-    with psycopg.connect(**parse_url(BASE_URL)[0], autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
 
 
 @pytest.mark.parametrize("order", ["id", "create_time", "update_time"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from engine_helpers import fresh_schema
+from engine_choice import fresh_schema
 from pg_server import (
     HOW_TO_OPT_OUT,
     PG_URL_ENV,

@@ -20,8 +20,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from engine_choice import fresh_schema
 from engine_helpers import small_chunks
-from snapshots import snapshot
+from snapshots import schema_of, snapshot
 
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
@@ -70,9 +71,8 @@ def raw_execute(schema: str, statement: str, params: Any = None) -> list[Any]:
 
 @pytest.fixture
 def schema_name() -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex}"
-    yield name
-    drop_schema(name)
+    with fresh_schema(BASE_URL, create=False) as url:
+        yield schema_of(url)
 
 
 @pytest.fixture
@@ -178,15 +178,11 @@ def test_reopen_and_the_copy_between_engines(pg_url: str, tmp_path: Any) -> None
     # and back: the file into another schema, deleted records and tags included
     with mo.open(tmp_path / "copy.db") as lite:
         lite.delete(next(iter(lite.iter())).id)
-    other = f"t_{uuid.uuid4().hex}"
-    try:
-        target = url_with(BASE_URL, schema=other)
+    with fresh_schema(BASE_URL, create=False) as target:
         assert mo.copy(tmp_path / "copy.db", target).records == 30
         with mo.open(tmp_path / "copy.db") as lite, mo.open(target) as pg:
             assert list(lite.iter(include_deleted=True)) == list(pg.iter(include_deleted=True))
             assert pg.tags() == ["t"] and pg.count() == 29
-    finally:
-        drop_schema(other)
 
 
 # --- the same errors as SQLite -------------------------------------------------------------------

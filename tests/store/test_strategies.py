@@ -9,7 +9,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from engine_helpers import FIXTURE_SETTINGS, NewStore
+from engine_choice import NewStore
+from engine_helpers import FIXTURE_SETTINGS
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample

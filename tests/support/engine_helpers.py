@@ -1,10 +1,7 @@
 """Helpers for the tests that run on both engines (the `store`, `target` and `new_store` fixtures of
 conftest.py), and the one way a test says which engine it needs.
 
-`on_engine(name, why)` is the mark of a test (or a parameter) that needs the engine `name`; conftest
-deselects it when `--engines` leaves that engine out. `ENGINE_PARAMS` (the engine-parametrized fixtures)
-and `STORE_KINDS` carry it; a test using the PostgreSQL server fixtures gets it by itself. `fresh_schema`
-is the one place a test's PostgreSQL schema is made and dropped.
+Which engine a test needs, and the fresh PostgreSQL schema, are tests/support/engine_choice.py's.
 
 `unchanged(target)` wraps a call that must leave everything stored at `target` exactly as it was (a
 snapshot by a connection of its own, tests/snapshots.py). For a Hypothesis test or a state machine that
@@ -23,29 +20,14 @@ import difflib
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
+from engine_choice import ENGINE_PARAMS, fresh_schema, on_engine
 from hypothesis import HealthCheck, settings
-from snapshots import admin, is_postgresql, snapshot
+from snapshots import is_postgresql, snapshot
 
 import mass_outreach as mo
-from mass_outreach.pytest_plugin import drop_schemas_on, fresh_schema_name, url_with_schema
-
-ENGINES = ("sqlite", "postgresql")
-
-
-def on_engine(name: str, why: str) -> pytest.MarkDecorator:
-    """The mark of a test (or a parameter) that needs the engine `name`: deselected without it."""
-    assert name in ENGINES, name
-    return pytest.mark.engine(name, why)
-
-
-# what an engine-parametrized fixture takes (conftest's `store`, `target`, `new_store`): one case each
-ENGINE_PARAMS = [
-    pytest.param("sqlite", id="sqlite", marks=on_engine("sqlite", "its SQLite case")),
-    pytest.param("postgresql", id="postgresql", marks=on_engine("postgresql", "its PostgreSQL case")),
-]
 
 # A @given test taking `store` or `target`: each example resets what it uses of the store itself.
 FIXTURE_SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -76,12 +58,6 @@ def reset(store: mo.OutreachStore, tags: Iterable[str] = ()) -> None:
     for tag in wanted:
         store.add_tag(tag)
     assert store.count(include_deleted=True) == 0 and store.tags() == sorted(wanted)
-
-
-class NewStore(Protocol):
-    """`with new_store(tags=()) as store:` an empty store holding just `tags`, at every call."""
-
-    def __call__(self, tags: Iterable[str] = ()) -> contextlib.AbstractContextManager[mo.OutreachStore]: ...
 
 
 SMALL_CHUNK = 100  # rows a chunk in a test about chunk boundaries (production: 1,000 or 5,000)
@@ -116,26 +92,10 @@ def kind_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @contextlib.contextmanager
-def fresh_schema(base_url: str) -> Iterator[str]:
-    """`base_url` with `schema=t_<hex>`: the schema is created now and dropped (CASCADE) afterwards,
-    also when the block fails; both through the session's reused connection (snapshots.admin)."""
-    from psycopg import sql
-
-    name = fresh_schema_name()
-    with admin(base_url) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-    try:
-        yield url_with_schema(base_url, name)
-    finally:
-        with admin(base_url) as conn:
-            drop_schemas_on(conn, [name])
-
-
-@contextlib.contextmanager
 def fresh_place(target: str) -> Iterator[str]:
     """A new, empty place beside `target` (same engine, same directory or server), removed afterwards."""
     if is_postgresql(target):
-        with fresh_schema(target) as url:
+        with fresh_schema(target, create=False) as url:  # mo.open creates the schema
             yield url
         return
     path = Path(target).with_name(f"place{next(_numbers)}.db")

@@ -1,5 +1,5 @@
 """schema_postgresql.sql: its CHECKs refuse bad rows written with raw SQL and agree with the Python rules
-(as tests/test_schema.py checks schema.sql), on the same bad rows where a rule is about the value; the
+(as tests/engines/test_schema.py checks schema.sql), on the same bad rows where a rule is about the value; the
 page queries are index scans with no sort step at any depth.
 
 The server is the session's throwaway one (tests/conftest.py's postgres_server); never skipped.
@@ -76,7 +76,7 @@ def accepts(conn: Any, **changes: Any) -> bool:
         return False
 
 
-# The cases of tests/schema_cases.py, less TEXT_FORM_BAD: PostgreSQL parses times and ids into
+# The cases of tests/support/schema_cases.py, less TEXT_FORM_BAD: PostgreSQL parses times and ids into
 # timestamptz and uuid (any input spelling; the stored and loaded form is the canonical one).
 RAW_BAD = VALUE_BAD + STORE_BAD + FORM_BAD + POSTGRESQL_ONLY_BAD
 

@@ -1,7 +1,7 @@
 """The PostgreSQL test infrastructure itself, checked with psycopg directly (no engine needed): the
 server is real, listens only on loopback and its own socket, runs as the right user, its flavours are
 what they claim, the per-test schemas come and go, a server that cannot start is an error (never a
-skip), and tests/pg_server.py leaves nothing behind, also on Ctrl-C."""
+skip), and tests/support/pg_server.py leaves nothing behind, also on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -153,7 +153,7 @@ def test_fresh_schema_drops_its_schema_also_when_the_block_fails(postgres_server
     assert not schema_exists(postgres_server, name)
 
 
-# --- tests/pg_server.py on its own -------------------------------------------------------------------
+# --- tests/support/pg_server.py on its own ---------------------------------------------------------
 
 
 def test_find_bindir_takes_the_newest_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

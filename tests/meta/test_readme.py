@@ -2,8 +2,8 @@
 Python example runs as written, and it points to no file the repository does not hold.
 
 One rule for the README's ```python blocks: a block that defines a test (a line `def test_...`) is a
-test file, run with pytest by tests/test_plugin.py; every other block is a script, run here with python
-in a fresh directory of its own."""
+test file, run with pytest by tests/surfaces/test_plugin.py; every other block is a script, run here
+with python in a fresh directory of its own."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 upsert, delete, update_status and store.call (every endpoint), on each engine. Only ValidationError /
 NotFoundError (ConflictError for a stale expected_version) come out, or an error envelope from call, and
 after every rejection the database is exactly as it was: on SQLite its files (the main file and the
--wal) byte for byte, on PostgreSQL every row with its ctid and xmin (tests/snapshots.py). Edge values:
+-wal) byte for byte, on PostgreSQL every row with its ctid and xmin (tests/support/snapshots.py). Edge values:
 integers beyond 64 bits, lone surrogates, NUL, NaN/Infinity, huge strings, deep nesting.
 
 Why the byte comparison is sound: the store writes only in BEGIN IMMEDIATE ... COMMIT, and SQLite

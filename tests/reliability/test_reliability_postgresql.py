@@ -1,6 +1,6 @@
 """The reliability guarantees of README "Guarantees", proven on a real PostgreSQL server (issue 11).
 
-No mock: the server is the session's throwaway one (tests/pg_server.py through the `postgres_url`
+No mock: the server is the session's throwaway one (tests/support/pg_server.py through the `postgres_url`
 fixture, a fresh schema per test), or, for the restart test, a server of that test's own; the other
 processes are real processes (this file run as a script: `python test_reliability_postgresql.py ROLE
 ...`, see `main`), synchronised on real signals (a line on a pipe, pg_stat_activity, pg_locks), never

@@ -1,16 +1,15 @@
 """Helpers for the tests that run on both engines (the `store`, `target` and `new_store` fixtures of
-conftest.py), and the one way a test says which engine it needs.
-
-Which engine a test needs, and the fresh PostgreSQL schema, are tests/support/engine_choice.py's.
+conftest.py). Which engine a test needs, and the fresh PostgreSQL schema: tests/support/engine_choice.py.
 
 `unchanged(target)` wraps a call that must leave everything stored at `target` exactly as it was (a
-snapshot by a connection of its own, tests/snapshots.py). For a Hypothesis test or a state machine that
-needs an empty store per example, fastest first: conftest's `new_store` (SQLite in memory, or the test's
-PostgreSQL store emptied with DELETE); `reset(store, tags)`, which empties a store through the API;
-`fresh_place(target)` / `fresh_store(target, tags)`: a new file or schema beside `target`, for a test
-that needs its own place (a record no delete can change, a file closed and reopened). `STORE_KINDS` and
-`kind_target` give a file, ":memory:" and PostgreSQL as one parametrization. `FIXTURE_SETTINGS` lets a
-@given test take the function-scoped fixtures.
+snapshot by a connection of its own, tests/support/snapshots.py). For a Hypothesis test or a state
+machine that needs an empty store per example, fastest first: conftest's `new_store` (SQLite in memory,
+or the test's PostgreSQL store emptied with DELETE); `reset(store, tags)`, which empties a store through
+the API; `fresh_place(target)` / `fresh_store(target, tags)`: a new file or schema beside `target`, for a
+test that needs its own place (a record no delete can change, a file closed and reopened).
+`STORE_KINDS` and `kind_target` give a file, ":memory:" and PostgreSQL as one parametrization.
+`FIXTURE_SETTINGS` lets a @given test take the function-scoped fixtures; `small_chunks(store)` makes a
+store write bulk rows in small chunks, for a test about chunk boundaries.
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ class PostgresServer:
                 "full_page_writes": "off",
             }
             with (self.data_directory / "postgresql.conf").open("a", encoding="utf-8") as conf:
-                conf.write("\n# mass_outreach's throwaway test server (tests/pg_server.py)\n")
+                conf.write("\n# mass_outreach's throwaway test server (tests/support/pg_server.py)\n")
                 conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
             self._start_on_a_free_port()
         except BaseException:  # KeyboardInterrupt too: nothing is left behind

@@ -1,6 +1,6 @@
-"""The rows that tests/test_schema.py (schema.sql) and tests/test_pg_schema.py (schema_postgresql.sql)
+"""The rows that tests/engines/test_schema.py (schema.sql) and test_pg_schema.py (schema_postgresql.sql)
 write with raw SQL, each rule's case written once here: both engines' CHECKs must refuse the bad ones
-and take the good ones, and tests/test_schema.py checks that the Python rules (mass_outreach/model.py)
+and take the good ones, and test_schema.py checks that the Python rules (mass_outreach/model.py)
 say the same of each case (refused, or taken in a canonical form the DDL takes).
 
 A case is the changes to GOOD, a row both DDLs and the Python rules take.

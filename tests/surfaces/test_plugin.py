@@ -127,7 +127,7 @@ def test_store_behind_the_server_is_fresh_for_every_test(outreach_server: Outrea
 
 
 def readme_examples() -> list[str]:
-    """The README's Python blocks that define tests (the rule is tests/test_readme.py's; the other
+    """The README's Python blocks that define tests (the rule is tests/meta/test_readme.py's; the other
     blocks are scripts, which it runs)."""
     return [block for block in python_blocks() if is_test_file(block)]
 

@@ -54,8 +54,6 @@ from snapshots import is_postgresql
 import mass_outreach as mo
 from mass_outreach.model import COLUMNS
 
-pytestmark = pytest.mark.slow  # 2,000 examples an entry point, whatever the profile
-
 EXAMPLES = 2000  # per entry point in the fast tier on SQLite; times `scale` with --stress
 EXAMPLES_POSTGRESQL = EXAMPLES // 20  # likewise on PostgreSQL (see above)
 
@@ -89,6 +87,7 @@ def _run(test: Callable[..., None], examples: int) -> None:
     assert CALLS[0] >= examples, f"only {CALLS[0]} examples ran"
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_insert(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, _ = fuzz_store
 
@@ -99,6 +98,7 @@ def test_fuzz_insert(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], exam
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_update(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, ids = fuzz_store
 
@@ -112,6 +112,7 @@ def test_fuzz_update(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], exam
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_page(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, _ = fuzz_store
     good = store.page(limit=2).next_cursor
@@ -127,6 +128,7 @@ def test_fuzz_page(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], exampl
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_count(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, _ = fuzz_store
 
@@ -137,6 +139,7 @@ def test_fuzz_count(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examp
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_get(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     store, files, ids = fuzz_store
 
@@ -147,6 +150,7 @@ def test_fuzz_get(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], example
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_upsert(fuzz_records: Records, examples: int) -> None:
     store = fuzz_records.store
 
@@ -157,6 +161,7 @@ def test_fuzz_upsert(fuzz_records: Records, examples: int) -> None:
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_delete_and_update_status(fuzz_records: Records, examples: int) -> None:
     """Both take an id or a body (its other record keys ignored); update_status also a status."""
     store = fuzz_records.store
@@ -175,6 +180,7 @@ def test_fuzz_delete_and_update_status(fuzz_records: Records, examples: int) -> 
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_call(fuzz_records: Records, examples: int) -> None:
     store, files = fuzz_records.store, fuzz_records.files
     endpoints = st.one_of(
@@ -192,6 +198,7 @@ def test_fuzz_call(fuzz_records: Records, examples: int) -> None:
     _run(check, examples)
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_call_of_the_new_endpoints(fuzz_records: Records, examples: int) -> None:
     """upsert, delete and update_status on bodies naming live and deleted records, and include_deleted
     in page, get and count requests, by name and by path."""
@@ -256,6 +263,7 @@ def _signed(payload: Any) -> str:
     return base64.urlsafe_b64encode(raw + paging._checksum(raw)).rstrip(b"=").decode()
 
 
+@pytest.mark.slow  # EXAMPLES a run, whatever the profile
 def test_fuzz_forged_cursors(fuzz_store: tuple[mo.OutreachStore, Files, list[str]], examples: int) -> None:
     """A re-signed cursor of any payload: page() answers a page or a ValidationError, and store.call
     an envelope, never another exception (an integer beyond 64 bits was an OverflowError)."""

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test check docs stress bench bench-quick clean
+.PHONY: demo test test-fast check docs stress bench bench-quick clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -29,10 +29,15 @@ demo: $(VENV)/.installed-package
 	$(VENV)/bin/mass-outreach demo
 	@echo "(mass-outreach is in $(VENV)/bin: 'source $(VENV)/bin/activate' puts it on PATH for the commands above)"
 
-# the suite on SQLite and on a throwaway PostgreSQL server the test session starts itself
-# (tests/pg_server.py); `MASS_OUTREACH_TEST_ENGINES=sqlite make test` runs without PostgreSQL
+# the whole suite on SQLite and on a throwaway PostgreSQL server the test session starts itself
+# (tests/support/pg_server.py), on every core: each pytest-xdist worker takes whole files and starts its
+# own server; `MASS_OUTREACH_TEST_ENGINES=sqlite make test` runs without PostgreSQL
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
+
+# the loop after each edit: SQLite only, without the tests marked slow, 10 examples a property
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -n auto --dist loadfile --fast --engines=sqlite -m "not slow"
 
 check: $(VENV)/.installed
 	$(PY) -m ruff check mass_outreach tests benchmarks

@@ -1,40 +1,48 @@
 """Shared fixtures and options. `--stress` runs the long tier: the same tests, ten times the size.
 
-`--engines=sqlite,postgresql` (default both; also $MASS_OUTREACH_TEST_ENGINES) selects the engines the
-`store` fixture runs each test on. PostgreSQL is a real server the session starts itself
-(tests/pg_server.py), lazily, the first time a test needs it, or the one $MASS_OUTREACH_TEST_PG_URL
-names. A test that needs PostgreSQL while the server cannot start (or psycopg is missing) errors, with
-the way to opt out; nothing is skipped silently.
+`--engines=sqlite,postgresql` (default both; also $MASS_OUTREACH_TEST_ENGINES) is the one choice of
+engines: a test that needs an engine carries the mark `engine(name, why)` (engine_helpers.on_engine; the
+engine-parametrized fixtures `store`, `target`, `new_store` put it on each case, and a test using the
+PostgreSQL server fixtures gets it by itself), and is deselected when that engine is not chosen.
+`--fast` takes the small Hypothesis profile of `make test-fast`.
+
+PostgreSQL is a real server the session (each xdist worker) starts itself (tests/support/pg_server.py),
+lazily, the first time a test needs it, or the one $MASS_OUTREACH_TEST_PG_URL names. A test that needs
+PostgreSQL while the server cannot start (or psycopg is missing) errors, with the way to opt out; nothing
+is skipped silently.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 import pytest
+from engine_choice import ENGINE_PARAMS, ENGINES, NewStore, fresh_schema, on_engine
 from hypothesis import HealthCheck, settings
-from pg_server import HOW_TO_OPT_OUT, Flavour, PostgresServer, PostgresServerError
+from model_cases import TAGS
+from pg_server import (
+    HOW_TO_OPT_OUT,
+    PG_FOREIGN_URL_ENV,
+    PG_URL_ENV,
+    Flavour,
+    PostgresServer,
+    PostgresServerError,
+)
 from snapshots import admin, schema_of
+from store_cases import EMAIL
 
 import mass_outreach as mo
-from mass_outreach.pytest_plugin import drop_schemas_on, fresh_schema_name, url_with_schema
 
-ENGINES = ("sqlite", "postgresql")
-# fixtures parametrized on the engine: a test using one runs once per selected engine
-ENGINE_FIXTURES = ("store", "target", "new_store")
-ENGINE_PARAMS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param(
-        "postgresql", id="postgresql", marks=[pytest.mark.postgresql, pytest.mark.postgresql_engine]
-    ),
-]
 DEFAULT_ENGINES = "sqlite,postgresql"
-PG_URL_ENV = "MASS_OUTREACH_TEST_PG_URL"  # a server someone runs already: used instead of starting one
-PG_FOREIGN_URL_ENV = "MASS_OUTREACH_TEST_PG_FOREIGN_URL"  # likewise for the foreign flavour
+# fixtures that need a PostgreSQL server: a test using one (also through another fixture) needs the engine
+SERVER_FIXTURES = {
+    "postgres_server": "the PostgreSQL test server",
+    "postgres_foreign_server": "the foreign one",
+}
 
 # tests/external/ is a separate project that uses the pytest plugin; tests run it in a subprocess.
 collect_ignore_glob = ["external/*"]
@@ -52,6 +60,8 @@ settings.register_profile(
     database=None,
     print_blob=True,
 )
+# `make test-fast`: the same derandomized profile with a tenth of the examples
+settings.register_profile("fast", parent=settings.get_profile("default"), max_examples=10)
 settings.register_profile(
     "stress",
     deadline=None,
@@ -68,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=os.environ.get("MASS_OUTREACH_STRESS") == "1",
         help="run the long reliability tier (also MASS_OUTREACH_STRESS=1)",
+    )
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        default=False,
+        help="the small Hypothesis profile of `make test-fast` (10 examples a property, derandomized)",
     )
     parser.addoption(
         "--engines",
@@ -87,19 +103,15 @@ def selected_engines(config: pytest.Config) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    settings.load_profile("stress" if config.getoption("--stress") else "default")
+    if config.getoption("--stress"):
+        settings.load_profile("stress")
+    else:
+        settings.load_profile("fast" if config.getoption("--fast") else "default")
     selected_engines(config)  # a misspelt engine stops the run before collection
     config.addinivalue_line(
-        "markers", "postgresql: needs the test PostgreSQL server (not with --engines=sqlite)"
-    )
-    config.addinivalue_line(
         "markers",
-        "postgresql_engine: needs mo.open of a PostgreSQL URL (deselected without the postgresql engine)",
-    )
-    config.addinivalue_line(
-        "markers",
-        "sqlite_only(why): a test about SQLite itself (its file, PRAGMAs, WAL, migrations of its files), "
-        "run on SQLite only by design; `why` says what of SQLite it is about",
+        "engine(name, why): needs the engine `name` (sqlite or postgresql), deselected when --engines leaves "
+        "it out; `why` says what of that engine the test is about (engine_helpers.on_engine)",
     )
 
 
@@ -107,35 +119,38 @@ def pytest_report_header(config: pytest.Config) -> str:
     engines = selected_engines(config)
     line = f"engines: {', '.join(engines)}"
     if "postgresql" in engines:
-        server = os.environ.get(PG_URL_ENV) or "a throwaway server started on first use (tests/pg_server.py)"
+        server = (
+            os.environ.get(PG_URL_ENV)
+            or "a throwaway server started on first use (tests/support/pg_server.py)"
+        )
         line += f"; PostgreSQL: {server}"
     return line
 
 
+def engines_needed(item: pytest.Item) -> set[str]:
+    """The engines a test needs: its `engine` marks (its own, its module's, its parameters'), and
+    PostgreSQL for a test that uses the server fixtures."""
+    needed: set[str] = set()
+    for mark in item.iter_markers("engine"):
+        if len(mark.args) != 2 or mark.args[0] not in ENGINES or not isinstance(mark.args[1], str):
+            raise pytest.UsageError(
+                f"{item.nodeid}: engine needs its name and reason: engine('sqlite', 'why')"
+            )
+        needed.add(mark.args[0])
+    for name, why in SERVER_FIXTURES.items():
+        if name in getattr(item, "fixturenames", ()):
+            item.add_marker(on_engine("postgresql", why))
+            needed.add("postgresql")
+    return needed
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Deselect (visibly: "N deselected") what the chosen engines leave out."""
-    engines = selected_engines(config)
+    engines = set(selected_engines(config))
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
-        if {"postgres_server", "postgres_foreign_server"} & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.postgresql)
-        param = getattr(item, "callspec", None)
-        params = param.params if param is not None else {}
-        engine = next((params[f] for f in ENGINE_FIXTURES if f in params), None)
-        needs_server = item.get_closest_marker("postgresql") is not None
-        needs_engine = item.get_closest_marker("postgresql_engine") is not None
-        about_sqlite = item.get_closest_marker("sqlite_only")
-        if about_sqlite is not None and not (about_sqlite.args and isinstance(about_sqlite.args[0], str)):
-            raise pytest.UsageError(f"{item.nodeid}: sqlite_only needs its reason: sqlite_only('why')")
-        if (
-            (engine is not None and engine not in engines)
-            or ((needs_server or needs_engine) and "postgresql" not in engines)
-            or (about_sqlite is not None and "sqlite" not in engines)
-        ):
-            drop.append(item)
-        else:
-            keep.append(item)
+        (keep if engines_needed(item) <= engines else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -187,22 +202,6 @@ def postgres_foreign_server(request: pytest.FixtureRequest) -> Iterator[str]:
     yield from start_server(request, "foreign", PG_FOREIGN_URL_ENV)
 
 
-@contextlib.contextmanager
-def fresh_schema(base_url: str) -> Iterator[str]:
-    """`base_url` with `schema=t_<hex>`: the schema is created now and dropped (CASCADE) afterwards,
-    also when the block fails; both through the session's reused connection (snapshots.admin)."""
-    from psycopg import sql
-
-    name = fresh_schema_name()
-    with admin(base_url) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-    try:
-        yield url_with_schema(base_url, name)
-    finally:
-        with admin(base_url) as conn:
-            drop_schemas_on(conn, [name])
-
-
 @pytest.fixture
 def postgres_url(postgres_server: str) -> Iterator[str]:
     """A URL of the session's server with a fresh, empty schema of this test's own (`schema=t_<hex>`),
@@ -252,12 +251,6 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-class NewStore(Protocol):
-    """`with new_store(tags=()) as store:` an empty store holding just `tags`, at every call."""
-
-    def __call__(self, tags: Iterable[str] = ()) -> contextlib.AbstractContextManager[mo.OutreachStore]: ...
-
-
 @pytest.fixture(params=ENGINE_PARAMS)
 def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
     """Empty stores on demand, on each selected engine, for a property test that needs one per example:
@@ -303,3 +296,16 @@ def file_store(db_path: Path) -> Iterator[mo.OutreachStore]:
     """A fresh store in a file (WAL), with no tags."""
     with mo.open(db_path) as s:
         yield s
+
+
+@pytest.fixture
+def db(target: str) -> Iterator[tuple[mo.OutreachStore, Callable[[], Any]]]:
+    """A store on each engine with the test tags and one record, and `unchanged()` to wrap a rejected
+    call (everything stored at the target, read by a connection of its own, is as it was)."""
+    from engine_helpers import unchanged  # not at the top: its Hypothesis settings need the run's profile
+
+    with mo.open(target) as store:
+        for tag in TAGS:
+            store.add_tag(tag)
+        store.insert({**EMAIL, "subject": "there before", "tag": "cold"})
+        yield store, lambda: unchanged(target)

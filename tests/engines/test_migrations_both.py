@@ -128,7 +128,7 @@ def sqlite_old(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.sqlite_only("an SQLite file of an older version")
+@pytest.mark.engine("sqlite", "an SQLite file of an older version")
 def test_sqlite_older_version_migrates_keeping_everything(sqlite_old: Path) -> None:
     old_columns = sqlite_columns(sqlite_old)
     before, tags = sqlite_rows(sqlite_old, old_columns), sqlite_tags(sqlite_old)
@@ -155,7 +155,7 @@ def test_sqlite_older_version_migrates_keeping_everything(sqlite_old: Path) -> N
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
 
 
-@pytest.mark.sqlite_only("an SQLite file of an older version")
+@pytest.mark.engine("sqlite", "an SQLite file of an older version")
 def test_sqlite_a_chain_failing_part_way_leaves_the_old_version(
     sqlite_old: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,7 +187,7 @@ def test_sqlite_a_chain_failing_part_way_leaves_the_old_version(
     assert sqlite_marks(sqlite_old)[1] == NOW
 
 
-@pytest.mark.sqlite_only("the marks of an SQLite file")
+@pytest.mark.engine("sqlite", "the marks of an SQLite file")
 @pytest.mark.parametrize("mode", ["create", "create=False", "readonly"])
 def test_sqlite_a_newer_version_is_refused_untouched(db_path: Path, mode: str) -> None:
     with mo.open(db_path) as store:

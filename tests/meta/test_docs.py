@@ -3,10 +3,10 @@ script and each shell session runs as written, each command line shown parses ag
 `mass-outreach`, every command and option of the command line has an example, and every page is in
 the site's navigation and names only files the repository holds.
 
-The rule for code blocks is tests/test_readme.py's (whose helpers this module uses): ```python blocks
-that define a test are test files, which tests/test_plugin.py runs with pytest; the other ```python
-blocks are scripts, run here; ```bash blocks run here; ```console blocks are shown, not run, and the
-remaining kinds (```text, ```json, ```ruby) are output or another language."""
+The rule for code blocks is tests/meta/test_readme.py's (its helpers: tests/support/readme_blocks.py):
+```python blocks that define a test are test files, which tests/surfaces/test_plugin.py runs with
+pytest; the other ```python blocks are scripts, run here; ```bash blocks run here; ```console blocks
+are shown, not run, and the remaining kinds (```text, ```json, ```ruby) are output or another language."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from typing import NamedTuple
 import click
 import pytest
 from click.testing import CliRunner
-from test_readme import DOCS, README, ROOT, documents, is_test_file, python_blocks
+from readme_blocks import DOCS, README, ROOT, documents, is_test_file, python_blocks
 
 from mass_outreach.cli import cli
 

@@ -1,4 +1,4 @@
-"""Concurrency child for tests/test_reliability_concurrency.py and test_reliability_locks.py.
+"""Concurrency child for tests/reliability/test_reliability_concurrency.py and test_reliability_locks.py.
 
 `python3 concurrent_worker.py ROLE DB SEED OPS [COUNTER_ID ...]` prints `ready`, waits for a line on
 stdin (the parent's barrier: every process starts at once), works, then prints one JSON line of what

@@ -1,5 +1,6 @@
 """Crash-test child: bulk inserts and updates in a loop, announcing each operation before it starts and
-reporting it once it is committed, one flushed line each; tests/test_reliability_crash.py SIGKILLs it.
+reporting it once it is committed, one flushed line each; test_reliability_crash.py (beside it)
+SIGKILLs it.
 
 Lines (space separated): `open`; `begin I <marker> <n>` / `done I <marker>` for a batch insert of n
 rows whose subject is the marker; `begin U <marker> <token>` / `done U <marker>` for an update that gives

@@ -1,4 +1,4 @@
-"""Disk-full child for tests/test_reliability_diskfull.py: `python3 diskfull_worker.py DB SEED LIMITS`.
+"""Disk-full child for test_reliability_diskfull.py (beside it): `python3 diskfull_worker.py DB SEED LIMITS`.
 
 For each of LIMITS file-size limits (RLIMIT_FSIZE, with SIGXFSZ ignored, so a write past the limit
 fails with EFBIG as on a full disk) it writes batches until one fails, then lifts the limit and writes

@@ -36,7 +36,8 @@ __all__ = ["TABLE_COLUMNS", "cli", "parse_filters", "render_table"]
     default=DEFAULT_DB,
     show_default=True,
     show_envvar=True,
-    help="The store's SQLite file. Commands that write create it; commands that read need it.",
+    help="The store: an SQLite file or a postgresql:// URL. Commands that write create it; commands "
+    "that read need it.",
 )
 @click.pass_context
 def cli(ctx: click.Context, db: str) -> None:
@@ -44,8 +45,8 @@ def cli(ctx: click.Context, db: str) -> None:
     export, tags, a demo and a loopback HTTP fake.
 
     Request bodies are JSON as the MassProspecting API takes them; responses are its envelopes
-    ({"status": "success", ...} or {"status": "<error messages>"}). Exit status: 0 success, 1 error,
-    2 usage error.
+    (`{"status": "success", ...}` or `{"status": "<error messages>"}`). Exit status: 0 success,
+    1 error, 2 usage error.
 
     \b
     Start with:  mass-outreach demo

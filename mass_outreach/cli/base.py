@@ -54,7 +54,7 @@ class Group(click.Group):
                 metavar="PATH",
                 expose_value=False,
                 callback=_db_after_command,
-                help="The store's file, as --db before the command (this one wins).",
+                help="The store (a file or a URL), as --db before the command (this one wins).",
             )
         )
         super().add_command(cmd, name)

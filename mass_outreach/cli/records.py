@@ -19,6 +19,14 @@ from .tables import page_footer, render_table
 __all__ = ["count", "delete", "get", "insert", "page", "update", "update_status", "upsert"]
 
 
+def _send_creating(ctx: click.Context, endpoint: str, body: str) -> None:
+    """A write that may create the store: judged first on an empty scratch store, then sent."""
+    data = read_body(body)
+    _judged_before_creating(ctx, endpoint, data)
+    with opened_store(ctx, create=True) as store:
+        emit(store.call(endpoint, data))
+
+
 def _judged_before_creating(ctx: click.Context, endpoint: str, data: bytes | str | None) -> None:
     """Refuse a body that an empty store refuses before the store is created: a command that fails
     leaves no new file (nor a schema's tables, which are never removed), and none is created just to
@@ -40,10 +48,7 @@ def insert(ctx: click.Context, body: str) -> None:
     \b
     mass-outreach insert '{"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}'
     """
-    data = read_body(body)
-    _judged_before_creating(ctx, "insert", data)
-    with opened_store(ctx, create=True) as store:
-        emit(store.call("insert", data))
+    _send_creating(ctx, "insert", body)
 
 
 @click.command()
@@ -61,7 +66,7 @@ def update(ctx: click.Context, body: str) -> None:
         emit(store.call("update", data))
 
 
-@click.command()
+@click.command(short_help="Update the record BODY names, or insert it if there is none.")
 @click.argument("body", metavar="BODY")
 @click.pass_context
 def upsert(ctx: click.Context, body: str) -> None:
@@ -72,13 +77,10 @@ def upsert(ctx: click.Context, body: str) -> None:
     \b
     mass-outreach upsert '{"id": "…", "outreach_type": "LinkedIn_DirectMessage", "status": "running"}'
     """
-    data = read_body(body)
-    _judged_before_creating(ctx, "upsert", data)
-    with opened_store(ctx, create=True) as store:
-        emit(store.call("upsert", data))
+    _send_creating(ctx, "upsert", body)
 
 
-@click.command()
+@click.command(short_help="Delete a record (a soft delete) and print it.")
 @click.argument("record_id", metavar="ID")
 @click.option(
     "--expected-version",
@@ -117,7 +119,7 @@ def update_status(ctx: click.Context, body: str) -> None:
         emit(store.call("update_status", data))
 
 
-@click.command()
+@click.command(short_help="Print the record with this id.")
 @click.argument("record_id", metavar="ID")
 @include_deleted_option
 @click.pass_context

@@ -12,7 +12,7 @@ from .output import fail, success
 __all__ = ["tags"]
 
 
-@click.group(cls=Group, invoke_without_command=True)
+@click.group(cls=Group, invoke_without_command=True, short_help="List, add or remove the registered tags.")
 @click.pass_context
 def tags(ctx: click.Context) -> None:
     """List the registered tags (a record's tag must be one of them).

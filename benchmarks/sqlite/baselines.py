@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 import mass_outreach as mo
-from mass_outreach.backends.sqlite.schema import ddl, statements
+from mass_outreach.backends.sqlite.ddl import ddl, statements
 from mass_outreach.model import COLUMNS, EMAIL_TYPES
 
 from ..data import TAGS

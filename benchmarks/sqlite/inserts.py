@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 import mass_outreach as mo
-from mass_outreach.backends.sqlite.schema import ddl, statements
+from mass_outreach.backends.sqlite.ddl import ddl, statements
 from mass_outreach.model import COLUMNS, insert_row
 
 from ..data import TAGS, full_rows, jsonl_lines

@@ -15,7 +15,7 @@ import pytest
 from sqlite_files import refused_untouched
 
 import mass_outreach as mo
-from mass_outreach.backends.sqlite import schema
+from mass_outreach.backends.sqlite import ddl, schema
 
 pytestmark = pytest.mark.engine(
     "sqlite", "the migration of a version-1 SQLite file (PostgreSQL's first schema is version 2)"
@@ -160,7 +160,7 @@ def test_a_broken_foreign_key_fails_the_migration_untouched(v1: Path) -> None:
 
 def test_a_step_failing_halfway_leaves_the_file_untouched(v1: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The table rebuilt, then a failure: all of it is rolled back."""
-    real = schema.rebuild_table
+    real = ddl.rebuild_table
     ran: list[str] = []
 
     def rebuild_then_fail(conn: sqlite3.Connection, name: str) -> None:
@@ -168,7 +168,7 @@ def test_a_step_failing_halfway_leaves_the_file_untouched(v1: Path, monkeypatch:
         ran.append(name)
         raise sqlite3.OperationalError("disk I/O error (simulated)")
 
-    monkeypatch.setattr(schema, "rebuild_table", rebuild_then_fail)
+    monkeypatch.setattr(ddl, "rebuild_table", rebuild_then_fail)
     refused_untouched(v1)
     assert ran == ["outreach"]
     monkeypatch.undo()

@@ -29,11 +29,11 @@ from sqlite_files import refused_untouched
 
 import mass_outreach as mo
 from mass_outreach import model
-from mass_outreach.backends.sqlite import schema
+from mass_outreach.backends.sqlite import ddl, schema
 from mass_outreach.model import COLUMNS, ENUMS, TEXT_LIMITS, WHITESPACE
 from mass_outreach.paging import build_query
 
-DDL = schema.ddl()
+DDL = ddl.ddl()
 INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
@@ -42,7 +42,7 @@ def raw() -> Iterator[sqlite3.Connection]:
     """A bare connection to a database built from schema.sql, with the store's pragmas."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")
-    for stmt in schema.statements(DDL):
+    for stmt in ddl.statements(DDL):
         conn.execute(stmt)
     conn.execute("INSERT INTO tag (name) VALUES ('t')")
     yield conn
@@ -141,7 +141,7 @@ def test_python_takes_the_rows_the_store_checks_itself_and_the_good_ones(changes
 
 
 def outreach_ddl() -> str:
-    return schema.table_ddl("outreach")
+    return ddl.table_ddl("outreach")
 
 
 def column_clause(name: str) -> str:
@@ -169,7 +169,7 @@ def test_enum_lists_in_schema_sql_match_the_model() -> None:
 def test_text_limits_in_schema_sql_match_the_model() -> None:
     for name, (_, high) in TEXT_LIMITS.items():
         if name == "tag":
-            m = re.search(r"length\(name\) BETWEEN (\d+) AND (\d+)", schema.table_ddl("tag"))
+            m = re.search(r"length\(name\) BETWEEN (\d+) AND (\d+)", ddl.table_ddl("tag"))
             assert m and (int(m[1]), int(m[2])) == TEXT_LIMITS["tag"]
             continue
         m = re.search(rf"length\({name}\) <= (\d+)", column_clause(name))
@@ -536,9 +536,9 @@ def to_next(monkeypatch: pytest.MonkeyPatch, change: tuple[str, str]) -> list[in
 
     def migrate(conn: sqlite3.Connection) -> None:
         ran.append(1)
-        schema.rebuild_table(conn, "outreach")
+        ddl.rebuild_table(conn, "outreach")
 
-    monkeypatch.setattr(schema, "ddl", lambda: text)
+    monkeypatch.setattr(ddl, "ddl", lambda: text)
     monkeypatch.setattr(schema, "SCHEMA_VERSION", NOW + 1)
     monkeypatch.setattr(schema, "MIGRATIONS", {NOW: migrate})
     return ran

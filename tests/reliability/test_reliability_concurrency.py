@@ -19,7 +19,7 @@ import barrier
 import pytest
 
 import mass_outreach as mo
-from mass_outreach.backends.sqlite import schema
+from mass_outreach.backends.sqlite import ddl, schema
 
 pytestmark = pytest.mark.slow  # child processes racing
 
@@ -199,7 +199,7 @@ def _create_schema_now(db: Path) -> str:
     con = _plain_connect(db, isolation_level=None, timeout=0)
     try:
         con.execute("BEGIN IMMEDIATE")
-        for stmt in schema.statements(schema.ddl()):
+        for stmt in ddl.statements(ddl.ddl()):
             con.execute(stmt)
         con.execute(f"PRAGMA application_id = {schema.APPLICATION_ID}")
         con.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION}")

@@ -1,70 +1,21 @@
-"""The SQLite file format: schema.sql, the marks that say a file is ours, its inspection before any
-write, and its creation or migration (the steps are in migrations.py) in one write transaction."""
+"""The SQLite file format: the marks that say a file is ours, its inspection before any write, and
+its creation (from ddl.py's schema.sql) or migration (migrations.py's steps) in one write transaction."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
 from functools import cache
-from importlib import resources
 
 from ...errors import SchemaError
 from .. import migrations
 from ..migrations import SCHEMA_VERSION
+from . import ddl as _ddl
 from .migrations import MIGRATIONS
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "ddl", "inspect", "prepare"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "SCHEMA_VERSION", "inspect", "prepare"]
 
 APPLICATION_ID = 0x4D4F5554  # "MOUT"
-
-
-@cache
-def ddl() -> str:
-    """The text of schema.sql, package data beside this module."""
-    return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
-
-
-def statements(script: str) -> Iterator[str]:
-    """Split a script into complete SQL statements (executescript would commit our transaction)."""
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        if not buf and (not line.strip() or line.lstrip().startswith("--")):
-            continue
-        buf += line
-        if sqlite3.complete_statement(buf):
-            yield buf.strip()
-            buf = ""
-    if buf.strip():
-        yield buf.strip()
-
-
-def table_ddl(name: str) -> str:
-    """The CREATE TABLE statement for one table in schema.sql."""
-    for stmt in statements(ddl()):
-        if stmt.upper().startswith(f"CREATE TABLE {name.upper()} "):
-            return stmt
-    raise KeyError(name)
-
-
-def rebuild_table(conn: sqlite3.Connection, name: str) -> None:
-    """Rebuild one table to the shape schema.sql gives it now, keeping its rows and indexes.
-
-    SQLite cannot alter a CHECK in place, so a changed enum needs this (the documented 12-step
-    procedure, inside the caller's transaction). Rows that break the new rules make it fail whole.
-    """
-    columns = [row[1] for row in conn.execute(f"PRAGMA table_info({name})")]
-    tmp = f"{name}__new"
-    conn.execute(table_ddl(name).replace(f"CREATE TABLE {name} ", f"CREATE TABLE {tmp} ", 1))
-    conn.execute(f"INSERT INTO {tmp} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM {name}")
-    conn.execute(f"DROP TABLE {name}")
-    conn.execute(f"ALTER TABLE {tmp} RENAME TO {name}")
-    for stmt in statements(ddl()):
-        if stmt.upper().startswith("CREATE INDEX") and f" ON {name} (" in stmt:
-            conn.execute(stmt.replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ", 1))
-    problems = conn.execute("PRAGMA foreign_key_check").fetchall()
-    if problems:
-        raise SchemaError(f"rebuilding {name} broke {len(problems)} foreign keys")
 
 
 def read_marks(conn: sqlite3.Connection) -> tuple[int, int, int]:
@@ -102,7 +53,7 @@ def _expected(script: str) -> _Objects:
     source of the DDL)."""
     conn = sqlite3.connect(":memory:")
     try:
-        for stmt in statements(script):
+        for stmt in _ddl.statements(script):
             conn.execute(stmt)
         names = conn.execute("SELECT type, name FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
         tables = {name: _columns(conn, name) for kind, name in names if kind == "table"}
@@ -132,7 +83,7 @@ def check_objects(conn: sqlite3.Connection, path: str) -> None:
     """Raise SchemaError, naming the file and what is missing, unless it holds every table (with every
     column) and every index of schema.sql. The marks alone do not prove that: another tool may have
     dropped a table, or written our marks into a file of its own. Objects of the user's own are allowed."""
-    tables, indexes = _expected(ddl())
+    tables, indexes = _expected(_ddl.ddl())
     missing: list[str] = []
     for table, columns in tables.items():
         found = _columns(conn, table)
@@ -180,7 +131,7 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
         app, version, objects = read_marks(conn)
         if check_marks(app, version, objects, path):
             if objects == 0:
-                for stmt in statements(ddl()):
+                for stmt in _ddl.statements(_ddl.ddl()):
                     conn.execute(stmt)
             else:  # refused: e.g. rows that break a new CHECK
                 steps = migrations.chain(MIGRATIONS, version, SCHEMA_VERSION) or []

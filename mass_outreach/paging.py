@@ -288,8 +288,9 @@ class Query(msgspec.Struct, frozen=True):
         (the term the partial indexes of schema.sql require)."""
         conds, params = where_clause(self.filters, dialect)
         if not self.include_deleted:
-            # a time range on delete_time asks for deleted records only: none, without include_deleted
-            ranged = isinstance(self.filters.get("delete_time"), dict)
+            # a time range on delete_time asks for deleted records only: none, without include_deleted;
+            # an empty one ({}) sets no bound, like every empty range: it is no filter at all
+            ranged = bool(self.filters.get("delete_time"))  # None (null: live ones) or {}: False
             conds.insert(0, "1 = 0" if ranged else "delete_time IS NULL")
         return conds, params
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import numbers
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -42,6 +43,9 @@ from .urls import UrlPolicy, url_checker
 __all__ = ["InsertReport", "OutreachStore", "UpdateReport", "UpsertReport", "open"]
 
 DEFAULT_TIMEOUT = 10.0
+# the longest lock wait either engine takes: a C int of milliseconds (SQLite's busy_timeout, PostgreSQL's
+# lock_timeout); a longer timeout, math.inf too, waits this long (about 24.8 days) on both
+LONGEST_TIMEOUT = 2_147_483.647
 
 
 class OutreachStore:
@@ -60,7 +64,7 @@ class OutreachStore:
         self._url_check = url_checker(url_policy)
         self.url_policy = url_policy
         self.readonly = readonly
-        self.timeout = float(timeout)
+        self.timeout = check_timeout(timeout)
         self._engine: Engine = engine_for(path)(path, create=create, readonly=readonly, timeout=self.timeout)
         self.path: str = self._engine.target
 
@@ -422,6 +426,20 @@ class OutreachStore:
         deleted ones too), streamed in one transaction, into a store that holds no record (a copy never
         merges); return how many went in. A bad record raises as in insert_many, naming its index."""
         return bulk.load(self._engine, records, tags)
+
+
+def check_timeout(timeout: Any) -> float:
+    """The lock wait in seconds that both engines take: a number, 0 (wait for no lock) or more, capped
+    at LONGEST_TIMEOUT; NaN, a negative number or a non-number is a ValidationError naming it."""
+    if isinstance(timeout, numbers.Real) and not isinstance(timeout, bool):
+        seconds = float(timeout)
+        if seconds >= 0:  # False for NaN
+            return min(seconds, LONGEST_TIMEOUT)
+    raise ValidationError.one(
+        "timeout",
+        f"The timeout must be a number of seconds, 0 or more (math.inf: as long as the engine can), "
+        f"not {repr(timeout)[:40]}.",
+    )
 
 
 def _check_flag(name: str, value: Any) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import StorageError
 from ..base import closed_error
+from .url import SECRET_KEYS
 
 if TYPE_CHECKING:
     import psycopg
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Connections", "import_driver"]
 
 POOL_MIN, POOL_MAX = 1, 10
+# the least time to get a connection: making one takes round trips of its own, which a timeout meant for
+# lock waits (0: wait for none) must not rule out; libpq's connect_timeout takes whole seconds, 1 at least
+CONNECT_WAIT = 1.0
 
 
 def import_driver() -> tuple[Any, Any]:
@@ -147,7 +151,7 @@ class Connections:
         """The driver, the libpq keywords of every connection, and an empty pool (made on first use)."""
         self._psycopg, self._psycopg_pool = import_driver()
         self._keywords = keywords
-        self._keywords.setdefault("connect_timeout", str(max(1, round(timeout))))
+        self._keywords.setdefault("connect_timeout", str(round(max(CONNECT_WAIT, timeout))))
         self._keywords["autocommit"] = True
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -168,6 +172,7 @@ class Connections:
             "SET IntervalStyle = 'postgres'",
             "SET client_encoding = 'UTF8'",
             "SET standard_conforming_strings = on",
+            # milliseconds, at most the store's LONGEST_TIMEOUT; 1 for a timeout of 0 (0 means no limit)
             f"SET lock_timeout = {max(1, int(self.timeout * 1000))}",
             "SET default_transaction_isolation = 'read committed'",
         ]
@@ -202,8 +207,8 @@ class Connections:
                     max_size=POOL_MAX,
                     open=True,
                     configure=self._configure,
-                    timeout=self.timeout,
-                    reconnect_timeout=max(self.timeout, 1.0),
+                    timeout=max(self.timeout, CONNECT_WAIT),
+                    reconnect_timeout=max(self.timeout, CONNECT_WAIT),
                     name="mass_outreach",
                 )
             return self._pool
@@ -230,7 +235,8 @@ class Connections:
                 closed_error()
                 if self._closed
                 else StorageError(
-                    f"No connection to {self.target} within {self.timeout:g} s: {self._scrub(str(exc))}"
+                    f"No connection to {self.target} within {max(self.timeout, CONNECT_WAIT):g} s: "
+                    f"{self._scrub(str(exc))}"
                 )
             ) from None
 
@@ -279,4 +285,9 @@ class Connections:
                 conn.raw.execute("ROLLBACK")
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._password, "***") if self._password else text
+        """`text` with every secret of the URL (password, sslpassword, ...) masked."""
+        for key in SECRET_KEYS:
+            secret = self._keywords.get(key)
+            if secret:
+                text = text.replace(secret, "***")
+        return text

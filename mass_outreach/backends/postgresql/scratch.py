@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from .url import url_with_schema
+from .url import parse_url, url_with_schema
 
 __all__ = ["drop_schemas", "drop_schemas_on", "fresh_schema_name", "scratch_url"]
 
@@ -24,13 +24,15 @@ def scratch_url(url: str) -> str:
 
 def drop_schemas(url: str, schemas: Iterable[str]) -> None:
     """DROP SCHEMA ... CASCADE for each of `schemas` (missing ones are fine), on the server and
-    database of `url` (its own `schema=` is ignored), over one connection."""
+    database of `url` (its own `schema=` is ignored), over one connection made with the keywords a
+    store of `url` connects with (parse_url), so the cleanup reads the URL exactly as the store did."""
     names = list(schemas)
     if not names:
         return
     import psycopg
 
-    with psycopg.connect(url_with_schema(url, None), autocommit=True) as conn:
+    keywords = parse_url(url)[0]
+    with psycopg.connect(**keywords, autocommit=True) as conn:
         drop_schemas_on(conn, names)
 
 

@@ -4,17 +4,18 @@ migrations, a registry of steps keyed by the version each starts from, run as on
 Each engine keeps its registry in its own `migrations.py` (`MIGRATIONS: Registry`): the step from
 version v takes a store at version v to v + 1, inside the one transaction that the engine opens for
 the whole chain and commits only after the new version's mark is written and its objects checked. A
-new schema version is one step per engine, and SCHEMA_VERSION + 1 here.
+new schema version is one step per engine, and SCHEMA_VERSION + 1 here. The runner, not each step,
+keeps the user's own objects (an engine's `Keeper`): every step gets that care without asking.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ..errors import SchemaError
 
-__all__ = ["SCHEMA_VERSION", "Migration", "Registry", "Step", "chain", "run"]
+__all__ = ["SCHEMA_VERSION", "Keeper", "Migration", "Registry", "Step", "chain", "run"]
 
 #: the version this mass_outreach writes and reads, on every engine
 SCHEMA_VERSION = 2
@@ -41,20 +42,47 @@ def chain(registry: Registry, found: int, current: int) -> list[Migration] | Non
     return [Migration(v, v + 1, registry[v]) for v in range(found, current)]
 
 
+class Keeper(Protocol):
+    """An engine's care of the user's own objects (indexes, triggers, views, foreign keys to the store's
+    tables) across a chain, so that no step loses one silently: `save` reads them before the first step
+    and may set aside what a step would trip on; `restore` after the last step puts back what the steps
+    dropped and returns a line for each object it could not (empty if none)."""
+
+    def save(self, conn: Any) -> Any: ...
+
+    def restore(self, conn: Any, saved: Any) -> list[str]: ...
+
+
 def run(
     conn: Any,
     steps: list[Migration],
     where: str,
     refused: type[BaseException] | tuple[type[BaseException], ...],
+    *,
+    keeper: Keeper | None = None,
+    explain: Callable[[BaseException], str] = str,
 ) -> None:
     """Apply `steps` in order on `conn`, inside the caller's transaction (which rolls all of them back
-    if any fails). A database error of the `refused` kind (rows that break a new CHECK, say) becomes a
-    SchemaError naming `where` and the step; anything else is raised as it is."""
+    if any fails). A database error of the `refused` kind (rows that break a new CHECK, an object of
+    the user's that blocks a change) becomes a SchemaError naming `where`, the step and what `explain`
+    says of the error; anything else is raised as it is. With a `keeper`, an object of the user's that
+    the chain would lose is a SchemaError too, which names each one and says how to proceed."""
+    if not steps:
+        return
+    saved = keeper.save(conn) if keeper is not None else None
     for step in steps:
         try:
             step.apply(conn)
         except refused as exc:
             raise SchemaError(
                 f"{where}: migrating schema version {step.from_version} to {step.to_version} failed, "
-                f"nothing was changed: {exc}"
+                f"nothing was changed: {explain(exc)}"
             ) from exc
+    lost = keeper.restore(conn, saved) if keeper is not None else []
+    if lost:
+        raise SchemaError(
+            f"{where}: migrating schema version {steps[0].from_version} to {steps[-1].to_version} would "
+            f"lose objects of your own, so nothing was changed: {'; '.join(lost)}. To proceed: keep their "
+            "SQL, drop them, open the store again (it migrates), then create them again in a form that "
+            "fits the new schema"
+        )

@@ -19,7 +19,7 @@ from ...errors import SchemaError, StorageError
 from ...model import COLUMNS
 from .. import migrations
 from ..migrations import SCHEMA_VERSION, Migration
-from .migrations import MIGRATIONS
+from .migrations import MIGRATIONS, UserObjects, explain
 
 if TYPE_CHECKING:
     import psycopg
@@ -49,6 +49,13 @@ def ddl() -> str:
 
 def index_names() -> list[str]:
     return re.findall(r"^CREATE INDEX (\w+) ON", ddl(), flags=re.MULTILINE)
+
+
+def own_names() -> frozenset[str]:
+    """The names of the objects schema.sql makes, and of their primary keys' indexes: the store's own.
+    Every other object that hangs on the store's tables is the user's."""
+    made = re.findall(r"^CREATE (?:TABLE|INDEX|TRIGGER|FUNCTION) (\w+)", ddl(), flags=re.MULTILINE)
+    return frozenset(made) | {f"{t}_pkey" for t in _TABLES}
 
 
 class SchemaKeeper:
@@ -209,7 +216,14 @@ class SchemaKeeper:
                         (APPLICATION, SCHEMA_VERSION),
                     )
                 else:
-                    migrations.run(conn, steps, where, self._psycopg.Error)
+                    migrations.run(
+                        conn,
+                        steps,
+                        where,
+                        self._psycopg.Error,
+                        keeper=UserObjects(_TABLES, own_names()),
+                        explain=explain,
+                    )
                     conn.execute("UPDATE mass_outreach SET version = %s", (SCHEMA_VERSION,))
             self._check_objects(conn, name)
             conn.execute("COMMIT")

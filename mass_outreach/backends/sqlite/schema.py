@@ -124,22 +124,28 @@ def prepare(conn: sqlite3.Connection, path: str) -> None:
     """Create the schema in an empty file, or migrate an older one, in one write transaction.
 
     The caller has checked the marks without writing; they are read again under the write lock,
-    since another process may have created the schema meanwhile.
+    since another process may have created the schema meanwhile. Foreign keys are off meanwhile (a
+    rebuild drops a table the user's tables may refer to: with them on, SQLite would delete or refuse
+    those rows), and every one is checked before the commit.
     """
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction: so before BEGIN
     try:
-        app, version, objects = read_marks(conn)
-        if check_marks(app, version, objects, path):
-            if objects == 0:
-                for stmt in _ddl.statements(_ddl.ddl()):
-                    conn.execute(stmt)
-            else:  # refused: e.g. rows that break a new CHECK
-                steps = migrations.chain(MIGRATIONS, version, SCHEMA_VERSION) or []
-                migrations.run(conn, steps, path, sqlite3.DatabaseError)
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        check_objects(conn, path)  # what we made or migrated, or what another process made meanwhile
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            app, version, objects = read_marks(conn)
+            if check_marks(app, version, objects, path):
+                if objects == 0:
+                    for stmt in _ddl.statements(_ddl.ddl()):
+                        conn.execute(stmt)
+                else:  # refused: e.g. rows that break a new CHECK, an object of the user's in the way
+                    steps = migrations.chain(MIGRATIONS, version, SCHEMA_VERSION) or []
+                    migrations.run(conn, steps, path, sqlite3.DatabaseError, keeper=_ddl.UserObjects())
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            check_objects(conn, path)  # what we made or migrated, or what another process made meanwhile
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")

@@ -30,9 +30,9 @@ from mass_outreach.strategies import RULES, InvalidCase, invalid_cases
 
 __all__ = ["run_target"]  # the fixture, from tests/support/cli_runs.py
 
-LIVE = "123e4567-e89b-12d3-a456-426614174000"  # a live GMail record at version 1, tagged `lead`
-GONE = "123e4567-e89b-12d3-a456-426614174001"  # a deleted LinkedIn record
-MISSING = "00000000-0000-4000-8000-000000000000"  # no record has it
+LIVE = "5b0c1f7e-3a52-4d1e-9c1a-7f0e4b2d9a11"  # a live GMail record at version 1, tagged `lead`
+GONE = "5b0c1f7e-3a52-4d1e-9c1a-7f0e4b2d9a12"  # a deleted LinkedIn record
+MISSING = "5b0c1f7e-3a52-4d1e-9c1a-7f0e4b2d9a13"  # no record has it
 
 BAD_ID = ("id", "The id must be a UUID (8-4-4-4-12 hexadecimal digits).")
 BAD_EXPECTED = ("expected_version", "The expected_version must be a positive integer.")

@@ -151,7 +151,7 @@ class OutreachStore:
         try:
             row = insert_row(body)
         except BodyErrors as failure:
-            raise bulk.completed(self._engine, failure, bulk.insert_problems) from None
+            raise bulk.completed(self._engine, failure, writes.insert_problems) from None
         self._check_url(row[URL], always=True)
         with self._write() as conn:
             return writes.insert(conn, self._engine, row)
@@ -341,7 +341,7 @@ class OutreachStore:
         try:
             ident, changes, expected = update_fields(writes.update_body(body, fields, expected_version))
         except BodyErrors as failure:
-            raise bulk.completed(self._engine, failure, bulk.update_problems) from None
+            raise bulk.completed(self._engine, failure, writes.update_problems) from None
         self._check_url(changes.get("screenshot_url"))
         return writes.update_one(self._engine, ident, changes, expected)
 
@@ -408,8 +408,8 @@ class OutreachStore:
             raise TypeError("upsert() takes a body or keyword fields, not both")
         try:
             plan = writes.upsert_plan(body, expected_version)
-        except BodyErrors as failure:  # an insert (no id) whose body broke a rule
-            raise bulk.completed(self._engine, failure, bulk.insert_problems) from None
+        except BodyErrors as failure:  # no usable id, so no record to look up: a tag is all the store adds
+            raise bulk.completed(self._engine, failure, writes.insert_problems) from None
         self._check_url(writes.plan_url(plan))
         with self._write() as conn:
             return writes.upsert(conn, self._engine, plan, None)[0]

@@ -16,14 +16,12 @@ import msgspec
 from ..backends import Engine
 from ..errors import ConflictError, NotFoundError, OutreachError, ValidationError
 from ..ids import new_ids
-from ..model import COLUMNS, BodyErrors, Row, check_tag_name, cross_check, insert_row, now_text, update_fields
+from ..model import BodyErrors, Row, check_tag_name, insert_row, now_text, update_fields
 from ..urls import Checker
 from . import writes
 from .rows import (
-    DELETE,
     ID,
     INSERT,
-    SELECT,
     TAG,
     URL,
     Conn,
@@ -31,10 +29,10 @@ from .rows import (
     fill,
     id_in_use,
     integrity_error,
-    tag_registered,
     tag_set,
     unknown_tag,
 )
+from .writes import insert_problems, update_problems
 
 __all__ = ["InsertReport", "OnError", "UpdateReport", "UpsertReport"]
 
@@ -387,34 +385,6 @@ def _refusals(
 
 
 # --- every problem of a body together ----------------------------------------------------------------
-
-
-def insert_problems(conn: Conn, failure: BodyErrors) -> list[tuple[str, str]]:
-    """What the store knows of an insert body that broke a rule: an unregistered tag, an id in use."""
-    tag = failure.fields.get("tag")
-    errors = unknown_tag(tag) if tag is not None and not tag_registered(conn, tag) else []
-    return errors + id_in_use(conn, failure.fields.get("id"))
-
-
-def update_problems(conn: Conn, failure: BodyErrors) -> list[tuple[str, str]]:
-    """What the store knows of an update body that broke a rule: the record missing, or the rules
-    across fields on the merged record (for the fields that passed their own), and an unregistered tag."""
-    fields = failure.fields
-    errors: list[tuple[str, str]] = []
-    ident = fields.get("id")
-    if ident is not None:
-        row = conn.execute(f"{SELECT} WHERE id = ?", (ident,)).fetchone()
-        if row is None:
-            errors.append(("id", f"The outreach '{ident}' does not exist."))
-        elif row[DELETE] is not None:
-            errors.append(("id", f"The outreach '{ident}' was deleted."))
-        elif "outreach_type" not in failure.bad:  # else the email-type rule cannot be judged
-            merged = {**dict(zip(COLUMNS, row, strict=True)), **fields}
-            errors += [e for e in cross_check(merged["outreach_type"], merged) if e[0] not in failure.bad]
-    tag = fields.get("tag")
-    if tag is not None and not tag_registered(conn, tag):
-        errors += unknown_tag(tag)
-    return errors
 
 
 def add_store_problems(engine: Engine, failures: list[BodyErrors], problems: Problems | None) -> None:

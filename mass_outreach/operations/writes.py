@@ -1,8 +1,9 @@
 """The write transactions on one record: insert, update (a compare-and-set, redone on a lost race),
 update_status, delete and upsert, with the one stamp a write gives a record (`next_stamp`) and the one
-expected-version check (`check_expected`). Each but `update_one` (which opens its own, to redo a lost
-compare-and-set) runs inside a transaction its caller opened, so the bulk pipeline applies the same
-ones row by row."""
+expected-version check (`check_expected`), and what the store adds to a body that broke a rule
+(`insert_problems`, `update_problems`: every problem is reported at once). Each but `update_one`
+(which opens its own, to redo a lost compare-and-set) runs inside a transaction its caller opened, so
+the bulk pipeline applies the same ones row by row."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..errors import ConflictError, NotFoundError, ValidationError
 from ..ids import new_ids
 from ..model import (
     COLUMNS,
+    BodyErrors,
     Outreach,
     Row,
     _Bad,
@@ -288,53 +290,140 @@ def target(
     return ident, status, expected
 
 
+# --- what the store adds to a body that broke a rule -----------------------------------------------
+
+
+def insert_problems(conn: Conn, failure: BodyErrors) -> list[tuple[str, str]]:
+    """What the store knows of an insert body that broke a rule: an unregistered tag, an id in use."""
+    tag = failure.fields.get("tag")
+    errors = unknown_tag(tag) if tag is not None and not tag_registered(conn, tag) else []
+    return errors + id_in_use(conn, failure.fields.get("id"))
+
+
+def update_problems(conn: Conn, failure: BodyErrors) -> list[tuple[str, str]]:
+    """What the store knows of an update body that broke a rule: the record missing, or the rules
+    across fields on the merged record (for the fields that passed their own), and an unregistered tag."""
+    fields = failure.fields
+    errors: list[tuple[str, str]] = []
+    ident = fields.get("id")
+    if ident is not None:
+        row = conn.execute(f"{SELECT} WHERE id = ?", (ident,)).fetchone()
+        if row is None:
+            errors.append(("id", f"The outreach '{ident}' does not exist."))
+        elif row[DELETE] is not None:
+            errors.append(("id", f"The outreach '{ident}' was deleted."))
+        elif "outreach_type" not in failure.bad:  # else the email-type rule cannot be judged
+            merged = {**dict(zip(COLUMNS, row, strict=True)), **fields}
+            errors += [e for e in cross_check(merged["outreach_type"], merged) if e[0] not in failure.bad]
+    tag = fields.get("tag")
+    if tag is not None and not tag_registered(conn, tag):
+        errors += unknown_tag(tag)
+    return errors
+
+
 # --- upsert ---------------------------------------------------------------------------------------
+#
+# Every problem of an upsert body is reported at once, under the rules of the way it goes: an update's
+# (update_fields, then update_problems) when its id names a record, live or deleted, or when it carries
+# an expected_version beside an id (a compare-and-set never inserts); an insert's (insert_row, then
+# insert_problems) when it has no id, an id that is not a UUID (no record has one), or one no record
+# has. A bad expected_version, or one with no id to compare with, joins either way's errors. Where the
+# way is known without the store (no usable id), the body's BodyErrors is raised at once and completed
+# like insert's; otherwise the transaction completes the errors of the way the stored record decides.
+
+
+class Broken(msgspec.Struct, array_like=True, frozen=True):
+    """One way's rule errors for an upsert body, with what BodyErrors keeps for the store's checks (the
+    fields that passed, the keys that broke a rule); a struct, so that a plan can wait in the spool."""
+
+    errors: list[tuple[str, str]]
+    fields: dict[str, Any]
+    bad: list[str]
+
+    def failure(self) -> BodyErrors:
+        return BodyErrors(self.errors, self.fields, frozenset(self.bad))
 
 
 class UpsertPlan(msgspec.Struct, array_like=True, frozen=True):
-    """An upsert body checked both ways before the transaction: which way applies depends on whether
-    the id exists, so each way's errors wait until then."""
+    """An upsert body checked before the transaction. With a UUID id it is checked both ways: which way
+    applies depends on whether the id exists, so each way's errors wait until then."""
 
     ident: str | None  # None: no id given, so an insert with a new one
     row: tuple[Any, ...] | None  # the insert row, if the body passes insert's rules
-    insert_errors: list[tuple[str, str]] | None
+    insert_broken: Broken | None  # else insert's errors (neither: an expected_version, so no insert)
     changes: dict[str, Any] | None  # the update's changes, if the body passes update's rules
-    update_errors: list[tuple[str, str]] | None
+    update_broken: Broken | None  # else update's errors
     expected: int | None
 
 
+def _broken(failure: BodyErrors, extra: list[tuple[str, str]]) -> Broken:
+    return Broken(failure.errors + extra, dict(failure.fields), sorted(failure.bad))
+
+
+def _as_insert(body: Mapping[str, Any], extra: list[tuple[str, str]]) -> tuple[Row | None, Broken | None]:
+    """Insert's verdict on the body (its expected_version is upsert's key, not a field): the row, or
+    its errors with `extra` (the expected_version's) after them."""
+    as_insert = body
+    if "expected_version" in body:
+        as_insert = {k: v for k, v in body.items() if k != "expected_version"}
+    try:
+        row = insert_row(as_insert)
+    except BodyErrors as failure:
+        return None, _broken(failure, extra)
+    if extra:
+        return None, Broken(extra, dict(zip(COLUMNS, row, strict=True)), ["expected_version"])
+    return row, None
+
+
+def _as_update(
+    body: Mapping[str, Any], keyword: list[tuple[str, str]]
+) -> tuple[str | None, dict[str, Any] | None, Broken | None, int | None]:
+    """Update's verdict on the body: (id, changes, None, the body's expected_version), or (None, None,
+    its errors with the keyword expected_version's after them, None)."""
+    try:
+        ident, changes, expected = update_fields(body)
+    except BodyErrors as failure:
+        return None, None, _broken(failure, keyword), None
+    if keyword:
+        return None, None, Broken(keyword, {**changes, "id": ident}, ["expected_version"]), None
+    return ident, changes, None, expected
+
+
 def upsert_plan(body: Any, expected_version: Any = None) -> UpsertPlan:
-    """Check an upsert body; raise the errors that hold whether or not its id exists."""
+    """Check an upsert body, collecting every problem; raise the BodyErrors of a body whose way is
+    known without the store (it has no usable id), for the caller to complete as insert's."""
     body = as_body(body)
     if not isinstance(body, Mapping):
         raise ValidationError.one("", "The body must be a JSON object.")
-    errors: list[tuple[str, str]] = []
-    expected = _expected(body.get("expected_version"), errors)
-    if expected_version is not None:
-        expected = _expected(expected_version, errors)
-    if errors:
-        raise ValidationError(errors)
-    as_insert = body
-    if "expected_version" in body:  # upsert's key, not a field for insert's rules
-        as_insert = {k: v for k, v in body.items() if k != "expected_version"}
-    if body.get("id") is None:
-        if expected is not None:
-            raise ValidationError.one(
-                "expected_version", "The expected_version needs the id of the record to update."
-            )
-        return UpsertPlan(None, insert_row(as_insert), None, None, None, None)
-    ident = check_id(body["id"])
-    row = insert_errors = changes = update_errors = None
-    if expected is None:  # with one, an unknown id is a conflict, not an insert
-        try:
-            row = insert_row(as_insert)
-        except ValidationError as exc:
-            insert_errors = exc.errors
+    keyword: list[tuple[str, str]] = []
+    expected = _expected(expected_version, keyword)
+    if body.get("id") is None:  # an insert with a new id: an expected_version has nothing to compare
+        extra: list[tuple[str, str]] = []
+        in_body = _expected(body.get("expected_version"), extra)
+        extra += keyword
+        if expected is not None or in_body is not None:
+            extra.append(("expected_version", "The expected_version needs the id of the record to update."))
+        row, broken = _as_insert(body, extra)
+        if broken is not None:
+            raise broken.failure()
+        return UpsertPlan(None, row, None, None, None, None)
     try:
-        changes = update_fields(body)[1]
-    except ValidationError as exc:
-        update_errors = exc.errors
-    return UpsertPlan(ident, row, insert_errors, changes, update_errors, expected)
+        ident: str | None = check_id(body["id"])
+    except ValidationError:
+        ident = None  # no record has it: the way is known, and the rules name the id
+    if expected_version is not None or body.get("expected_version") is not None:  # an update alone
+        _, changes, update_broken, in_body = _as_update(body, keyword)
+        if ident is None:
+            assert update_broken is not None
+            raise update_broken.failure()
+        expected = in_body if expected is None else expected  # the keyword's, given, is the one
+        return UpsertPlan(ident, None, None, changes, update_broken, expected)
+    row, insert_broken = _as_insert(body, [])
+    if ident is None:
+        assert insert_broken is not None
+        raise insert_broken.failure()
+    _, changes, update_broken, _ = _as_update(body, [])
+    return UpsertPlan(ident, row, insert_broken, changes, update_broken, None)
 
 
 def plan_url(plan: UpsertPlan) -> str | None:
@@ -354,28 +443,31 @@ def upsert(
 ) -> tuple[Outreach, bool]:
     """Update or insert inside the open transaction; return the record and whether it was inserted.
     The engine's lock_new_id makes two writers of one new id take turns, so the second one finds the
-    first one's record and updates it."""
+    first one's record and updates it. A body that broke the rules of the way taken raises them with
+    what the store finds, as update's or insert's."""
     ident = plan.ident
     if ident is not None:
         engine.lock_new_id(conn, ident)
         found = conn.execute(
             f"SELECT delete_time IS NOT NULL FROM outreach WHERE id = ?{engine.for_update}", (ident,)
         ).fetchone()
-        if found is not None:
+        if found is not None or (plan.row is None and plan.insert_broken is None):
+            if plan.update_broken is not None:
+                failure = plan.update_broken.failure()
+                raise ValidationError(failure.errors + update_problems(conn, failure))
+            if found is None:
+                raise ConflictError(
+                    f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
+                    expected=plan.expected,
+                    actual=None,
+                )
             if found[0]:
                 raise NotFoundError(f"The outreach '{ident}' was deleted.")
-            if plan.update_errors:
-                raise ValidationError(plan.update_errors)
             assert plan.changes is not None
             return locked_update(conn, engine, ident, plan.changes, plan.expected), False
-        if plan.expected is not None:
-            raise ConflictError(
-                f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
-                expected=plan.expected,
-                actual=None,
-            )
-    if plan.insert_errors:
-        raise ValidationError(plan.insert_errors)
+    if plan.insert_broken is not None:
+        failure = plan.insert_broken.failure()
+        raise ValidationError(failure.errors + insert_problems(conn, failure))
     row = plan.row
     assert row is not None
     tag = row[TAG]

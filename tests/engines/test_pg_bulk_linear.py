@@ -118,8 +118,8 @@ def _refuse_updates_of(target: str, ident: str) -> None:
     if not target.startswith("postgresql://"):
         import sqlite3
 
-        with contextlib.closing(sqlite3.connect(target)) as raw, raw:
-            raw.execute(
+        with contextlib.closing(sqlite3.connect(target)) as lite, lite:
+            lite.execute(
                 f"CREATE TRIGGER refuse_one BEFORE UPDATE ON outreach WHEN NEW.id = '{ident}' "
                 "BEGIN SELECT RAISE(ABORT, 'refused'); END"
             )

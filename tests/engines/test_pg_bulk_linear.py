@@ -1,12 +1,13 @@
-"""The row-by-row bulk writes stay linear on PostgreSQL: update_many, upsert_many and insert_many's redo of a
-refused chunk do not give each row a subtransaction of its own.
+"""On PostgreSQL, update_many, upsert_many and insert_many's redo of a refused chunk do not give each
+row a subtransaction of its own.
 
 Each statement that writes outreach bumps this backend's row of the walk counter (schema.sql's
-statement trigger). Bumped from n subtransactions of one transaction, the row piles up n versions that
-every later bump walks past: quadratic time (20,000 upserts took 305 s). What is counted here is the
-cause, not the time: how many (sub)transactions wrote the call's records (the distinct `xmin` of their
-rows; other clients of the server cannot change it). For 4n rows the count must not grow beyond n's,
-bad rows included. And, on both engines, a row the database refuses mid-way
+statement trigger). Bumped from a subtransaction a row, the counter's row piled up versions that every
+later bump walked past, steeply (20,000 upserts took 305 s). What is counted here is that cause, not
+the time: how many (sub)transactions wrote the call's records (the distinct `xmin` of their rows, which
+other clients of the server cannot change). For 4n rows the count must not grow beyond n's, bad rows
+included. (A bump a statement remains, and still grows with a call's rows: see
+benchmarks/reports/2026-12-07-rowwise.md.) And, on both engines, a row the database refuses mid-way
 is rejected alone.
 """
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from . import data as datamod
 from .memory import run_streaming
 from .pages import Executes, Explain, run_pages
+from .rowwise import fresh_store, run_rowwise
 from .timing import Sample, timed
 
 __all__ = [
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 Log = Callable[[str], None]
-SUITES = ("insert", "single", "page", "deleted", "memory")
+SUITES = ("insert", "single", "rowwise", "page", "deleted", "memory")
 # A bulk-insert variant, ready to time: (run, close), made before the clock starts.
 Prepared = tuple[Callable[[], Any], Callable[[], None]]
 # One repeat of single writes: groups of (sample name, batch), the groups taking turns.
@@ -100,6 +101,14 @@ class BenchEngine(ABC):
         """The single-record writes, on the kept target, each with its commit (uses `time_groups`)."""
 
     @abstractmethod
+    def rowwise_target(self) -> Path | str:
+        """A new store target of the row-by-row bulk suite (`rowwise.py`), not there yet."""
+
+    @abstractmethod
+    def rowwise_remove(self, target: Path | str) -> None:
+        """Remove a target `rowwise_target` gave."""
+
+    @abstractmethod
     def big(self) -> Path | str:
         """The store target of the streaming and reading suites (not there yet)."""
 
@@ -152,7 +161,8 @@ class BenchEngine(ABC):
 
 def run_engine(engine: BenchEngine, suites: set[str]) -> dict[str, Any]:
     """Every suite of `suites` on one engine, in the same order on each: bulk inserts (then single
-    writes on the last store `insert_many` made), then a big store streamed in (memory) and read."""
+    writes on the last store `insert_many` made), the row-by-row bulk writes, then a big store streamed
+    in (memory) and read."""
     args, log = engine.args, engine.log
     res = engine.describe()
     if suites & {"insert", "single"}:
@@ -170,6 +180,10 @@ def run_engine(engine: BenchEngine, suites: set[str]) -> dict[str, Any]:
             res["single"] = engine.single_writes(bodies, args.batch, args.repeats)
         engine.after_writes()
         del bodies
+    if "rowwise" in suites:
+        log(f"{engine.title}row-by-row bulk writes, {' and '.join(f'{n:,}' for n in args.rowwise_rows)} rows")
+        fresh = fresh_store(engine.rowwise_target, engine.rowwise_remove)
+        res["rowwise"] = run_rowwise(fresh, args.rowwise_rows, args.repeats, log, engine.log_prefix)
     if suites & {"page", "deleted", "memory"}:
         src = engine.work / f"{engine.name}-big.jsonl"
         log(f"{engine.title}writing {args.deep_rows:,} records as JSON lines")

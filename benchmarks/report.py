@@ -8,11 +8,15 @@ from typing import Any
 from .engine import BenchEngine
 from .memory import CONTROL_MB
 from .pages import DELETED_SHAPES, SHAPES
+from .rowwise import INSERT, VARIANTS
 from .timing import Sample
 
 __all__ = ["goals", "table", "to_json"]
 
 Engines = tuple[type[BenchEngine], ...]
+# the row-by-row bulk writes (issue 19): the larger size's cost a row over the smaller's (linear), and
+# over insert_many's at the larger size
+LINEAR, WITHIN_INSERT = 1.2, 2.0
 # "must not fall" (issue 10): a ratio of schema version 2 at least this share of version 1's, in one run
 NOT_FALL = 0.97
 
@@ -92,6 +96,7 @@ def engine_goals(engine: type[BenchEngine], r: dict[str, Any]) -> list[dict[str,
         for shape in DELETED_SHAPES:
             where = f"[{shape.label}, half deleted, {layout}]"
             out += _page_goals(deleted[layout][shape.label], where, p, engine.number_walk_goal)
+    out += _rowwise_goals(r.get("rowwise") or {}, p)
     single = r.get("single")
     if single:
         for name, raw, lib in engine.single_goals:
@@ -103,6 +108,39 @@ def engine_goals(engine: type[BenchEngine], r: dict[str, Any]) -> list[dict[str,
             _goal(f"{p}RSS growth streaming {m['rows']:,} rows ({mode})", m["growth_mb"], 100, False, "MB")
         )
     return out
+
+
+def _rowwise_goals(rows: dict[int, dict[str, Sample]], p: str) -> list[dict[str, Any]]:
+    """Each row-by-row bulk path linear (two sizes) and within 2x insert_many's cost a row."""
+    if len(rows) < 2:
+        return []
+    small, big = min(rows), max(rows)
+    out = []
+    for name in VARIANTS:
+        ratio = rows[big][name].per_op / rows[small][name].per_op
+        out.append(_goal(f"{p}{name}: cost a row, {big:,} rows vs {small:,}", ratio, LINEAR, False, "x time"))
+    for name in VARIANTS[1:]:
+        ratio = rows[big][name].per_op / rows[big][INSERT].per_op
+        out.append(
+            _goal(f"{p}{name} vs {INSERT}: cost a row, {big:,} rows", ratio, WITHIN_INSERT, False, "x time")
+        )
+    return out
+
+
+def _rowwise_lines(rows: dict[int, dict[str, Sample]], title: str) -> list[str]:
+    sizes = sorted(rows)
+    head = f"{title}row-by-row bulk writes, one transaction, us a row"
+    lines = [f"{head:56s}" + "".join(f"{n:>12,}" for n in sizes) + "   linear   vs insert_many"]
+    small, big = sizes[0], sizes[-1]
+    for name in VARIANTS:
+        cost = [rows[n][name].per_op for n in sizes]
+        versus = rows[big][name].per_op / rows[big][INSERT].per_op
+        lines.append(
+            f"  {name:54s}" + "".join(f"{c * 1e6:12.1f}" for c in cost)
+            + f"   {rows[big][name].per_op / rows[small][name].per_op:5.2f}x   {versus:5.2f}x"
+        )  # fmt: skip
+    lines.append("")
+    return lines
 
 
 def goals(r: dict[str, Any], engines: Engines) -> list[dict[str, Any]]:
@@ -226,6 +264,8 @@ def engine_lines(engine: type[BenchEngine], r: dict[str, Any], batch: int) -> li
         lines.append("")
     if r.get("single"):
         lines += _single_lines(engine, r["single"], batch)
+    if r.get("rowwise"):
+        lines += _rowwise_lines(r["rowwise"], t)
     pages = r.get("page")
     if pages:
         for shape in SHAPES:

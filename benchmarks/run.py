@@ -38,6 +38,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few thousand rows: a smoke test, for CI")
     p.add_argument("--rows", type=int, help="rows for the insert and write benchmarks (200,000)")
     p.add_argument("--deep-rows", type=int, help="rows for the paging and memory runs (1,000,000)")
+    p.add_argument(
+        "--rowwise-rows",
+        help="comma-separated row counts of the row-by-row bulk writes (10000,100000; --quick: 250,500)",
+    )
     p.add_argument("--repeats", type=int, help="repeats per figure; each figure is their median")
     p.add_argument(
         "--only",
@@ -66,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.rows = a.rows or (3_000 if quick else 200_000)
     a.deep_rows = a.deep_rows or (6_000 if quick else 1_000_000)
     a.repeats = a.repeats or (2 if quick else 5)
+    sizes = a.rowwise_rows or ("250,500" if quick else "10000,100000")
+    a.rowwise_rows = tuple(int(n) for n in sizes.split(","))
     a.batch = 50 if quick else 500  # single writes per timed batch
     a.calls = 20 if quick else 200  # page calls per timed batch
     a.cold_calls = 2 if quick else 5
@@ -131,7 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["params"] = {
         k: getattr(args, k)
-        for k in ("quick", "rows", "deep_rows", "repeats", "batch", "calls", "walk_pages", "v1_commit")
+        for k in (
+            "quick",
+            "rows",
+            "deep_rows",
+            "rowwise_rows",
+            "repeats",
+            "batch",
+            "calls",
+            "walk_pages",
+            "v1_commit",
+        )
     }
     results["params"]["engines"] = {name: sorted(suites) for name, suites in args.plan.items()}
     results["elapsed_s"] = round(time.perf_counter() - started, 1)

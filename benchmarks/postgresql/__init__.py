@@ -32,7 +32,7 @@ from .writes import WRITES, explain, run_single_writes, vacuum
 __all__ = ["URL_ENV", "PostgresBench", "available"]
 
 _UPDATES = ("raw UPDATE (autocommit)", "raw BEGIN; UPDATE; COMMIT")
-SCRATCH, KEPT, BIG = "bench_insert", "bench_kept", "bench_big"
+SCRATCH, KEPT, BIG, ROWWISE = "bench_insert", "bench_kept", "bench_big", "bench_rowwise"
 
 
 class PostgresBench(BenchEngine):
@@ -41,7 +41,7 @@ class PostgresBench(BenchEngine):
     title = "PostgreSQL "
     goal_prefix = "PostgreSQL: "
     log_prefix = "pg "
-    suites = ("insert", "single", "page", "memory")
+    suites = ("insert", "single", "rowwise", "page", "memory")
     insert_base = inserts.COPY
     insert_base_label = "vs raw COPY"
     insert_diagnostic = inserts.INSERT_DIAGNOSTIC
@@ -77,7 +77,7 @@ class PostgresBench(BenchEngine):
             try:
                 yield cls(args, work, log, url)
             finally:
-                for schema in (KEPT, BIG, SCRATCH):
+                for schema in (KEPT, BIG, SCRATCH, ROWWISE):
                     with contextlib.suppress(Exception):
                         drop_schema(url, schema)
 
@@ -117,6 +117,12 @@ class PostgresBench(BenchEngine):
 
     def discard(self, target: str) -> None:
         drop_schema(self.url, target)
+
+    def rowwise_target(self) -> str:
+        return with_schema(self.url, ROWWISE)
+
+    def rowwise_remove(self, target: Path | str) -> None:
+        drop_schema(self.url, ROWWISE)
 
     def single_writes(self, bodies: list[dict[str, Any]], batch: int, repeats: int) -> dict[str, Sample]:
         return run_single_writes(self.url, KEPT, bodies, batch, repeats, self.log)

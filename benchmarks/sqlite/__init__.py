@@ -32,7 +32,7 @@ class SqliteBench(BenchEngine):
     title = ""
     goal_prefix = ""
     log_prefix = ""
-    suites = ("insert", "single", "page", "deleted", "memory")
+    suites = ("insert", "single", "rowwise", "page", "deleted", "memory")
     insert_base = "limit"
     insert_base_label = "vs limit"
     insert_diagnostic = inserts.DIAGNOSTIC
@@ -99,6 +99,12 @@ class SqliteBench(BenchEngine):
 
     def discard(self, target: Path) -> None:
         inserts.remove_db(target)
+
+    def rowwise_target(self) -> Path:
+        return self.work / "rowwise.db"
+
+    def rowwise_remove(self, target: Path | str) -> None:
+        inserts.remove_db(Path(target))
 
     def after_inserts(self, res: dict[str, Any]) -> None:
         assert self.data is not None

@@ -88,7 +88,7 @@ def update_many(
             writes.locked_update(conn, engine, ident, changes, expected)
             return False
 
-        return sum(1 for _ in each_row(conn, chunks, apply, rejected, skip))
+        return sum(1 for _ in each_row(conn, engine, chunks, apply, rejected, skip))
 
     updated, rejected = run(engine, url_check, rows, on_error, _UPDATES, write)
     return UpdateReport(updated, rejected)
@@ -101,7 +101,7 @@ def upsert_many(
         tags = tag_set(conn, engine)
         inserted = updated = 0
         for was_insert in each_row(
-            conn, chunks, lambda plan: writes.upsert(conn, engine, plan, tags)[1], rejected, skip
+            conn, engine, chunks, lambda plan: writes.upsert(conn, engine, plan, tags)[1], rejected, skip
         ):
             if was_insert:
                 inserted += 1
@@ -294,25 +294,50 @@ def _spool_read(spool: IO[bytes], restore: Callable[[Any], Any]) -> Chunks:
 
 
 def each_row(
-    conn: Conn, chunks: Chunks, apply: Callable[[Any], T], rejected: Rejected, skip: bool
+    conn: Conn, engine: Engine, chunks: Chunks, apply: Callable[[Any], T], rejected: Rejected, skip: bool
 ) -> Iterator[T]:
-    """Apply each row's write transaction inside the open one, a savepoint each, so that a row refused
-    on skip leaves no trace; yield what each applied row returned."""
+    """Apply each row's write transaction inside the open one; yield what each applied row returned.
+
+    No savepoint per row: on PostgreSQL each would be a subtransaction bumping the walk counter's row,
+    whose versions then pile up for every later bump to walk past (quadratic time). A row refused
+    before it wrote (missing, at another version, breaking a rule) wrote nothing and is just rejected.
+    A row whose write the database refused may have spoiled the transaction (PostgreSQL's): the rows
+    since the last savepoint are rolled back and redone, and the rest go on under a new savepoint, so
+    a row is written at most twice, whatever the number of refusals."""
     for chunk in chunks:
-        for index, item in chunk:
-            conn.execute("SAVEPOINT row")
-            try:
-                result = apply(item)
-                conn.execute("RELEASE row")
-            except (ValidationError, NotFoundError, ConflictError) as exc:
-                conn.execute("ROLLBACK TO row")
-                conn.execute("RELEASE row")
-                if not skip:
-                    raise at_row(exc, index) from None
-                errors = exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))]
-                rejected.append((index, errors))
-                continue
-            yield result
+        batches = [chunk]
+        while batches:
+            batch = batches.pop()
+            conn.execute("SAVEPOINT rows")
+            done: list[tuple[int, Any, T]] = []
+            spoiled = False
+            for position, (index, item) in enumerate(batch):
+                try:
+                    result = apply(item)
+                except (ValidationError, NotFoundError, ConflictError) as exc:
+                    if not skip:
+                        raise at_row(exc, index) from None
+                    rejected.append(
+                        (index, exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))])
+                    )
+                    if _refused_write(engine, exc):
+                        conn.execute("ROLLBACK TO rows")
+                        redo = [(i, it) for i, it, _ in done]
+                        batches += [b for b in (batch[position + 1 :], redo) if b]  # the redo first
+                        spoiled = True
+                        break
+                    continue
+                done.append((index, item, result))
+            conn.execute("RELEASE rows")
+            if not spoiled:
+                yield from (result for _, _, result in done)
+
+
+def _refused_write(engine: Engine, exc: BaseException) -> bool:
+    """Whether `exc` stands for a write the database refused (raised while handling the driver's
+    integrity error), rather than a row refused before anything was written."""
+    context = exc.__context__
+    return context is not None and isinstance(context, engine.integrity_error)
 
 
 class _Batch(NamedTuple):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -148,8 +149,8 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         ending the COPY: the server takes the rows in while the client works, instead of each waiting
         for the other (server-bound inserts ran 0.6-0.8x a raw COPY when they took turns).
 
-        If the server refuses the chunk, back out to the savepoint and insert its rows one by one (a
-        savepoint each) to find the refused ones; what `meanwhile()` raised comes after those. A chunk
+        If the server refuses the chunk, back out to the savepoint and write its rows again around the
+        refused ones (`_row_by_row`); what `meanwhile()` raised comes after those. A chunk
         that went in leaves its savepoint for the next chunk's start to release, in the same round trip
         (the last one is released by the COMMIT): three round trips a chunk, not four."""
         if not rows:
@@ -169,9 +170,9 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
                 except BaseException as exc:  # raised once this chunk's refusals are known
                     later = exc
             count = len(rows)
-        except self.integrity_error:
+        except self.integrity_error as exc:
             conn.execute("ROLLBACK TO bulk")
-            count = self._row_by_row(conn, sql, rows, refused)
+            count = self._row_by_row(conn, rows, refused, exc)
         if later is not None:
             raise later
         return count, after[0] if after else meanwhile()  # (not run if the COPY failed mid-send)
@@ -179,24 +180,34 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     def _row_by_row(
         self,
         conn: _Conn,
-        sql: str,
         rows: list[tuple[Any, ...]],
         refused: Callable[[int, BaseException], None],
+        first: BaseException,
     ) -> int:
-        """A refused chunk's rows, each in its own savepoint: the good ones go in, each refused one is
-        reported; the chunk's savepoint is released at the end."""
+        """A refused chunk's rows (`first`: the refusal) written again and its refused ones reported in
+        order, without a subtransaction per row (each would bump the walk counter's row, whose versions
+        then pile up for every later bump to walk past: quadratic time). The server names the COPY line
+        it refused (a duplicate id, a CHECK): the rows before it are copied again, that row reported,
+        and the rest go on. A refusal without a line (a tag deleted meanwhile, found at the COPY's end)
+        halves the rows until it is one row. The chunk's savepoint is released at the end."""
         count = 0
-        for position, row in enumerate(rows):
-            conn.execute("SAVEPOINT row")
-            try:
-                conn.execute(sql, row)
-            except self.integrity_error as exc:
-                conn.execute("ROLLBACK TO row")
-                conn.execute("RELEASE row")
-                refused(position, exc)
+        todo = _around(list(range(len(rows))), first)  # last pushed, first done
+        while todo:
+            positions, refusal = todo.pop()
+            if refusal is not None:
+                refused(positions[0], refusal)
                 continue
-            conn.execute("RELEASE row")
-            count += 1
+            conn.execute("SAVEPOINT rows")
+            try:
+                with conn.raw.cursor() as cur, cur.copy(_COPY) as copy:
+                    for position in positions:
+                        copy.write_row(rows[position])
+            except self.integrity_error as exc:
+                conn.execute("ROLLBACK TO rows; RELEASE rows")
+                todo += _around(positions, exc)
+                continue
+            conn.execute("RELEASE rows")
+            count += len(positions)
         conn.execute("RELEASE bulk")
         conn.bulk_savepoint = False
         return count
@@ -291,3 +302,30 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
 
 
 _COPY = f"COPY outreach ({', '.join(COLUMNS)}) FROM STDIN"
+_COPY_LINE = re.compile(r"^COPY outreach, line (\d+)", re.MULTILINE)
+
+
+Todo = list[tuple[list[int], BaseException | None]]
+
+
+def _around(positions: list[int], exc: BaseException) -> Todo:
+    """What to do after a COPY of `positions` was refused, as a stack (last item first): copy the rows
+    before the named line, report that row, copy the rest; without a line, copy each half; a row alone
+    is reported."""
+    line = _copy_line(exc, len(positions))
+    if line is not None:
+        parts = [(positions[line + 1 :], None), ([positions[line]], exc), (positions[:line], None)]
+    elif len(positions) == 1:
+        parts = [(positions, exc)]
+    else:
+        half = len(positions) // 2
+        parts = [(positions[half:], None), (positions[:half], None)]
+    return [(p, e) for p, e in parts if p]
+
+
+def _copy_line(exc: BaseException, rows: int) -> int | None:
+    """The 0-based row of a COPY the server refused, from the error's context (None: not named)."""
+    context = getattr(getattr(exc, "diag", None), "context", None) or ""
+    found = _COPY_LINE.search(context)
+    line = int(found.group(1)) - 1 if found else -1
+    return line if 0 <= line < rows else None

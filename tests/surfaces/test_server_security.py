@@ -260,3 +260,13 @@ def test_the_store_behind_is_untouched_by_every_refusal(memory_store_server: Out
 def memory_store_server() -> Any:
     with mo.open(":memory:") as store, OutreachServer(store, api_key="k") as server:
         yield server
+
+
+def test_a_key_in_utf8_is_read_from_its_header_bytes() -> None:
+    """A header arrives as bytes: the key `clé` is the UTF-8 bytes of it, not the Latin-1 ones."""
+    with mo.open(":memory:") as store, OutreachServer(store, api_key="clé") as server:
+        utf8 = "clé".encode().decode("latin-1")  # the header's bytes, as send() writes them
+        status, answer = insert(server, {"Content-Type": "text/plain", "X-Api-Key": utf8})
+        assert (status, answer["status"]) == (200, "success")
+        status, _ = insert(server, {"Content-Type": "text/plain", "X-Api-Key": "clé"})
+        assert status == 403

@@ -1,14 +1,17 @@
 """A loopback HTTP fake of the MassProspecting outreach endpoints, over a store, for other projects' tests.
 
     with OutreachServer(store) as server:          # a free 127.0.0.1 port, served from a thread
-        urllib.request.urlopen(server.url + "/ajax/outreach/insert.json", data=b'{...}')
+        urllib.request.urlopen(urllib.request.Request(server.url + "/ajax/outreach/insert.json",
+                               data=b'{...}', headers={"Content-Type": "application/json"}))
 
 `POST /ajax/outreach/{insert,page,update,get,count,upsert,delete,update_status}.json` takes the body
 of `mass_outreach.wire`; `POST /api1.0/outreach/{...}.json` takes the public form its Ruby client
 sends: `api_key` in the JSON body, the record under `desc` for insert, update, upsert and
 update_status, `id` (and `expected_version`) at the top level for delete. Answers are the wire's JSON
 envelopes, with HTTP 200 for every answer of an endpoint, errors included.
-Standard library only (http.server); it listens on loopback addresses and nowhere else.
+Standard library only (http.server); it listens on loopback addresses and nowhere else, and refuses
+what a web page in a browser could send it: a Host other than its loopback address (DNS rebinding)
+or another Origin (403), and a body neither JSON-typed nor carrying the key (415).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 import msgspec
 
 from . import wire
+from .errors import ValidationError
+from .model import check_id
 from .store import OutreachStore
 
 __all__ = ["MAX_BODY", "OutreachServer"]
@@ -73,15 +78,16 @@ ID_ON_TOP = frozenset({"update", "upsert", "update_status"})
 DELETE_KEYS = frozenset({"id", "expected_version"})
 
 
-def _public_body(endpoint: str, body: Any, api_key: str) -> Any:
-    """The wire body inside a public-form request; raises _Refused with the server's message."""
+def _public_body(endpoint: str, body: Any, api_key: str, *, plain: bool = False) -> Any:
+    """The wire body inside a public-form request; raises _Refused with the server's message. A
+    `plain` request (not JSON, no key in a header) is run only with the right key in its body."""
     if not isinstance(body, Mapping):
-        raise _Refused("The body must be a JSON object.")
+        raise _unsupported(plain) or _Refused("The body must be a JSON object.")
     given = body.get("api_key")
     if given is None:
-        raise _Refused("The api_key is required.")
+        raise _unsupported(plain) or _Refused("The api_key is required.")
     if not isinstance(given, str) or not hmac.compare_digest(given.encode(), api_key.encode()):
-        raise _Refused("Invalid api_key.")
+        raise _unsupported(plain) or _Refused("Invalid api_key.")
     rest = {k: v for k, v in body.items() if k != "api_key" and k not in CLIENT_KEYS}
     if endpoint == "delete":
         return _delete_body(rest)
@@ -93,11 +99,22 @@ def _public_body(endpoint: str, body: Any, api_key: str) -> Any:
     record = dict(desc)
     if endpoint in ID_ON_TOP and "id" in rest:
         ident = rest.pop("id")
-        if "id" in record and record["id"] != ident:
+        if "id" in record and not _same_id(record["id"], ident):
             raise _Refused("The id at the top level does not match the id in desc.")
         record["id"] = ident
     _no_other_keys(rest, endpoint)
     return record
+
+
+def _same_id(a: Any, b: Any) -> bool:
+    """Whether two ids name one record as the store reads them: UUIDs in any case (the store takes
+    `0190A...` as `0190a...`); anything else only if equal (the store then reports what is wrong)."""
+    if a == b:
+        return True
+    try:
+        return check_id(a) == check_id(b)
+    except ValidationError:
+        return False
 
 
 def _delete_body(rest: dict[str, Any]) -> dict[str, Any]:
@@ -117,14 +134,49 @@ class _Refused(Exception):
     """A public-form request the server answers with its error envelope."""
 
 
-def _decode(body: bytes) -> Any:
-    """A public-form body as Python objects; _Refused when it is not JSON."""
+def _decode_public(body: bytes, plain: bool) -> Any:
+    """A public-form body as Python objects; _Refused when it is not JSON (415 for a `plain` one)."""
     if not body.strip():
         return None
     try:
         return _decoder.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise _Refused(f"The body is not valid JSON: {exc}.") from None
+        raise _unsupported(plain) or _Refused(f"The body is not valid JSON: {exc}.") from None
+
+
+UNSUPPORTED = (
+    "The Content-Type must be application/json (or the request must carry the api_key): "
+    "a browser sends other types from any web page without asking."
+)
+
+
+def _unsupported(plain: bool) -> _RequestError | None:
+    """The 415 refusal of a request that is neither JSON nor keyed, or None for one that is."""
+    return _RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED) if plain else None
+
+
+def _own_host(value: str, port: int) -> bool:
+    """Whether a Host header (or an Origin's host and port) names this server: a loopback address or
+    `localhost`, with its port (none given means 80). A name that resolves to loopback elsewhere
+    (DNS rebinding) is not `localhost` and is refused."""
+    host, sep, given = value.rpartition(":")
+    if not sep or host.endswith(":"):  # no port, or a bare IPv6 address
+        host, given = value, "80"
+    if not (given.isascii() and given.isdigit()) or int(given) != port:
+        return False
+    if host.lower() == "localhost":
+        return True
+    if host.startswith("[") != host.endswith("]") or (":" in host) != host.startswith("["):
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_json(content_type: str) -> bool:
+    """`application/json`, with or without parameters (charset); any case."""
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -137,12 +189,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         try:
+            self._check_caller()
             endpoint, public = self._endpoint()
+            keyed = self._header_key()
+            plain = not keyed and not self._json_or_bare()
+            if plain and not public:  # refused before its body is read
+                raise _RequestError(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, UNSUPPORTED)
             body = self._read_body()
             owner = self.server.owner
             payload: Any = body
             if public:
-                payload = _public_body(endpoint, _decode(body), owner.api_key)
+                payload = _public_body(endpoint, _decode_public(body, plain), owner.api_key, plain=plain)
             answer = wire.call(owner.store, endpoint, payload)
         except _RequestError as exc:
             self._send_error(exc)
@@ -153,8 +210,48 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(HTTPStatus.OK, answer)
 
+    def _check_caller(self) -> None:
+        """Refuse what a web page in a browser could send: a Host that is not this server (DNS
+        rebinding) and an Origin that is not its own (a cross-origin request). 403, nothing run."""
+        port = self.server.owner.port
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) != 1 or not _own_host(hosts[0].strip(), port):
+            shown = repr(hosts[0][:100]) if len(hosts) == 1 else f"{len(hosts)} given"
+            raise _RequestError(
+                HTTPStatus.FORBIDDEN,
+                f"The Host header ({shown}) must name this server: 127.0.0.1, [::1] or localhost, "
+                f"with the port {port}.",
+            )
+        origins = self.headers.get_all("Origin") or []
+        if origins and not all(
+            o.startswith("http://") and _own_host(o.removeprefix("http://"), port) for o in origins
+        ):
+            raise _RequestError(
+                HTTPStatus.FORBIDDEN,
+                f"The Origin {origins[0][:100]!r} is not this server's: cross-origin requests are refused.",
+            )
+
+    def _header_key(self) -> bool:
+        """Whether the request carries the API key in an `X-Api-Key` header (403 if it is wrong)."""
+        given = self.headers.get("X-Api-Key")
+        if given is None:
+            return False
+        sent = given.encode("latin-1")  # http.server decodes header bytes as Latin-1: these are they
+        if not hmac.compare_digest(sent, self.server.owner.api_key.encode()):
+            raise _RequestError(HTTPStatus.FORBIDDEN, "Invalid api_key.")
+        return True
+
+    def _json_or_bare(self) -> bool:
+        """A JSON content type; or none at all from a client outside a browser (a browser that sends
+        a body without a type, from fetch or sendBeacon, always sends its Origin)."""
+        types = self.headers.get_all("Content-Type") or []
+        if not types:
+            return "Origin" not in self.headers
+        return len(types) == 1 and _is_json(types[0])
+
     def _method_not_allowed(self) -> None:
         try:
+            self._check_caller()
             self._endpoint()
         except _RequestError as exc:
             self._send_error(exc)
@@ -262,6 +359,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = False
     block_on_close = True
+    # socketserver listens with a backlog of 5: a burst of new connections overflowed it, and the
+    # kernel reset some of them before any request was read. The kernel caps this at its somaxconn.
+    request_queue_size = socket.SOMAXCONN
 
     def __init__(self, owner: OutreachServer, address: tuple[str, int], family: socket.AddressFamily) -> None:
         self.address_family = family

@@ -7,6 +7,7 @@ import contextlib
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,6 +50,12 @@ class Server:
                 elif path == "/redirect":
                     self.send_response(302)
                     self.send_header("Location", "/ok")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                elif path.startswith("/redirect-to?"):
+                    self.send_response(302)
+                    self.send_header("Location", path.split("?", 1)[1])
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -212,3 +219,126 @@ def test_bulk_with_unreachable_urls(server: Server, db_path: Path) -> None:
             on_error="skip",
         )
         assert upd.updated == 1 and [i for i, _ in upd.rejected] == [0]
+
+
+# --- one deadline for the whole check of a URL -----------------------------------------------------
+
+
+class Dripper:
+    """A loopback server that answers every connection one byte at a time, `interval` seconds apart
+    (each gap far under the check's deadline), until `stop` is set: `total` bytes of a valid 200
+    response (a slow server), or, with `total=None`, header lines that never end (a hostile one)."""
+
+    RESPONSE = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 60 + b"\r\nContent-Length: 0\r\n\r\n"
+
+    def __init__(self, interval: float, *, forever: bool) -> None:
+        self.interval, self.forever = interval, forever
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/slow"
+        self.threads: list[threading.Thread] = []
+        self.acceptor = threading.Thread(target=self._accept)
+        self.acceptor.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            t = threading.Thread(target=self._drip, args=(conn,))
+            self.threads.append(t)
+            t.start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            data = b"HTTP/1.1 200 OK\r\n" if self.forever else self.RESPONSE
+            sent = 0
+            while not self.stop.wait(self.interval):  # the pace of the drip, not a synchronisation
+                byte = (
+                    data[sent : sent + 1] if sent < len(data) else b"X-More: a\r\n"[sent % 11 : sent % 11 + 1]
+                )
+                if not byte and not self.forever:
+                    return
+                try:
+                    conn.sendall(byte)
+                except OSError:
+                    return  # the client gave up
+                sent += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close() does not)
+        self.listener.close()
+        self.acceptor.join()
+        for t in self.threads:
+            t.join()
+
+
+@pytest.fixture
+def dripper(request: pytest.FixtureRequest) -> Iterator[Dripper]:
+    d = Dripper(0.05, forever=request.param)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def _timed_check(url: str, timeout: float) -> tuple[bool | None, float]:
+    """is_reachable(url, timeout) in a thread, given 40x its deadline before the test stops waiting
+    (the slow server's response takes about 8 s at 0.05 s a byte; the hostile one never ends)."""
+    from mass_outreach.urls import is_reachable
+
+    verdict: list[bool] = []
+    began = time.monotonic()
+    worker = threading.Thread(target=lambda: verdict.append(is_reachable(url, timeout=timeout)))
+    worker.start()
+    worker.join(timeout * 40)
+    return (verdict[0] if verdict else None), time.monotonic() - began
+
+
+@pytest.mark.parametrize("dripper", [False, True], ids=["slow", "never-ends"], indirect=True)
+def test_a_server_that_drips_its_headers_is_cut_off_at_the_deadline(dripper: Dripper) -> None:
+    deadline = 0.4
+    verdict, took = _timed_check(dripper.url, deadline)
+    assert verdict is False, f"verdict {verdict} after {took:.1f} s"
+    assert took < deadline + 2.0, took  # the deadline and a margin for a loaded machine
+
+
+def test_the_deadline_covers_a_chain_of_redirects(server: Server, dripper_chain: Dripper) -> None:
+    """A redirect to a slow server: the time spent before the redirect counts."""
+    from mass_outreach import urls
+
+    verdict, took = _timed_check(f"{server.url}/redirect-to?{dripper_chain.url}", 0.4)
+    assert verdict is False and took < 2.4, (verdict, took)
+    # a redirect to another scheme (ftp:, whose client has no deadline) is not followed
+    ftp = dripper_chain.url.replace("http://", "ftp://")
+    verdict, took = _timed_check(f"{server.url}/redirect-to?{ftp}", 0.4)
+    assert verdict is False and took < 2.4, (verdict, took)
+    assert urls.is_reachable(f"{server.url}/redirect", timeout=0.4) is True
+
+
+@pytest.fixture
+def dripper_chain() -> Iterator[Dripper]:
+    d = Dripper(0.05, forever=False)
+    try:
+        yield d
+    finally:
+        d.close()
+
+
+def test_reachable_policy_uses_the_module_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`url_policy="reachable"` reads REACHABLE_TIMEOUT when it checks, so a test can shorten it."""
+    from mass_outreach import urls
+
+    monkeypatch.setattr(urls, "REACHABLE_TIMEOUT", 0.4)
+    d = Dripper(0.05, forever=False)  # about 8 s for its whole response
+    try:
+        with mo.open(":memory:", url_policy="reachable") as store:
+            began = time.monotonic()
+            with pytest.raises(mo.ValidationError, match="not reachable"):
+                store.insert({**BASE, "screenshot_url": d.url})
+            assert time.monotonic() - began < 2.4
+    finally:
+        d.close()

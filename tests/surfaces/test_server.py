@@ -22,6 +22,7 @@ from mass_outreach.server import MAX_BODY, OutreachServer
 
 ENDPOINTS = ("insert", "page", "update", "get", "count", "upsert", "delete", "update_status")
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
+JSON = {"Content-Type": "application/json"}  # what the server requires of a request without the key
 
 
 @pytest.fixture
@@ -85,7 +86,9 @@ def public(server: OutreachServer, endpoint: str, body: dict[str, Any]) -> Any:
 
 
 def raw_request(server: OutreachServer, data: bytes, *, shut_write: bool = True) -> bytes:
-    """Send raw bytes on a fresh connection and read the whole answer (the server closes after it)."""
+    """Send raw bytes on a fresh connection and read the whole answer (the server closes after it).
+    `Host: HOST` in them stands for the server's own Host header, which it requires."""
+    data = data.replace(b"\r\nHost: HOST\r\n", b"\r\nHost: 127.0.0.1:%d\r\n" % server.port)
     with socket.create_connection((server.host, server.port), timeout=30) as sock:
         sock.sendall(data)
         if shut_write:
@@ -127,7 +130,9 @@ def test_answers_are_the_wire_layers_bytes(server: OutreachServer, store: mo.Out
     rec = store.insert(LINKEDIN)
     for endpoint, body in (("get", {"id": rec.id}), ("count", {}), ("page", {"page": 1})):
         data = json.dumps(body).encode()
-        request = urllib.request.Request(f"{server.url}/ajax/outreach/{endpoint}.json", data=data)
+        request = urllib.request.Request(
+            f"{server.url}/ajax/outreach/{endpoint}.json", data=data, headers=JSON
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.read() == wire.call(store, endpoint, data)
 
@@ -255,6 +260,26 @@ def test_public_form_refuses_a_missing_or_wrong_key(
     assert http_server.store.get(rec.id).version == 1
 
 
+@pytest.mark.parametrize("endpoint", ["update", "upsert", "update_status"])
+def test_public_form_ids_on_top_and_in_desc_match_in_any_case(
+    server: OutreachServer, store: mo.OutreachStore, endpoint: str
+) -> None:
+    """The store takes an id in upper case (and answers it in lower case); the id at the top level
+    and the one in desc are the same id when they differ only in case."""
+    rec = store.insert(LINKEDIN)
+    desc = {"status": "running"} if endpoint != "upsert" else {"subject": "s"}
+    for top, inner in ((rec.id.upper(), rec.id), (rec.id, rec.id.upper()), (rec.id.upper(), rec.id.upper())):
+        body = {"api_key": server.api_key, "id": top, "desc": {**desc, "id": inner}}
+        answer = public(server, endpoint, body)
+        assert answer["status"] == "success", answer
+        assert answer["result"]["id"] == rec.id
+    other = "01890000-0000-7000-8000-000000000000"
+    answer = public(
+        server, endpoint, {"api_key": server.api_key, "id": other.upper(), "desc": {"id": rec.id}}
+    )
+    assert answer == {"status": "The id at the top level does not match the id in desc."}
+
+
 def test_public_form_needs_desc_for_insert_and_update(http_server: OutreachServer) -> None:
     key = http_server.api_key
     for endpoint in ("insert", "update"):
@@ -340,7 +365,9 @@ def test_ajax_answers_of_the_new_endpoints_are_the_wire_layers_bytes(
         ("count", {"include_deleted": True}),
     ):
         data = json.dumps(body).encode()
-        request = urllib.request.Request(f"{server.url}/ajax/outreach/{endpoint}.json", data=data)
+        request = urllib.request.Request(
+            f"{server.url}/ajax/outreach/{endpoint}.json", data=data, headers=JSON
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200
             assert response.read() == wire.call(store, endpoint, data)
@@ -556,7 +583,7 @@ def test_query_string_is_ignored(http_server: OutreachServer) -> None:
 
 def test_oversized_body_is_refused_without_reading_it(http_server: OutreachServer) -> None:
     head = (
-        f"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
+        f"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: HOST\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n"
     ).encode()
     answer = raw_request(http_server, head + b'{"outreach_type": ', shut_write=False)
     assert answer.startswith(b"HTTP/1.1 413 ")
@@ -567,14 +594,14 @@ def test_oversized_body_is_refused_without_reading_it(http_server: OutreachServe
 
 @pytest.mark.parametrize("length", ["abc", "-1", "1e3", ""])
 def test_bad_content_length_is_400(http_server: OutreachServer, length: str) -> None:
-    head = f"POST /ajax/outreach/count.json HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}"
+    head = f"POST /ajax/outreach/count.json HTTP/1.1\r\nHost: HOST\r\nContent-Length: {length}\r\n\r\n{{}}"
     answer = raw_request(http_server, head.encode())
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert ajax(http_server, "count")["result"] == 0
 
 
 def test_body_shorter_than_its_length(http_server: OutreachServer) -> None:
-    head = b"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n"
+    head = b"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: HOST\r\nContent-Length: 500\r\n\r\n"
     answer = raw_request(http_server, head + json.dumps(LINKEDIN).encode())
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"shorter than its length" in answer
@@ -586,7 +613,8 @@ def test_content_length_is_honoured(server: OutreachServer, store: mo.OutreachSt
     first = json.dumps(LINKEDIN).encode()
     second = json.dumps({**LINKEDIN, "subject": "second"}).encode()
     data = b"".join(
-        b"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b)
+        b"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: HOST\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(b), b)
         for b in (first, second)
     )
     answer = raw_request(server, data)
@@ -596,7 +624,7 @@ def test_content_length_is_honoured(server: OutreachServer, store: mo.OutreachSt
 
 def test_missing_content_length_is_an_empty_body(http_server: OutreachServer) -> None:
     answer = raw_request(
-        http_server, b"POST /ajax/outreach/count.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        http_server, b"POST /ajax/outreach/count.json HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n"
     )
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert answer.endswith(b'{"status":"success","result":0}')
@@ -605,7 +633,7 @@ def test_missing_content_length_is_an_empty_body(http_server: OutreachServer) ->
 def test_chunked_body(server: OutreachServer, store: mo.OutreachStore) -> None:
     body = json.dumps(LINKEDIN).encode()
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:10], body[10:]))
-    head = b"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    head = b"POST /ajax/outreach/insert.json HTTP/1.1\r\nHost: HOST\r\nTransfer-Encoding: chunked\r\n"
     answer = raw_request(server, head + b"Connection: close\r\n\r\n" + chunks + b"0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ")
     assert store.count() == 1
@@ -715,6 +743,35 @@ def test_concurrent_requests(server: OutreachServer, store: mo.OutreachStore, sc
     assert {r.subject for r in store.iter()} == {
         f"{n}-{i}" for n in range(threads_n) for i in range(per_thread)
     }
+
+
+def test_fifty_clients_at_once_are_all_answered(http_server: OutreachServer, scale: int) -> None:
+    """50 clients, each opening a new connection per request and all starting together: every request
+    is answered (with socketserver's listen backlog of 5, some were reset, never run)."""
+    clients, per_client = 50, 20 * scale
+    start = threading.Barrier(clients)
+    outcomes: list[list[Any]] = [[] for _ in range(clients)]
+
+    def work(n: int) -> None:
+        start.wait()
+        for i in range(per_client):
+            try:
+                if i % 4 == 0:
+                    answer = ajax(http_server, "insert", {**LINKEDIN, "subject": f"{n}-{i}"})
+                else:
+                    answer = ajax(http_server, "count", {})
+                outcomes[n].append(answer["status"])
+            except Exception as exc:  # a reset connection: kept, to show them all
+                outcomes[n].append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    failures = [o for part in outcomes for o in part if o != "success"]
+    assert failures == [], f"{len(failures)} of {clients * per_client} failed: {failures[:3]}"
+    assert http_server.store.count() == clients * len(range(0, per_client, 4))
 
 
 # --- lifecycle ----------------------------------------------------------------------------------

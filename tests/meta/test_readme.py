@@ -67,7 +67,9 @@ def test_the_readme_has_one_python_example_and_it_registers_its_tag() -> None:
 def test_the_development_section_names_the_test_tiers() -> None:
     development = section("Development")
     assert "make test-fast" in development and "make test " in development
-    assert "TIMINGS" in development  # the line for the measured timings
+    # the tiers' measured timings: seconds for the fast one, minutes for the whole suite
+    assert re.search(r"`make test-fast` \d+ s ", development), development
+    assert re.search(r"`make test` \d+(\.\d+)? min ", development), development
 
 
 def test_the_readme_points_only_to_files_the_repository_holds() -> None:

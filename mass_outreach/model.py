@@ -4,7 +4,9 @@ Input takes one of two paths. The fast path decodes well-formed input straight i
 whose types are derived from the rules below, then runs the few checks msgspec cannot express. Anything
 the fast path does not accept (a `":symbol"` enum, a passthrough key, any error at all) goes to the slow
 path, which checks every key against the same rules and reports every problem, naming its field.
-Both paths produce the same normalized row; tests/test_model.py holds them to that.
+Both paths produce the same normalized row; tests/store/test_model.py holds them to that. The rules and
+both paths stay in this one module (a little over 500 lines) so that a rule and its fast-path twin are
+read and changed together; timestamps and JSON body decoding live in times.py and jsonbody.py.
 """
 
 from __future__ import annotations

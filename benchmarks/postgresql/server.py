@@ -116,9 +116,11 @@ class RawConn:
 
 
 def _pg_server() -> Any:
-    """The tests' helper module, in a checkout's tests/ directory (under tests/support/ or at its top):
-    imported by name, so that mypy, which knows it under another name, does not check it twice."""
-    for name in ("tests.support.pg_server", "tests.pg_server"):
-        with contextlib.suppress(ModuleNotFoundError):
-            return importlib.import_module(name)
-    raise RuntimeError("the postgres suite without --pg-url needs the checkout's tests/pg_server.py")
+    """The tests' helper module, tests/support/pg_server.py of a checkout: imported by name, so that
+    mypy, which knows it under another name, does not check it twice."""
+    try:
+        return importlib.import_module("tests.support.pg_server")
+    except ModuleNotFoundError:
+        raise RuntimeError(
+            "the postgres suite without --pg-url needs the checkout's tests/support/pg_server.py"
+        ) from None

@@ -13,21 +13,20 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from snapshots import schema_of, snapshot
+from migration_fixtures import SQLITE_FIXTURES, load_pg_fixture, pg_connect, pg_version
+from snapshots import snapshot
 
 import mass_outreach as mo
 from mass_outreach.backends import migrations
 from mass_outreach.backends.postgresql import schema as pg_schema
-from mass_outreach.backends.postgresql.url import url_with_schema
 from mass_outreach.backends.sqlite import ddl as sqlite_ddl
 from mass_outreach.backends.sqlite import schema as sqlite_schema
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NOW = migrations.SCHEMA_VERSION
 RECORDS = 37  # what make_store_v1.py writes
 sqlite_only = pytest.mark.engine("sqlite", "the migration of an SQLite file")
@@ -39,7 +38,7 @@ sqlite_only = pytest.mark.engine("sqlite", "the migration of an SQLite file")
 def v1(tmp_path: Path) -> Path:
     """A copy of the version-1 file (never the fixture itself: opening it migrates it)."""
     path = tmp_path / "store_v1.db"
-    shutil.copyfile(FIXTURES / "store_v1.db", path)
+    shutil.copyfile(SQLITE_FIXTURES[1], path)
     return path
 
 
@@ -288,29 +287,11 @@ def test_the_runner_calls_the_keeper_around_the_whole_chain() -> None:
 # --- PostgreSQL --------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def pg_connect(url: str) -> Iterator[Any]:
-    """A connection of its own, search_path set to the URL's schema."""
-    import psycopg
-
-    with psycopg.connect(url_with_schema(url, None), autocommit=True) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute(f'SET search_path = "{schema_of(url)}"')
-        yield conn
-
-
 @pytest.fixture
 def pg_v2(postgres_url: str) -> str:
     """A fresh schema holding the committed version-2 store."""
-    text = (FIXTURES / "pg_store_v2.sql").read_text(encoding="utf-8")
-    with pg_connect(postgres_url) as conn:
-        conn.execute(text.replace("__SCHEMA__", f'"{schema_of(postgres_url)}"'))
+    load_pg_fixture(postgres_url, 2)
     return postgres_url
-
-
-def pg_version(url: str) -> int:
-    with pg_connect(url) as conn:
-        return int(conn.execute("SELECT version FROM mass_outreach").fetchone()[0])
 
 
 def pg_add(url: str, script: str) -> None:

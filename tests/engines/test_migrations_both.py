@@ -9,33 +9,22 @@ untouched. PostgreSQL's current version is its first, so its runner is proven wi
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from migration_fixtures import PG_FIXTURES, SQLITE_FIXTURES, load_pg_fixture, pg_connect, pg_version
 from snapshots import schema_of, snapshot
 
 import mass_outreach as mo
 from mass_outreach.backends import migrations
 from mass_outreach.backends.postgresql import schema as pg_schema
-from mass_outreach.backends.postgresql.url import url_with_schema
 from mass_outreach.backends.sqlite import migrations as sqlite_migrations
 from mass_outreach.backends.sqlite import schema as sqlite_schema
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NOW = migrations.SCHEMA_VERSION
-SQLITE_FIXTURES = {
-    int(m[1]): p for p in FIXTURES.glob("store_v*.db") if (m := re.fullmatch(r"store_v(\d+)\.db", p.name))
-}
-PG_FIXTURES = {
-    int(m[1]): p
-    for p in FIXTURES.glob("pg_store_v*.sql")
-    if (m := re.fullmatch(r"pg_store_v(\d+)\.sql", p.name))
-}
 
 
 # --- the registries --------------------------------------------------------------------------------
@@ -213,35 +202,12 @@ PG_COLUMNS = (
 )
 
 
-@contextlib.contextmanager
-def pg_connect(url: str) -> Iterator[Any]:
-    """A connection of its own, search_path set to the URL's schema."""
-    import psycopg
-
-    with psycopg.connect(url_with_schema(url, None), autocommit=True) as conn:
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute(f'SET search_path = "{schema_of(url)}"')
-        yield conn
-
-
-def load_pg_fixture(url: str, version: int) -> None:
-    """The dump of a version's store, loaded into the URL's (empty) schema."""
-    text = PG_FIXTURES[version].read_text(encoding="utf-8").replace("__SCHEMA__", f'"{schema_of(url)}"')
-    with pg_connect(url) as conn:
-        conn.execute(text)
-
-
 def pg_rows(url: str) -> list[tuple[Any, ...]]:
     with pg_connect(url) as conn:
         rows: list[tuple[Any, ...]] = conn.execute(
             f"SELECT {PG_COLUMNS} FROM outreach ORDER BY id"
         ).fetchall()
         return rows
-
-
-def pg_version(url: str) -> int:
-    with pg_connect(url) as conn:
-        return int(conn.execute("SELECT version FROM mass_outreach").fetchone()[0])
 
 
 def pg_tags(url: str) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import msgspec
 import pytest
+import seed_examples
 from engine_helpers import FIXTURE_SETTINGS, fresh_store, reset, small_chunks
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -569,35 +570,10 @@ def test_memory_stores_are_private() -> None:
 
 # --- the seed's examples, verbatim -----------------------------------------------------------------
 
-SEED_INSERT = b"""{
-  "outreach_type": "LinkedIn_DirectMessage",
-  "status": "pending",
-  "approved": true,
-  "direction": "outgoing",
-  "tag": "important_lead",
-  "subject": "Special Offer for You",
-  "body": "<p>Hello, we have an offer...</p>",
-  "body_type": "html",
-  "screenshot_url": "https://example.com/screenshot.png"
-}"""
-
-SEED_PAGE = b"""{
-  "page": 1,
-  "limit": 50,
-  "filters": {
-    "status": "pending",
-    "outreach_type": "LinkedIn_DirectMessage"
-  },
-  "order": "create_time",
-  "asc": false
-}"""
-
-SEED_UPDATE = b"""{
-  "id": "123e4567-e89b-12d3-a456-426614174000",
-  "status": "running",
-  "subject": "Updated Offer",
-  "body": "New offer details inside!"
-}"""
+# sent as bytes here (the wire tests send the same examples as text)
+SEED_INSERT = seed_examples.SEED_INSERT.encode()
+SEED_PAGE = seed_examples.SEED_PAGE.encode()
+SEED_UPDATE = seed_examples.SEED_UPDATE.encode()
 
 
 def test_seed_insert_example(store: mo.OutreachStore) -> None:

@@ -12,6 +12,7 @@ import pytest
 from engine_helpers import fresh_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from seed_examples import SEED_ID, SEED_INSERT, SEED_PAGE, SEED_UPDATE
 
 import mass_outreach as mo
 from mass_outreach import strategies as mos
@@ -23,36 +24,6 @@ RECORD_KEYS = {
     "body_type", "error_description", "screenshot_url", "message_id", "reply_to_message_id",
     "create_time", "update_time", "done_time", "version", "delete_time",
 }  # fmt: skip
-
-# The three examples of the API text (seed/outreach-api.md), verbatim.
-SEED_INSERT = """{
-  "outreach_type": "LinkedIn_DirectMessage",
-  "status": "pending",
-  "approved": true,
-  "direction": "outgoing",
-  "tag": "important_lead",
-  "subject": "Special Offer for You",
-  "body": "<p>Hello, we have an offer...</p>",
-  "body_type": "html",
-  "screenshot_url": "https://example.com/screenshot.png"
-}"""
-SEED_PAGE = """{
-  "page": 1,
-  "limit": 50,
-  "filters": {
-    "status": "pending",
-    "outreach_type": "LinkedIn_DirectMessage"
-  },
-  "order": "create_time",
-  "asc": false
-}"""
-SEED_UPDATE = """{
-  "id": "123e4567-e89b-12d3-a456-426614174000",
-  "status": "running",
-  "subject": "Updated Offer",
-  "body": "New offer details inside!"
-}"""
-SEED_ID = "123e4567-e89b-12d3-a456-426614174000"
 
 
 def call(store: mo.OutreachStore, endpoint: str, body: Any = None) -> dict[str, Any]:

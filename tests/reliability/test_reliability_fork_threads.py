@@ -109,7 +109,7 @@ def test_threads_share_one_store(
         con.close()
 
 
-def _child(store: mo.OutreachStore, db: Path, go: int, report: int) -> None:
+def _child(store: mo.OutreachStore, db: Path, go: int, report: int, counted: int) -> None:
     """In the forked child: write with plain sqlite3 and with a new store before touching the
     inherited store object, then through it; say what was seen, then leave without cleanup. (Before
     the fix, an inherited connection that was inside a write transaction at the fork kept every
@@ -118,6 +118,7 @@ def _child(store: mo.OutreachStore, db: Path, go: int, report: int) -> None:
     try:
         raw = sqlite3.connect(db, isolation_level=None, timeout=5)
         seen = raw.execute("SELECT count(*) FROM outreach").fetchone()[0]  # not the open transaction
+        os.write(counted, b"c")  # only now may the parent's transaction commit
         assert os.read(go, 1) == b"g"  # the parent has committed
         raw.execute("INSERT INTO tag (name) VALUES ('from-child')")
         raw.close()
@@ -158,13 +159,19 @@ def test_forked_child_gets_its_own_connections(db_path: Path) -> None:
         assert blocked.wait(30)
         go_r, go_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        counted_r, counted_w = os.pipe()
         pid = os.fork()
         if pid == 0:
             os.close(go_w)
             os.close(rep_r)
-            _child(store, db_path, go_r, rep_w)
+            os.close(counted_r)
+            _child(store, db_path, go_r, rep_w, counted_w)
         os.close(go_r)
         os.close(rep_w)
+        os.close(counted_w)
+        # the child counts while the transaction is open; a commit before that would show it 1510
+        assert os.read(counted_r, 1) == b"c", "the child ended before it counted"
+        os.close(counted_r)
         release.set()
         writer.join()
         assert result[0].inserted == 1500

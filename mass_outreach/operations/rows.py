@@ -65,9 +65,15 @@ def id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:
 
 def not_found(conn: Conn, ident: str) -> NotFoundError:
     """The error for an id that no live record has: it names a deleted record as such."""
-    if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
-        return NotFoundError(f"The outreach '{ident}' does not exist.")
-    return NotFoundError(f"The outreach '{ident}' was deleted.")
+    deleted = conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is not None
+    return missing(ident, deleted=deleted)
+
+
+def missing(ident: str, *, deleted: bool) -> NotFoundError:
+    """not_found's error, where the caller knows whether a deleted record holds the id."""
+    if deleted:
+        return NotFoundError(f"The outreach '{ident}' was deleted.")
+    return NotFoundError(f"The outreach '{ident}' does not exist.")
 
 
 def integrity_error(kind: Refusal, exc: BaseException, row: Row) -> ValidationError:

@@ -2,12 +2,13 @@
 update_status, delete and upsert, with the one stamp a write gives a record (`next_stamp`) and the one
 expected-version check (`check_expected`), and what the store adds to a body that broke a rule
 (`insert_problems`, `update_problems`: every problem is reported at once). Each but `update_one`
-(which opens its own, to redo a lost compare-and-set) runs inside a transaction its caller opened, so
-the bulk pipeline applies the same ones row by row."""
+(which opens its own, to redo a lost compare-and-set) runs inside a transaction its caller opened.
+`updated_row` and `upsert_row` are update's rules and upsert's choice without the write: the bulk
+pipeline applies them to a chunk's records read together (operations/setwise.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -107,11 +108,15 @@ def insert(conn: Conn, engine: Engine, row: Row) -> Outreach:
 
 def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
     full = fill(row, now_text(), row[ID] or new_ids(1)[0])
+    _insert_full(conn, engine, full)
+    return outreach_from_row(full)
+
+
+def _insert_full(conn: Conn, engine: Engine, full: Row) -> None:
     try:
         conn.execute(INSERT, full)
     except engine.integrity_error as exc:
         raise integrity_error(engine.refusal(exc), exc, full) from None
-    return outreach_from_row(full)
 
 
 # --- update, update_status ------------------------------------------------------------------------
@@ -144,12 +149,25 @@ def apply_update(
     row = _live_row(conn, engine, ident, lock=lock)
     if row is None:
         raise not_found(conn, ident)
+    values = updated_row(row, ident, changes, expected, lambda tag: tag_registered(conn, tag))
+    if not _write_update(conn, engine, row, values):
+        assert not lock, "a locked row changed under its lock"
+        return None
+    return outreach_from_row(values)
+
+
+def updated_row(
+    row: Row, ident: str, changes: dict[str, Any], expected: int | None, registered: Callable[[str], bool]
+) -> Row:
+    """The live record `row` with `changes` applied under every rule of update (the expected version,
+    the rules across fields on the merged record, a registered tag, the stamp, done_time): the whole
+    row to store. One function for update, upsert and their bulk forms, which write it each their way."""
     check_expected(row, ident, expected)
     merged = dict(zip(COLUMNS, row, strict=True))
     merged.update(changes)
     errors = cross_check(merged["outreach_type"], merged)
     tag = changes.get("tag")
-    if tag is not None and not tag_registered(conn, tag):
+    if tag is not None and not registered(tag):
         errors += unknown_tag(tag)
     if errors:
         raise ValidationError(errors)
@@ -157,19 +175,22 @@ def apply_update(
     merged["update_time"], merged["version"] = next_stamp(row, ident, now)
     if merged["status"] != "pending" and merged["done_time"] is None:
         merged["done_time"] = now
-    values = tuple(merged[c] for c in COLUMNS)
-    sets = [c for i, c in enumerate(COLUMNS) if values[i] != row[i]]
+    return tuple(merged[c] for c in COLUMNS)
+
+
+def _write_update(conn: Conn, engine: Engine, row: Row, values: Row) -> bool:
+    """Write the columns of `values` that differ from the stored `row`, if the record is still at
+    `row`'s version; whether it was."""
+    changed = [i for i, value in enumerate(values) if value != row[i]]
+    sets = ", ".join(f"{COLUMNS[i]} = ?" for i in changed)
     try:
         cur = conn.execute(
-            f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ? AND version = ?",
-            [merged[c] for c in sets] + [ident, row[VERSION]],
+            f"UPDATE outreach SET {sets} WHERE id = ? AND version = ?",
+            [values[i] for i in changed] + [row[ID], row[VERSION]],
         )
     except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
         raise integrity_error(engine.refusal(exc), exc, values) from None
-    if cur.rowcount != 1:
-        assert not lock, "a locked row changed under its lock"
-        return None
-    return outreach_from_row(values)
+    return bool(cur.rowcount == 1)
 
 
 def locked_update(
@@ -443,28 +464,48 @@ def upsert(
 ) -> tuple[Outreach, bool]:
     """Update or insert inside the open transaction; return the record and whether it was inserted.
     The engine's lock_new_id makes two writers of one new id take turns, so the second one finds the
-    first one's record and updates it. A body that broke the rules of the way taken raises them with
-    what the store finds, as update's or insert's."""
+    first one's record and updates it."""
+    stored = None
+    if plan.ident is not None:
+        engine.lock_new_id(conn, plan.ident)
+        stored = conn.execute(f"{SELECT} WHERE id = ?{engine.for_update}", (plan.ident,)).fetchone()
+    inserting, values = upsert_row(conn, plan, stored, lambda tag: tag_registered(conn, tag), tags)
+    if inserting:
+        _insert_full(conn, engine, values)
+    else:
+        assert stored is not None
+        written = _write_update(conn, engine, stored, values)
+        assert written, "a locked row changed under its lock"
+    return outreach_from_row(values), inserting
+
+
+def upsert_row(
+    conn: Conn,
+    plan: UpsertPlan,
+    stored: Row | None,
+    registered: Callable[[str], bool],
+    tags: frozenset[str] | None,
+) -> tuple[bool, Row]:
+    """Which way an upsert goes, given the record stored under its id (deleted or not; None: none),
+    and the whole row to write that way: (True, the new record) or (False, the updated one). A body
+    that broke the rules of the way taken raises them with what the store finds, as update's or
+    insert's; `registered` says whether an updated tag is registered, `tags` (None: ask the store)
+    holds the registered ones for an insert."""
     ident = plan.ident
-    if ident is not None:
-        engine.lock_new_id(conn, ident)
-        found = conn.execute(
-            f"SELECT delete_time IS NOT NULL FROM outreach WHERE id = ?{engine.for_update}", (ident,)
-        ).fetchone()
-        if found is not None or (plan.row is None and plan.insert_broken is None):
-            if plan.update_broken is not None:
-                failure = plan.update_broken.failure()
-                raise ValidationError(failure.errors + update_problems(conn, failure))
-            if found is None:
-                raise ConflictError(
-                    f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
-                    expected=plan.expected,
-                    actual=None,
-                )
-            if found[0]:
-                raise NotFoundError(f"The outreach '{ident}' was deleted.")
-            assert plan.changes is not None
-            return locked_update(conn, engine, ident, plan.changes, plan.expected), False
+    if ident is not None and (stored is not None or (plan.row is None and plan.insert_broken is None)):
+        if plan.update_broken is not None:
+            failure = plan.update_broken.failure()
+            raise ValidationError(failure.errors + update_problems(conn, failure))
+        if stored is None:
+            raise ConflictError(
+                f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
+                expected=plan.expected,
+                actual=None,
+            )
+        if stored[DELETE] is not None:
+            raise NotFoundError(f"The outreach '{ident}' was deleted.")
+        assert plan.changes is not None
+        return False, updated_row(stored, ident, plan.changes, plan.expected, registered)
     if plan.insert_broken is not None:
         failure = plan.insert_broken.failure()
         raise ValidationError(failure.errors + insert_problems(conn, failure))
@@ -473,4 +514,4 @@ def upsert(
     tag = row[TAG]
     if tag is not None and not (tag in tags if tags is not None else tag_registered(conn, tag)):
         raise ValidationError(unknown_tag(tag))
-    return _write_new(conn, engine, row), True
+    return True, fill(row, now_text(), row[ID] or new_ids(1)[0])

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 from ..errors import OutreachError
@@ -138,15 +138,19 @@ class Engine:
     def update_rows(
         self,
         conn: Any,
-        rows: list[tuple[tuple[Any, ...], tuple[Any, ...]]],
+        rows: Iterable[tuple[tuple[Any, ...], tuple[Any, ...]]],
         refused: Callable[[int, BaseException], None],
+        meanwhile: Callable[[], None],
     ) -> int:
         """Write (stored row, row to store) pairs of records that `locked_rows` read, each row in
-        model.COLUMNS' order; return how many were written. A row the database refuses is reported as
-        `refused(position in rows, exc)`, which raises or returns (the rest go on), as in bulk_insert.
+        model.COLUMNS' order, taking them from `rows` as it goes (the caller may compute them as they
+        are asked for); return how many were written. A row the database refuses is reported as
+        `refused(its position in rows, exc)`, which raises or returns (the rest go on), as in
+        bulk_insert. `meanwhile()` is the caller's next piece of work (no database call), for an
+        engine with a server to run while the server writes: it may be left out.
 
         Here a statement a row, setting the columns that changed: a statement the database refuses is
-        backed out alone (SQLite's), so the rest simply go on."""
+        backed out alone (SQLite's), so the rest simply go on. In process, nothing runs meanwhile."""
         count = 0
         for position, (old, new) in enumerate(rows):
             changed = [i for i, value in enumerate(new) if value != old[i]]

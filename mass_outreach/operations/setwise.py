@@ -21,34 +21,31 @@ __all__ = ["update_chunks", "upsert_chunks"]
 
 Rejected = list[tuple[int, list[tuple[str, str]]]]
 Row = tuple[Any, ...]
+Chunk = list[tuple[int, Any]]
 
 
-def update_chunks(
-    conn: Conn, engine: Engine, chunks: Iterator[list[tuple[int, Any]]], rejected: Rejected, skip: bool
-) -> int:
+def update_chunks(conn: Conn, engine: Engine, chunks: Iterator[Chunk], rejected: Rejected, skip: bool) -> int:
     """Apply chunks of (index, (id, changes, expected_version)); return how many records changed."""
     registered = _registered(conn, frozenset())
+    ahead = _Ahead(chunks)
     updated = 0
-    for chunk in chunks:
+    chunk = ahead.advance()
+    while chunk is not None:
         for run in _runs(chunk, lambda update: update[0]):
             stored = engine.locked_rows(conn, SELECT, [update[0] for _, update in run])
+            for tag in {update[1].get("tag") for _, update in run} - {None}:
+                registered(tag)  # asked now: `merged` runs while statements are in flight
             todo: list[tuple[int, Row, Row]] = []
-            for index, (ident, changes, expected) in run:
-                row = stored.get(ident)
-                try:
-                    if row is None or row[DELETE] is not None:
-                        raise missing(ident, deleted=row is not None)
-                    todo.append((index, row, updated_row(row, ident, changes, expected, registered)))
-                except (ValidationError, NotFoundError, ConflictError) as exc:
-                    _reject(exc, index, rejected, skip)
-            updated += _write_updates(conn, engine, todo, rejected, skip)
+            merged = _merged_updates(run, stored, registered, todo, rejected, skip)
+            updated += _write_updates(conn, engine, merged, todo, rejected, skip, ahead.read)
+        chunk = ahead.advance()
     return updated
 
 
 def upsert_chunks(
     conn: Conn,
     engine: Engine,
-    chunks: Iterator[list[tuple[int, UpsertPlan]]],
+    chunks: Iterator[Chunk],
     tags: frozenset[str],
     rejected: Rejected,
     skip: bool,
@@ -60,47 +57,42 @@ def upsert_chunks(
     server's lock table): if another writer inserted the id meanwhile, the database refuses the
     insert as a duplicate, and the row is applied again, now to that writer's record."""
     registered = _registered(conn, tags)
+    ahead = _Ahead(chunks)
     inserted = updated = 0
-    for chunk in chunks:
+    chunk = ahead.advance()
+    while chunk is not None:
         runs = list(_runs(chunk, lambda plan: plan.ident))[::-1]  # last pushed, first done
         while runs:
-            news, changed, taken = _upsert_run(conn, engine, runs.pop(), tags, registered, rejected, skip)
+            run = runs.pop()
+            news, changed, taken = _upsert_run(conn, engine, run, tags, registered, rejected, skip, ahead)
             inserted += news
             updated += changed
             if taken:
                 runs.append(taken)
+        chunk = ahead.advance()
     return inserted, updated
 
 
 def _upsert_run(
     conn: Conn,
     engine: Engine,
-    run: list[tuple[int, UpsertPlan]],
+    run: Chunk,
     tags: frozenset[str],
     registered: Callable[[str], bool],
     rejected: Rejected,
     skip: bool,
-) -> tuple[int, int, list[tuple[int, UpsertPlan]]]:
+    ahead: _Ahead,
+) -> tuple[int, int, Chunk]:
     """Apply a run of rows with distinct ids: how many went in, how many updated, and the rows whose
     new id another writer inserted meanwhile (to be applied again)."""
     wanted = [plan.ident for _, plan in run if plan.ident is not None]
     stored = engine.locked_rows(conn, SELECT, wanted) if wanted else {}
     todo: list[tuple[int, Row, Row]] = []
     new: list[tuple[int, UpsertPlan, Row]] = []
-    for index, plan in run:
-        row = None if plan.ident is None else stored.get(plan.ident)
-        try:
-            inserting, values = upsert_row(conn, plan, row, registered, tags)
-        except (ValidationError, NotFoundError, ConflictError) as exc:
-            _reject(exc, index, rejected, skip)
-            continue
-        if inserting:
-            new.append((index, plan, values))
-        else:
-            assert row is not None
-            todo.append((index, row, values))
-    updated = _write_updates(conn, engine, todo, rejected, skip)
-    taken: list[tuple[int, UpsertPlan]] = []
+    # all decided first: a body that broke a rule is completed with what the store says
+    merged = list(_merged_upserts(conn, run, stored, registered, tags, todo, new, rejected, skip))
+    updated = _write_updates(conn, engine, iter(merged), todo, rejected, skip, ahead.read)
+    taken: Chunk = []
 
     def refused(position: int, exc: BaseException) -> None:
         index, plan, values = new[position]
@@ -110,16 +102,36 @@ def _upsert_run(
             return
         _reject(integrity_error(kind, exc, values), index, rejected, skip)
 
-    inserted, _ = engine.bulk_insert(conn, INSERT, [values for _, _, values in new], refused, _nothing)
+    inserted = 0
+    if new:
+        inserted, _ = engine.bulk_insert(conn, INSERT, [values for _, _, values in new], refused, ahead.read)
     return inserted, updated, sorted(taken, key=lambda t: t[0])
 
 
-def _runs(
-    chunk: list[tuple[int, Any]], ident_of: Callable[[Any], str | None]
-) -> Iterator[list[tuple[int, Any]]]:
+class _Ahead:
+    """The chunks, the next one read (validated) while the server writes the current one: `read` is
+    what a write runs meanwhile (once a chunk, whichever write comes first), `advance` moves on."""
+
+    def __init__(self, chunks: Iterator[Chunk]) -> None:
+        self._chunks = chunks
+        self._next: Chunk | None = None
+        self._read = False
+
+    def read(self) -> None:
+        if not self._read:
+            self._next = next(self._chunks, None)
+            self._read = True
+
+    def advance(self) -> Chunk | None:
+        self.read()
+        self._read = False
+        return self._next
+
+
+def _runs(chunk: Chunk, ident_of: Callable[[Any], str | None]) -> Iterator[Chunk]:
     """The chunk in runs of rows with distinct ids: a row that names an id the run holds starts the
     next run."""
-    run: list[tuple[int, Any]] = []
+    run: Chunk = []
     seen: set[str] = set()
     for index, item in chunk:
         ident = ident_of(item)
@@ -133,17 +145,76 @@ def _runs(
         yield run
 
 
+def _merged_updates(
+    run: Chunk,
+    stored: dict[str, Row],
+    registered: Callable[[str], bool],
+    todo: list[tuple[int, Row, Row]],
+    rejected: Rejected,
+    skip: bool,
+) -> Iterator[tuple[Row, Row]]:
+    """The (stored row, updated row) of each update of `run` that passes, as they are asked for (each
+    also added to `todo` with its index); the others are raised or rejected. No database call: it runs
+    while the engine's statements are in flight (`registered` knows the run's tags already)."""
+    for index, (ident, changes, expected) in run:
+        row = stored.get(ident)
+        try:
+            if row is None or row[DELETE] is not None:
+                raise missing(ident, deleted=row is not None)
+            values = updated_row(row, ident, changes, expected, registered)
+        except (ValidationError, NotFoundError, ConflictError) as exc:
+            _reject(exc, index, rejected, skip)
+            continue
+        todo.append((index, row, values))
+        yield row, values
+
+
+def _merged_upserts(
+    conn: Conn,
+    run: Chunk,
+    stored: dict[str, Row],
+    registered: Callable[[str], bool],
+    tags: frozenset[str],
+    todo: list[tuple[int, Row, Row]],
+    new: list[tuple[int, UpsertPlan, Row]],
+    rejected: Rejected,
+    skip: bool,
+) -> Iterator[tuple[Row, Row]]:
+    """As _merged_updates for the upserts of `run` that update a record; those that insert one are
+    added to `new` (index, plan, the new record): all of them once this is exhausted."""
+    for index, plan in run:
+        row = None if plan.ident is None else stored.get(plan.ident)
+        try:
+            inserting, values = upsert_row(conn, plan, row, registered, tags)
+        except (ValidationError, NotFoundError, ConflictError) as exc:
+            _reject(exc, index, rejected, skip)
+            continue
+        if inserting:
+            new.append((index, plan, values))
+        else:
+            assert row is not None
+            todo.append((index, row, values))
+            yield row, values
+
+
 def _write_updates(
-    conn: Conn, engine: Engine, todo: list[tuple[int, Row, Row]], rejected: Rejected, skip: bool
+    conn: Conn,
+    engine: Engine,
+    rows: Iterator[tuple[Row, Row]],
+    todo: list[tuple[int, Row, Row]],
+    rejected: Rejected,
+    skip: bool,
+    meanwhile: Callable[[], None],
 ) -> int:
-    """Write (index, stored row, updated row) together; a row the database refuses is raised or
-    rejected alone, as the same update alone would be."""
+    """Write the (stored row, updated row) pairs of `rows`, which adds each pair's row to `todo` as
+    (index, stored row, updated row) as it yields it, running `meanwhile` while the server works; a
+    row the database refuses is raised or rejected alone, as the same update alone would be."""
 
     def refused(position: int, exc: BaseException) -> None:
         index, _, values = todo[position]
         _reject(integrity_error(engine.refusal(exc), exc, values), index, rejected, skip)
 
-    return engine.update_rows(conn, [(row, values) for _, row, values in todo], refused) if todo else 0
+    return engine.update_rows(conn, rows, refused, meanwhile)
 
 
 def _reject(exc: RowError, index: int, rejected: Rejected, skip: bool) -> None:
@@ -163,7 +234,3 @@ def _registered(conn: Conn, tags: frozenset[str]) -> Callable[[str], bool]:
         return known[tag]
 
     return registered
-
-
-def _nothing() -> None:
-    return None

@@ -82,6 +82,8 @@ def next_stamp(row: Row, ident: str, now: str) -> tuple[str, int]:
         # an imported record at the end of the range: neither version nor update_time can grow
         field = "version" if row[VERSION] >= 2**63 - 1 else "update_time"
         raise ValidationError.one(field, f"The {field} of the outreach '{ident}' cannot increase further.")
+    if now > row[UPDATE]:  # (the store's time text sorts as the times do) so a microsecond later at least
+        return now, row[VERSION] + 1
     bumped = format_time(parse_time(row[UPDATE]) + timedelta(microseconds=1))
     return max(now, bumped), row[VERSION] + 1
 

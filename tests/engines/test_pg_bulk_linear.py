@@ -223,11 +223,46 @@ def test_big_rows_are_updated_in_statements_of_bounded_size(
 ) -> None:
     """The rows of one UPDATE travel as one JSON value, which PostgreSQL bounds (1 GB): a chunk of big
     records is written in several statements (here the bound is made small)."""
-    from mass_outreach.backends.postgresql import engine
+    from mass_outreach.backends.postgresql import updates
 
-    monkeypatch.setattr(engine, "_JSON_BYTES", 3000)
+    monkeypatch.setattr(updates, "JSON_BYTES", 3000)
     rows = ids(20)
     pg.insert_many([body(i) for i in rows])
     count = statements(postgres_url, lambda: pg.update_many([{"id": i, "body": "x" * 1000} for i in rows]))
     assert 7 <= count <= 20, count
     assert {(r.version, r.body) for r in pg.page(limit=100)} == {(2, "x" * 1000)}
+
+
+@ON_POSTGRESQL
+@pytest.mark.parametrize("how", ["update_many", "upsert_many"])
+def test_refusals_among_statements_in_flight_are_rejected_alone(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """The UPDATEs of a chunk are sent without waiting for each one (pipeline mode): two rows the
+    database refuses, in pieces sent one after the other, are rejected alone, and every other row is
+    written once (here a piece is 7 rows, so 120 rows make 18 statements in flight)."""
+    from mass_outreach.backends.postgresql import updates
+
+    monkeypatch.setattr(updates, "PIECE_ROWS", 7)
+    rows = ids(2 * N)
+    bad = {rows[20], rows[N + 3]}
+    with mo.open(postgres_url) as s:
+        s.insert_many([body(i) for i in rows])
+    listed = ", ".join(f"'{i}'" for i in bad)
+    raw_sql(
+        postgres_url,
+        "CREATE FUNCTION refuse_some() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF NEW.id IN ({listed}) THEN RAISE check_violation; END IF; RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_some BEFORE UPDATE ON outreach FOR EACH ROW EXECUTE FUNCTION refuse_some()",
+    )
+    with mo.open(postgres_url) as s:
+        if how == "update_many":
+            report: Any = s.update_many([{"id": i, "subject": "x"} for i in rows], on_error="skip")
+        else:
+            report = s.upsert_many([body(i, subject="x") for i in rows], on_error="skip")
+        assert report.updated == 2 * N - 2
+        assert [r[0] for r in report.rejected] == [20, N + 3]
+        versions = {r.id: (r.version, r.subject) for r in s.page(limit=1000)}
+        with pytest.raises(mo.ValidationError, match=f"Row {N + 3 - 30}: The database refused"):
+            s.update_many([{"id": i, "subject": "y"} for i in rows[30:]])
+    assert versions == {i: (1, None) if i in bad else (2, "x") for i in rows}

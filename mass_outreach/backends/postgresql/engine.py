@@ -23,15 +23,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-import msgspec
-
 from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
-from ...model import COLUMNS
+from ...model import AT, COLUMNS
 from ..base import Engine, Refusal, T, Walks, closed_error
-from . import scratch
+from . import scratch, updates
 from .connection import Connections, _Conn
 from .schema import SchemaKeeper
 from .url import parse_url, url_with_schema
@@ -217,38 +215,18 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     def locked_rows(self, conn: _Conn, select: str, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         """One statement for all the ids, locking in id order (two bulk writers meet in one order)."""
         cur = conn.execute(f"{select} WHERE id = ANY(?::uuid[]) ORDER BY id{self.for_update}", (ids,))
-        return {row[_ID]: row for row in cur}
+        return {row[AT["id"]]: row for row in cur}
 
     def update_rows(
         self,
         conn: _Conn,
-        rows: list[tuple[tuple[Any, ...], tuple[Any, ...]]],
+        rows: Iterable[tuple[tuple[Any, ...], tuple[Any, ...]]],
         refused: Callable[[int, BaseException], None],
+        meanwhile: Callable[[], None],
     ) -> int:
-        """One UPDATE for the rows (each statement bumps the walk counter's row: one a row made a call
-        slow down row after row), every column but id set from the row as JSON, which PostgreSQL
-        reads into the table's own row type (so no column list or type is spelled out here). Inside
-        a savepoint: if the server refuses the statement, it is redone on each half of the rows, down
-        to the refused row alone. Rows go in statements of at most _JSON_BYTES of JSON."""
-        encoded = [_encode(dict(zip(COLUMNS, new, strict=True))) for _, new in rows]
-        todo = _by_size(encoded)  # last pushed, first done
-        count = 0
-        while todo:
-            positions = todo.pop()
-            conn.execute("SAVEPOINT chunk")
-            try:
-                conn.execute(_UPDATE, ((b"[%b]" % b",".join(encoded[p] for p in positions)).decode(),))
-            except self.integrity_error as exc:
-                conn.execute("ROLLBACK TO chunk; RELEASE chunk")
-                if len(positions) == 1:
-                    refused(positions[0], exc)
-                else:
-                    half = len(positions) // 2
-                    todo += [positions[half:], positions[:half]]
-                continue
-            conn.execute("RELEASE chunk")
-            count += len(positions)
-        return count
+        """A few UPDATE statements a chunk, sent as the rows come and overlapped with `meanwhile`
+        (updates.py)."""
+        return updates.update_rows(conn, rows, refused, meanwhile, self.integrity_error)
 
     def lock_new_id(self, conn: _Conn, ident: str) -> None:
         """Two upserts of one new id take turns (until the first one commits), so the second finds the
@@ -340,13 +318,6 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
 
 
 _COPY = f"COPY outreach ({', '.join(COLUMNS)}) FROM STDIN"
-_ID = COLUMNS.index("id")
-_UPDATE = (
-    f"UPDATE outreach AS o SET {', '.join(f'{c} = s.{c}' for c in COLUMNS if c != 'id')} "
-    "FROM json_populate_recordset(NULL::outreach, ?::json) AS s WHERE o.id = s.id"
-)
-_JSON_BYTES = 32 << 20  # a json value may be 1 GB; one record's, a few MB (a body of 1,000,000 characters)
-_encode = msgspec.json.Encoder().encode
 _COPY_LINE = re.compile(r"^COPY outreach, line (\d+)", re.MULTILINE)
 
 
@@ -374,17 +345,3 @@ def _copy_line(exc: BaseException, rows: int) -> int | None:
     found = _COPY_LINE.search(context)
     line = int(found.group(1)) - 1 if found else -1
     return line if 0 <= line < rows else None
-
-
-def _by_size(encoded: list[bytes]) -> list[list[int]]:
-    """The positions of `encoded` in runs of at most _JSON_BYTES together (a longer row alone), as a
-    stack: the first run last."""
-    runs: list[list[int]] = [[]]
-    size = 0
-    for position, row in enumerate(encoded):
-        if runs[-1] and size + len(row) > _JSON_BYTES:
-            runs.append([])
-            size = 0
-        runs[-1].append(position)
-        size += len(row) + 1
-    return runs[::-1]

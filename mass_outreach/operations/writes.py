@@ -8,6 +8,7 @@ pipeline applies them to a chunk's records read together (operations/setwise.py)
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -60,6 +61,7 @@ _CAS_TRIES = 16
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"
 _MISSING: Any = object()
 _COLUMN_SET = frozenset(COLUMNS)
+_ROW_OF = operator.itemgetter(*COLUMNS)  # a merged record (a dict) as a row
 
 
 # --- the stamp and the expected version, written once ---------------------------------------------
@@ -177,7 +179,8 @@ def updated_row(
     merged["update_time"], merged["version"] = next_stamp(row, ident, now)
     if merged["status"] != "pending" and merged["done_time"] is None:
         merged["done_time"] = now
-    return tuple(merged[c] for c in COLUMNS)
+    values: Row = _ROW_OF(merged)
+    return values
 
 
 def _write_update(conn: Conn, engine: Engine, row: Row, values: Row) -> bool:

@@ -12,6 +12,7 @@ model.COLUMNS needs no edit here.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
@@ -97,13 +98,18 @@ def _send_pieces(conn: Any, taken: list[tuple[Row, Row]], pieces: list[_Piece]) 
 def _pieces(taken: list[tuple[Row, Row]], first: int) -> list[_Piece]:
     """`taken` (at positions from `first` on) as the pieces to send: the columns changed in any of its
     rows, in statements of at most JSON_BYTES of JSON (a longer row alone)."""
-    changed = {i for old, new in taken for i, value in enumerate(new) if value != old[i]}
-    columns = (_ID, *sorted(changed - {_ID}))
+    olds, news = zip(*taken, strict=True)
+    # column by column, the tuples compared in C: the columns that changed in any row (at least the
+    # version, which every write bumps), after the id
+    was, now = zip(*olds, strict=True), zip(*news, strict=True)
+    changed = [i for i, (a, b) in enumerate(zip(was, now, strict=True)) if a != b and i != _ID]
+    columns = (_ID, *changed)
     names = [COLUMNS[i] for i in columns]
+    pick = operator.itemgetter(*columns)  # a tuple: there are two columns at least
     out: list[_Piece] = []
     size = 0
-    for position, (_, new) in enumerate(taken, first):
-        row = _encode(dict(zip(names, [new[i] for i in columns], strict=True)))
+    for position, new in enumerate(news, first):
+        row = _encode(dict(zip(names, pick(new), strict=True)))
         if not out or (size + len(row) > JSON_BYTES and out[-1].positions):
             out.append(_Piece([], columns, []))
             size = 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..backends import Engine
 from ..errors import ConflictError, NotFoundError, ValidationError
-from .rows import DELETE, INSERT, SELECT, Conn, RowError, at_row, integrity_error, missing, tag_registered
+from .rows import DELETE, ID, INSERT, SELECT, Conn, RowError, at_row, integrity_error, missing, tag_registered
 from .writes import UpsertPlan, updated_row, upsert_row
 
 __all__ = ["update_chunks", "upsert_chunks"]
@@ -89,9 +89,19 @@ def _upsert_run(
     stored = engine.locked_rows(conn, SELECT, wanted) if wanted else {}
     todo: list[tuple[int, Row, Row]] = []
     new: list[tuple[int, UpsertPlan, Row]] = []
-    # all decided first: a body that broke a rule is completed with what the store says
-    merged = list(_merged_upserts(conn, run, stored, registered, tags, todo, new, rejected, skip))
-    updated = _write_updates(conn, engine, iter(merged), todo, rejected, skip, ahead.read)
+    # asked now (the rest is decided while statements are in flight, with no database call): what the
+    # store says of a body that broke a rule, and whether the tags that updates set are registered
+    early = {
+        index: _decided(conn, plan, stored, registered, tags)
+        for index, plan in run
+        if plan.update_broken is not None or plan.insert_broken is not None
+    }
+    for _, plan in run:
+        tag = None if plan.changes is None else plan.changes.get("tag")
+        if tag is not None:
+            registered(tag)
+    merged = _merged_upserts(conn, run, stored, registered, tags, early, todo, new, rejected, skip)
+    updated = _write_updates(conn, engine, merged, todo, rejected, skip, ahead.read)
     taken: Chunk = []
 
     def refused(position: int, exc: BaseException) -> None:
@@ -175,26 +185,42 @@ def _merged_upserts(
     stored: dict[str, Row],
     registered: Callable[[str], bool],
     tags: frozenset[str],
+    early: dict[int, tuple[bool, Row] | RowError],
     todo: list[tuple[int, Row, Row]],
     new: list[tuple[int, UpsertPlan, Row]],
     rejected: Rejected,
     skip: bool,
 ) -> Iterator[tuple[Row, Row]]:
     """As _merged_updates for the upserts of `run` that update a record; those that insert one are
-    added to `new` (index, plan, the new record): all of them once this is exhausted."""
+    added to `new` (index, plan, the new record): all of them once this is exhausted. `early` holds
+    the outcomes decided before (those that needed the store)."""
     for index, plan in run:
-        row = None if plan.ident is None else stored.get(plan.ident)
-        try:
-            inserting, values = upsert_row(conn, plan, row, registered, tags)
-        except (ValidationError, NotFoundError, ConflictError) as exc:
-            _reject(exc, index, rejected, skip)
+        outcome = early[index] if index in early else _decided(conn, plan, stored, registered, tags)
+        if not isinstance(outcome, tuple):
+            _reject(outcome, index, rejected, skip)
             continue
+        inserting, values = outcome
         if inserting:
             new.append((index, plan, values))
         else:
-            assert row is not None
+            row = stored[values[ID]]
             todo.append((index, row, values))
             yield row, values
+
+
+def _decided(
+    conn: Conn,
+    plan: UpsertPlan,
+    stored: dict[str, Row],
+    registered: Callable[[str], bool],
+    tags: frozenset[str],
+) -> tuple[bool, Row] | RowError:
+    """upsert_row's outcome for `plan` given the stored records: (inserting, row), or its error."""
+    row = None if plan.ident is None else stored.get(plan.ident)
+    try:
+        return upsert_row(conn, plan, row, registered, tags)
+    except (ValidationError, NotFoundError, ConflictError) as exc:
+        return exc
 
 
 def _write_updates(

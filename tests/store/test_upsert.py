@@ -22,6 +22,7 @@ from store_cases import (
 )
 
 import mass_outreach as mo
+from mass_outreach.strategies import outreaches
 
 Db = tuple[mo.OutreachStore, Any]
 UNKNOWN = "123e4567-e89b-12d3-a456-426614174000"
@@ -343,3 +344,26 @@ def test_upsert_delete_and_purge_follow_the_model(
             r.id: (r.subject, r.version, r.delete_time is not None) for r in store.iter(include_deleted=True)
         }
         assert stored == model
+
+
+# --- the changes of an upsert that passes insert's rules --------------------------------------------
+
+
+@settings(FIXTURE_SETTINGS, max_examples=300)
+@given(body=outreaches(tags=("a", "b")), ident=st.uuids(), upper=st.booleans(), ignored=st.booleans())
+def test_upsert_changes_of_a_valid_insert_body_are_update_fields_own(
+    body: dict[str, Any], ident: uuid.UUID, upper: bool, ignored: bool
+) -> None:
+    """A body with an id that passes insert's rules is not checked again by update's: its changes are
+    taken from the insert row. They must be exactly what update_fields makes of it (values and types)."""
+    from mass_outreach.model import update_fields
+    from mass_outreach.operations.writes import upsert_plan
+
+    body = {**body, "id": str(ident).upper() if upper else str(ident)}
+    if ignored:
+        body["id_account"] = 7
+    plan = upsert_plan(body)
+    assert plan.changes is not None and plan.update_broken is None
+    _, changes, _ = update_fields(body)
+    assert plan.changes == changes
+    assert {k: type(v) for k, v in plan.changes.items()} == {k: type(v) for k, v in changes.items()}

@@ -25,6 +25,7 @@ from engine_helpers import small_chunks
 from snapshots import schema_of, snapshot
 
 import mass_outreach as mo
+from mass_outreach.backends.migrations import SCHEMA_VERSION
 from mass_outreach.model import COLUMNS
 
 BASE_URL = ""  # the session's server (tests/conftest.py's postgres_server), set before any test here
@@ -853,12 +854,13 @@ def test_close_at_any_moment(pg_url: str) -> None:
 def test_newer_and_foreign_schemas_are_refused_untouched(pg_url: str, schema_name: str) -> None:
     with mo.open(pg_url) as pg:
         pg.insert(outreach_type="GMail_DirectMessage", status="pending")
-    raw_execute(schema_name, "UPDATE mass_outreach SET version = 3")
+    newer = SCHEMA_VERSION + 1
+    raw_execute(schema_name, f"UPDATE mass_outreach SET version = {newer}")
     with pytest.raises(mo.SchemaError, match="newer mass_outreach"):
         mo.open(pg_url)
-    assert raw_execute(schema_name, "SELECT version FROM mass_outreach") == [(3,)]
+    assert raw_execute(schema_name, "SELECT version FROM mass_outreach") == [(newer,)]
     assert raw_execute(schema_name, "SELECT count(*) FROM outreach") == [(1,)]
-    raw_execute(schema_name, "UPDATE mass_outreach SET version = 2, application = 'other'")
+    raw_execute(schema_name, f"UPDATE mass_outreach SET version = {SCHEMA_VERSION}, application = 'other'")
     with pytest.raises(mo.SchemaError, match="not a mass_outreach store"):
         mo.open(pg_url)
     raw_execute(schema_name, "UPDATE mass_outreach SET application = 'mass_outreach'")

@@ -124,6 +124,30 @@ class Engine:
     def lock_new_id(self, conn: Any, ident: str) -> None:
         """Before upsert looks an id up: make two writers upserting one new id take turns."""
 
+    # --- the change feed (sync) ---------------------------------------------------------------------
+
+    #: whether the store writes each row's feed position (SQLite: a counter bumped once a write
+    #: transaction, commit order under its one writer); if not, the database sets it (PostgreSQL: the
+    #: writing transaction's id, by a column default and a trigger)
+    feed_in_rows: bool = True
+    #: this store's identity (sync_state), read at open; "" before
+    identity: str = ""
+
+    def take_position(self, conn: Any) -> int | None:
+        """The feed position of the open write transaction's changes, where the store writes it."""
+        row = conn.execute("UPDATE sync_state SET seq = seq + 1 RETURNING seq").fetchone()
+        return int(row[0])
+
+    def feed_bound(self, conn: Any) -> int | None:
+        """Inside a read snapshot: the feed position no change at or above which may be handed out yet
+        (None: every committed change may)."""
+        return None
+
+    def place(self, conn: Any) -> str:
+        """Where this store lives (a file's device and inode; a server's database and schema): a store
+        found somewhere other than where it was made is a copy, and takes an identity of its own."""
+        raise NotImplementedError
+
     # --- page-number walks -------------------------------------------------------------------------
 
     def walk_stamp(self, conn: Any) -> Any:

@@ -21,13 +21,13 @@ from ..urls import Checker
 from . import writes
 from .rows import (
     ID,
-    INSERT,
     TAG,
     URL,
     Conn,
     at_row,
     fill,
     id_in_use,
+    inserting,
     integrity_error,
     tag_set,
     unknown_tag,
@@ -358,6 +358,7 @@ def write_inserts(
     `meanwhile`): on a server, the client's work and the server's overlap instead of taking turns.
     A chunk's own errors (an unregistered tag, a refused row) still come before any of the next's."""
     inserted = 0
+    position = engine.take_position(conn)  # one for the call: the rows of one transaction
 
     def next_batch() -> _Batch | None:
         return _filled(next(chunks, None), tags)
@@ -370,7 +371,8 @@ def write_inserts(
                 raise at_row(ValidationError(errors), index)
             rejected.append((index, errors))
         refused = _refusals(engine, batch, rejected, skip)
-        count, batch = engine.bulk_insert(conn, INSERT, batch.good, refused, next_batch)
+        rows = batch.good if position is None else [(*r, position) for r in batch.good]
+        count, batch = engine.bulk_insert(conn, inserting(engine), rows, refused, next_batch)
         inserted += count
     return inserted
 

@@ -13,7 +13,29 @@ from ..model import AT, COLUMNS, Row
 Conn = Any  # a connection an engine lends: sqlite3's execute/executemany/fetch API
 
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM outreach"
-INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+# a record's row with its stamps (sync's clock), for a write that restamps it
+SELECT_CLOCKED = f"SELECT {', '.join(COLUMNS)}, clock FROM outreach"
+
+
+def insert_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO outreach ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+# a new record's row; where the engine has the store write the feed position, after it (`fed`)
+INSERT = insert_sql(COLUMNS)
+INSERT_FED = insert_sql((*COLUMNS, "feed"))
+
+
+def inserting(engine: Engine) -> str:
+    """The INSERT of a new record's row on this engine (see `fed`)."""
+    return INSERT_FED if engine.feed_in_rows else INSERT
+
+
+def fed(row: Row, position: int | None) -> Row:
+    """A row to insert with `inserting(engine)`: the feed position after it where the store writes it."""
+    return row if position is None else (*row, position)
+
+
 # the positions the operations read, from the one table of them (model.AT)
 ID, STATUS, TAG, URL = AT["id"], AT["status"], AT["tag"], AT["screenshot_url"]
 CREATE, UPDATE, DONE, VERSION, DELETE = (

@@ -187,7 +187,14 @@ def test_whitespace_code_points_in_schema_sql_match_the_model() -> None:
 def test_columns_match_the_model(raw: sqlite3.Connection) -> None:
     info = raw.execute("PRAGMA table_info(outreach)").fetchall()
     assert tuple(r[1] for r in info) == COLUMNS + SYNC_COLUMNS
-    assert {r[1] for r in info if r[3]} == {*model.NOT_NULL, "id", "create_time", "update_time", "version", "feed"}
+    assert {r[1] for r in info if r[3]} == {
+        *model.NOT_NULL,
+        "id",
+        "create_time",
+        "update_time",
+        "version",
+        "feed",
+    }
 
 
 # Code points near every rule's edges.

@@ -1,12 +1,12 @@
 """PostgreSQL's migrations: a step from each older schema version (backends/migrations.py's shape).
 
-Version 2 is this engine's first (schema.FIRST_VERSION). A step is given the open's psycopg connection (`%s` placeholders, search_path set to
-the store's schema) inside its one transaction, under its advisory lock; the mark row's version is
-written after the last step. Steps here are ALTERs, which keep the user's own indexes, triggers, views
-and foreign keys; one that an object of the user's blocks (a view over a column whose type changes)
-fails whole, and `explain` names the blocking objects and says how to proceed. One that would drop an
-object of the user's (DROP COLUMN takes the indexes on the column with it; CASCADE takes views) is
-refused whole by the runner's keeper, `UserObjects`.
+Version 2 is this engine's first (schema.FIRST_VERSION). A step is given the open's psycopg connection
+(`%s` placeholders, search_path set to the store's schema) inside its one transaction, under its
+advisory lock; the mark row's version is written after the last step. Steps here are ALTERs, which keep
+the user's own indexes, triggers, views and foreign keys; one that an object of the user's blocks (a
+view over a column whose type changes) fails whole, and `explain` names the blocking objects and says
+how to proceed. One that would drop an object of the user's (DROP COLUMN takes the indexes on the column
+with it; CASCADE takes views) is refused whole by the runner's keeper, `UserObjects`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import Any
 from ..migrations import Registry, section
 
 __all__ = ["FORMER_NAMES", "MIGRATIONS", "UserObjects", "explain"]
-
 
 
 @cache

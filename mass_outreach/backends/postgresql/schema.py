@@ -180,7 +180,9 @@ class SchemaKeeper:
             r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (name,))
         }
         missing = [
-            f"the column outreach.{c}" for c in (*COLUMNS, *SYNC_COLUMNS) if c not in columns.get("outreach", set())
+            f"the column outreach.{c}"
+            for c in (*COLUMNS, *SYNC_COLUMNS)
+            if c not in columns.get("outreach", set())
         ]
         missing += [f"the table {t}" for t in _TABLES if t not in columns]
         missing += [f"the index {i}" for i in index_names() if i not in indexes]

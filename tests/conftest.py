@@ -34,6 +34,7 @@ from pg_server import (
 )
 from snapshots import admin, schema_of
 from store_cases import EMAIL
+from sync_replicas import PAIRS, Replica, replicas
 
 import mass_outreach as mo
 
@@ -309,3 +310,9 @@ def db(target: str) -> Iterator[tuple[mo.OutreachStore, Callable[[], Any]]]:
             store.add_tag(tag)
         store.insert({**EMAIL, "subject": "there before", "tag": "cold"})
         yield store, lambda: unchanged(target)
+
+
+@pytest.fixture(params=PAIRS)
+def replica(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica]:
+    """`replica(i)`: the i-th store of a sync test, on each pair of engines (sync_replicas.py)."""
+    yield from replicas(request, tmp_path)

@@ -255,7 +255,8 @@ def purge(conn: Conn, engine: Engine, where: str, params: list[Any]) -> int:
         keep = f"INSERT INTO sync_purged (id, purge_time) SELECT id, ? FROM outreach WHERE {where}{again}"
         conn.execute(keep, [now, *params])
     else:
-        keep = f"INSERT INTO sync_purged (id, feed, purge_time) SELECT id, ?, ? FROM outreach WHERE {where}{again}"
+        keep = f"INSERT INTO sync_purged (id, feed, purge_time) SELECT id, ?, ? FROM outreach WHERE {where}"
+        keep += again
         conn.execute(keep, [position, now, *params])
     count: int = conn.execute(f"DELETE FROM outreach WHERE {where}", params).rowcount
     return count

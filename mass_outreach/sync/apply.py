@@ -16,8 +16,8 @@ __all__ = ["apply_batch"]
 
 _CHUNK = 500  # ids a statement looks up (well under both engines' parameter limits)
 _CONFLICT = (
-    "INSERT INTO sync_conflict (id, field_group, value, stamp, origin, winner_stamp, winner_origin, peer, time) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO sync_conflict (id, field_group, value, stamp, origin, winner_stamp, winner_origin, peer, "
+    "time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 

@@ -229,8 +229,8 @@ def apply_changes(engine: Engine, data: Any, *, max_skew: float, peer: str) -> A
         apply_batch(conn, engine, incoming, counts, now, peer)
         if batch.next is not None:
             conn.execute(
-                "INSERT INTO sync_peer (peer, position, fingerprint, update_time) VALUES (?, ?, '', ?) "
-                "ON CONFLICT (peer) DO UPDATE SET position = excluded.position, update_time = excluded.update_time",
+                "INSERT INTO sync_peer (peer, position, update_time) VALUES (?, ?, ?) ON CONFLICT (peer) "
+                "DO UPDATE SET position = excluded.position, update_time = excluded.update_time",
                 (batch.store, batch.next, now),
             )
     return ApplyReport(**counts)
@@ -245,7 +245,10 @@ def checkpoint(engine: Engine, peer: str) -> str | None:
 
 def conflicts(engine: Engine, ident: str | None) -> list[dict[str, Any]]:
     """The conflict log, oldest first (one record's entries, with `ident`)."""
-    sql = "SELECT n, id, field_group, value, stamp, origin, winner_stamp, winner_origin, peer, time FROM sync_conflict"
+    sql = (
+        "SELECT n, id, field_group, value, stamp, origin, winner_stamp, winner_origin, peer, time "
+        "FROM sync_conflict"
+    )
     params: list[Any] = []
     if ident is not None:
         sql, params = f"{sql} WHERE id = ?", [ident]

@@ -31,7 +31,7 @@ class Lost(NamedTuple):
 
 
 def _key(group: str, stamp: Stamp, values: tuple[Any, ...]) -> tuple[Any, ...]:
-    order = (stamp.time, stamp.origin, repr(values))
+    order = (stamp.time, stamp.origin, stamp.attempt, stamp.seen, repr(values))  # total: ties decided
     if group == "status":
         return (stamp.attempt, RANK[values[0]], *order)
     return order

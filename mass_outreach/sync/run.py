@@ -87,4 +87,3 @@ def sync(
     sent = _pull(a, b, batch_size, max_skew, progress, "sent")
     received = _pull(b, a, batch_size, max_skew, progress, "received")
     return SyncReport(sent, received)
-

@@ -227,7 +227,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
 
     def place(self, conn: _Conn) -> str:
         row = conn.execute(
-            "SELECT current_database() || ':' || current_schema()::regnamespace::oid"
+            "SELECT current_database() || ':' || oid FROM pg_namespace WHERE nspname = current_schema()"
         ).fetchone()
         return str(row[0])
 

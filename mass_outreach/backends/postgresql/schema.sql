@@ -131,12 +131,11 @@ CREATE TABLE sync_state (
 );
 INSERT INTO sync_state (identity, place) VALUES (gen_random_uuid()::text, NULL);
 
--- What this store has taken from each peer: its position in the peer's feed, and a fingerprint of the
--- peer's record at that position (a peer copied with `cp` shows another one there).
+-- What this store has taken from each peer: its position in the peer's feed (which holds a fingerprint
+-- of the change there, so that a peer that went back is read again from its beginning), and when.
 CREATE TABLE sync_peer (
     peer text COLLATE "C" PRIMARY KEY,
     position text COLLATE "C" NOT NULL,
-    fingerprint text COLLATE "C" NOT NULL,
     update_time text COLLATE "C" NOT NULL
 );
 

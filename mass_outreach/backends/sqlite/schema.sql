@@ -126,12 +126,11 @@ INSERT INTO sync_state (identity, seq, place) VALUES (lower(
     || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-'
     || hex(randomblob(6))), 0, NULL);
 
--- What this store has taken from each peer: its position in the peer's feed, and a fingerprint of the
--- peer's record at that position (a peer copied with `cp` shows another one there).
+-- What this store has taken from each peer: its position in the peer's feed (which holds a fingerprint
+-- of the change there, so that a peer that went back is read again from its beginning), and when.
 CREATE TABLE sync_peer (
     peer TEXT PRIMARY KEY NOT NULL,
     position TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
     update_time TEXT NOT NULL
 ) STRICT;
 

@@ -1,4 +1,5 @@
-"""Replicas for the sync tests: two (or more) stores on a pair of engines, fresh for each test."""
+"""Replicas for the sync tests (conftest's `replica` fixture): stores on a pair of engines, fresh for each
+test."""
 
 from __future__ import annotations
 
@@ -26,8 +27,7 @@ PAIRS = [
 Replica = Callable[[int], mo.OutreachStore]
 
 
-@pytest.fixture(params=PAIRS)
-def replica(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica]:
+def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica]:
     """`replica(i)`: the i-th store of this test (opened on first use, closed at the end); even i on the
     pair's first engine, odd on its second."""
     engines: tuple[str, str] = request.param

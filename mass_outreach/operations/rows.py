@@ -78,11 +78,27 @@ def duplicate_id(ident: str) -> list[tuple[str, str]]:
     return [("id", f"The id '{ident}' already exists.")]
 
 
+def purged_id(ident: str) -> list[tuple[str, str]]:
+    return [("id", f"The id '{ident}' was a record's that this store purged; ids are never reused.")]
+
+
 def id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:
     """The duplicate-id error for a supplied id that a record has already, else nothing."""
-    if ident is None or conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
+    if ident is None:
         return []
-    return duplicate_id(ident)
+    if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is not None:
+        return duplicate_id(ident)
+    return purged_id(ident) if purged_ids(conn, [ident]) else []
+
+
+def purged_ids(conn: Conn, ids: list[str]) -> set[str]:
+    """Those of `ids` that this store purged (kept in sync_purged: ids are never reused)."""
+    gone: set[str] = set()
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        sql = f"SELECT id FROM sync_purged WHERE id IN ({', '.join('?' * len(part))})"
+        gone |= {r[0] for r in conn.execute(sql, part)}
+    return gone
 
 
 def not_found(conn: Conn, ident: str) -> NotFoundError:

@@ -55,6 +55,8 @@ from .rows import (
     inserting,
     integrity_error,
     not_found,
+    purged_id,
+    purged_ids,
     tag_registered,
     unknown_tag,
 )
@@ -123,6 +125,8 @@ def insert(conn: Conn, engine: Engine, row: Row) -> Outreach:
 
 
 def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
+    if row[ID] is not None and purged_ids(conn, [row[ID]]):
+        raise ValidationError(purged_id(row[ID]))  # ids are never reused, purged ones included
     full = fill(row, now_text(), row[ID] or new_ids(1)[0])
     try:
         conn.execute(inserting(engine), fed(full, engine.take_position(conn)))

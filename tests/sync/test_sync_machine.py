@@ -127,7 +127,7 @@ class SyncMachine(RuleBasedStateMachine):
     )
     def update(self, r: int, ident: str, changes: dict[str, Any], how: str) -> None:
         store = self.stores[r]
-        with contextlib.suppress(mo.NotFoundError):
+        with contextlib.suppress(mo.NotFoundError, mo.ValidationError):  # deleted; purged (never reused)
             if how == "update":
                 store.update(ident, **changes)
             else:

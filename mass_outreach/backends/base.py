@@ -12,8 +12,8 @@ differs between databases:
   SQLite's and PostgreSQL's refusals the same message);
 - the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write);
 - the signal that a page-number walk may continue: `walk_stamp()`, `walks()`;
-- the SQL dialect: `order_by()`, `substring()`, `lead()` (paging calls them); SQL is written once
-  with `?` placeholders, which an engine converts if its driver wants another style;
+- the SQL dialect: `order_by()`, `substring()`, `lead()`, `bounded_parts` (paging_sql uses them); SQL
+  is written once with `?` placeholders, which an engine converts if its driver wants another style;
 - the lifecycle of a target, before or without an open store (classmethods, which
   `mass_outreach.backends` dispatches to): `target_exists()`, `holds_store()`, `discard_if_empty()`,
   `shown_target()`, `open_error()`, `scratch()` and `drop_scratch()`.
@@ -57,6 +57,11 @@ class Engine:
     #: rows the bulk operations validate and write together; with the chunk read ahead while one is
     #: written, two chunks are what a bulk call holds in memory
     bulk_rows: int = 1000
+    #: whether each part of a page read in two parts (a UNION ALL: paging_sql.parts) needs its own ORDER
+    #: BY and LIMIT, the whole sorted again (at most 2 x (limit + 1) rows). SQLite merges two parts
+    #: that each walk an index in the page's order (MERGE (UNION ALL)) and stops at the LIMIT; a planner
+    #: that sorts a UNION ALL's rows whole (PostgreSQL's) would read every row of both
+    bounded_parts: bool = False
 
     # --- connections and transactions --------------------------------------------------------------
 

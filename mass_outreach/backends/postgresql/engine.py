@@ -48,6 +48,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     # Each chunk's COPY ends in a round trip and the server idles until the next one's first rows
     # arrive: 5,000 rows a chunk ran 0.93x a raw COPY where 1,000 ran 0.80x (medians of 10 rounds)
     bulk_rows = 5000
+    bounded_parts = True
 
     def __init__(self, url: str, *, create: bool, readonly: bool, timeout: float) -> None:
         self.readonly = readonly

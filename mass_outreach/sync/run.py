@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ..errors import ValidationError
+from ..errors import OutreachError, ValidationError
 
 if TYPE_CHECKING:
     from ..store import OutreachStore
@@ -84,6 +84,10 @@ def sync(
     checkpoint; `progress(direction, changes)` is called after each. Stores of any engines."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 10_000:
         raise ValidationError.one("batch_size", "The batch_size must be an integer from 1 to 10000.")
+    if a.identity == b.identity:
+        raise OutreachError(
+            f"{a.path} and {b.path} are one store (identity {a.identity}); a store does not sync with itself."
+        )
     sent = _pull(a, b, batch_size, max_skew, progress, "sent")
     received = _pull(b, a, batch_size, max_skew, progress, "received")
     return SyncReport(sent, received)

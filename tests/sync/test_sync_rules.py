@@ -259,3 +259,19 @@ def test_a_file_copied_with_cp_becomes_a_replica_of_its_own(tmp_path: Path) -> N
 def test_sync_checks_its_batch_size(replica: Replica) -> None:
     with pytest.raises(mo.ValidationError, match="batch_size"):
         sync_run.sync(replica(0), replica(1), batch_size=0)
+
+
+def test_the_batch_travels_through_the_wire_as_json_text(replica: Replica) -> None:
+    """changes and apply_changes as wire endpoints (store.call, JSON text in and out): the format an
+    HTTP transport would carry; the HTTP fake's routes do not serve them."""
+    a, b = replica(0), replica(1)
+    rec = a.insert({**BASE, "subject": "over the wire"})
+    envelope = msgspec.json.decode(a.call("changes", b'{"limit": 10}'))
+    assert envelope["status"] == "success"
+    text = msgspec.json.encode({"batch": envelope["result"], "peer": "a"})
+    applied = msgspec.json.decode(b.call("apply_changes", text))
+    assert applied == {"status": "success", "result": {**applied["result"], "inserted": 1}}
+    assert b.get(rec.id).subject == "over the wire"
+    assert "Unknown endpoint" in msgspec.json.decode(a.call("/ajax/outreach/changes.json", b"{}"))["status"]
+    assert "limit" in msgspec.json.decode(a.call("changes", b'{"limit": 0}'))["status"]
+    assert "batch" in msgspec.json.decode(b.call("apply_changes", b"{}"))["status"]

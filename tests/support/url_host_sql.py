@@ -1,5 +1,6 @@
-"""Builds SQLite's CHECK expression for "an http(s) URL with a host" (schema.sql holds its output;
-tests/engines/test_url_rule.py checks the two are the same and that it agrees with the model's regex).
+"""Builds SQLite's CHECK expression for "an http(s) URL with a host" (schema.sql holds its output:
+test_schema.py checks the two are the same, and its test_url_rule_agrees that the DDL agrees with the
+model's regex on random URLs, as test_pg_schema.py's does for PostgreSQL's).
 
 SQLite has no regular expressions, so the authority (between `://` and the first `/`, `?` or `#`) is
 cut out with substr/instr and judged with GLOB, written out in full wherever it is used (a CHECK has no

@@ -69,3 +69,35 @@ def test_a_transaction_that_commits_late_is_not_skipped(
         assert late_first not in seen_after  # skipped for good: the plain feed loses it
     else:
         assert sorted(seen_after) == sorted([late_first, quick])
+
+
+def test_a_sync_does_not_wait_for_a_bulk_import_in_progress(
+    pg: mo.OutreachStore, postgres_url: str, tmp_path: Any
+) -> None:
+    """Another client's transaction writing other records stays open throughout: the sync returns with
+    what is safe now, and the import's records come at the next sync once it commits."""
+    import threading
+
+    pg.insert({"outreach_type": "GMail_DirectMessage", "status": "pending"})
+    importing = raw_connection(postgres_url)
+    try:
+        imported = [str(uuid.uuid4()) for _ in range(50)]
+        for ident in imported:
+            importing.execute(
+                "INSERT INTO outreach (id, outreach_type, status, create_time, update_time) "
+                "VALUES (%s, 'LinkedIn_DirectMessage', 'pending', now(), now())",
+                (ident,),
+            )
+        with mo.open(tmp_path / "laptop.db") as laptop:
+            laptop.insert({"outreach_type": "GMail_DirectMessage", "status": "pending"})
+            done: list[mo.SyncReport] = []
+            worker = threading.Thread(target=lambda: done.append(mo.sync(laptop, pg)))
+            worker.start()
+            worker.join(60)
+            assert done, "the sync waited for the open transaction"
+            assert laptop.count() == 2 and pg.count() == 2  # the import's records are not visible yet
+            importing.commit()
+            mo.sync(laptop, pg)
+            assert laptop.count() == 52
+    finally:
+        importing.close()

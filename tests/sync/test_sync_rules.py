@@ -275,3 +275,26 @@ def test_the_batch_travels_through_the_wire_as_json_text(replica: Replica) -> No
     assert "Unknown endpoint" in msgspec.json.decode(a.call("/ajax/outreach/changes.json", b"{}"))["status"]
     assert "limit" in msgspec.json.decode(a.call("changes", b'{"limit": 0}'))["status"]
     assert "batch" in msgspec.json.decode(b.call("apply_changes", b"{}"))["status"]
+
+
+def test_a_store_that_went_back_is_read_again_from_its_beginning(tmp_path: Path) -> None:
+    """A backup restored over a file (same file, same identity, its feed numbers used again): the
+    checkpoint's fingerprint no longer matches, so the peer reads it again from the start and misses
+    none of its new records."""
+    path = tmp_path / "a.db"
+    with mo.open(path) as a:
+        a.insert({**BASE, "subject": "one"})
+    backup = path.read_bytes()  # closed: the WAL is in the file
+    with mo.open(path) as a, mo.open(tmp_path / "b.db") as b:
+        a.insert({**BASE, "subject": "two"})
+        a.insert({**BASE, "subject": "three"})
+        mo.sync(a, b)
+    with open(path, "r+b") as f:  # restored in place: the same inode, so the same identity
+        f.write(backup)
+        f.truncate()
+    with mo.open(path) as a, mo.open(tmp_path / "b.db") as b:
+        later = [a.insert({**BASE, "subject": f"after the restore {i}"}).id for i in range(3)]
+        mo.sync(a, b)
+        for ident in later:
+            assert b.get(ident).subject.startswith("after the restore")
+        same(a, b)

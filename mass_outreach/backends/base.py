@@ -131,16 +131,16 @@ class Engine:
 
     # --- the change feed (sync) ---------------------------------------------------------------------
 
-    #: whether the store writes each row's feed position (SQLite: a counter bumped once a write
-    #: transaction, commit order under its one writer); if not, the database sets it (PostgreSQL: the
-    #: writing transaction's id, by a column default and a trigger)
+    #: whether the store writes each row's feed position (SQLite: one more than the greatest so far,
+    #: taken under the write lock, so commit order under its one writer); if not, the database sets it
+    #: (PostgreSQL: the writing transaction's id, by a column default and a trigger)
     feed_in_rows: bool = True
     #: this store's identity (sync_state), read at open; "" before
     identity: str = ""
 
     def take_position(self, conn: Any) -> int | None:
         """The feed position of the open write transaction's changes, where the store writes it."""
-        row = conn.execute("UPDATE sync_state SET seq = seq + 1 RETURNING seq").fetchone()
+        row = conn.execute(_NEXT_POSITION).fetchone()  # two index probes: no page written for it
         return int(row[0])
 
     def feed_bound(self, conn: Any) -> int | None:
@@ -219,6 +219,11 @@ class Engine:
     def drop_scratch(cls, targets: list[str | os.PathLike[str]]) -> None:
         """Drop what `scratch` gave out (with everything in it); missing ones are fine."""
 
+
+_NEXT_POSITION = (
+    "SELECT max(coalesce((SELECT max(feed) FROM outreach), 0), "
+    "coalesce((SELECT max(feed) FROM sync_purged), 0)) + 1"
+)
 
 #: the portable spellings, for a page query built without an engine (tests, benchmarks' raw queries)
 PORTABLE = Engine()

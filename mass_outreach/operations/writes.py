@@ -182,7 +182,7 @@ def apply_update(
         merged["done_time"] = now
     values = tuple(merged[c] for c in COLUMNS)
     sets = [c for i, c in enumerate(COLUMNS) if values[i] != row[i]]
-    stamps = clock.restamp(stamps, before, merged, micros(now), engine.identity)
+    stamps = clock.restamp(stamps, before, merged, micros(now), engine.identity, sets)
     also, params = _sync_sets(engine, conn, stamps)
     try:
         assigned = ", ".join(f"{c} = ?" for c in (*sets, *also))

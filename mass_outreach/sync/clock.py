@@ -106,15 +106,13 @@ def text(clock: Clock) -> str:
 
 
 def restamp(
-    clock: Clock, before: Mapping[str, Any], after: Mapping[str, Any], now: int, identity: str
+    clock: Clock, before: Mapping[str, Any], after: Mapping[str, Any], now: int, identity: str, changed: Any
 ) -> Clock:
-    """The clock after a local write that changed `before` into `after`: a new stamp for each group
-    whose values changed, after both `now` and the group's stamp (and every stamp of this store it had
-    seen); a status moved backwards (a re-queue) starts the next attempt."""
+    """The clock after a local write that changed the fields `changed` of `before` into `after`: a new
+    stamp for each group of those, after both `now` and the group's stamp (and every stamp of this
+    store it had seen); a status moved backwards (a re-queue) starts the next attempt."""
     out = dict(clock)
-    for group, fields in GROUPS.items():
-        if all(before[f] == after[f] for f in fields):
-            continue
+    for group in {GROUP_OF[f] for f in changed if f in GROUP_OF}:
         old = clock[group]
         seen = dict(old.seen)
         seen[old.origin] = max(seen.get(old.origin, 0), old.time)

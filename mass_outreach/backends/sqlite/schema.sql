@@ -75,7 +75,8 @@ CREATE TABLE outreach (
         CHECK (delete_time GLOB
             '[0-9][0-9][0-9][0-9]-[01][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-5][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z'),
     -- == version 3: sync ==
-    -- the record's place in this store's change feed (sync_state.seq when it last changed)
+    -- the record's place in this store's change feed: one more than the feed's greatest position
+    -- (of outreach and sync_purged), taken by the write transaction that last changed it
     feed INTEGER NOT NULL DEFAULT 0,
     -- the stamps of the record's field groups (mass_outreach/sync/clock.py); NULL: every group
     -- stamped when the record was last written (update_time), by this store
@@ -115,16 +116,15 @@ CREATE INDEX outreach_tag_id ON outreach (tag, id);
 CREATE INDEX outreach_feed ON outreach (feed, id);
 
 -- This store's identity (minted at creation, again when the file turns out to be a copy: `place` is
--- where it was made), and the last feed position a write transaction took.
+-- where it was made). One row.
 CREATE TABLE sync_state (
     identity TEXT NOT NULL,
-    seq INTEGER NOT NULL,
     place TEXT
 ) STRICT;
-INSERT INTO sync_state (identity, seq, place) VALUES (lower(
+INSERT INTO sync_state (identity, place) VALUES (lower(
     hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) || '-'
     || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-'
-    || hex(randomblob(6))), 0, NULL);
+    || hex(randomblob(6))), NULL);
 
 -- What this store has taken from each peer: its position in the peer's feed (which holds a fingerprint
 -- of the change there, so that a peer that went back is read again from its beginning), and when.

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends import Engine
+from ..errors import ValidationError
 from ..model import AT, COLUMNS
-from ..operations.rows import insert_sql
+from ..operations.rows import insert_sql, integrity_error
 from ..operations.writes import next_stamp
 from . import clock
+from .batch import Incoming, as_held, checked
 from .merge import Lost, State, merge
 
 __all__ = ["apply_batch"]
@@ -43,31 +45,34 @@ def _state(row: tuple[Any, ...], identity: str) -> State:
 
 
 def apply_batch(
-    conn: Any,
-    engine: Engine,
-    incoming: list[tuple[str, State | None]],
-    counts: dict[str, int],
-    now: str,
-    peer: str,
+    conn: Any, engine: Engine, changes: list[Incoming], counts: dict[str, int], now: str, peer: str
 ) -> None:
     position = engine.take_position(conn)
-    purged, rows = _locals(conn, engine, [ident for ident, _ in incoming])
+    purged, rows = _locals(conn, engine, [c.id for c in changes])
     new: list[tuple[Any, ...]] = []
     tags: set[str] = set()
     lost: list[tuple[Any, ...]] = []
-    for ident, theirs in incoming:
+    errors: list[tuple[str, str]] = []
+    for change in changes:
+        ident = change.id
         if ident in purged:
             counts["refused_purged"] += 1
             continue
-        if theirs is None:
+        if change.record is None:
             _purge(conn, engine, ident, position, now)
             purged.add(ident)
             rows.pop(ident, None)
             counts["purged"] += 1
             continue
+        row = rows.get(ident)
+        if row is not None and as_held(change, row, engine.identity):
+            counts["unchanged"] += 1  # a record coming back as it went: nothing to check or write
+            continue
+        theirs = checked(change, errors)
+        if theirs is None:
+            continue
         if theirs.fields["tag"] is not None:
             tags.add(theirs.fields["tag"])
-        row = rows.get(ident)
         if row is None:
             values = {**theirs.fields, "version": 1, "update_time": now}
             new.append((*(values[c] for c in COLUMNS), clock.text(theirs.clock)))
@@ -82,15 +87,28 @@ def apply_batch(
             continue
         _update(conn, engine, row, merged, position, now)
         counts["merged"] += 1
+    if errors:  # the transaction is rolled back: nothing of the batch applied
+        raise ValidationError(errors)
     if tags:
         conn.executemany(
             "INSERT INTO tag (name) VALUES (?) ON CONFLICT DO NOTHING", [(t,) for t in sorted(tags)]
         )
-    if new:
+    if new:  # (PostgreSQL: one COPY)
         columns = (*COLUMNS, "clock", *(["feed"] if position is not None else []))
-        conn.executemany(insert_sql(columns), [(*r, position) if position is not None else r for r in new])
+        fresh = [(*r, position) for r in new] if position is not None else new
+        engine.bulk_insert(conn, insert_sql(columns), fresh, _refused(engine, fresh), lambda: None)
     if lost:
         conn.executemany(_CONFLICT, lost)
+
+
+def _refused(engine: Engine, rows: list[tuple[Any, ...]]) -> Any:
+    """A new record the database refused (another writer inserted its id meanwhile): the batch fails
+    whole, to be taken again by the next sync."""
+
+    def refused(position: int, exc: BaseException) -> None:
+        raise integrity_error(engine.refusal(exc), exc, rows[position]) from None
+
+    return refused
 
 
 def _purge(conn: Any, engine: Engine, ident: str, position: int | None, now: str) -> None:

@@ -17,7 +17,7 @@ import msgspec
 
 from ..times import micros
 
-__all__ = ["GROUPS", "GROUP_OF", "RANK", "Clock", "Stamp", "decode", "encode", "restamp"]
+__all__ = ["GROUPS", "GROUP_OF", "RANK", "Clock", "Stamp", "decode", "encode", "plain", "restamp", "text"]
 
 #: the field groups: every rule between fields lies inside one, so a merged record keeps every rule
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -86,6 +86,14 @@ def decode(clock: str | Mapping[str, Any] | None, update_time: str, identity: st
     data = msgspec.json.decode(clock) if isinstance(clock, str) else clock
     base = _stamp(data["*"])
     return {group: _stamp(data[group]) if group in data else base for group in GROUPS}
+
+
+def plain(clock: str | None, update_time: str, identity: str) -> dict[str, Any]:
+    """A stored clock as the stored form's data, NULL resolved (what `encode(decode(...))` gives)."""
+    if clock is None:
+        return {"*": [micros(update_time), identity]}
+    data: dict[str, Any] = msgspec.json.decode(clock)
+    return data
 
 
 def encode(clock: Clock) -> dict[str, Any]:

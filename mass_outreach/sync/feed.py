@@ -19,42 +19,19 @@ import msgspec
 
 from ..backends import Engine
 from ..errors import OutreachError, ValidationError
-from ..model import AT, COLUMNS, BodyErrors, insert_row
+from ..model import AT, COLUMNS
 from ..times import from_micros, micros, now_text
 from . import clock
 from .apply import apply_batch
-from .merge import State
+from .batch import FIELDS, Incoming, incoming, parse
 
-__all__ = ["ApplyReport", "Batch", "Change", "apply_changes", "changes", "checkpoint", "claim", "conflicts"]
+__all__ = ["ApplyReport", "apply_changes", "changes", "checkpoint", "claim", "conflicts"]
 
 START = (-1, "00000000-0000-0000-0000-000000000000")
 _POSITION = re.compile(
     r"^(0|[1-9][0-9]{0,18}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([0-9a-f]{16})$"
 )
-_IDENTITY = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-#: the fields a change carries: all but the per-store version and update_time
-FIELDS = tuple(c for c in COLUMNS if c not in ("version", "update_time"))
 _CLOCKED = f"SELECT {', '.join(COLUMNS)}, clock, feed FROM outreach"
-
-
-class Change(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One record as the sender holds it (its fields and stamps), or the purge of an id."""
-
-    id: str
-    record: dict[str, Any] | None = None
-    clock: dict[str, Any] | None = None
-    purged: bool = False
-
-
-class Batch(msgspec.Struct, forbid_unknown_fields=True):
-    """What `changes` hands out: the sender's identity, the changes after `since`, the position after
-    them (`next`), and whether more wait."""
-
-    store: str
-    since: str | None
-    next: str | None
-    more: bool
-    changes: list[Change]
 
 
 class ApplyReport(msgspec.Struct, frozen=True):
@@ -143,8 +120,13 @@ def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
             continue
         fields = {name: row[AT[name]] for name in FIELDS}
         fields["approved"] = bool(fields["approved"])
-        stamps = clock.decode(row[-2], row[AT["update_time"]], engine.identity)
-        out.append({"id": ident, "record": fields, "clock": clock.encode(stamps)})
+        out.append(
+            {
+                "id": ident,
+                "record": fields,
+                "clock": clock.plain(row[-2], row[AT["update_time"]], engine.identity),
+            }
+        )
     nxt = since if not taken else _next(taken[-1])
     return {"store": engine.identity, "since": since, "next": nxt, "more": more, "changes": out}
 
@@ -158,53 +140,9 @@ def _next(last: tuple[int, str, Any]) -> str:
 # --- applying a batch ---------------------------------------------------------------------------------
 
 
-def _batch(data: Any) -> Batch:
-    try:
-        batch = msgspec.convert(data, Batch)
-    except msgspec.ValidationError as exc:
-        raise ValidationError.one("batch", f"The batch is not one that changes() gives: {exc}") from None
-    if not _IDENTITY.match(batch.store):
-        raise ValidationError.one("batch.store", "The batch's store must be a store identity.")
-    _position(batch.next)
-    return batch
-
-
-def _incoming(batch: Batch, identity: str) -> list[tuple[str, State | None]]:
-    """Each change checked: a record by every rule of the model, its stamps by their form."""
-    out: list[tuple[str, State | None]] = []
-    errors: list[tuple[str, str]] = []
-    for i, change in enumerate(batch.changes):
-        if change.purged:
-            if not _IDENTITY.match(change.id) or change.record is not None:
-                errors.append((f"changes[{i}]", "A purge names a lowercase id and nothing else."))
-            out.append((change.id, None))
-            continue
-        if change.record is None or change.clock is None:
-            errors.append((f"changes[{i}]", "A change holds a record and its clock, or is a purge."))
-            continue
-        record = change.record
-        try:
-            row = insert_row({**record, "version": 1, "update_time": record.get("create_time")})
-        except BodyErrors as exc:
-            errors += [(f"changes[{i}].{field}", msg) for field, msg in exc.errors]
-            continue
-        try:
-            stamps = clock.decode(change.clock, "", identity)
-        except (ValueError, TypeError, KeyError, msgspec.ValidationError):
-            errors.append((f"changes[{i}].clock", "The clock is not one that changes() gives."))
-            continue
-        if row[AT["id"]] != change.id:
-            errors.append((f"changes[{i}].id", "The change's id is not its record's."))
-            continue
-        out.append((change.id, State({n: row[AT[n]] for n in FIELDS}, stamps)))
-    if errors:
-        raise ValidationError(errors)
-    return out
-
-
-def _check_skew(incoming: Iterable[tuple[str, State | None]], max_skew: float, peer: str) -> None:
+def _check_skew(changes: Iterable[Incoming], max_skew: float, peer: str) -> None:
     now = micros(now_text())
-    latest = max((s.time for _, st in incoming if st is not None for s in st.clock.values()), default=now)
+    latest = max((s.time for c in changes if c.stamps is not None for s in c.stamps.values()), default=now)
     ahead = (latest - now) / 1e6
     if ahead > max_skew:
         raise OutreachError(
@@ -216,17 +154,18 @@ def _check_skew(incoming: Iterable[tuple[str, State | None]], max_skew: float, p
 def apply_changes(engine: Engine, data: Any, *, max_skew: float, peer: str) -> ApplyReport:
     """Apply a batch from `changes` of another store, and record its position as this store's
     checkpoint of that store, in one write transaction; idempotent."""
-    batch = _batch(data)
+    batch = parse(data)
+    _position(batch.next)
     if batch.store == engine.identity:
         raise OutreachError(
             f"{peer}: it is this store (identity {batch.store}); a store does not sync with itself."
         )
-    incoming = _incoming(batch, engine.identity)
-    _check_skew(incoming, max_skew, peer)
+    changes = incoming(batch)
+    _check_skew(changes, max_skew, peer)
     counts = dict.fromkeys(ApplyReport.__struct_fields__, 0)
     now = now_text()
     with engine.write() as conn:
-        apply_batch(conn, engine, incoming, counts, now, peer)
+        apply_batch(conn, engine, changes, counts, now, peer)
         if batch.next is not None:
             conn.execute(
                 "INSERT INTO sync_peer (peer, position, update_time) VALUES (?, ?, ?) ON CONFLICT (peer) "

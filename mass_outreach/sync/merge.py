@@ -40,6 +40,8 @@ def _key(group: str, stamp: Stamp, values: tuple[Any, ...]) -> tuple[Any, ...]:
 def merge(mine: State, theirs: State) -> tuple[State, list[Lost]]:
     """The merged record, and the concurrent edits of `mine` or `theirs` that lost (neither side had
     seen them, and their values differ from the winner's)."""
+    if mine == theirs:  # the commonest case: a record coming back as it went
+        return mine, []
     fields = dict(mine.fields)
     clock = dict(mine.clock)
     lost: list[Lost] = []

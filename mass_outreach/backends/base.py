@@ -135,6 +135,9 @@ class Engine:
     #: taken under the write lock, so commit order under its one writer); if not, the database sets it
     #: (PostgreSQL: the writing transaction's id, by a column default and a trigger)
     feed_in_rows: bool = True
+    #: where the database sets the feed position: the SQL an UPDATE sets it to ("" where the store
+    #: writes it)
+    feed_now: str = ""
     #: this store's identity (sync_state), read at open; "" before
     identity: str = ""
 

@@ -104,13 +104,17 @@ def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> t
     return row, clock.decode(found[-1], row[UPDATE], engine.identity)
 
 
-def _sync_sets(engine: Engine, conn: Conn, stamps: Clock) -> tuple[list[str], list[Any]]:
-    """What every write of a record sets beside its fields: its stamps, and its feed position where the
-    store writes it."""
-    position = engine.take_position(conn)
-    if position is None:
-        return ["clock"], [clock.text(stamps)]
-    return ["clock", "feed"], [clock.text(stamps), position]
+def sync_sets(
+    engine: Engine, conn: Conn, text: str, position: int | None = None
+) -> tuple[list[str], list[Any]]:
+    """What every write of a record sets beside its fields (assignments and their parameters): its
+    stamps, and its feed position, as a parameter where the store takes it (`position`, if the
+    transaction took one already), else the engine's own value (PostgreSQL: set here, the trigger that
+    would set it has nothing to do)."""
+    position = engine.take_position(conn) if position is None and engine.feed_in_rows else position
+    if position is not None:
+        return ["clock = ?", "feed = ?"], [text, position]
+    return ["clock = ?", *([f"feed = {engine.feed_now}"] if engine.feed_now else [])], [text]
 
 
 # --- insert ---------------------------------------------------------------------------------------
@@ -183,9 +187,9 @@ def apply_update(
     values = tuple(merged[c] for c in COLUMNS)
     sets = [c for i, c in enumerate(COLUMNS) if values[i] != row[i]]
     stamps = clock.restamp(stamps, before, merged, micros(now), engine.identity, sets)
-    also, params = _sync_sets(engine, conn, stamps)
+    also, params = sync_sets(engine, conn, clock.text(stamps))
     try:
-        assigned = ", ".join(f"{c} = ?" for c in (*sets, *also))
+        assigned = ", ".join([*(f"{c} = ?" for c in sets), *also])
         cur = conn.execute(
             f"UPDATE outreach SET {assigned} WHERE id = ? AND version = ?",
             [merged[c] for c in sets] + params + [ident, row[VERSION]],
@@ -239,8 +243,8 @@ def delete(conn: Conn, engine: Engine, ident: str, expected: int | None) -> Outr
     check_expected(row, ident, expected)
     update_time, version = next_stamp(row, ident, now_text())
     now = now_text()
-    also, params = _sync_sets(engine, conn, stamps)  # the stamps stay: a delete is no field group's
-    assigned = ", ".join(f"{c} = ?" for c in ("update_time", "version", "delete_time", *also))
+    also, params = sync_sets(engine, conn, clock.text(stamps))  # the stamps stay: a delete is no group's
+    assigned = ", ".join(["update_time = ?", "version = ?", "delete_time = ?", *also])
     conn.execute(
         f"UPDATE outreach SET {assigned} WHERE id = ?",
         (update_time, version, now, *params, ident),

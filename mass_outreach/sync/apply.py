@@ -9,7 +9,7 @@ from ..backends import Engine
 from ..errors import ValidationError
 from ..model import AT, COLUMNS
 from ..operations.rows import insert_sql, integrity_error
-from ..operations.writes import next_stamp
+from ..operations.writes import next_stamp, sync_sets
 from . import clock
 from .batch import Incoming, as_held, checked
 from .merge import Lost, State, merge
@@ -128,11 +128,10 @@ def _update(
     old = dict(zip(COLUMNS, row, strict=False))
     sets = {n: v for n, v in merged.fields.items() if old[n] != v}
     update_time, version = next_stamp(row, old["id"], now)
-    sets |= {"update_time": update_time, "version": version, "clock": clock.text(merged.clock)}
-    if position is not None:
-        sets["feed"] = position
-    assigned = ", ".join(f"{c} = ?" for c in sets)
-    conn.execute(f"UPDATE outreach SET {assigned} WHERE id = ?", [*sets.values(), old["id"]])
+    sets |= {"update_time": update_time, "version": version}
+    also, params = sync_sets(engine, conn, clock.text(merged.clock), position)
+    assigned = ", ".join([*(f"{c} = ?" for c in sets), *also])
+    conn.execute(f"UPDATE outreach SET {assigned} WHERE id = ?", [*sets.values(), *params, old["id"]])
 
 
 def _lost_row(ident: str, lost: Lost, peer: str, now: str) -> tuple[Any, ...]:

@@ -97,14 +97,17 @@ def plain(clock: str | None, update_time: str, identity: str) -> dict[str, Any]:
 
 
 def encode(clock: Clock) -> dict[str, Any]:
-    """The stored form: the most common stamp as "*", the others by group."""
-    counts: dict[Stamp, int] = {}
+    """The stored form: the stamp most groups share as "*", the others by group. (Groups share one
+    stamp object after `decode`, so counting objects is enough; two equal stamps kept apart only
+    make the text longer, never another clock.)"""
+    counts: dict[int, int] = {}
     for stamp in clock.values():
-        counts[stamp] = counts.get(stamp, 0) + 1
-    base = max(counts, key=lambda s: (counts[s], s.time, s.origin))
+        counts[id(stamp)] = counts.get(id(stamp), 0) + 1
+    most = max(counts.values())
+    base = next(s for s in clock.values() if counts[id(s)] == most)
     out: dict[str, Any] = {"*": _plain(base)}
     for group, stamp in clock.items():
-        if stamp != base:
+        if stamp is not base and stamp != base:
             out[group] = _plain(stamp)
     return out
 

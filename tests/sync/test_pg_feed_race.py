@@ -101,3 +101,18 @@ def test_a_sync_does_not_wait_for_a_bulk_import_in_progress(
             assert laptop.count() == 52
     finally:
         importing.close()
+
+
+def test_another_clients_update_moves_the_record_in_the_feed(pg: mo.OutreachStore, postgres_url: str) -> None:
+    """SQL of another client that does not set feed (the trigger does) or inserts with COPY-like plain
+    INSERTs (the default does) is in the feed like the store's own writes."""
+    rec = pg.insert({"outreach_type": "GMail_DirectMessage", "status": "pending"})
+    _, since = drain(pg, None)
+    other = raw_connection(postgres_url)
+    try:
+        other.execute("UPDATE outreach SET subject = 'by hand' WHERE id = %s", (rec.id,))
+        other.commit()
+    finally:
+        other.close()
+    seen, _ = drain(pg, since)
+    assert seen == [rec.id]

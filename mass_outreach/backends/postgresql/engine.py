@@ -216,6 +216,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     # --- the change feed -----------------------------------------------------------------------------
 
     feed_in_rows = False  # the writing transaction's id, by the column's default and a trigger
+    feed_now = "pg_current_xact_id()::text::bigint"
 
     def take_position(self, conn: _Conn) -> int | None:
         return None

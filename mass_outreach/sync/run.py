@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..errors import OutreachError, ValidationError
+from .feed import ApplyReport
 
 if TYPE_CHECKING:
     from ..store import OutreachStore
@@ -17,17 +18,12 @@ if TYPE_CHECKING:
 __all__ = ["Direction", "SyncReport", "sync"]
 
 
-class Direction(msgspec.Struct, frozen=True):
-    """One direction of a sync: batches and changes taken, and what applying them did."""
+class Direction(ApplyReport, frozen=True):
+    """One direction of a sync: what applying its batches did (ApplyReport's counts, summed), and how
+    many batches and changes it took."""
 
     batches: int = 0
     changes: int = 0
-    inserted: int = 0
-    merged: int = 0
-    unchanged: int = 0
-    purged: int = 0
-    refused_purged: int = 0
-    conflicts: int = 0
 
 
 class SyncReport(msgspec.Struct, frozen=True):

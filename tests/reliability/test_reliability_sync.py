@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 from pg_server import PostgresServer
+from sync_replicas import converged
 
 import mass_outreach as mo
 from mass_outreach.pytest_plugin import url_with_schema
@@ -26,15 +26,6 @@ pytestmark = pytest.mark.slow  # child processes
 
 WORKER = Path(__file__).parent / "sync_worker.py"
 BASE: dict[str, Any] = {"outreach_type": "GMail_DirectMessage", "status": "pending"}
-
-
-def fields(store: mo.OutreachStore) -> dict[str, dict[str, Any]]:
-    out = {}
-    for rec in store.iter(include_deleted=True):
-        d = msgspec.structs.asdict(rec)
-        del d["version"], d["update_time"]
-        out[rec.id] = d
-    return out
 
 
 def scribble(store: mo.OutreachStore, rng: random.Random, ids: list[str], n: int) -> None:
@@ -56,8 +47,8 @@ def settled(a: mo.OutreachStore, b: mo.OutreachStore, ids: list[str]) -> None:
     mo.sync(a, b, batch_size=7)
     again = mo.sync(a, b, batch_size=7)
     assert again.sent.inserted + again.sent.merged + again.received.inserted + again.received.merged == 0
-    assert fields(a) == fields(b)
-    assert set(ids) <= set(fields(a))  # no record lost
+    assert converged(a) == converged(b)
+    assert set(ids) <= set(converged(a))  # no record lost
 
 
 @pytest.fixture(params=["file", "postgresql"])

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 from engine_choice import fresh_schema, on_engine
 
@@ -46,3 +48,14 @@ def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica
             return stores[i]
 
         yield make
+
+
+def converged(store: mo.OutreachStore) -> dict[str, dict[str, Any]]:
+    """Every record of a store (deleted ones too) by id, with every field that sync makes the same on
+    both sides: all but the per-store version and update_time."""
+    out = {}
+    for rec in store.iter(include_deleted=True):
+        fields = msgspec.structs.asdict(rec)
+        del fields["version"], fields["update_time"]
+        out[rec.id] = fields
+    return out

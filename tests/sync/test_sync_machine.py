@@ -210,14 +210,9 @@ class SyncMachine(RuleBasedStateMachine):
 _numbers = itertools.count()
 
 
-@pytest.fixture
-def targets(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, ...]:
-    if "postgresql" in request.config.getoption("--engines"):
-        return (str(tmp_path), str(tmp_path), request.getfixturevalue("postgres_server"))
-    return (str(tmp_path), str(tmp_path), str(tmp_path))
+def machine_at(targets: tuple[str, ...]) -> type[SyncMachine]:
+    """The machine on these places, checking the end state at each example's teardown."""
 
-
-def test_three_replicas_converge_and_lose_nothing_silently(targets: tuple[str, ...]) -> None:
     class Machine(SyncMachine):
         def teardown(self) -> None:
             try:
@@ -226,7 +221,18 @@ def test_three_replicas_converge_and_lose_nothing_silently(targets: tuple[str, .
                 super().teardown()
 
     Machine.targets = targets
-    run_state_machine_as_test(Machine, settings=MACHINE_SETTINGS)
+    return Machine
+
+
+@pytest.fixture
+def targets(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, ...]:
+    if "postgresql" in request.config.getoption("--engines"):
+        return (str(tmp_path), str(tmp_path), request.getfixturevalue("postgres_server"))
+    return (str(tmp_path), str(tmp_path), str(tmp_path))
+
+
+def test_three_replicas_converge_and_lose_nothing_silently(targets: tuple[str, ...]) -> None:
+    run_state_machine_as_test(machine_at(targets), settings=MACHINE_SETTINGS)
 
 
 def test_the_machine_catches_a_merge_that_logs_nothing(
@@ -238,17 +244,10 @@ def test_the_machine_catches_a_merge_that_logs_nothing(
     real = merge.merge
     monkeypatch.setattr(apply, "merge", lambda mine, theirs: (real(mine, theirs)[0], []))
 
-    class Machine(SyncMachine):
-        def teardown(self) -> None:
-            try:
-                self.teardown_check()
-            finally:
-                super().teardown()
-
-    Machine.targets = (str(tmp_path),) * 3
+    machine = machine_at((str(tmp_path),) * 3)
     with pytest.raises(Exception) as info:  # which one: below
         run_state_machine_as_test(  # found, not shrunk: the failure, not its smallest form, is the point
-            Machine, settings=settings(MACHINE_SETTINGS, max_examples=200, phases=[Phase.generate])
+            machine, settings=settings(MACHINE_SETTINGS, max_examples=200, phases=[Phase.generate])
         )
     found = [info.value, *getattr(info.value, "exceptions", ())]
     assert any(isinstance(e, AssertionError) for e in found), info.value

@@ -7,21 +7,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import msgspec
 import pytest
 from engine_choice import on_engine
 from migration_fixtures import SQLITE_FIXTURES, load_pg_fixture
+from sync_replicas import converged
 
 import mass_outreach as mo
-
-
-def plain(store: mo.OutreachStore) -> dict[str, dict[str, object]]:
-    out = {}
-    for rec in store.iter(include_deleted=True):
-        d = msgspec.structs.asdict(rec)
-        del d["version"], d["update_time"]
-        out[rec.id] = d
-    return out
 
 
 @pytest.fixture(
@@ -45,11 +36,11 @@ def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_a_migrated_store_syncs_everything_it_holds(migrated: str, tmp_path: Path) -> None:
     with mo.open(migrated) as old, mo.open(tmp_path / "new.db") as new:
-        held = plain(old)
+        held = converged(old)
         assert held
         report = mo.sync(old, new)
         assert report.sent.inserted == len(held) and report.received.merged == 0
-        assert plain(new) == held == plain(old)
+        assert converged(new) == held == converged(old)
         versions = {r.id: r.version for r in old.iter(include_deleted=True)}
         again = mo.sync(old, new)
         assert again.sent.merged == again.received.merged == again.received.inserted == 0

@@ -103,8 +103,8 @@ def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
             position = None  # start again: a full comparison
         feed, ident = START if position is None else position[:2]
         bound = engine.feed_bound(conn)
-        where = "(feed > ? OR feed = ? AND id > ?)" + ("" if bound is None else " AND feed < ?")
-        params: list[Any] = [feed, feed, ident, *([] if bound is None else [bound])]
+        where = "(feed, id) > (?, ?)" + ("" if bound is None else " AND feed < ?")
+        params: list[Any] = [feed, ident, *([] if bound is None else [bound])]
         rows = conn.execute(f"{_CLOCKED} WHERE {where} ORDER BY feed, id LIMIT ?", [*params, limit + 1])
         found = [(r[-1], r[AT["id"]], r) for r in rows]
         gone = conn.execute(

@@ -14,6 +14,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -1086,3 +1087,20 @@ def test_the_cli_takes_a_url_and_never_shows_its_password(schema_name: str) -> N
     assert json.loads(paged.stdout)["results"][0]["subject"] == "cli"
     demo = run("demo")
     assert demo.exit_code == 0 and "reused, it held 1 records" in demo.stdout
+
+
+def test_the_pool_leaves_the_global_random_state_alone(pg_url: str) -> None:
+    """psycopg_pool jitters each new connection's lifetime with the `random` module, from its worker
+    threads at any moment: a user's seeded `random`, and Hypothesis (which fails a test whose draw saw
+    the global state move), must not be disturbed by a store's connections coming and going."""
+    import random
+
+    random.seed(12345)
+    before = random.getstate()
+    with mo.open(pg_url) as pg:
+        threads = [threading.Thread(target=lambda: [pg.count() for _ in range(5)]) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert random.getstate() == before

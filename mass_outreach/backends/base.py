@@ -129,6 +129,33 @@ class Engine:
     def lock_new_id(self, conn: Any, ident: str) -> None:
         """Before upsert looks an id up: make two writers upserting one new id take turns."""
 
+    # --- the change feed (sync) ---------------------------------------------------------------------
+
+    #: whether the store writes each row's feed position (SQLite: one more than the greatest so far,
+    #: taken under the write lock, so commit order under its one writer); if not, the database sets it
+    #: (PostgreSQL: the writing transaction's id, by a column default and a trigger)
+    feed_in_rows: bool = True
+    #: where the database sets the feed position: the SQL an UPDATE sets it to ("" where the store
+    #: writes it)
+    feed_now: str = ""
+    #: this store's identity (sync_state), read at open; "" before
+    identity: str = ""
+
+    def take_position(self, conn: Any) -> int | None:
+        """The feed position of the open write transaction's changes, where the store writes it."""
+        row = conn.execute(_NEXT_POSITION).fetchone()  # two index probes: no page written for it
+        return int(row[0])
+
+    def feed_bound(self, conn: Any) -> int | None:
+        """Inside a read snapshot: the feed position no change at or above which may be handed out yet
+        (None: every committed change may)."""
+        return None
+
+    def place(self, conn: Any) -> str:
+        """Where this store lives (a file's device and inode; a server's database and schema): a store
+        found somewhere other than where it was made is a copy, and takes an identity of its own."""
+        raise NotImplementedError
+
     # --- page-number walks -------------------------------------------------------------------------
 
     def walk_stamp(self, conn: Any) -> Any:
@@ -195,6 +222,11 @@ class Engine:
     def drop_scratch(cls, targets: list[str | os.PathLike[str]]) -> None:
         """Drop what `scratch` gave out (with everything in it); missing ones are fine."""
 
+
+_NEXT_POSITION = (
+    "SELECT max(coalesce((SELECT max(feed) FROM outreach), 0), "
+    "coalesce((SELECT max(feed) FROM sync_purged), 0)) + 1"
+)
 
 #: the portable spellings, for a page query built without an engine (tests, benchmarks' raw queries)
 PORTABLE = Engine()

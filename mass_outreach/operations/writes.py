@@ -36,20 +36,27 @@ from ..model import (
     shown,
     update_fields,
 )
+from ..sync import clock
+from ..sync.clock import Clock
+from ..times import micros
 from .rows import (
     DELETE,
     ID,
-    INSERT,
     SELECT,
+    SELECT_CLOCKED,
     TAG,
     UPDATE,
     URL,
     VERSION,
     Conn,
+    fed,
     fill,
     id_in_use,
+    inserting,
     integrity_error,
     not_found,
+    purged_id,
+    purged_ids,
     tag_registered,
     unknown_tag,
 )
@@ -85,13 +92,29 @@ def next_stamp(row: Row, ident: str, now: str) -> tuple[str, int]:
     return max(now, bumped), row[VERSION] + 1
 
 
-def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> Row | None:
-    """The live record with this id; with `lock`, locked for the rest of the transaction where the
-    engine needs it (so that no writer between this read and the write is lost)."""
-    row: Row | None = conn.execute(
-        f"{SELECT} WHERE id = ? AND delete_time IS NULL{engine.for_update if lock else ''}", (ident,)
+def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> tuple[Row, Clock] | None:
+    """The live record with this id and its stamps; with `lock`, locked for the rest of the transaction
+    where the engine needs it (so that no writer between this read and the write is lost)."""
+    found = conn.execute(
+        f"{SELECT_CLOCKED} WHERE id = ? AND delete_time IS NULL{engine.for_update if lock else ''}", (ident,)
     ).fetchone()
-    return row
+    if found is None:
+        return None
+    row = tuple(found[:-1])
+    return row, clock.decode(found[-1], row[UPDATE], engine.identity)
+
+
+def sync_sets(
+    engine: Engine, conn: Conn, text: str, position: int | None = None
+) -> tuple[list[str], list[Any]]:
+    """What every write of a record sets beside its fields (assignments and their parameters): its
+    stamps, and its feed position, as a parameter where the store takes it (`position`, if the
+    transaction took one already), else the engine's own value (PostgreSQL: set here, the trigger that
+    would set it has nothing to do)."""
+    position = engine.take_position(conn) if position is None and engine.feed_in_rows else position
+    if position is not None:
+        return ["clock = ?", "feed = ?"], [text, position]
+    return ["clock = ?", *([f"feed = {engine.feed_now}"] if engine.feed_now else [])], [text]
 
 
 # --- insert ---------------------------------------------------------------------------------------
@@ -106,9 +129,11 @@ def insert(conn: Conn, engine: Engine, row: Row) -> Outreach:
 
 
 def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
+    if row[ID] is not None and purged_ids(conn, [row[ID]]):
+        raise ValidationError(purged_id(row[ID]))  # ids are never reused, purged ones included
     full = fill(row, now_text(), row[ID] or new_ids(1)[0])
     try:
-        conn.execute(INSERT, full)
+        conn.execute(inserting(engine), fed(full, engine.take_position(conn)))
     except engine.integrity_error as exc:
         raise integrity_error(engine.refusal(exc), exc, full) from None
     return outreach_from_row(full)
@@ -141,11 +166,13 @@ def apply_update(
     """Update the live record `ident` and return it. With `lock` (inside a write transaction) the row
     is read locked where the engine needs it; without, the UPDATE compares the version it read and
     None means another writer got there first (read again and redo: nothing was written)."""
-    row = _live_row(conn, engine, ident, lock=lock)
-    if row is None:
+    found = _live_row(conn, engine, ident, lock=lock)
+    if found is None:
         raise not_found(conn, ident)
+    row, stamps = found
     check_expected(row, ident, expected)
-    merged = dict(zip(COLUMNS, row, strict=True))
+    before = dict(zip(COLUMNS, row, strict=True))
+    merged = dict(before)
     merged.update(changes)
     errors = cross_check(merged["outreach_type"], merged)
     tag = changes.get("tag")
@@ -159,10 +186,13 @@ def apply_update(
         merged["done_time"] = now
     values = tuple(merged[c] for c in COLUMNS)
     sets = [c for i, c in enumerate(COLUMNS) if values[i] != row[i]]
+    stamps = clock.restamp(stamps, before, merged, micros(now), engine.identity, sets)
+    also, params = sync_sets(engine, conn, clock.text(stamps))
     try:
+        assigned = ", ".join([*(f"{c} = ?" for c in sets), *also])
         cur = conn.execute(
-            f"UPDATE outreach SET {', '.join(f'{c} = ?' for c in sets)} WHERE id = ? AND version = ?",
-            [merged[c] for c in sets] + [ident, row[VERSION]],
+            f"UPDATE outreach SET {assigned} WHERE id = ? AND version = ?",
+            [merged[c] for c in sets] + params + [ident, row[VERSION]],
         )
     except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
         raise integrity_error(engine.refusal(exc), exc, values) from None
@@ -206,19 +236,38 @@ def update_body(body: Any, fields: dict[str, Any], expected_version: Any) -> Any
 
 def delete(conn: Conn, engine: Engine, ident: str, expected: int | None) -> Outreach:
     """Set delete_time on a live record, bumping version and update_time as an update does."""
-    row = _live_row(conn, engine, ident)
-    if row is None:
+    found = _live_row(conn, engine, ident)
+    if found is None:
         raise not_found(conn, ident)
+    row, stamps = found
     check_expected(row, ident, expected)
     update_time, version = next_stamp(row, ident, now_text())
     now = now_text()
+    also, params = sync_sets(engine, conn, clock.text(stamps))  # the stamps stay: a delete is no group's
+    assigned = ", ".join(["update_time = ?", "version = ?", "delete_time = ?", *also])
     conn.execute(
-        "UPDATE outreach SET update_time = ?, version = ?, delete_time = ? WHERE id = ?",
-        (update_time, version, now, ident),
+        f"UPDATE outreach SET {assigned} WHERE id = ?",
+        (update_time, version, now, *params, ident),
     )
     deleted = list(row)
     deleted[UPDATE], deleted[VERSION], deleted[DELETE] = update_time, version, now
     return outreach_from_row(tuple(deleted))
+
+
+def purge(conn: Conn, engine: Engine, where: str, params: list[Any]) -> int:
+    """Remove the deleted records `where` says for good, keeping their ids (sync_purged) so that no
+    peer brings them back and the purge travels; return how many went."""
+    position, now = engine.take_position(conn), now_text()
+    again = " ON CONFLICT (id) DO UPDATE SET feed = excluded.feed, purge_time = excluded.purge_time"
+    if position is None:
+        keep = f"INSERT INTO sync_purged (id, purge_time) SELECT id, ? FROM outreach WHERE {where}{again}"
+        conn.execute(keep, [now, *params])
+    else:
+        keep = f"INSERT INTO sync_purged (id, feed, purge_time) SELECT id, ?, ? FROM outreach WHERE {where}"
+        keep += again
+        conn.execute(keep, [position, now, *params])
+    count: int = conn.execute(f"DELETE FROM outreach WHERE {where}", params).rowcount
+    return count
 
 
 def as_body(value: Any) -> Any:

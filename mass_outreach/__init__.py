@@ -29,6 +29,8 @@ from .model import (
 )
 from .paging import Page
 from .store import InsertReport, OutreachStore, UpdateReport, UpsertReport, open
+from .sync.feed import ApplyReport
+from .sync.run import SyncReport, sync
 from .transfer import CopyReport, copy
 
 __version__ = "0.1.0"
@@ -40,6 +42,7 @@ __all__ = [
     "OUTREACH_TYPES",
     "SKIP_REPLIERS",
     "STATUSES",
+    "ApplyReport",
     "BusyError",
     "ConflictError",
     "CopyReport",
@@ -52,10 +55,12 @@ __all__ = [
     "Page",
     "SchemaError",
     "StorageError",
+    "SyncReport",
     "UpdateReport",
     "UpsertReport",
     "ValidationError",
     "copy",
     "import_file",
     "open",
+    "sync",
 ]

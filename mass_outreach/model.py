@@ -102,6 +102,12 @@ COLUMNS: tuple[str, ...] = (
     "version",
     "delete_time",
 )
+#: the table's columns after the record's: its place in the change feed and its field groups' stamps
+#: (sync, schema version 3), which the store keeps and the record does not show
+SYNC_COLUMNS: tuple[str, ...] = ("feed", "clock")
+#: a record as the writes read and write it: its columns, then its stamps (the feed position is the
+#: engine's to set)
+STORED_COLUMNS: tuple[str, ...] = (*COLUMNS, "clock")
 # Each column's position in a row (a tuple in COLUMNS order): the one place positions come from.
 AT: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
 REQUIRED = ("outreach_type", "status")
@@ -124,7 +130,7 @@ UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-
 Id = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, min_length=36, max_length=36)]
 _MESSAGE_ID_BAD = re.compile("[<>" + WHITESPACE + "]")
 _URL_BAD = re.compile("[" + WHITESPACE + "]")
-_URL_HOST = re.compile(r"^https?://([^/?#@]*@)?(\[[^\]]+\]|[^/?#:@\[\]]+)(:[0-9]*)?([/?#]|$)")
+_URL_HOST = re.compile(r"^https?://([^/?#@]*@)?(\[[^\]/?#@\[]+\]|[^\]/?#:@\[]+)(:[0-9]*)?([/?#]|$)")
 
 
 def is_ignored_key(key: str) -> bool:

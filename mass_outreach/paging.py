@@ -1,8 +1,7 @@
-"""Paging: filters to SQL, the total order, keyset conditions and checksummed cursors.
+"""Paging: the page, the filters checked and normalized, the query, and checksummed cursors.
 
-Column names reach SQL only from the allow-lists below; every value is a parameter.
-The order is `(field, id)` ascending, or its exact reverse; NULLs sort first ascending and last
-descending, as SQLite sorts them, and the keyset conditions are written to walk past them.
+Column names reach SQL only from the allow-lists below; every value is a parameter. The SQL of a page
+read (conditions, keyset, the plan that keeps it an index walk) is paging_sql's.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import base64
 import hashlib
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol, overload
+from typing import Any, overload
 
 import msgspec
 
@@ -21,7 +20,6 @@ from .model import (
     COLUMNS,
     ENUMS,
     MESSAGE_ID_FIELDS,
-    NOT_NULL,
     TEXT_LIMITS,
     TIME_FIELDS,
     Outreach,
@@ -36,24 +34,22 @@ from .model import (
     text_ok,
     time_text,
 )
+from .paging_sql import NULLABLE, Dialect, count_sql, select_sql
+
+# the filter kinds, where their callers have always found them
+from .paging_sql import SUBSTRING_FILTERS as SUBSTRING_FILTERS
+from .paging_sql import TIME_BOUNDS as TIME_BOUNDS
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "Query"]
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 10_000
 MAX_FILTER_VALUES = 1_000  # per list filter: keeps every query under SQLite's bound-parameter limit
-# SQLite refuses LIKE patterns longer than this many bytes; a longer substring filter uses instr().
-LIKE_PATTERN_BYTES = 50_000
 
 EQUALITY_FILTERS = frozenset(
     [*ENUMS, "approved", "id", "version", "tag", "screenshot_url", *MESSAGE_ID_FIELDS]
 )
-SUBSTRING_FILTERS = frozenset({"subject", "body", "error_description"})
-TIME_BOUNDS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 ORDER_FIELDS = frozenset(COLUMNS)
-NULLABLE = frozenset(
-    c for c in COLUMNS if c not in NOT_NULL and c not in {"id", "create_time", "update_time", "version"}
-)
 _CURSOR_KEY = b"mass_outreach cursor v1"
 
 
@@ -178,58 +174,6 @@ def normalize_filters(filters: Any) -> dict[str, Any]:
     return dict(sorted(out.items()))
 
 
-def _like_pattern(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-class Dialect(Protocol):
-    """What differs between engines in a page query: mass_outreach.backends' Engine has these, and its
-    base (PORTABLE) has the portable spellings, for a query built without an engine."""
-
-    def order_by(self, field: str, asc: bool, nullable: bool) -> str: ...
-    def substring(
-        self, name: str, value: str, like_pattern: str, fits_like: bool
-    ) -> tuple[str, list[Any]]: ...
-    def lead(
-        self, order: str, filters: Mapping[str, Any], include_deleted: bool
-    ) -> tuple[str, Any] | None: ...
-
-
-def where_clause(filters: Mapping[str, Any], dialect: Dialect = PORTABLE) -> tuple[list[str], list[Any]]:
-    """SQL conditions (joined with AND by the caller) and their parameters for normalized filters."""
-    conds: list[str] = []
-    params: list[Any] = []
-    for name, value in filters.items():
-        assert name in ORDER_FIELDS  # names come only from the allow-list
-        if value is None:
-            conds.append(f"{name} IS NULL")
-        elif name in SUBSTRING_FILTERS:
-            pattern = _like_pattern(value)
-            fits = len(pattern) * 4 <= LIKE_PATTERN_BYTES or len(pattern.encode()) <= LIKE_PATTERN_BYTES
-            cond, cond_params = dialect.substring(name, value, pattern, fits)
-            conds.append(cond)
-            params.extend(cond_params)
-        elif name in TIME_FIELDS:
-            for bound, op in TIME_BOUNDS.items():
-                if bound in value:
-                    conds.append(f"{name} {op} ?")
-                    params.append(value[bound])
-        else:
-            has_null = bool(value) and value[0] is None
-            values = value[1:] if has_null else value
-            parts = []
-            if len(values) == 1:
-                parts.append(f"{name} = ?")
-            elif values:
-                parts.append(f"{name} IN ({', '.join('?' * len(values))})")
-            if has_null:
-                parts.append(f"{name} IS NULL")
-            conds.append("(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0] if parts else "1 = 0")
-            params.extend(values)
-    return conds, params
-
-
 # --- Requests and cursors ------------------------------------------------------------------------
 
 
@@ -245,54 +189,10 @@ class Query(msgspec.Struct, frozen=True):
 
     def sql(self, offset: int = 0, dialect: Dialect = PORTABLE) -> tuple[str, list[Any]]:
         """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists)."""
-        field = self.order
-        assert field in ORDER_FIELDS
-        lead = self.lead(dialect)
-        if lead is None:
-            conds, params = self._where(dialect)
-        else:
-            name, value = lead
-            rest = {k: v for k, v in self.filters.items() if k != name}
-            conds, params = Query(filters=rest, include_deleted=self.include_deleted)._where(dialect)
-            conds.append(f"{name} >= ? AND {name} <= ?")
-            params += [value, value]
-        if self.after is not None:
-            value, ident = self.after
-            cond, key_params = keyset_condition(field, self.asc, value, ident, lead)
-            conds.append(cond)
-            params.extend(key_params)
-        order_by = dialect.order_by(field, self.asc, field in NULLABLE)
-        if lead is not None:
-            order_by = f"{lead[0]}{'' if self.asc else ' DESC'}, {order_by}"
-        where = f" WHERE {' AND '.join(conds)}" if conds else ""
-        sql = f"SELECT {', '.join(COLUMNS)} FROM outreach{where} ORDER BY {order_by} LIMIT ?"
-        params.append(self.limit + 1)
-        if offset:
-            sql += " OFFSET ?"
-            params.append(offset)
-        return sql, params
+        return select_sql(self, offset, dialect)
 
     def count_sql(self, dialect: Dialect = PORTABLE) -> tuple[str, list[Any]]:
-        conds, params = self._where(dialect)
-        where = f" WHERE {' AND '.join(conds)}" if conds else ""
-        return f"SELECT count(*) FROM outreach{where}", params
-
-    def lead(self, dialect: Dialect) -> tuple[str, Any] | None:
-        """(column, value) of a one-value filter that the engine wants led into the ORDER BY as a range
-        (`column >= ? AND column <= ?`, ordered by (column, field, id)), so that its planner takes the
-        index that serves the page; None for most engines and queries (see the engines' `lead`)."""
-        return dialect.lead(self.order, self.filters, self.include_deleted)
-
-    def _where(self, dialect: Dialect) -> tuple[list[str], list[Any]]:
-        """The filters' conditions, after `delete_time IS NULL` unless deleted records are asked for
-        (the term the partial indexes of schema.sql require)."""
-        conds, params = where_clause(self.filters, dialect)
-        if not self.include_deleted:
-            # a time range on delete_time asks for deleted records only: none, without include_deleted;
-            # an empty one ({}) sets no bound, like every empty range: it is no filter at all
-            ranged = bool(self.filters.get("delete_time"))  # None (null: live ones) or {}: False
-            conds.insert(0, "1 = 0" if ranged else "delete_time IS NULL")
-        return conds, params
+        return count_sql(self, dialect)
 
     def shape(self) -> tuple[str, bool, str, int, bool]:
         """What identifies a sequence of pages (order, direction, filters, limit, include_deleted)."""
@@ -303,32 +203,6 @@ class Query(msgspec.Struct, frozen=True):
             self.limit,
             self.include_deleted,
         )
-
-
-def keyset_condition(
-    field: str, asc: bool, value: Any, ident: str, lead: tuple[str, Any] | None = None
-) -> tuple[str, list[Any]]:
-    """The rows strictly after `(value, ident)` in the order `(field, id)` (or its reverse); with
-    `lead` (Query.lead's column and value, for a non-nullable field), in the order `(lead, field, id)`."""
-    op = ">" if asc else "<"
-    if lead is not None:
-        assert field not in NULLABLE
-        if field == "id":
-            return f"({lead[0]}, id) {op} (?, ?)", [lead[1], ident]
-        return f"({lead[0]}, {field}, id) {op} (?, ?, ?)", [lead[1], value, ident]
-    if field == "id":
-        return f"id {op} ?", [ident]
-    if field == "approved":  # stored as 0 or 1 in SQLite, a boolean in PostgreSQL: a bool binds to both
-        value = bool(value)
-    if field not in NULLABLE:
-        return f"({field}, id) {op} (?, ?)", [value, ident]
-    if asc:  # NULLs first
-        if value is None:
-            return f"(({field} IS NULL AND id > ?) OR {field} IS NOT NULL)", [ident]
-        return f"({field}, id) > (?, ?)", [value, ident]
-    if value is None:  # NULLs last
-        return f"({field} IS NULL AND id < ?)", [ident]
-    return f"(({field}, id) < (?, ?) OR {field} IS NULL)", [value, ident]
 
 
 def _checksum(payload: bytes) -> bytes:

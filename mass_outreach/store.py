@@ -38,6 +38,8 @@ from .operations.bulk import InsertReport, OnError, UpdateReport, UpsertReport
 from .operations.rows import ID, SELECT, URL, not_found
 from .operations.walks import Walk
 from .paging import MAX_LIMIT, Page, build_query, encode_cursor
+from .sync import feed
+from .sync.feed import ApplyReport
 from .urls import UrlPolicy, url_checker
 
 __all__ = ["InsertReport", "OutreachStore", "UpdateReport", "UpsertReport", "open"]
@@ -67,6 +69,11 @@ class OutreachStore:
         self.timeout = check_timeout(timeout)
         self._engine: Engine = engine_for(path)(path, create=create, readonly=readonly, timeout=self.timeout)
         self.path: str = self._engine.target
+        try:
+            feed.claim(self._engine, writable=not readonly)
+        except BaseException:
+            self._engine.close()
+            raise
 
     @property
     def _closed(self) -> bool:
@@ -365,17 +372,16 @@ class OutreachStore:
     def purge(self, *, deleted_before: datetime | str | None = None) -> int:
         """Remove deleted records for good: all of them, or those deleted before a time (a datetime or
         timestamp text). Return how many went."""
-        sql, params = "DELETE FROM outreach WHERE delete_time IS NOT NULL", []
+        where, params = "delete_time IS NOT NULL", []
         if deleted_before is not None:
             cutoff = time_text(deleted_before)
             if cutoff is None:
                 raise ValidationError.one(
                     "deleted_before", "The deleted_before must be a datetime or an RFC 3339 timestamp."
                 )
-            sql, params = f"{sql} AND delete_time < ?", [cutoff]
+            where, params = f"{where} AND delete_time < ?", [cutoff]
         with self._write() as conn:
-            count: int = conn.execute(sql, params).rowcount
-        return count
+            return writes.purge(conn, self._engine, where, params)
 
     # --- update_status ---------------------------------------------------------------------------
 
@@ -418,6 +424,40 @@ class OutreachStore:
         """Upsert many bodies in one transaction, in order, streaming; reports like insert_many, with
         `inserted` and `updated` counts."""
         return bulk.upsert_many(self._engine, self._url_check, rows, on_error)
+
+    # --- sync ------------------------------------------------------------------------------------
+
+    @property
+    def identity(self) -> str:
+        """This store's identity in sync: minted when it was made, again if it turns out to be a copy."""
+        return self._engine.identity
+
+    def changes(self, since: str | None = None, limit: int = 1000) -> dict[str, Any]:
+        """A batch of this store's changes after the position `since` (None: from the beginning), at
+        most `limit`, as plain JSON-able data: `store` (this identity), `changes`, `next` (the position
+        to ask from next) and `more`. See the docs' Sync chapter."""
+        return feed.changes(self._engine, since, limit)
+
+    def apply_changes(self, batch: Any, *, max_skew: float = 300.0, peer: str | None = None) -> ApplyReport:
+        """Apply a batch that another store's `changes` gave, and remember its position as this store's
+        checkpoint of that store, in one transaction; applying it again changes nothing. A stamp more
+        than `max_skew` seconds (at most 3600) ahead of this machine's clock refuses the whole batch,
+        naming `peer` (how messages name the sender)."""
+        skew = max_skew
+        if isinstance(skew, bool) or not isinstance(skew, (int, float)) or not 0 <= skew <= 3600:
+            raise ValidationError.one("max_skew", "The max_skew must be a number of seconds from 0 to 3600.")
+        return feed.apply_changes(self._engine, batch, max_skew=float(skew), peer=peer or "the peer")
+
+    def checkpoint(self, peer: str) -> str | None:
+        """The position in the feed of the store with identity `peer` that this store has taken all
+        changes up to (None: none yet)."""
+        return feed.checkpoint(self._engine, peer)
+
+    def conflicts(self, id: str | None = None) -> list[dict[str, Any]]:
+        """The conflict log: each concurrent edit that lost a merge here (record id, field group, the
+        losing values, their stamp and origin, the winner's stamp and origin, the peer, when), oldest
+        first; only one record's with `id`."""
+        return feed.conflicts(self._engine, None if id is None else check_id(id))
 
     # --- copy ------------------------------------------------------------------------------------
 

@@ -8,7 +8,16 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["UTC", "format_time", "now_text", "parse_stored", "parse_time", "time_text"]
+__all__ = [
+    "UTC",
+    "format_time",
+    "from_micros",
+    "micros",
+    "now_text",
+    "parse_stored",
+    "parse_time",
+    "time_text",
+]
 
 UTC = timezone.utc
 
@@ -98,3 +107,17 @@ def time_text(value: Any) -> str | None:
 
 # parse_time without its call frame where it is the C function itself (pages and exports call it 3x a row)
 parse_stored = datetime.fromisoformat if sys.version_info >= (3, 11) else parse_time
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def micros(text: str) -> int:
+    """Stored time text as microseconds since the epoch (sync's stamps count in these)."""
+    return (parse_time(text) - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> str:
+    """Microseconds since the epoch as stored time text."""
+    return format_time(_EPOCH + value * _MICRO)

@@ -4,6 +4,8 @@ Backs `store.call`, the command line and the HTTP fake. Success is `{"status": "
 (`"results"`, `"total"` and `"next_cursor"` for page); failure is `{"status": "<messages>"}`.
 Endpoints: insert, page, update, get, count, and the rest of the Ruby client's: upsert (a record body,
 as insert), delete (`{"id", "expected_version"?}`) and update_status (a body with `id` and `status`).
+Sync's two (`SYNC_ENDPOINTS`, by their bare names only: the HTTP fake does not serve them): changes
+(`{"since"?, "limit"?}`, the batch as `result`) and apply_changes (`{"batch", "max_skew"?, "peer"?}`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ from .model import Outreach, decode_body, format_time, shown
 if TYPE_CHECKING:
     from .paging import Page
 
-__all__ = ["ENDPOINTS", "Store", "call", "endpoint_name", "error_envelope", "record_to_wire"]
+__all__ = [
+    "ENDPOINTS",
+    "SYNC_ENDPOINTS",
+    "Store",
+    "call",
+    "endpoint_name",
+    "error_envelope",
+    "record_to_wire",
+]
 
 ENDPOINTS = ("insert", "page", "update", "get", "count", "upsert", "delete", "update_status")
+SYNC_ENDPOINTS = ("changes", "apply_changes")
 PAGE_KEYS = frozenset({"page", "limit", "filters", "order", "asc", "cursor", "include_deleted"})
 _encoder = msgspec.json.Encoder()
 _ENDPOINT_SPELLINGS = {
@@ -54,6 +65,8 @@ class Store(Protocol):
         with_total: bool = ...,
         include_deleted: bool | None = ...,
     ) -> Page: ...
+    def changes(self, since: str | None = ..., limit: int = ...) -> dict[str, Any]: ...
+    def apply_changes(self, batch: Any, *, max_skew: float = ..., peer: str | None = ...) -> Any: ...
 
 
 def endpoint_name(endpoint: str) -> str | None:
@@ -147,6 +160,24 @@ def _page(store: Store, body: Any) -> dict[str, Any]:
     }
 
 
+def _changes(store: Store, body: Any) -> dict[str, Any]:
+    request = _object({} if body is None else body)
+    _only(request, {"since", "limit"}, "a changes request")
+    return {"status": "success", "result": store.changes(request.get("since"), request.get("limit", 1000))}
+
+
+def _apply_changes(store: Store, body: Any) -> dict[str, Any]:
+    request = _object(body)
+    _only(request, {"batch", "max_skew", "peer"}, "an apply_changes request")
+    if "batch" not in request:
+        raise ValidationError.one("batch", "The batch is required.")
+    peer = request.get("peer")
+    if peer is not None and not isinstance(peer, str):
+        raise ValidationError.one("peer", "The peer must be text.")
+    report = store.apply_changes(request["batch"], max_skew=request.get("max_skew", 300.0), peer=peer)
+    return {"status": "success", "result": msgspec.to_builtins(report)}
+
+
 def _only(request: Mapping[str, Any], allowed: frozenset[str] | set[str], what: str) -> None:
     unknown = [k for k in request if k not in allowed]
     if unknown:
@@ -164,12 +195,16 @@ _HANDLERS: dict[str, Callable[[Store, Any], dict[str, Any]]] = {
     "upsert": _upsert,
     "delete": _delete,
     "update_status": _update_status,
+    "changes": _changes,
+    "apply_changes": _apply_changes,
 }
 
 
 def call(store: Store, endpoint: str, body: Any = None) -> bytes:
     """Run one endpoint on a body (bytes, text or mapping); return the JSON envelope as bytes."""
     name = endpoint_name(endpoint) if isinstance(endpoint, str) else None
+    if name is None and endpoint in SYNC_ENDPOINTS:
+        name = endpoint
     if name is None:
         return error_envelope(f"Unknown endpoint '{shown(endpoint)}'.")
     try:

@@ -34,6 +34,7 @@ from pg_server import (
 )
 from snapshots import admin, schema_of
 from store_cases import EMAIL
+from sync_replicas import PAIRS, Replica, replicas
 
 import mass_outreach as mo
 
@@ -254,10 +255,11 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(params=ENGINE_PARAMS)
 def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
     """Empty stores on demand, on each selected engine, for a property test that needs one per example:
-    a new SQLite store in memory, or this test's one PostgreSQL store emptied (DELETE of every record and
-    tag, committed through a connection of its own) and handed out again; opening a PostgreSQL store per
-    example would cost more than the example. Hypothesis calls it for every example, so a test using it
-    suppresses `function_scoped_fixture` (engine_helpers.FIXTURE_SETTINGS): the fixture is the factory."""
+    a new SQLite store in memory, or this test's one PostgreSQL store emptied (DELETE of every record, tag
+    and purged id, committed through a connection of its own) and handed out again; opening a PostgreSQL
+    store per example would cost more than the example. Hypothesis calls it for every example, so a test
+    using it suppresses `function_scoped_fixture` (engine_helpers.FIXTURE_SETTINGS): the fixture is the
+    factory."""
     if request.param == "sqlite":
 
         def make_sqlite(tags: Iterable[str] = ()) -> mo.OutreachStore:
@@ -271,8 +273,9 @@ def new_store(request: pytest.FixtureRequest) -> Iterator[NewStore]:
     from psycopg import sql
 
     url: str = request.getfixturevalue("postgres_url")
-    empty = sql.SQL("DELETE FROM {}; DELETE FROM {}").format(
-        sql.Identifier(schema_of(url), "outreach"), sql.Identifier(schema_of(url), "tag")
+    empty = sql.SQL("; ").join(  # the records, tags and what sync keeps: purged ids (reserved), conflicts
+        sql.SQL("DELETE FROM {}").format(sql.Identifier(schema_of(url), table))
+        for table in ("outreach", "tag", "sync_purged", "sync_conflict", "sync_peer")
     )
     with mo.open(url) as store:
 
@@ -309,3 +312,9 @@ def db(target: str) -> Iterator[tuple[mo.OutreachStore, Callable[[], Any]]]:
             store.add_tag(tag)
         store.insert({**EMAIL, "subject": "there before", "tag": "cold"})
         yield store, lambda: unchanged(target)
+
+
+@pytest.fixture(params=PAIRS)
+def replica(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Replica]:
+    """`replica(i)`: the i-th store of a sync test, on each pair of engines (sync_replicas.py)."""
+    yield from replicas(request, tmp_path)

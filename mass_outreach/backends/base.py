@@ -13,8 +13,8 @@ differs between databases:
 - the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write),
   `locked_rows()` and `update_rows()` (a chunk's records read, and written back, together);
 - the signal that a page-number walk may continue: `walk_stamp()`, `walks()`;
-- the SQL dialect: `order_by()`, `substring()`, `lead()` (paging calls them); SQL is written once
-  with `?` placeholders, which an engine converts if its driver wants another style;
+- the SQL dialect: `order_by()`, `substring()`, `lead()`, `bounded_parts` (paging_sql uses them); SQL
+  is written once with `?` placeholders, which an engine converts if its driver wants another style;
 - the lifecycle of a target, before or without an open store (classmethods, which
   `mass_outreach.backends` dispatches to): `target_exists()`, `holds_store()`, `discard_if_empty()`,
   `shown_target()`, `open_error()`, `scratch()` and `drop_scratch()`.
@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 from ..errors import OutreachError
-from ..model import AT, COLUMNS
+from ..model import AT, STORED_COLUMNS
 
 __all__ = ["PORTABLE", "Engine", "Refusal", "Walks", "closed_error"]
 
@@ -60,6 +60,11 @@ class Engine:
     #: rows the bulk operations validate and write together; with the chunk read ahead while one is
     #: written, two chunks are what a bulk call holds in memory
     bulk_rows: int = 1000
+    #: whether each part of a page read in two parts (a UNION ALL: paging_sql.parts) needs its own ORDER
+    #: BY and LIMIT, the whole sorted again (at most 2 x (limit + 1) rows). SQLite merges two parts
+    #: that each walk an index in the page's order (MERGE (UNION ALL)) and stops at the LIMIT; a planner
+    #: that sorts a UNION ALL's rows whole (PostgreSQL's) would read every row of both
+    bounded_parts: bool = False
 
     # --- connections and transactions --------------------------------------------------------------
 
@@ -143,30 +148,61 @@ class Engine:
         meanwhile: Callable[[], None],
     ) -> int:
         """Write (stored row, row to store) pairs of records that `locked_rows` read, each row in
-        model.COLUMNS' order, taking them from `rows` as it goes (the caller may compute them as they
-        are asked for); return how many were written. A row the database refuses is reported as
-        `refused(its position in rows, exc)`, which raises or returns (the rest go on), as in
-        bulk_insert. `meanwhile()` is the caller's next piece of work (no database call), for an
-        engine with a server to run while the server writes: it may be left out.
+        model.STORED_COLUMNS' order (the columns, then the clock), taking them from `rows` as it goes
+        (the caller may compute them as they are asked for); return how many were written. A row the
+        database refuses is reported as `refused(its position in rows, exc)`, which raises or returns
+        (the rest go on), as in bulk_insert. `meanwhile()` is the caller's next piece of work (no
+        database call), for an engine with a server to run while the server writes: it may be left out.
 
-        Here a statement a row, setting the columns that changed: a statement the database refuses is
-        backed out alone (SQLite's), so the rest simply go on. In process, nothing runs meanwhile."""
+        Here a statement a row, setting the columns that changed and the call's feed position: a
+        statement the database refuses is backed out alone (SQLite's), so the rest simply go on. In
+        process, nothing runs meanwhile."""
         count = 0
-        for position, (old, new) in enumerate(rows):
+        position = self.take_position(conn) if self.feed_in_rows else None
+        feed, params = (["feed = ?"], [position]) if position is not None else ([], [])
+        for at, (old, new) in enumerate(rows):
             changed = [i for i, value in enumerate(new) if value != old[i]]
+            assigned = ", ".join([*(f"{STORED_COLUMNS[i]} = ?" for i in changed), *feed])
             try:
                 conn.execute(
-                    f"UPDATE outreach SET {', '.join(f'{COLUMNS[i]} = ?' for i in changed)} WHERE id = ?",
-                    [new[i] for i in changed] + [new[_ID]],
+                    f"UPDATE outreach SET {assigned} WHERE id = ?",
+                    [new[i] for i in changed] + params + [new[_ID]],
                 )
             except self.integrity_error as exc:
-                refused(position, exc)
+                refused(at, exc)
                 continue
             count += 1
         return count
 
     def lock_new_id(self, conn: Any, ident: str) -> None:
         """Before upsert looks an id up: make two writers upserting one new id take turns."""
+
+    # --- the change feed (sync) ---------------------------------------------------------------------
+
+    #: whether the store writes each row's feed position (SQLite: one more than the greatest so far,
+    #: taken under the write lock, so commit order under its one writer); if not, the database sets it
+    #: (PostgreSQL: the writing transaction's id, by a column default and a trigger)
+    feed_in_rows: bool = True
+    #: where the database sets the feed position: the SQL an UPDATE sets it to ("" where the store
+    #: writes it)
+    feed_now: str = ""
+    #: this store's identity (sync_state), read at open; "" before
+    identity: str = ""
+
+    def take_position(self, conn: Any) -> int | None:
+        """The feed position of the open write transaction's changes, where the store writes it."""
+        row = conn.execute(_NEXT_POSITION).fetchone()  # two index probes: no page written for it
+        return int(row[0])
+
+    def feed_bound(self, conn: Any) -> int | None:
+        """Inside a read snapshot: the feed position no change at or above which may be handed out yet
+        (None: every committed change may)."""
+        return None
+
+    def place(self, conn: Any) -> str:
+        """Where this store lives (a file's device and inode; a server's database and schema): a store
+        found somewhere other than where it was made is a copy, and takes an identity of its own."""
+        raise NotImplementedError
 
     # --- page-number walks -------------------------------------------------------------------------
 
@@ -234,6 +270,11 @@ class Engine:
     def drop_scratch(cls, targets: list[str | os.PathLike[str]]) -> None:
         """Drop what `scratch` gave out (with everything in it); missing ones are fine."""
 
+
+_NEXT_POSITION = (
+    "SELECT max(coalesce((SELECT max(feed) FROM outreach), 0), "
+    "coalesce((SELECT max(feed) FROM sync_purged), 0)) + 1"
+)
 
 #: the portable spellings, for a page query built without an engine (tests, benchmarks' raw queries)
 PORTABLE = Engine()

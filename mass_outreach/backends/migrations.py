@@ -10,20 +10,42 @@ keeps the user's own objects (an engine's `Keeper`): every step gets that care w
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import SchemaError
 
-__all__ = ["SCHEMA_VERSION", "Keeper", "Migration", "Registry", "Step", "chain", "run"]
+__all__ = ["SCHEMA_VERSION", "Keeper", "Migration", "Registry", "Step", "chain", "run", "section"]
 
 #: the version this mass_outreach writes and reads, on every engine
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: one step: given a connection inside the migration's transaction, bring the store up one version
 Step = Callable[[Any], None]
 #: an engine's steps, keyed by the version each starts from
 Registry = Mapping[int, Step]
+
+
+def section(script: str, version: int) -> list[str]:
+    """The parts of a schema.sql that a version added, in order: the text between each
+    `-- == version N: ... ==` line and the next `-- == end of version N ==` line (so that a step adds
+    exactly what the DDL makes, from the one source)."""
+    start = re.compile(rf"^\s*-- == version {version}:.*==\s*$")
+    end = re.compile(rf"^\s*-- == end of version {version} ==\s*$")
+    parts: list[str] = []
+    current: list[str] | None = None
+    for line in script.splitlines(keepends=True):
+        if current is None and start.match(line):
+            current = []
+        elif current is not None and end.match(line):
+            parts.append("".join(current))
+            current = None
+        elif current is not None:
+            current.append(line)
+    if current is not None or not parts:
+        raise ValueError(f"schema.sql has no complete section for version {version}")
+    return parts
 
 
 class Migration(NamedTuple):

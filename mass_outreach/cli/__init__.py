@@ -1,9 +1,9 @@
 """The `mass-outreach` command line (also `python -m mass_outreach`), built with click.
 
 The endpoint commands (`insert`, `page`, `update`, `count`, `get`, `upsert`, `delete`, `update-status`)
-print the wire envelope; so do `tags`, `import` and `copy`. Exit status: 0 success, 1 when the envelope
-reports an error (the message also goes to standard error), 2 for usage errors. `import`, `export` and
-`copy` stream, so memory stays flat however big the file or the store.
+print the wire envelope; so do `tags`, `import`, `copy`, `sync` and `conflicts`. Exit status: 0 success,
+1 when the envelope reports an error (the message also goes to standard error), 2 for usage errors.
+`import`, `export`, `copy` and `sync` stream, so memory stays flat however big the file or the store.
 
 Each command is a short shell over the library, in a module by family; this module is the group.
 """
@@ -21,6 +21,7 @@ from .imports import import_
 from .options import parse_filters
 from .records import count, delete, get, insert, page, update, update_status, upsert
 from .serve import serve
+from .syncing import conflicts, sync_
 from .tables import TABLE_COLUMNS, render_table
 from .tags import tags
 
@@ -56,5 +57,5 @@ def cli(ctx: click.Context, db: str) -> None:
 
 
 _RECORDS = (insert, update, upsert, delete, update_status, get, page, count)
-for _command in (*_RECORDS, tags, import_, export, copy_, demo, serve):
+for _command in (*_RECORDS, tags, import_, export, copy_, sync_, conflicts, demo, serve):
     cli.add_command(_command)

@@ -38,14 +38,14 @@ def _db_after_command(ctx: click.Context, param: click.Parameter, value: str | N
 
 
 class Group(click.Group):
-    """The command group: every command also takes --db after its name (but `copy`, which names its
-    two stores itself), and no error ends in a traceback (see clear_errors), whether it comes from a
-    command or from printing --help."""
+    """The command group: every command also takes --db after its name (but `copy` and `sync`, which
+    name their two stores themselves), and no error ends in a traceback (see clear_errors), whether it
+    comes from a command or from printing --help."""
 
     group_class = type  # `tags` too
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if (name or cmd.name) == "copy":
+        if (name or cmd.name) in ("copy", "sync"):
             super().add_command(cmd, name)
             return
         cmd.params.append(

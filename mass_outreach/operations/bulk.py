@@ -21,14 +21,16 @@ from ..urls import Checker
 from . import setwise, writes
 from .rows import (
     ID,
-    INSERT,
     TAG,
     URL,
     Conn,
     at_row,
     fill,
     id_in_use,
+    inserting,
     integrity_error,
+    purged_id,
+    purged_ids,
     tag_set,
     unknown_tag,
 )
@@ -286,6 +288,7 @@ class _Batch(NamedTuple):
     good: list[Row]
     where: list[int]
     unknown: list[tuple[int, str, str | None]]
+    given: list[str]  # the ids the input gave (only these can be purged ones)
 
 
 def write_inserts(
@@ -297,6 +300,7 @@ def write_inserts(
     `meanwhile`): on a server, the client's work and the server's overlap instead of taking turns.
     A chunk's own errors (an unregistered tag, a refused row) still come before any of the next's."""
     inserted = 0
+    position = engine.take_position(conn)  # one for the call: the rows of one transaction
 
     def next_batch() -> _Batch | None:
         return _filled(next(chunks, None), tags)
@@ -308,8 +312,18 @@ def write_inserts(
             if not skip:
                 raise at_row(ValidationError(errors), index)
             rejected.append((index, errors))
+        gone = purged_ids(conn, batch.given)
+        if gone:  # ids are never reused: a purged one is a duplicate
+            for index, row in zip(batch.where, batch.good, strict=True):
+                if row[ID] in gone:
+                    if not skip:
+                        raise at_row(ValidationError(purged_id(row[ID])), index)
+                    rejected.append((index, purged_id(row[ID])))
+            kept = [(i, r) for i, r in zip(batch.where, batch.good, strict=True) if r[ID] not in gone]
+            batch = _Batch([r for _, r in kept], [i for i, _ in kept], [], [])
         refused = _refusals(engine, batch, rejected, skip)
-        count, batch = engine.bulk_insert(conn, INSERT, batch.good, refused, next_batch)
+        rows = batch.good if position is None else [(*r, position) for r in batch.good]
+        count, batch = engine.bulk_insert(conn, inserting(engine), rows, refused, next_batch)
         inserted += count
     return inserted
 
@@ -324,6 +338,7 @@ def _filled(chunk: list[tuple[int, Row]] | None, tags: frozenset[str]) -> _Batch
     good: list[Row] = []
     where: list[int] = []
     unknown: list[tuple[int, str, str | None]] = []
+    given: list[str] = []
     for index, row in chunk:
         tag = row[TAG]
         if tag is not None and tag not in tags:
@@ -331,7 +346,9 @@ def _filled(chunk: list[tuple[int, Row]] | None, tags: frozenset[str]) -> _Batch
             continue
         good.append(fill(row, now, row[ID] or next(ids)))
         where.append(index)
-    return _Batch(good, where, unknown)
+        if row[ID] is not None:
+            given.append(row[ID])
+    return _Batch(good, where, unknown, given)
 
 
 def _refusals(

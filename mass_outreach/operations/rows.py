@@ -8,12 +8,36 @@ from typing import Any
 
 from ..backends import Engine, Refusal
 from ..errors import ConflictError, NotFoundError, ValidationError
-from ..model import AT, COLUMNS, Row
+from ..model import AT, COLUMNS, STORED_COLUMNS, Row
 
 Conn = Any  # a connection an engine lends: sqlite3's execute/executemany/fetch API
 
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM outreach"
-INSERT = f"INSERT INTO outreach ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+#: a record as a write reads and writes it: its columns, then its stamps (sync's clock, at CLOCK)
+STORED = STORED_COLUMNS
+CLOCK = len(COLUMNS)
+SELECT_CLOCKED = f"SELECT {', '.join(STORED)} FROM outreach"
+
+
+def insert_sql(columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO outreach ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+# a new record's row; where the engine has the store write the feed position, after it (`fed`)
+INSERT = insert_sql(COLUMNS)
+INSERT_FED = insert_sql((*COLUMNS, "feed"))
+
+
+def inserting(engine: Engine) -> str:
+    """The INSERT of a new record's row on this engine (see `fed`)."""
+    return INSERT_FED if engine.feed_in_rows else INSERT
+
+
+def fed(row: Row, position: int | None) -> Row:
+    """A row to insert with `inserting(engine)`: the feed position after it where the store writes it."""
+    return row if position is None else (*row, position)
+
+
 # the positions the operations read, from the one table of them (model.AT)
 ID, STATUS, TAG, URL = AT["id"], AT["status"], AT["tag"], AT["screenshot_url"]
 CREATE, UPDATE, DONE, VERSION, DELETE = (
@@ -56,11 +80,27 @@ def duplicate_id(ident: str) -> list[tuple[str, str]]:
     return [("id", f"The id '{ident}' already exists.")]
 
 
+def purged_id(ident: str) -> list[tuple[str, str]]:
+    return [("id", f"The id '{ident}' was a record's that this store purged; ids are never reused.")]
+
+
 def id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:
     """The duplicate-id error for a supplied id that a record has already, else nothing."""
-    if ident is None or conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
+    if ident is None:
         return []
-    return duplicate_id(ident)
+    if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is not None:
+        return duplicate_id(ident)
+    return purged_id(ident) if purged_ids(conn, [ident]) else []
+
+
+def purged_ids(conn: Conn, ids: list[str]) -> set[str]:
+    """Those of `ids` that this store purged (kept in sync_purged: ids are never reused)."""
+    gone: set[str] = set()
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        sql = f"SELECT id FROM sync_purged WHERE id IN ({', '.join('?' * len(part))})"
+        gone |= {r[0] for r in conn.execute(sql, part)}
+    return gone
 
 
 def not_found(conn: Conn, ident: str) -> NotFoundError:

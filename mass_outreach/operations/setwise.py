@@ -14,7 +14,20 @@ from typing import Any
 
 from ..backends import Engine
 from ..errors import ConflictError, NotFoundError, ValidationError
-from .rows import DELETE, ID, INSERT, SELECT, Conn, RowError, at_row, integrity_error, missing, tag_registered
+from .rows import (
+    DELETE,
+    ID,
+    SELECT_CLOCKED,
+    Conn,
+    RowError,
+    at_row,
+    fed,
+    inserting,
+    integrity_error,
+    missing,
+    purged_ids,
+    tag_registered,
+)
 from .writes import UpsertPlan, updated_row, upsert_row
 
 __all__ = ["update_chunks", "upsert_chunks"]
@@ -29,14 +42,15 @@ def update_chunks(conn: Conn, engine: Engine, chunks: Iterator[Chunk], rejected:
     registered = _registered(conn, frozenset())
     ahead = _Ahead(chunks)
     updated = 0
+    identity = engine.identity
     chunk = ahead.advance()
     while chunk is not None:
         for run in _runs(chunk, lambda update: update[0]):
-            stored = engine.locked_rows(conn, SELECT, [update[0] for _, update in run])
+            stored = engine.locked_rows(conn, SELECT_CLOCKED, [update[0] for _, update in run])
             for tag in {update[1].get("tag") for _, update in run} - {None}:
                 registered(tag)  # asked now: `merged` runs while statements are in flight
             todo: list[tuple[int, Row, Row]] = []
-            merged = _merged_updates(run, stored, registered, todo, rejected, skip)
+            merged = _merged_updates(run, stored, registered, todo, rejected, skip, identity)
             updated += _write_updates(conn, engine, merged, todo, rejected, skip, ahead.read)
         chunk = ahead.advance()
     return updated
@@ -86,13 +100,15 @@ def _upsert_run(
     """Apply a run of rows with distinct ids: how many went in, how many updated, and the rows whose
     new id another writer inserted meanwhile (to be applied again)."""
     wanted = [plan.ident for _, plan in run if plan.ident is not None]
-    stored = engine.locked_rows(conn, SELECT, wanted) if wanted else {}
+    stored = engine.locked_rows(conn, SELECT_CLOCKED, wanted) if wanted else {}
+    gone = purged_ids(conn, wanted)  # ids never reused: asked now, not while statements are in flight
+    identity = engine.identity
     todo: list[tuple[int, Row, Row]] = []
     new: list[tuple[int, UpsertPlan, Row]] = []
     # asked now (the rest is decided while statements are in flight, with no database call): what the
     # store says of a body that broke a rule, and whether the tags that updates set are registered
     early = {
-        index: _decided(conn, plan, stored, registered, tags)
+        index: _decided(conn, plan, stored, registered, tags, identity, gone)
         for index, plan in run
         if plan.update_broken is not None or plan.insert_broken is not None
     }
@@ -100,7 +116,9 @@ def _upsert_run(
         tag = None if plan.changes is None else plan.changes.get("tag")
         if tag is not None:
             registered(tag)
-    merged = _merged_upserts(conn, run, stored, registered, tags, early, todo, new, rejected, skip)
+    merged = _merged_upserts(
+        conn, run, stored, registered, tags, early, todo, new, rejected, skip, identity, gone
+    )
     updated = _write_updates(conn, engine, merged, todo, rejected, skip, ahead.read)
     taken: Chunk = []
 
@@ -114,7 +132,9 @@ def _upsert_run(
 
     inserted = 0
     if new:
-        inserted, _ = engine.bulk_insert(conn, INSERT, [values for _, _, values in new], refused, ahead.read)
+        position = engine.take_position(conn)
+        rows = [fed(values, position) for _, _, values in new]
+        inserted, _ = engine.bulk_insert(conn, inserting(engine), rows, refused, ahead.read)
     return inserted, updated, sorted(taken, key=lambda t: t[0])
 
 
@@ -162,6 +182,7 @@ def _merged_updates(
     todo: list[tuple[int, Row, Row]],
     rejected: Rejected,
     skip: bool,
+    identity: str,
 ) -> Iterator[tuple[Row, Row]]:
     """The (stored row, updated row) of each update of `run` that passes, as they are asked for (each
     also added to `todo` with its index); the others are raised or rejected. No database call: it runs
@@ -171,7 +192,7 @@ def _merged_updates(
         try:
             if row is None or row[DELETE] is not None:
                 raise missing(ident, deleted=row is not None)
-            values = updated_row(row, ident, changes, expected, registered)
+            values = updated_row(row, ident, changes, expected, registered, identity)
         except (ValidationError, NotFoundError, ConflictError) as exc:
             _reject(exc, index, rejected, skip)
             continue
@@ -190,12 +211,16 @@ def _merged_upserts(
     new: list[tuple[int, UpsertPlan, Row]],
     rejected: Rejected,
     skip: bool,
+    identity: str,
+    gone: set[str],
 ) -> Iterator[tuple[Row, Row]]:
     """As _merged_updates for the upserts of `run` that update a record; those that insert one are
     added to `new` (index, plan, the new record): all of them once this is exhausted. `early` holds
     the outcomes decided before (those that needed the store)."""
     for index, plan in run:
-        outcome = early[index] if index in early else _decided(conn, plan, stored, registered, tags)
+        outcome = (
+            early[index] if index in early else _decided(conn, plan, stored, registered, tags, identity, gone)
+        )
         if not isinstance(outcome, tuple):
             _reject(outcome, index, rejected, skip)
             continue
@@ -214,11 +239,13 @@ def _decided(
     stored: dict[str, Row],
     registered: Callable[[str], bool],
     tags: frozenset[str],
+    identity: str,
+    gone: set[str],
 ) -> tuple[bool, Row] | RowError:
     """upsert_row's outcome for `plan` given the stored records: (inserting, row), or its error."""
     row = None if plan.ident is None else stored.get(plan.ident)
     try:
-        return upsert_row(conn, plan, row, registered, tags)
+        return upsert_row(conn, plan, row, registered, tags, identity, gone)
     except (ValidationError, NotFoundError, ConflictError) as exc:
         return exc
 

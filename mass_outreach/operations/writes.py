@@ -40,20 +40,28 @@ from ..model import (
     shown,
     update_fields,
 )
+from ..sync import clock
+from ..times import micros
 from .rows import (
+    CLOCK,
     DELETE,
     ID,
-    INSERT,
     SELECT,
+    SELECT_CLOCKED,
+    STORED,
     TAG,
     UPDATE,
     URL,
     VERSION,
     Conn,
+    fed,
     fill,
     id_in_use,
+    inserting,
     integrity_error,
     not_found,
+    purged_id,
+    purged_ids,
     tag_registered,
     unknown_tag,
 )
@@ -93,12 +101,23 @@ def next_stamp(row: Row, ident: str, now: str) -> tuple[str, int]:
 
 
 def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> Row | None:
-    """The live record with this id; with `lock`, locked for the rest of the transaction where the
-    engine needs it (so that no writer between this read and the write is lost)."""
-    row: Row | None = conn.execute(
-        f"{SELECT} WHERE id = ? AND delete_time IS NULL{engine.for_update if lock else ''}", (ident,)
+    """The live record with this id as stored (its columns, then its clock); with `lock`, locked for the
+    rest of the transaction where the engine needs it (so that no writer between this read and the
+    write is lost)."""
+    found: Row | None = conn.execute(
+        f"{SELECT_CLOCKED} WHERE id = ? AND delete_time IS NULL{engine.for_update if lock else ''}", (ident,)
     ).fetchone()
-    return row
+    return found
+
+
+def feed_sets(engine: Engine, conn: Conn, position: int | None = None) -> tuple[list[str], list[Any]]:
+    """The feed position every write of a record sets beside its columns (assignments, parameters): a
+    parameter where the store takes it (`position`, if the transaction took one already), else the
+    engine's own value (PostgreSQL: set here, the trigger that would set it has nothing to do)."""
+    position = engine.take_position(conn) if position is None and engine.feed_in_rows else position
+    if position is not None:
+        return ["feed = ?"], [position]
+    return ([f"feed = {engine.feed_now}"] if engine.feed_now else []), []
 
 
 # --- insert ---------------------------------------------------------------------------------------
@@ -113,6 +132,8 @@ def insert(conn: Conn, engine: Engine, row: Row) -> Outreach:
 
 
 def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
+    if row[ID] is not None and purged_ids(conn, [row[ID]]):
+        raise ValidationError(purged_id(row[ID]))  # ids are never reused, purged ones included
     full = fill(row, now_text(), row[ID] or new_ids(1)[0])
     _insert_full(conn, engine, full)
     return outreach_from_row(full)
@@ -120,7 +141,7 @@ def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
 
 def _insert_full(conn: Conn, engine: Engine, full: Row) -> None:
     try:
-        conn.execute(INSERT, full)
+        conn.execute(inserting(engine), fed(full, engine.take_position(conn)))
     except engine.integrity_error as exc:
         raise integrity_error(engine.refusal(exc), exc, full) from None
 
@@ -155,7 +176,9 @@ def apply_update(
     row = _live_row(conn, engine, ident, lock=lock)
     if row is None:
         raise not_found(conn, ident)
-    values = updated_row(row, ident, changes, expected, lambda tag: tag_registered(conn, tag))
+    values = updated_row(
+        row, ident, changes, expected, lambda tag: tag_registered(conn, tag), engine.identity
+    )
     if not _write_update(conn, engine, row, values):
         assert not lock, "a locked row changed under its lock"
         return None
@@ -163,13 +186,21 @@ def apply_update(
 
 
 def updated_row(
-    row: Row, ident: str, changes: dict[str, Any], expected: int | None, registered: Callable[[str], bool]
+    row: Row,
+    ident: str,
+    changes: dict[str, Any],
+    expected: int | None,
+    registered: Callable[[str], bool],
+    identity: str,
 ) -> Row:
-    """The live record `row` with `changes` applied under every rule of update (the expected version,
-    the rules across fields on the merged record, a registered tag, the stamp, done_time): the whole
-    row to store. One function for update, upsert and their bulk forms, which write it each their way."""
+    """The live record `row` (as stored: its columns, then its clock) with `changes` applied under every
+    rule of update (the expected version, the rules across fields on the merged record, a registered
+    tag, the stamp, done_time), and the field groups it changed stamped by this store (`identity`): the
+    whole row to store. One function for update, upsert and their bulk forms, which write it each
+    their way."""
     check_expected(row, ident, expected)
-    merged = dict(zip(COLUMNS, row, strict=True))
+    before = dict(zip(COLUMNS, row, strict=False))
+    merged = dict(before)
     merged.update(changes)
     errors = cross_check(merged["outreach_type"], merged)
     tag = changes.get("tag")
@@ -181,19 +212,23 @@ def updated_row(
     merged["update_time"], merged["version"] = next_stamp(row, ident, now)
     if merged["status"] != "pending" and merged["done_time"] is None:
         merged["done_time"] = now
-    values: Row = _ROW_OF(merged)
+    changed = [c for c in COLUMNS if merged[c] != before[c]]
+    stamps = clock.decode(row[CLOCK], row[UPDATE], identity)
+    stamps = clock.restamp(stamps, before, merged, micros(now), identity, changed)
+    values: Row = (*_ROW_OF(merged), clock.text(stamps))
     return values
 
 
 def _write_update(conn: Conn, engine: Engine, row: Row, values: Row) -> bool:
-    """Write the columns of `values` that differ from the stored `row`, if the record is still at
-    `row`'s version; whether it was."""
+    """Write the columns (and clock) of `values` that differ from the stored `row`, and the feed
+    position, if the record is still at `row`'s version; whether it was."""
     changed = [i for i, value in enumerate(values) if value != row[i]]
-    sets = ", ".join(f"{COLUMNS[i]} = ?" for i in changed)
+    also, params = feed_sets(engine, conn)
+    assigned = ", ".join([*(f"{STORED[i]} = ?" for i in changed), *also])
     try:
         cur = conn.execute(
-            f"UPDATE outreach SET {sets} WHERE id = ? AND version = ?",
-            [values[i] for i in changed] + [row[ID], row[VERSION]],
+            f"UPDATE outreach SET {assigned} WHERE id = ? AND version = ?",
+            [values[i] for i in changed] + params + [row[ID], row[VERSION]],
         )
     except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
         raise integrity_error(engine.refusal(exc), exc, values) from None
@@ -240,13 +275,33 @@ def delete(conn: Conn, engine: Engine, ident: str, expected: int | None) -> Outr
     check_expected(row, ident, expected)
     update_time, version = next_stamp(row, ident, now_text())
     now = now_text()
+    # the stamps stay (a delete is no group's), made explicit: a NULL clock is read at update_time
+    stamps = row[CLOCK] or clock.text(clock.decode(None, row[UPDATE], engine.identity))
+    also, params = feed_sets(engine, conn)
+    assigned = ", ".join(["update_time = ?", "version = ?", "delete_time = ?", "clock = ?", *also])
     conn.execute(
-        "UPDATE outreach SET update_time = ?, version = ?, delete_time = ? WHERE id = ?",
-        (update_time, version, now, ident),
+        f"UPDATE outreach SET {assigned} WHERE id = ?",
+        (update_time, version, now, stamps, *params, ident),
     )
     deleted = list(row)
     deleted[UPDATE], deleted[VERSION], deleted[DELETE] = update_time, version, now
     return outreach_from_row(tuple(deleted))
+
+
+def purge(conn: Conn, engine: Engine, where: str, params: list[Any]) -> int:
+    """Remove the deleted records `where` says for good, keeping their ids (sync_purged) so that no
+    peer brings them back and the purge travels; return how many went."""
+    position, now = engine.take_position(conn), now_text()
+    again = " ON CONFLICT (id) DO UPDATE SET feed = excluded.feed, purge_time = excluded.purge_time"
+    if position is None:
+        keep = f"INSERT INTO sync_purged (id, purge_time) SELECT id, ? FROM outreach WHERE {where}{again}"
+        conn.execute(keep, [now, *params])
+    else:
+        keep = f"INSERT INTO sync_purged (id, feed, purge_time) SELECT id, ?, ? FROM outreach WHERE {where}"
+        keep += again
+        conn.execute(keep, [position, now, *params])
+    count: int = conn.execute(f"DELETE FROM outreach WHERE {where}", params).rowcount
+    return count
 
 
 def as_body(value: Any) -> Any:
@@ -482,10 +537,13 @@ def upsert(
     The engine's lock_new_id makes two writers of one new id take turns, so the second one finds the
     first one's record and updates it."""
     stored = None
+    gone: set[str] = set()
     if plan.ident is not None:
         engine.lock_new_id(conn, plan.ident)
-        stored = conn.execute(f"{SELECT} WHERE id = ?{engine.for_update}", (plan.ident,)).fetchone()
-    inserting, values = upsert_row(conn, plan, stored, lambda tag: tag_registered(conn, tag), tags)
+        stored = conn.execute(f"{SELECT_CLOCKED} WHERE id = ?{engine.for_update}", (plan.ident,)).fetchone()
+        gone = purged_ids(conn, [plan.ident])
+    registered = lambda tag: tag_registered(conn, tag)  # noqa: E731
+    inserting, values = upsert_row(conn, plan, stored, registered, tags, engine.identity, gone)
     if inserting:
         _insert_full(conn, engine, values)
     else:
@@ -501,12 +559,15 @@ def upsert_row(
     stored: Row | None,
     registered: Callable[[str], bool],
     tags: frozenset[str] | None,
+    identity: str,
+    gone: set[str],
 ) -> tuple[bool, Row]:
     """Which way an upsert goes, given the record stored under its id (deleted or not; None: none),
     and the whole row to write that way: (True, the new record) or (False, the updated one). A body
     that broke the rules of the way taken raises them with what the store finds, as update's or
     insert's; `registered` says whether an updated tag is registered, `tags` (None: ask the store)
-    holds the registered ones for an insert."""
+    holds the registered ones for an insert; `identity` stamps an update, and `gone` holds the ids
+    this store purged (never reused)."""
     ident = plan.ident
     if ident is not None and (stored is not None or (plan.row is None and plan.insert_broken is None)):
         if plan.update_broken is not None:
@@ -521,12 +582,14 @@ def upsert_row(
         if stored[DELETE] is not None:
             raise NotFoundError(f"The outreach '{ident}' was deleted.")
         assert plan.changes is not None
-        return False, updated_row(stored, ident, plan.changes, plan.expected, registered)
+        return False, updated_row(stored, ident, plan.changes, plan.expected, registered, identity)
     if plan.insert_broken is not None:
         failure = plan.insert_broken.failure()
         raise ValidationError(failure.errors + insert_problems(conn, failure))
     row = plan.row
     assert row is not None
+    if row[ID] is not None and row[ID] in gone:
+        raise ValidationError(purged_id(row[ID]))
     tag = row[TAG]
     if tag is not None and not (tag in tags if tags is not None else tag_registered(conn, tag)):
         raise ValidationError(unknown_tag(tag))

@@ -97,7 +97,7 @@ def test_migration_keeps_every_record_and_byte(v1: Path) -> None:
         assert store.count() == RECORDS
         assert store.tags() == before_tags == ["important_lead", "q3_campaign", "ünïcode tag"]
         recs = list(store.iter())
-    assert marks(v1) == (schema.APPLICATION_ID, 2)
+    assert marks(v1) == (schema.APPLICATION_ID, schema.SCHEMA_VERSION)
     assert v1_data(v1) == before  # every v1 column of every row, value and type
     with raw(v1) as conn:
         assert conn.execute("SELECT count(*) FROM outreach WHERE delete_time IS NOT NULL").fetchone()[0] == 0
@@ -177,7 +177,7 @@ def test_a_step_failing_halfway_leaves_the_file_untouched(v1: Path, monkeypatch:
 
 
 def test_two_stores_opening_a_version_1_file_at_once(v1: Path) -> None:
-    """One migrates under the write lock; the other then finds version 2 and migrates nothing."""
+    """One migrates under the write lock; the other then finds the current version and migrates nothing."""
     before = v1_data(v1)
     start = threading.Barrier(2)
     counts: list[int] = []
@@ -197,4 +197,4 @@ def test_two_stores_opening_a_version_1_file_at_once(v1: Path) -> None:
     for t in threads:
         t.join(timeout=60)
     assert errors == [] and counts == [RECORDS, RECORDS]
-    assert v1_data(v1) == before and marks(v1) == (schema.APPLICATION_ID, 2)
+    assert v1_data(v1) == before and marks(v1) == (schema.APPLICATION_ID, schema.SCHEMA_VERSION)

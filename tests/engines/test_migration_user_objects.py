@@ -288,9 +288,10 @@ def test_the_runner_calls_the_keeper_around_the_whole_chain() -> None:
 
 
 @pytest.fixture
-def pg_v2(postgres_url: str) -> str:
-    """A fresh schema holding the committed version-2 store."""
+def pg_now(postgres_url: str) -> str:
+    """A fresh schema holding the committed version-2 store, migrated to this version."""
     load_pg_fixture(postgres_url, 2)
+    mo.open(postgres_url).close()
     return postgres_url
 
 
@@ -313,18 +314,18 @@ def pg_next(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
 WIDEN_SUBJECT = 'ALTER TABLE outreach ALTER COLUMN subject TYPE varchar(1000) COLLATE "C"'
 
 
-def test_pg_the_users_index_on_outreach_is_kept(pg_v2: str, pg_next: Callable[[str], None]) -> None:
-    pg_add(pg_v2, "CREATE INDEX my_subject ON outreach (subject)")
+def test_pg_the_users_index_on_outreach_is_kept(pg_now: str, pg_next: Callable[[str], None]) -> None:
+    pg_add(pg_now, "CREATE INDEX my_subject ON outreach (subject)")
     pg_next(WIDEN_SUBJECT)  # the index is rebuilt by PostgreSQL with the column
-    mo.open(pg_v2).close()
-    assert pg_version(pg_v2) == NOW + 1
-    with pg_connect(pg_v2) as conn:
+    mo.open(pg_now).close()
+    assert pg_version(pg_now) == NOW + 1
+    with pg_connect(pg_now) as conn:
         assert conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'my_subject'").fetchone()
 
 
-def test_pg_the_users_trigger_on_outreach_keeps_firing(pg_v2: str, pg_next: Callable[[str], None]) -> None:
+def test_pg_the_users_trigger_on_outreach_keeps_firing(pg_now: str, pg_next: Callable[[str], None]) -> None:
     pg_add(
-        pg_v2,
+        pg_now,
         "CREATE TABLE audit (id uuid, status text);"
         "CREATE FUNCTION audit_status() RETURNS trigger LANGUAGE plpgsql AS "
         "$$ BEGIN INSERT INTO audit VALUES (new.id, new.status); RETURN NULL; END $$;"
@@ -332,29 +333,29 @@ def test_pg_the_users_trigger_on_outreach_keeps_firing(pg_v2: str, pg_next: Call
         "EXECUTE FUNCTION audit_status();",
     )
     pg_next(WIDEN_SUBJECT)
-    with mo.open(pg_v2) as store:
+    with mo.open(pg_now) as store:
         first = next(store.iter())
         store.update(first.id, status="aborted", done_time="2024-01-01T00:00:00Z")
-    with pg_connect(pg_v2) as conn:
+    with pg_connect(pg_now) as conn:
         assert conn.execute("SELECT id::text, status FROM audit").fetchall() == [(first.id, "aborted")]
 
 
 def test_pg_the_users_table_with_a_foreign_key_to_outreach_is_kept(
-    pg_v2: str, pg_next: Callable[[str], None]
+    pg_now: str, pg_next: Callable[[str], None]
 ) -> None:
     import psycopg
 
     pg_add(
-        pg_v2,
+        pg_now,
         "CREATE TABLE reply (n serial PRIMARY KEY, oid uuid REFERENCES outreach (id) ON DELETE CASCADE);"
         "INSERT INTO reply (oid) SELECT id FROM outreach ORDER BY id LIMIT 3;",
     )
-    with pg_connect(pg_v2) as conn:
+    with pg_connect(pg_now) as conn:
         before = conn.execute("SELECT * FROM reply ORDER BY n").fetchall()
     pg_next(WIDEN_SUBJECT)
-    mo.open(pg_v2).close()
-    assert pg_version(pg_v2) == NOW + 1
-    with pg_connect(pg_v2) as conn:
+    mo.open(pg_now).close()
+    assert pg_version(pg_now) == NOW + 1
+    with pg_connect(pg_now) as conn:
         assert conn.execute("SELECT * FROM reply ORDER BY n").fetchall() == before
         with pytest.raises(psycopg.errors.ForeignKeyViolation):
             conn.execute("INSERT INTO reply (oid) VALUES (gen_random_uuid())")
@@ -369,7 +370,7 @@ def test_pg_the_users_table_with_a_foreign_key_to_outreach_is_kept(
     ids=["alter-type", "drop-column"],
 )
 def test_pg_a_view_that_blocks_a_step_is_named_and_the_store_untouched(
-    pg_v2: str, pg_next: Callable[[str], None], step: str, blocked: str
+    pg_now: str, pg_next: Callable[[str], None], step: str, blocked: str
 ) -> None:
     """PostgreSQL keeps a view over outreach through an ALTER, or refuses the ALTER: the refusal names
     the view and says how to proceed. Before: the view was named only in a raw DETAIL line, and the
@@ -377,17 +378,17 @@ def test_pg_a_view_that_blocks_a_step_is_named_and_the_store_untouched(
     which would drop the user's view (`assert ('To proceed: keep their definitions' in '... cannot alter
     type of a column used by a view or rule\nDETAIL:  rule _RETURN on view subjects depends on column
     "subject"')`)."""
-    pg_add(pg_v2, "CREATE VIEW subjects AS SELECT id, subject FROM outreach")
+    pg_add(pg_now, "CREATE VIEW subjects AS SELECT id, subject FROM outreach")
     pg_next(step)
-    before = snapshot(pg_v2)
+    before = snapshot(pg_now)
     with pytest.raises(mo.SchemaError) as caught:
-        mo.open(pg_v2)
+        mo.open(pg_now)
     message = str(caught.value)
     assert f"migrating schema version {NOW} to {NOW + 1} failed, nothing was changed: {blocked}" in message
     assert "view subjects" in message
     assert "To proceed: keep their definitions" in message and "open the store again" in message
     assert "CASCADE" not in message and "\n" not in message
-    assert snapshot(pg_v2) == before and pg_version(pg_v2) == NOW
+    assert snapshot(pg_now) == before and pg_version(pg_now) == NOW
 
 
 RECREATE_SUBJECT = 'ALTER TABLE outreach DROP COLUMN subject CASCADE, ADD COLUMN subject text COLLATE "C"'
@@ -422,17 +423,17 @@ RECREATE_SUBJECT = 'ALTER TABLE outreach DROP COLUMN subject CASCADE, ADD COLUMN
     ids=["index", "view", "trigger", "foreign-key"],
 )
 def test_pg_a_step_that_would_drop_the_users_object_is_refused_untouched(
-    pg_v2: str, pg_next: Callable[[str], None], script: str, step: str, named: str
+    pg_now: str, pg_next: Callable[[str], None], script: str, step: str, named: str
 ) -> None:
     """A step whose ALTER drops an object of the user's without a word (DROP COLUMN takes the indexes on
     the column, CASCADE whatever depends): the runner's keeper names it and nothing changes. Before: the
     migration went through and the object was gone (`DID NOT RAISE`)."""
-    pg_add(pg_v2, script)
+    pg_add(pg_now, script)
     pg_next(step)
-    before = snapshot(pg_v2)
+    before = snapshot(pg_now)
     with pytest.raises(mo.SchemaError) as caught:
-        mo.open(pg_v2)
+        mo.open(pg_now)
     message = str(caught.value)
     assert f"migrating schema version {NOW} to {NOW + 1} would lose objects of your own" in message
     assert f"{named} was dropped" in message and "To proceed" in message
-    assert snapshot(pg_v2) == before and pg_version(pg_v2) == NOW
+    assert snapshot(pg_now) == before and pg_version(pg_now) == NOW

@@ -266,3 +266,4 @@ def test_refusals_among_statements_in_flight_are_rejected_alone(
         with pytest.raises(mo.ValidationError, match=f"Row {N + 3 - 30}: The database refused"):
             s.update_many([{"id": i, "subject": "y"} for i in rows[30:]])
     assert versions == {i: (1, None) if i in bad else (2, "x") for i in rows}
+

@@ -14,6 +14,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,7 @@ from engine_helpers import small_chunks
 from snapshots import schema_of, snapshot
 
 import mass_outreach as mo
+from mass_outreach.backends.migrations import SCHEMA_VERSION
 from mass_outreach.model import COLUMNS
 
 BASE_URL = ""  # the session's server (tests/conftest.py's postgres_server), set before any test here
@@ -853,12 +855,13 @@ def test_close_at_any_moment(pg_url: str) -> None:
 def test_newer_and_foreign_schemas_are_refused_untouched(pg_url: str, schema_name: str) -> None:
     with mo.open(pg_url) as pg:
         pg.insert(outreach_type="GMail_DirectMessage", status="pending")
-    raw_execute(schema_name, "UPDATE mass_outreach SET version = 3")
+    newer = SCHEMA_VERSION + 1
+    raw_execute(schema_name, f"UPDATE mass_outreach SET version = {newer}")
     with pytest.raises(mo.SchemaError, match="newer mass_outreach"):
         mo.open(pg_url)
-    assert raw_execute(schema_name, "SELECT version FROM mass_outreach") == [(3,)]
+    assert raw_execute(schema_name, "SELECT version FROM mass_outreach") == [(newer,)]
     assert raw_execute(schema_name, "SELECT count(*) FROM outreach") == [(1,)]
-    raw_execute(schema_name, "UPDATE mass_outreach SET version = 2, application = 'other'")
+    raw_execute(schema_name, f"UPDATE mass_outreach SET version = {SCHEMA_VERSION}, application = 'other'")
     with pytest.raises(mo.SchemaError, match="not a mass_outreach store"):
         mo.open(pg_url)
     raw_execute(schema_name, "UPDATE mass_outreach SET application = 'mass_outreach'")
@@ -1084,3 +1087,20 @@ def test_the_cli_takes_a_url_and_never_shows_its_password(schema_name: str) -> N
     assert json.loads(paged.stdout)["results"][0]["subject"] == "cli"
     demo = run("demo")
     assert demo.exit_code == 0 and "reused, it held 1 records" in demo.stdout
+
+
+def test_the_pool_leaves_the_global_random_state_alone(pg_url: str) -> None:
+    """psycopg_pool jitters each new connection's lifetime with the `random` module, from its worker
+    threads at any moment: a user's seeded `random`, and Hypothesis (which fails a test whose draw saw
+    the global state move), must not be disturbed by a store's connections coming and going."""
+    import random
+
+    random.seed(12345)
+    before = random.getstate()
+    with mo.open(pg_url) as pg:
+        threads = [threading.Thread(target=lambda: [pg.count() for _ in range(5)]) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert random.getstate() == before

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from engine_helpers import reset
+from engine_helpers import reset, store_beside
 from hypothesis import given
 from hypothesis import strategies as st
 from paging_cases import (
@@ -254,13 +254,12 @@ def test_an_imported_deleted_record_stays_deleted(db: Db) -> None:
     store, _ = db
     rec = store.delete(store.insert(BASE).id)
     exported = msgspec.json.encode(rec)
-    store.purge()  # forgotten: imported back into the store, as into one that never had it
-    live = store.count()
-    copy = store.insert(exported)
-    assert copy == rec
-    assert store.count() == live and store.count(include_deleted=True) == live + 1
-    with pytest.raises(mo.ValidationError, match="already exists"):
-        store.insert_many([msgspec.to_builtins(rec)])
+    with store_beside(store) as other:  # imported into a store that never had it
+        copy = other.insert(exported)
+        assert copy == rec
+        assert other.count() == 0 and other.count(include_deleted=True) == 1
+        with pytest.raises(mo.ValidationError, match="already exists"):
+            other.insert_many([msgspec.to_builtins(rec)])
     for form in ("2026-12-02 01:49:26 +0000", "2026-12-02 01:49:26 UTC", "2026-12-02T01:49:26Z"):
         imported = store.insert({**BASE, "delete_time": form})
         assert imported.delete_time == datetime(2026, 12, 2, 1, 49, 26, tzinfo=UTC)
@@ -322,13 +321,22 @@ def test_purge_with_a_bad_time_names_deleted_before(db: Db, value: Any) -> None:
     rejects(db, lambda: store.purge(deleted_before=value), "deleted_before")
 
 
-def test_purge_after_which_an_id_may_come_back(db: Db) -> None:
-    """Purge forgets a record entirely (no tombstone), so its id may be inserted again, e.g. by a copy
-    of a store that still has it."""
+def test_a_purged_id_never_comes_back(db: Db) -> None:
+    """Purge removes the record but keeps its id (so that sync carries the purge and no peer brings the
+    record back, schema version 3): inserting it again, alone, in bulk or by upsert, is refused naming
+    the id, and nothing is written."""
     store, _ = db
     rec = store.delete(store.insert(BASE).id)
     store.purge()
-    assert store.insert({**BASE, "id": rec.id}).id == rec.id
+    for write, field in (
+        (lambda: store.insert({**BASE, "id": rec.id}), "id"),
+        (lambda: store.insert_many([BASE, {**BASE, "id": rec.id}]), "rows[1].id"),
+        (lambda: store.upsert({**BASE, "id": rec.id}), "id"),
+    ):
+        rejects(db, write, field)
+    report = store.insert_many([BASE, {**BASE, "id": rec.id}], on_error="skip")
+    assert report.inserted == 1 and [i for i, _ in report.rejected] == [1]
+    assert "never reused" in report.rejected[0][1][0][1]
 
 
 # --- the model property ----------------------------------------------------------------------------

@@ -46,10 +46,13 @@ def unchanged(target: str) -> Iterator[None]:
 
 
 def reset(store: mo.OutreachStore, tags: Iterable[str] = ()) -> None:
-    """Make `store` hold no record (deleted or not) and exactly the tags `tags`."""
+    """Make `store` hold no record (deleted or not), no purged id (which the store itself keeps for
+    good, reserved) and exactly the tags `tags`."""
     for ident in [r.id for r in store.iter()]:
         store.delete(ident)
     store.purge()
+    with store._engine.write() as conn:  # a test's reset, as of a new store: what no API forgets
+        conn.execute("DELETE FROM sync_purged")
     wanted = list(tags)
     for tag in store.tags():
         if tag not in wanted:
@@ -103,6 +106,19 @@ def fresh_place(target: str) -> Iterator[str]:
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def store_beside(store: mo.OutreachStore, tags: Iterable[str] = ()) -> Iterator[mo.OutreachStore]:
+    """Another, empty store on `store`'s engine (in memory for one in memory), with `tags`."""
+    if store.path != ":memory:":
+        with fresh_store(store.path, tags) as other:
+            yield other
+        return
+    with mo.open(":memory:") as other:
+        for tag in tags:
+            other.add_tag(tag)
+        yield other
 
 
 @contextlib.contextmanager

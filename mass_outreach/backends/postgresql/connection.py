@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import random
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -42,7 +43,20 @@ def import_driver() -> tuple[Any, Any]:
         raise StorageError(
             "A postgresql:// store needs psycopg 3 and psycopg_pool: pip install 'mass_outreach[postgres]'"
         ) from exc
+    _own_jitter(psycopg_pool)
     return psycopg, psycopg_pool
+
+
+_JITTER = random.Random()
+
+
+def _own_jitter(psycopg_pool: Any) -> None:
+    """psycopg_pool jitters each new connection's lifetime with the global `random`, from its worker
+    threads at any moment, which moves the caller's seeded sequence (and fails a Hypothesis test whose
+    draw saw it move): give the pool a generator of its own."""
+    base = getattr(psycopg_pool, "base", None)
+    if base is not None and getattr(base, "random", None) is random.random:
+        base.random = _JITTER.random
 
 
 @functools.lru_cache(maxsize=512)

@@ -1,24 +1,51 @@
 """PostgreSQL's migrations: a step from each older schema version (backends/migrations.py's shape).
 
-Version 2 is this engine's first (schema.FIRST_VERSION), so there is no step yet: version 3's step
-from 2 goes here. A step is given the open's psycopg connection (`%s` placeholders, search_path set to
-the store's schema) inside its one transaction, under its advisory lock; the mark row's version is
-written after the last step. Steps here are ALTERs, which keep the user's own indexes, triggers, views
-and foreign keys; one that an object of the user's blocks (a view over a column whose type changes)
-fails whole, and `explain` names the blocking objects and says how to proceed. One that would drop an
-object of the user's (DROP COLUMN takes the indexes on the column with it; CASCADE takes views) is
-refused whole by the runner's keeper, `UserObjects`.
+Version 2 is this engine's first (schema.FIRST_VERSION). A step is given the open's psycopg connection
+(`%s` placeholders, search_path set to the store's schema) inside its one transaction, under its
+advisory lock; the mark row's version is written after the last step. Steps here are ALTERs, which keep
+the user's own indexes, triggers, views and foreign keys; one that an object of the user's blocks (a
+view over a column whose type changes) fails whole, and `explain` names the blocking objects and says
+how to proceed. One that would drop an object of the user's (DROP COLUMN takes the indexes on the column
+with it; CASCADE takes views) is refused whole by the runner's keeper, `UserObjects`.
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from importlib import resources
 from typing import Any
 
-from ..migrations import Registry
+from ..migrations import Registry, section
 
 __all__ = ["FORMER_NAMES", "MIGRATIONS", "UserObjects", "explain"]
 
-MIGRATIONS: Registry = {}
+
+@cache
+def _ddl() -> str:
+    return resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+def _migrate_2_to_3(conn: Any) -> None:
+    """Version 3 adds what sync needs: outreach's `feed` and `clock` columns (existing records at feed
+    position 0, stamped as last written: a NULL clock), the host rule of screenshot_url (a row without
+    a host makes the step fail whole), the feed's index and trigger, and the sync tables; each from
+    schema.sql's text."""
+    columns, *rest = section(_ddl(), 3)
+    feed = re.search(r"^\s*feed (bigint NOT NULL) DEFAULT (\(.*\)),$", columns, re.MULTILINE)
+    clock = re.search(r"^\s*clock (.*?),$", columns, re.MULTILINE | re.DOTALL)
+    url = re.search(r"(CHECK \(char_length\(screenshot_url\).*?\)),\n\s*message_id", _ddl(), re.DOTALL)
+    assert feed and clock and url, "schema.sql's version 3 columns"
+    conn.execute(f"ALTER TABLE outreach ADD COLUMN feed {feed[1]} DEFAULT 0")
+    conn.execute(f"ALTER TABLE outreach ALTER COLUMN feed SET DEFAULT {feed[2]}")
+    conn.execute(f"ALTER TABLE outreach ADD COLUMN clock {' '.join(clock[1].split())}")
+    conn.execute("ALTER TABLE outreach DROP CONSTRAINT outreach_screenshot_url_check")
+    conn.execute(f"ALTER TABLE outreach ADD CONSTRAINT outreach_screenshot_url_check {url[1]}")
+    for part in rest:
+        conn.execute(part)
+
+
+MIGRATIONS: Registry = {2: _migrate_2_to_3}
 
 #: names of objects an earlier schema version made and schema.sql no longer has (a step that drops one
 #: of ours adds its name here, so that the keeper does not take it for the user's)

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from ...errors import SchemaError, StorageError
-from ...model import COLUMNS
+from ...model import COLUMNS, SYNC_COLUMNS
 from .. import migrations
 from ..migrations import SCHEMA_VERSION, Migration
 from .migrations import MIGRATIONS, UserObjects, explain
@@ -38,7 +38,16 @@ __all__ = [
 
 APPLICATION = "mass_outreach"
 FIRST_VERSION = 2  # this engine's first schema version: there never was a version 1 here
-_TABLES = ("outreach", "tag", "mass_outreach", "mass_outreach_writes")
+_TABLES = (
+    "outreach",
+    "tag",
+    "mass_outreach",
+    "mass_outreach_writes",
+    "sync_state",
+    "sync_peer",
+    "sync_purged",
+    "sync_conflict",
+)
 
 
 @cache
@@ -170,7 +179,11 @@ class SchemaKeeper:
         indexes = {
             r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (name,))
         }
-        missing = [f"the column outreach.{c}" for c in COLUMNS if c not in columns.get("outreach", set())]
+        missing = [
+            f"the column outreach.{c}"
+            for c in (*COLUMNS, *SYNC_COLUMNS)
+            if c not in columns.get("outreach", set())
+        ]
         missing += [f"the table {t}" for t in _TABLES if t not in columns]
         missing += [f"the index {i}" for i in index_names() if i not in indexes]
         if missing:

@@ -1,4 +1,4 @@
--- mass_outreach schema for PostgreSQL, version 2: the same tables, rules and indexes as schema.sql.
+-- mass_outreach schema for PostgreSQL, version 3: the same tables, rules and indexes as schema.sql.
 --
 -- Native types: uuid, timestamptz (microseconds, as the store's text form), boolean, bigint; text in
 -- COLLATE "C", so that order and equality are by code point whatever the database's collation is.
@@ -35,7 +35,7 @@ CREATE TABLE outreach (
     error_description text COLLATE "C"
         CHECK (char_length(error_description) <= 10000),
     screenshot_url text COLLATE "C"
-        CHECK (char_length(screenshot_url) <= 2048 AND screenshot_url ~ '^https?://.'
+        CHECK (char_length(screenshot_url) <= 2048 AND screenshot_url ~ '^https?://([^/?#@]*@)?(\[[^]/?#@[]+\]|[^]/?#:@[]+)(:[0-9]*)?([/?#]|$)'
             AND screenshot_url !~ '[\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]'),
     message_id text COLLATE "C"
         CHECK (char_length(message_id) <= 998 AND message_id ~ '.@.'
@@ -55,6 +55,15 @@ CREATE TABLE outreach (
     -- set by delete (a soft delete); reads leave such records out unless asked (version 2)
     delete_time timestamptz
         CHECK (delete_time >= '0001-01-01T00:00:00Z' AND delete_time < '10000-01-01T00:00:00Z'),
+    -- == version 3: sync ==
+    -- the record's place in the change feed: the id of the transaction that last wrote it (xid8, as
+    -- bigint); a store's write sets it, and so do the default and mass_outreach_feed() for other writers
+    feed bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    -- the stamps of the record's field groups (mass_outreach/sync/clock.py); NULL: every group
+    -- stamped when the record was last written (update_time), by this store
+    clock text COLLATE "C"
+        CHECK (clock IS NULL OR clock::json IS NOT NULL),
+    -- == end of version 3 ==
     -- message ids belong to the email types only
     CHECK ((message_id IS NULL AND reply_to_message_id IS NULL)
         OR outreach_type IN ('GMail_DirectMessage', 'Postmark_DirectMessage')),
@@ -98,6 +107,61 @@ $$;
 
 CREATE TRIGGER outreach_count_write AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON outreach
     FOR EACH STATEMENT EXECUTE FUNCTION mass_outreach_count_write();
+
+-- == version 3: sync ==
+-- The change feed, read in (feed, id) order below the oldest running transaction (sync/feed.py).
+CREATE INDEX outreach_feed ON outreach (feed, id);
+
+-- An UPDATE that does not set feed itself (another client's SQL) still moves the record in the feed.
+CREATE FUNCTION mass_outreach_feed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.feed := pg_current_xact_id()::text::bigint;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER outreach_feed BEFORE UPDATE ON outreach
+    FOR EACH ROW WHEN (NEW.feed = OLD.feed) EXECUTE FUNCTION mass_outreach_feed();
+
+-- This store's identity (minted at creation, again when the schema turns out to be a copy: `place`
+-- is where it was made). One row.
+CREATE TABLE sync_state (
+    identity text COLLATE "C" NOT NULL,
+    place text COLLATE "C"
+);
+INSERT INTO sync_state (identity, place) VALUES (gen_random_uuid()::text, NULL);
+
+-- What this store has taken from each peer: its position in the peer's feed (which holds a fingerprint
+-- of the change there, so that a peer that went back is read again from its beginning), and when.
+CREATE TABLE sync_peer (
+    peer text COLLATE "C" PRIMARY KEY,
+    position text COLLATE "C" NOT NULL,
+    update_time text COLLATE "C" NOT NULL
+);
+
+-- Ids purged here, kept for good so that no peer brings them back; they travel in the feed.
+CREATE TABLE sync_purged (
+    id uuid PRIMARY KEY,
+    feed bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    purge_time text COLLATE "C" NOT NULL
+);
+CREATE INDEX sync_purged_feed ON sync_purged (feed, id);
+
+-- Concurrent edits that lost a merge: what was lost, by whom, and what won.
+CREATE TABLE sync_conflict (
+    n bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id uuid NOT NULL,
+    field_group text COLLATE "C" NOT NULL,
+    value text COLLATE "C" NOT NULL,
+    stamp text COLLATE "C" NOT NULL,
+    origin text COLLATE "C" NOT NULL,
+    winner_stamp text COLLATE "C" NOT NULL,
+    winner_origin text COLLATE "C" NOT NULL,
+    peer text COLLATE "C" NOT NULL,
+    time text COLLATE "C" NOT NULL
+);
+CREATE INDEX sync_conflict_id ON sync_conflict (id, n);
+-- == end of version 3 ==
 
 -- What this schema is: the application's mark and the schema version (one row).
 CREATE TABLE mass_outreach (

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from ...model import AT, COLUMNS
+from ...model import AT, STORED_COLUMNS
 
 __all__ = ["update_rows"]
 
@@ -104,7 +104,7 @@ def _pieces(taken: list[tuple[Row, Row]], first: int) -> list[_Piece]:
     was, now = zip(*olds, strict=True), zip(*news, strict=True)
     changed = [i for i, (a, b) in enumerate(zip(was, now, strict=True)) if a != b and i != _ID]
     columns = (_ID, *changed)
-    names = [COLUMNS[i] for i in columns]
+    names = [STORED_COLUMNS[i] for i in columns]
     pick = operator.itemgetter(*columns)  # a tuple: there are two columns at least
     out: list[_Piece] = []
     size = 0
@@ -125,9 +125,9 @@ def _send(conn: Any, piece: _Piece) -> None:
 
 @functools.lru_cache(maxsize=64)
 def _update_sql(columns: tuple[int, ...]) -> str:
-    sets = ", ".join(f"{COLUMNS[i]} = s.{COLUMNS[i]}" for i in columns if i != _ID)
-    return (
-        f"UPDATE outreach AS o SET {sets} "
+    sets = ", ".join(f"{STORED_COLUMNS[i]} = s.{STORED_COLUMNS[i]}" for i in columns if i != _ID)
+    return (  # the feed position set here: the trigger that would set it row by row has nothing to do
+        f"UPDATE outreach AS o SET {sets}, feed = pg_current_xact_id()::text::bigint "
         "FROM json_populate_recordset(NULL::outreach, ?::json) AS s WHERE o.id = s.id"
     )
 

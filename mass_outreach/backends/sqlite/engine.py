@@ -94,6 +94,12 @@ class SqliteEngine(Engine):
     def closed(self) -> bool:
         return self._closed
 
+    def place(self, conn: Any) -> str:
+        if self._memory:
+            return ""
+        st = os.stat(self.path)
+        return f"{st.st_dev}:{st.st_ino}"
+
     def connections(self) -> list[Any]:
         return self._conns
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..migrations import Registry
+from ..migrations import Registry, section
 from . import ddl
 
 __all__ = ["MIGRATIONS"]
@@ -17,6 +17,18 @@ def _migrate_1_to_2(conn: sqlite3.Connection) -> None:
     ddl.rebuild_table(conn, "outreach")
 
 
+def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
+    """Version 3 adds what sync needs: outreach's `feed` and `clock` columns and the host rule of
+    screenshot_url (a rebuild: a CHECK cannot change in place), and the sync tables. Existing records
+    sit at feed position 0, stamped as last written (a NULL clock); a row whose screenshot_url has no
+    host makes the step fail whole, the file untouched."""
+    ddl.rebuild_table(conn, "outreach")  # with its indexes, outreach_feed among them
+    for part in section(ddl.ddl(), 3)[1:]:  # the first is outreach's columns
+        for stmt in ddl.statements(part):
+            if not stmt.upper().startswith("CREATE INDEX OUTREACH_"):
+                conn.execute(stmt)
+
+
 # Each step runs inside the opening write transaction and leaves the file at its version + 1. A change
 # to an enum rebuilds the table: see `ddl.rebuild_table`.
-MIGRATIONS: Registry = {1: _migrate_1_to_2}
+MIGRATIONS: Registry = {1: _migrate_1_to_2, 2: _migrate_2_to_3}

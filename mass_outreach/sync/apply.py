@@ -1,0 +1,154 @@
+"""A checked batch written inside the receiver's write transaction: purges, new records, merges (a merge
+that changes nothing writes nothing), the tags records bring, and the conflict log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends import Engine
+from ..errors import ValidationError
+from ..model import AT, COLUMNS
+from ..operations.rows import insert_sql, integrity_error
+from ..operations.writes import feed_sets, next_stamp
+from . import clock
+from .batch import Incoming, as_held, checked
+from .merge import Lost, State, merge
+
+__all__ = ["apply_batch"]
+
+_CHUNK = 500  # ids a statement looks up (well under both engines' parameter limits)
+_CONFLICT = (
+    "INSERT INTO sync_conflict (id, field_group, value, stamp, origin, winner_stamp, winner_origin, peer, "
+    "time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _chunks(ids: list[str]) -> list[list[str]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
+def _locals(conn: Any, engine: Engine, ids: list[str]) -> tuple[set[str], dict[str, tuple[Any, ...]]]:
+    """The ids this store purged, and its rows (with clock) of the others, locked where the engine needs."""
+    purged: set[str] = set()
+    rows: dict[str, tuple[Any, ...]] = {}
+    for part in _chunks(ids):
+        marks = ", ".join("?" * len(part))
+        purged |= {r[0] for r in conn.execute(f"SELECT id FROM sync_purged WHERE id IN ({marks})", part)}
+        sql = f"SELECT {', '.join(COLUMNS)}, clock FROM outreach WHERE id IN ({marks}){engine.for_update}"
+        rows.update((r[AT["id"]], tuple(r)) for r in conn.execute(sql, part))
+    return purged, rows
+
+
+def _state(row: tuple[Any, ...], identity: str) -> State:
+    fields = {n: row[AT[n]] for n in COLUMNS if n not in ("version", "update_time")}
+    return State(fields, clock.decode(row[-1], row[AT["update_time"]], identity))
+
+
+def apply_batch(
+    conn: Any, engine: Engine, changes: list[Incoming], counts: dict[str, int], now: str, peer: str
+) -> None:
+    position = engine.take_position(conn)
+    purged, rows = _locals(conn, engine, [c.id for c in changes])
+    new: list[tuple[Any, ...]] = []
+    tags: set[str] = set()
+    lost: list[tuple[Any, ...]] = []
+    errors: list[tuple[str, str]] = []
+    for change in changes:
+        ident = change.id
+        if ident in purged:
+            counts["refused_purged"] += 1
+            continue
+        if change.record is None:
+            _purge(conn, engine, ident, position, now)
+            purged.add(ident)
+            rows.pop(ident, None)
+            counts["purged"] += 1
+            continue
+        row = rows.get(ident)
+        if row is not None and as_held(change, row, engine.identity):
+            counts["unchanged"] += 1  # a record coming back as it went: nothing to check or write
+            continue
+        theirs = checked(change, errors)
+        if theirs is None:
+            continue
+        if theirs.fields["tag"] is not None:
+            tags.add(theirs.fields["tag"])
+        if row is None:
+            values = {**theirs.fields, "version": 1, "update_time": now}
+            new.append((*(values[c] for c in COLUMNS), clock.text(theirs.clock)))
+            counts["inserted"] += 1
+            continue
+        mine = _state(row, engine.identity)
+        merged, lost_here = merge(mine, theirs)
+        lost += [_lost_row(ident, item, peer, now) for item in lost_here]
+        counts["conflicts"] += len(lost_here)
+        if merged == mine:
+            counts["unchanged"] += 1
+            continue
+        _update(conn, engine, row, merged, position, now)
+        counts["merged"] += 1
+    if errors:  # the transaction is rolled back: nothing of the batch applied
+        raise ValidationError(errors)
+    if tags:
+        conn.executemany(
+            "INSERT INTO tag (name) VALUES (?) ON CONFLICT DO NOTHING", [(t,) for t in sorted(tags)]
+        )
+    if new:  # (PostgreSQL: one COPY)
+        columns = (*COLUMNS, "clock", *(["feed"] if position is not None else []))
+        fresh = [(*r, position) for r in new] if position is not None else new
+        engine.bulk_insert(conn, insert_sql(columns), fresh, _refused(engine, fresh), lambda: None)
+    if lost:
+        conn.executemany(_CONFLICT, lost)
+
+
+def _refused(engine: Engine, rows: list[tuple[Any, ...]]) -> Any:
+    """A new record the database refused (another writer inserted its id meanwhile): the batch fails
+    whole, to be taken again by the next sync."""
+
+    def refused(position: int, exc: BaseException) -> None:
+        raise integrity_error(engine.refusal(exc), exc, rows[position]) from None
+
+    return refused
+
+
+def _purge(conn: Any, engine: Engine, ident: str, position: int | None, now: str) -> None:
+    conn.execute("DELETE FROM outreach WHERE id = ?", (ident,))
+    if position is None:
+        conn.execute("INSERT INTO sync_purged (id, purge_time) VALUES (?, ?)", (ident, now))
+    else:
+        conn.execute(
+            "INSERT INTO sync_purged (id, feed, purge_time) VALUES (?, ?, ?)", (ident, position, now)
+        )
+
+
+def _update(
+    conn: Any, engine: Engine, row: tuple[Any, ...], merged: State, position: int | None, now: str
+) -> None:
+    """Write a merged record: its changed fields, its stamps, a new version and update_time, its feed."""
+    old = dict(zip(COLUMNS, row, strict=False))
+    sets = {n: v for n, v in merged.fields.items() if old[n] != v}
+    update_time, version = next_stamp(row, old["id"], now)
+    sets |= {"update_time": update_time, "version": version}
+    sets["clock"] = clock.text(merged.clock)
+    also, params = feed_sets(engine, conn, position)
+    assigned = ", ".join([*(f"{c} = ?" for c in sets), *also])
+    conn.execute(f"UPDATE outreach SET {assigned} WHERE id = ?", [*sets.values(), *params, old["id"]])
+
+
+def _lost_row(ident: str, lost: Lost, peer: str, now: str) -> tuple[Any, ...]:
+    import msgspec
+
+    def plain(stamp: clock.Stamp) -> str:
+        return msgspec.json.encode(clock.encode({"x": stamp})["*"]).decode()
+
+    return (
+        ident,
+        lost.group,
+        msgspec.json.encode(lost.values).decode(),
+        plain(lost.stamp),
+        lost.stamp.origin,
+        plain(lost.winner),
+        lost.winner.origin,
+        peer,
+        now,
+    )

@@ -267,3 +267,31 @@ def test_refusals_among_statements_in_flight_are_rejected_alone(
             s.update_many([{"id": i, "subject": "y"} for i in rows[30:]])
     assert versions == {i: (1, None) if i in bad else (2, "x") for i in rows}
 
+
+def test_a_refusal_that_surfaces_while_a_later_piece_is_sent_loses_no_row(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In pipeline mode the server's refusal of one UPDATE surfaces at some later call, possibly while
+    the client sends a later piece: that piece, and every one built with it, is written again with
+    the rest. Here the third send raises the refusal once (the first time round), deterministically."""
+    import psycopg
+
+    from mass_outreach.backends.postgresql import updates
+
+    monkeypatch.setattr(updates, "PIECE_ROWS", 7)
+    real = updates._send
+    sends: list[int] = []
+
+    def send(conn: Any, piece: Any) -> None:
+        sends.append(1)
+        if len(sends) == 3:
+            raise psycopg.errors.CheckViolation("an earlier statement's refusal, surfacing now")
+        real(conn, piece)
+
+    monkeypatch.setattr(updates, "_send", send)
+    rows = ids(N)
+    with mo.open(postgres_url) as s:
+        s.insert_many([body(i) for i in rows])
+        report = s.update_many([{"id": i, "subject": "x"} for i in rows], on_error="skip")
+        assert report.updated == N and report.rejected == []
+        assert {r.subject for r in s.iter()} == {"x"}

@@ -87,12 +87,15 @@ def _count(pieces: list[_Piece]) -> int:
 
 
 def _send_pieces(conn: Any, taken: list[tuple[Row, Row]], pieces: list[_Piece]) -> None:
-    """Send the UPDATEs of `taken` (the savepoint `chunk` first, before the call's first one)."""
-    for piece in _pieces(taken, _count(pieces)):
-        if not pieces:
-            conn.execute("SAVEPOINT chunk")
+    """Send the UPDATEs of `taken` (the savepoint `chunk` first, before the call's first one). Each
+    piece is in `pieces` before it is sent: a refusal of an earlier statement may surface while any
+    later one is sent, and the redo after it sends again every piece listed, and only those."""
+    new = _pieces(taken, _count(pieces))
+    if not pieces:
+        conn.execute("SAVEPOINT chunk")
+    pieces += new
+    for piece in new:
         _send(conn, piece)
-        pieces.append(piece)
 
 
 def _pieces(taken: list[tuple[Row, Row]], first: int) -> list[_Piece]:

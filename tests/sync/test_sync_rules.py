@@ -288,3 +288,21 @@ def test_a_store_that_went_back_is_read_again_from_its_beginning(tmp_path: Path)
         for ident in later:
             assert (b.get(ident).subject or "").startswith("after the restore")
         same(a, b)
+
+
+def test_bulk_updates_and_upserts_stamp_what_they_change(replica: Replica) -> None:
+    """update_many and upsert_many (a chunk at a time on PostgreSQL) stamp the groups they change and
+    move their records in the feed, as single writes do: edits of other groups on the other side
+    survive, and the same group's later edit wins."""
+    a, b = replica(0), replica(1)
+    ids = [a.insert({**BASE, "subject": f"s{i}"}).id for i in range(30)]
+    mo.sync(a, b)
+    a.update_many([{"id": i, "subject": "bulk on a"} for i in ids])
+    b.upsert_many([{**BASE, "id": i, "body": "upsert on b"} for i in ids[:10]])
+    b.update_many([{"id": i, "subject": "later on b"} for i in ids[20:]])
+    mo.sync(a, b)
+    same(a, b)
+    got = {r.id: (r.subject, r.body) for r in a.iter()}
+    assert all(got[i] == ("bulk on a", "upsert on b") for i in ids[:10])
+    assert all(got[i] == ("bulk on a", None) for i in ids[10:20])
+    assert all(got[i] == ("later on b", None) for i in ids[20:])

@@ -1,6 +1,7 @@
-"""The bulk paths that write row by row (issue 19): `update_many`, `upsert_many` of existing and of new
-ids, `import --upsert` (`importing.import_file(upsert=True)`, what the command runs) and
-`insert_many(on_error="skip")` with a few bad rows, beside `insert_many`, at two sizes on each engine.
+"""The bulk paths that check each row against the store or reject some (issue 19, once written row by
+row): `update_many`, `upsert_many` of existing and of new ids, `import --upsert`
+(`importing.import_file(upsert=True)`, what the command runs) and `insert_many(on_error="skip")` with a
+few bad rows, beside `insert_many`, at two sizes on each engine.
 
 Each variant runs in a fresh store (the data set's tags registered, the records an update or upsert
 meets inserted before the clock starts); the clock covers the one call. The figure is the cost a row;

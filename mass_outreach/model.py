@@ -105,6 +105,9 @@ COLUMNS: tuple[str, ...] = (
 #: the table's columns after the record's: its place in the change feed and its field groups' stamps
 #: (sync, schema version 3), which the store keeps and the record does not show
 SYNC_COLUMNS: tuple[str, ...] = ("feed", "clock")
+#: a record as the writes read and write it: its columns, then its stamps (the feed position is the
+#: engine's to set)
+STORED_COLUMNS: tuple[str, ...] = (*COLUMNS, "clock")
 # Each column's position in a row (a tuple in COLUMNS order): the one place positions come from.
 AT: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
 REQUIRED = ("outreach_type", "status")

@@ -10,7 +10,8 @@ differs between databases:
 - errors: driver errors come out of every connection an engine lends translated into the library's
   own; `integrity_error` and `refusal()` (which rule a refused row broke, so the store can give
   SQLite's and PostgreSQL's refusals the same message);
-- the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write);
+- the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write),
+  `locked_rows()` and `update_rows()` (a chunk's records read, and written back, together);
 - the signal that a page-number walk may continue: `walk_stamp()`, `walks()`;
 - the SQL dialect: `order_by()`, `substring()`, `lead()`, `bounded_parts` (paging_sql uses them); SQL
   is written once with `?` placeholders, which an engine converts if its driver wants another style;
@@ -26,10 +27,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 from ..errors import OutreachError
+from ..model import AT, STORED_COLUMNS
 
 __all__ = ["PORTABLE", "Engine", "Refusal", "Walks", "closed_error"]
 
@@ -38,6 +40,7 @@ Walks = dict[tuple[Any, ...], tuple[int, tuple[Any, str], Any]]
 # which rule a refused row broke: a duplicate id, an unregistered tag, or another (a CHECK)
 Refusal = Literal["id", "tag", "other"]
 T = TypeVar("T")
+_ID = AT["id"]
 
 
 def closed_error() -> OutreachError:
@@ -125,6 +128,51 @@ class Engine:
         database call: an engine with a server runs it while the server takes in these rows, and raises
         what it raised only once the rows' own refusals have been reported."""
         raise NotImplementedError
+
+    def locked_rows(self, conn: Any, select: str, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        """The records with these ids (deleted ones too) by id, read with `select` (the columns of a
+        whole row), and locked until the transaction ends where the engine needs it (`for_update`).
+        Here a statement an id: in process, a statement costs little."""
+        rows = {}
+        for ident in ids:
+            row = conn.execute(f"{select} WHERE id = ?{self.for_update}", (ident,)).fetchone()
+            if row is not None:
+                rows[ident] = row
+        return rows
+
+    def update_rows(
+        self,
+        conn: Any,
+        rows: Iterable[tuple[tuple[Any, ...], tuple[Any, ...]]],
+        refused: Callable[[int, BaseException], None],
+        meanwhile: Callable[[], None],
+    ) -> int:
+        """Write (stored row, row to store) pairs of records that `locked_rows` read, each row in
+        model.STORED_COLUMNS' order (the columns, then the clock), taking them from `rows` as it goes
+        (the caller may compute them as they are asked for); return how many were written. A row the
+        database refuses is reported as `refused(its position in rows, exc)`, which raises or returns
+        (the rest go on), as in bulk_insert. `meanwhile()` is the caller's next piece of work (no
+        database call), for an engine with a server to run while the server writes: it may be left out.
+
+        Here a statement a row, setting the columns that changed and the call's feed position: a
+        statement the database refuses is backed out alone (SQLite's), so the rest simply go on. In
+        process, nothing runs meanwhile."""
+        count = 0
+        position = self.take_position(conn) if self.feed_in_rows else None
+        feed, params = (["feed = ?"], [position]) if position is not None else ([], [])
+        for at, (old, new) in enumerate(rows):
+            changed = [i for i, value in enumerate(new) if value != old[i]]
+            assigned = ", ".join([*(f"{STORED_COLUMNS[i]} = ?" for i in changed), *feed])
+            try:
+                conn.execute(
+                    f"UPDATE outreach SET {assigned} WHERE id = ?",
+                    [new[i] for i in changed] + params + [new[_ID]],
+                )
+            except self.integrity_error as exc:
+                refused(at, exc)
+                continue
+            count += 1
+        return count
 
     def lock_new_id(self, conn: Any, ident: str) -> None:
         """Before upsert looks an id up: make two writers upserting one new id take turns."""

@@ -14,11 +14,11 @@ from typing import IO, Any, Literal, NamedTuple, TypeVar
 import msgspec
 
 from ..backends import Engine
-from ..errors import ConflictError, NotFoundError, OutreachError, ValidationError
+from ..errors import OutreachError, ValidationError
 from ..ids import new_ids
 from ..model import BodyErrors, Row, check_tag_name, insert_row, now_text, update_fields
 from ..urls import Checker
-from . import writes
+from . import setwise, writes
 from .rows import (
     ID,
     TAG,
@@ -85,12 +85,7 @@ def update_many(
     engine: Engine, url_check: Checker | None, rows: Iterable[Any], on_error: OnError
 ) -> UpdateReport:
     def write(conn: Conn, chunks: Chunks, rejected: Rejected, skip: bool) -> int:
-        def apply(update: Any) -> bool:
-            ident, changes, expected = update
-            writes.locked_update(conn, engine, ident, changes, expected)
-            return False
-
-        return sum(1 for _ in each_row(conn, engine, chunks, apply, rejected, skip))
+        return setwise.update_chunks(conn, engine, chunks, rejected, skip)
 
     updated, rejected = run(engine, url_check, rows, on_error, _UPDATES, write)
     return UpdateReport(updated, rejected)
@@ -100,16 +95,7 @@ def upsert_many(
     engine: Engine, url_check: Checker | None, rows: Iterable[Any], on_error: OnError
 ) -> UpsertReport:
     def write(conn: Conn, chunks: Chunks, rejected: Rejected, skip: bool) -> tuple[int, int]:
-        tags = tag_set(conn, engine)
-        inserted = updated = 0
-        for was_insert in each_row(
-            conn, engine, chunks, lambda plan: writes.upsert(conn, engine, plan, tags)[1], rejected, skip
-        ):
-            if was_insert:
-                inserted += 1
-            else:
-                updated += 1
-        return inserted, updated
+        return setwise.upsert_chunks(conn, engine, chunks, tag_set(conn, engine), rejected, skip)
 
     (inserted, updated), rejected = run(engine, url_check, rows, on_error, _UPSERTS, write)
     return UpsertReport(inserted, updated, rejected)
@@ -293,53 +279,6 @@ def _spool_read(spool: IO[bytes], restore: Callable[[Any], Any]) -> Chunks:
 
 
 # --- writing the chunks -----------------------------------------------------------------------------
-
-
-def each_row(
-    conn: Conn, engine: Engine, chunks: Chunks, apply: Callable[[Any], T], rejected: Rejected, skip: bool
-) -> Iterator[T]:
-    """Apply each row's write transaction inside the open one; yield what each applied row returned.
-
-    No savepoint per row: on PostgreSQL each would be a subtransaction bumping the walk counter's row,
-    whose versions then pile up for every later bump to walk past (quadratic time). A row refused
-    before it wrote (missing, at another version, breaking a rule) wrote nothing and is just rejected.
-    A row whose write the database refused may have spoiled the transaction (PostgreSQL's): the rows
-    since the last savepoint are rolled back and redone, and the rest go on under a new savepoint, so
-    a row is written at most twice, whatever the number of refusals."""
-    for chunk in chunks:
-        batches = [chunk]
-        while batches:
-            batch = batches.pop()
-            conn.execute("SAVEPOINT rows")
-            done: list[tuple[int, Any, T]] = []
-            spoiled = False
-            for position, (index, item) in enumerate(batch):
-                try:
-                    result = apply(item)
-                except (ValidationError, NotFoundError, ConflictError) as exc:
-                    if not skip:
-                        raise at_row(exc, index) from None
-                    rejected.append(
-                        (index, exc.errors if isinstance(exc, ValidationError) else [("id", str(exc))])
-                    )
-                    if _refused_write(engine, exc):
-                        conn.execute("ROLLBACK TO rows")
-                        redo = [(i, it) for i, it, _ in done]
-                        batches += [b for b in (batch[position + 1 :], redo) if b]  # the redo first
-                        spoiled = True
-                        break
-                    continue
-                done.append((index, item, result))
-            conn.execute("RELEASE rows")
-            if not spoiled:
-                yield from (result for _, _, result in done)
-
-
-def _refused_write(engine: Engine, exc: BaseException) -> bool:
-    """Whether `exc` stands for a write the database refused (raised while handling the driver's
-    integrity error), rather than a row refused before anything was written."""
-    context = exc.__context__
-    return context is not None and isinstance(context, engine.integrity_error)
 
 
 class _Batch(NamedTuple):

@@ -8,13 +8,15 @@ from typing import Any
 
 from ..backends import Engine, Refusal
 from ..errors import ConflictError, NotFoundError, ValidationError
-from ..model import AT, COLUMNS, Row
+from ..model import AT, COLUMNS, STORED_COLUMNS, Row
 
 Conn = Any  # a connection an engine lends: sqlite3's execute/executemany/fetch API
 
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM outreach"
-# a record's row with its stamps (sync's clock), for a write that restamps it
-SELECT_CLOCKED = f"SELECT {', '.join(COLUMNS)}, clock FROM outreach"
+#: a record as a write reads and writes it: its columns, then its stamps (sync's clock, at CLOCK)
+STORED = STORED_COLUMNS
+CLOCK = len(COLUMNS)
+SELECT_CLOCKED = f"SELECT {', '.join(STORED)} FROM outreach"
 
 
 def insert_sql(columns: tuple[str, ...]) -> str:
@@ -103,9 +105,15 @@ def purged_ids(conn: Conn, ids: list[str]) -> set[str]:
 
 def not_found(conn: Conn, ident: str) -> NotFoundError:
     """The error for an id that no live record has: it names a deleted record as such."""
-    if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is None:
-        return NotFoundError(f"The outreach '{ident}' does not exist.")
-    return NotFoundError(f"The outreach '{ident}' was deleted.")
+    deleted = conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is not None
+    return missing(ident, deleted=deleted)
+
+
+def missing(ident: str, *, deleted: bool) -> NotFoundError:
+    """not_found's error, where the caller knows whether a deleted record holds the id."""
+    if deleted:
+        return NotFoundError(f"The outreach '{ident}' was deleted.")
+    return NotFoundError(f"The outreach '{ident}' does not exist.")
 
 
 def integrity_error(kind: Refusal, exc: BaseException, row: Row) -> ValidationError:

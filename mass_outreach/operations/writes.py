@@ -2,12 +2,14 @@
 update_status, delete and upsert, with the one stamp a write gives a record (`next_stamp`) and the one
 expected-version check (`check_expected`), and what the store adds to a body that broke a rule
 (`insert_problems`, `update_problems`: every problem is reported at once). Each but `update_one`
-(which opens its own, to redo a lost compare-and-set) runs inside a transaction its caller opened, so
-the bulk pipeline applies the same ones row by row."""
+(which opens its own, to redo a lost compare-and-set) runs inside a transaction its caller opened.
+`updated_row` and `upsert_row` are update's rules and upsert's choice without the write: the bulk
+pipeline applies them to a chunk's records read together (operations/setwise.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +19,9 @@ from ..backends import Engine
 from ..errors import ConflictError, NotFoundError, ValidationError
 from ..ids import new_ids
 from ..model import (
+    AT,
     COLUMNS,
+    STORE_SET,
     BodyErrors,
     Outreach,
     Row,
@@ -37,13 +41,14 @@ from ..model import (
     update_fields,
 )
 from ..sync import clock
-from ..sync.clock import Clock
 from ..times import micros
 from .rows import (
+    CLOCK,
     DELETE,
     ID,
     SELECT,
     SELECT_CLOCKED,
+    STORED,
     TAG,
     UPDATE,
     URL,
@@ -66,6 +71,7 @@ _CAS_TRIES = 16
 _LAST_TIME = "9999-12-31T23:59:59.999999Z"
 _MISSING: Any = object()
 _COLUMN_SET = frozenset(COLUMNS)
+_ROW_OF = operator.itemgetter(*COLUMNS)  # a merged record (a dict) as a row
 
 
 # --- the stamp and the expected version, written once ---------------------------------------------
@@ -88,33 +94,30 @@ def next_stamp(row: Row, ident: str, now: str) -> tuple[str, int]:
         # an imported record at the end of the range: neither version nor update_time can grow
         field = "version" if row[VERSION] >= 2**63 - 1 else "update_time"
         raise ValidationError.one(field, f"The {field} of the outreach '{ident}' cannot increase further.")
+    if now > row[UPDATE]:  # (the store's time text sorts as the times do) so a microsecond later at least
+        return now, row[VERSION] + 1
     bumped = format_time(parse_time(row[UPDATE]) + timedelta(microseconds=1))
     return max(now, bumped), row[VERSION] + 1
 
 
-def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> tuple[Row, Clock] | None:
-    """The live record with this id and its stamps; with `lock`, locked for the rest of the transaction
-    where the engine needs it (so that no writer between this read and the write is lost)."""
-    found = conn.execute(
+def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> Row | None:
+    """The live record with this id as stored (its columns, then its clock); with `lock`, locked for the
+    rest of the transaction where the engine needs it (so that no writer between this read and the
+    write is lost)."""
+    found: Row | None = conn.execute(
         f"{SELECT_CLOCKED} WHERE id = ? AND delete_time IS NULL{engine.for_update if lock else ''}", (ident,)
     ).fetchone()
-    if found is None:
-        return None
-    row = tuple(found[:-1])
-    return row, clock.decode(found[-1], row[UPDATE], engine.identity)
+    return found
 
 
-def sync_sets(
-    engine: Engine, conn: Conn, text: str, position: int | None = None
-) -> tuple[list[str], list[Any]]:
-    """What every write of a record sets beside its fields (assignments and their parameters): its
-    stamps, and its feed position, as a parameter where the store takes it (`position`, if the
-    transaction took one already), else the engine's own value (PostgreSQL: set here, the trigger that
-    would set it has nothing to do)."""
+def feed_sets(engine: Engine, conn: Conn, position: int | None = None) -> tuple[list[str], list[Any]]:
+    """The feed position every write of a record sets beside its columns (assignments, parameters): a
+    parameter where the store takes it (`position`, if the transaction took one already), else the
+    engine's own value (PostgreSQL: set here, the trigger that would set it has nothing to do)."""
     position = engine.take_position(conn) if position is None and engine.feed_in_rows else position
     if position is not None:
-        return ["clock = ?", "feed = ?"], [text, position]
-    return ["clock = ?", *([f"feed = {engine.feed_now}"] if engine.feed_now else [])], [text]
+        return ["feed = ?"], [position]
+    return ([f"feed = {engine.feed_now}"] if engine.feed_now else []), []
 
 
 # --- insert ---------------------------------------------------------------------------------------
@@ -132,11 +135,15 @@ def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
     if row[ID] is not None and purged_ids(conn, [row[ID]]):
         raise ValidationError(purged_id(row[ID]))  # ids are never reused, purged ones included
     full = fill(row, now_text(), row[ID] or new_ids(1)[0])
+    _insert_full(conn, engine, full)
+    return outreach_from_row(full)
+
+
+def _insert_full(conn: Conn, engine: Engine, full: Row) -> None:
     try:
         conn.execute(inserting(engine), fed(full, engine.take_position(conn)))
     except engine.integrity_error as exc:
         raise integrity_error(engine.refusal(exc), exc, full) from None
-    return outreach_from_row(full)
 
 
 # --- update, update_status ------------------------------------------------------------------------
@@ -166,17 +173,38 @@ def apply_update(
     """Update the live record `ident` and return it. With `lock` (inside a write transaction) the row
     is read locked where the engine needs it; without, the UPDATE compares the version it read and
     None means another writer got there first (read again and redo: nothing was written)."""
-    found = _live_row(conn, engine, ident, lock=lock)
-    if found is None:
+    row = _live_row(conn, engine, ident, lock=lock)
+    if row is None:
         raise not_found(conn, ident)
-    row, stamps = found
+    values = updated_row(
+        row, ident, changes, expected, lambda tag: tag_registered(conn, tag), engine.identity
+    )
+    if not _write_update(conn, engine, row, values):
+        assert not lock, "a locked row changed under its lock"
+        return None
+    return outreach_from_row(values)
+
+
+def updated_row(
+    row: Row,
+    ident: str,
+    changes: dict[str, Any],
+    expected: int | None,
+    registered: Callable[[str], bool],
+    identity: str,
+) -> Row:
+    """The live record `row` (as stored: its columns, then its clock) with `changes` applied under every
+    rule of update (the expected version, the rules across fields on the merged record, a registered
+    tag, the stamp, done_time), and the field groups it changed stamped by this store (`identity`): the
+    whole row to store. One function for update, upsert and their bulk forms, which write it each
+    their way."""
     check_expected(row, ident, expected)
-    before = dict(zip(COLUMNS, row, strict=True))
+    before = dict(zip(COLUMNS, row, strict=False))
     merged = dict(before)
     merged.update(changes)
     errors = cross_check(merged["outreach_type"], merged)
     tag = changes.get("tag")
-    if tag is not None and not tag_registered(conn, tag):
+    if tag is not None and not registered(tag):
         errors += unknown_tag(tag)
     if errors:
         raise ValidationError(errors)
@@ -184,22 +212,27 @@ def apply_update(
     merged["update_time"], merged["version"] = next_stamp(row, ident, now)
     if merged["status"] != "pending" and merged["done_time"] is None:
         merged["done_time"] = now
-    values = tuple(merged[c] for c in COLUMNS)
-    sets = [c for i, c in enumerate(COLUMNS) if values[i] != row[i]]
-    stamps = clock.restamp(stamps, before, merged, micros(now), engine.identity, sets)
-    also, params = sync_sets(engine, conn, clock.text(stamps))
+    changed = [c for c in COLUMNS if merged[c] != before[c]]
+    stamps = clock.decode(row[CLOCK], row[UPDATE], identity)
+    stamps = clock.restamp(stamps, before, merged, micros(now), identity, changed)
+    values: Row = (*_ROW_OF(merged), clock.text(stamps))
+    return values
+
+
+def _write_update(conn: Conn, engine: Engine, row: Row, values: Row) -> bool:
+    """Write the columns (and clock) of `values` that differ from the stored `row`, and the feed
+    position, if the record is still at `row`'s version; whether it was."""
+    changed = [i for i, value in enumerate(values) if value != row[i]]
+    also, params = feed_sets(engine, conn)
+    assigned = ", ".join([*(f"{STORED[i]} = ?" for i in changed), *also])
     try:
-        assigned = ", ".join([*(f"{c} = ?" for c in sets), *also])
         cur = conn.execute(
             f"UPDATE outreach SET {assigned} WHERE id = ? AND version = ?",
-            [merged[c] for c in sets] + params + [ident, row[VERSION]],
+            [values[i] for i in changed] + params + [row[ID], row[VERSION]],
         )
     except engine.integrity_error as exc:  # the tag was removed meanwhile (PostgreSQL: once it committed)
         raise integrity_error(engine.refusal(exc), exc, values) from None
-    if cur.rowcount != 1:
-        assert not lock, "a locked row changed under its lock"
-        return None
-    return outreach_from_row(values)
+    return bool(cur.rowcount == 1)
 
 
 def locked_update(
@@ -236,18 +269,19 @@ def update_body(body: Any, fields: dict[str, Any], expected_version: Any) -> Any
 
 def delete(conn: Conn, engine: Engine, ident: str, expected: int | None) -> Outreach:
     """Set delete_time on a live record, bumping version and update_time as an update does."""
-    found = _live_row(conn, engine, ident)
-    if found is None:
+    row = _live_row(conn, engine, ident)
+    if row is None:
         raise not_found(conn, ident)
-    row, stamps = found
     check_expected(row, ident, expected)
     update_time, version = next_stamp(row, ident, now_text())
     now = now_text()
-    also, params = sync_sets(engine, conn, clock.text(stamps))  # the stamps stay: a delete is no group's
-    assigned = ", ".join(["update_time = ?", "version = ?", "delete_time = ?", *also])
+    # the stamps stay (a delete is no group's), made explicit: a NULL clock is read at update_time
+    stamps = row[CLOCK] or clock.text(clock.decode(None, row[UPDATE], engine.identity))
+    also, params = feed_sets(engine, conn)
+    assigned = ", ".join(["update_time = ?", "version = ?", "delete_time = ?", "clock = ?", *also])
     conn.execute(
         f"UPDATE outreach SET {assigned} WHERE id = ?",
-        (update_time, version, now, *params, ident),
+        (update_time, version, now, stamps, *params, ident),
     )
     deleted = list(row)
     deleted[UPDATE], deleted[VERSION], deleted[DELETE] = update_time, version, now
@@ -471,8 +505,17 @@ def upsert_plan(body: Any, expected_version: Any = None) -> UpsertPlan:
     if ident is None:
         assert insert_broken is not None
         raise insert_broken.failure()
+    if row is not None:  # it passes update's rules too: the changes are its values, less what update ignores
+        return UpsertPlan(ident, row, None, _changes_of(body, row), None, None)
     _, changes, update_broken, _ = _as_update(body, [])
     return UpsertPlan(ident, row, insert_broken, changes, update_broken, None)
+
+
+def _changes_of(body: Mapping[str, Any], row: Row) -> dict[str, Any]:
+    """An update's changes for a body that passed insert's rules as `row`: its record keys but the id
+    and the store-set ones, with the row's values (the same as update_fields makes, at half the cost:
+    tests/store/test_upsert.py checks that they are)."""
+    return {k: row[AT[k]] for k in body if k in _COLUMN_SET and k not in STORE_SET and k != "id"}
 
 
 def plan_url(plan: UpsertPlan) -> str | None:
@@ -492,34 +535,62 @@ def upsert(
 ) -> tuple[Outreach, bool]:
     """Update or insert inside the open transaction; return the record and whether it was inserted.
     The engine's lock_new_id makes two writers of one new id take turns, so the second one finds the
-    first one's record and updates it. A body that broke the rules of the way taken raises them with
-    what the store finds, as update's or insert's."""
+    first one's record and updates it."""
+    stored = None
+    gone: set[str] = set()
+    if plan.ident is not None:
+        engine.lock_new_id(conn, plan.ident)
+        stored = conn.execute(f"{SELECT_CLOCKED} WHERE id = ?{engine.for_update}", (plan.ident,)).fetchone()
+        gone = purged_ids(conn, [plan.ident])
+    registered = lambda tag: tag_registered(conn, tag)  # noqa: E731
+    inserting, values = upsert_row(conn, plan, stored, registered, tags, engine.identity, gone)
+    if inserting:
+        _insert_full(conn, engine, values)
+    else:
+        assert stored is not None
+        written = _write_update(conn, engine, stored, values)
+        assert written, "a locked row changed under its lock"
+    return outreach_from_row(values), inserting
+
+
+def upsert_row(
+    conn: Conn,
+    plan: UpsertPlan,
+    stored: Row | None,
+    registered: Callable[[str], bool],
+    tags: frozenset[str] | None,
+    identity: str,
+    gone: set[str],
+) -> tuple[bool, Row]:
+    """Which way an upsert goes, given the record stored under its id (deleted or not; None: none),
+    and the whole row to write that way: (True, the new record) or (False, the updated one). A body
+    that broke the rules of the way taken raises them with what the store finds, as update's or
+    insert's; `registered` says whether an updated tag is registered, `tags` (None: ask the store)
+    holds the registered ones for an insert; `identity` stamps an update, and `gone` holds the ids
+    this store purged (never reused)."""
     ident = plan.ident
-    if ident is not None:
-        engine.lock_new_id(conn, ident)
-        found = conn.execute(
-            f"SELECT delete_time IS NOT NULL FROM outreach WHERE id = ?{engine.for_update}", (ident,)
-        ).fetchone()
-        if found is not None or (plan.row is None and plan.insert_broken is None):
-            if plan.update_broken is not None:
-                failure = plan.update_broken.failure()
-                raise ValidationError(failure.errors + update_problems(conn, failure))
-            if found is None:
-                raise ConflictError(
-                    f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
-                    expected=plan.expected,
-                    actual=None,
-                )
-            if found[0]:
-                raise NotFoundError(f"The outreach '{ident}' was deleted.")
-            assert plan.changes is not None
-            return locked_update(conn, engine, ident, plan.changes, plan.expected), False
+    if ident is not None and (stored is not None or (plan.row is None and plan.insert_broken is None)):
+        if plan.update_broken is not None:
+            failure = plan.update_broken.failure()
+            raise ValidationError(failure.errors + update_problems(conn, failure))
+        if stored is None:
+            raise ConflictError(
+                f"The outreach '{ident}' does not exist, so it is not at version {plan.expected}.",
+                expected=plan.expected,
+                actual=None,
+            )
+        if stored[DELETE] is not None:
+            raise NotFoundError(f"The outreach '{ident}' was deleted.")
+        assert plan.changes is not None
+        return False, updated_row(stored, ident, plan.changes, plan.expected, registered, identity)
     if plan.insert_broken is not None:
         failure = plan.insert_broken.failure()
         raise ValidationError(failure.errors + insert_problems(conn, failure))
     row = plan.row
     assert row is not None
+    if row[ID] is not None and row[ID] in gone:
+        raise ValidationError(purged_id(row[ID]))
     tag = row[TAG]
     if tag is not None and not (tag in tags if tags is not None else tag_registered(conn, tag)):
         raise ValidationError(unknown_tag(tag))
-    return _write_new(conn, engine, row), True
+    return True, fill(row, now_text(), row[ID] or new_ids(1)[0])

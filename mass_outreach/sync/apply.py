@@ -9,7 +9,7 @@ from ..backends import Engine
 from ..errors import ValidationError
 from ..model import AT, COLUMNS
 from ..operations.rows import insert_sql, integrity_error
-from ..operations.writes import next_stamp, sync_sets
+from ..operations.writes import feed_sets, next_stamp
 from . import clock
 from .batch import Incoming, as_held, checked
 from .merge import Lost, State, merge
@@ -129,7 +129,8 @@ def _update(
     sets = {n: v for n, v in merged.fields.items() if old[n] != v}
     update_time, version = next_stamp(row, old["id"], now)
     sets |= {"update_time": update_time, "version": version}
-    also, params = sync_sets(engine, conn, clock.text(merged.clock), position)
+    sets["clock"] = clock.text(merged.clock)
+    also, params = feed_sets(engine, conn, position)
     assigned = ", ".join([*(f"{c} = ?" for c in sets), *also])
     conn.execute(f"UPDATE outreach SET {assigned} WHERE id = ?", [*sets.values(), *params, old["id"]])
 

@@ -22,6 +22,7 @@ from store_cases import (
 )
 
 import mass_outreach as mo
+from mass_outreach.strategies import outreaches
 
 Db = tuple[mo.OutreachStore, Any]
 UNKNOWN = "123e4567-e89b-12d3-a456-426614174000"
@@ -216,28 +217,33 @@ def test_upsert_many_skip_keeps_the_good_rows(db: Db) -> None:
 ROUNDS = 25
 
 
-def _upserter(path: str, ids: list[str], barrier: Barrier, results: Any, who: int) -> None:
+def _upserter(path: str, ids: list[str], barrier: Barrier, results: Any, who: int, many: bool) -> None:
     out: list[tuple[str, int] | str] = []
     with mo.open(path, timeout=30) as store:
         for ident in ids:
             barrier.wait(timeout=60)
+            body = {**BASE, "id": ident, "subject": f"process {who}"}
             try:
-                rec = store.upsert({**BASE, "id": ident, "subject": f"process {who}"})
-                out.append((ident, rec.version))
+                if many:  # no lock an id: the insert that lost the race is applied again as an update
+                    report = store.upsert_many([body])
+                    out.append((ident, 1 if report.inserted == 1 else 2 if report.updated == 1 else 0))
+                else:
+                    out.append((ident, store.upsert(body).version))
             except Exception as exc:  # reported to the test, which fails naming it
                 out.append(f"{type(exc).__name__}: {exc}")
     results.put((who, out))
 
 
 @pytest.mark.slow
-def test_two_processes_upserting_one_new_id_give_one_insert_and_one_update(target: str) -> None:
+@pytest.mark.parametrize("many", [False, True], ids=["upsert", "upsert_many"])
+def test_two_processes_upserting_one_new_id_give_one_insert_and_one_update(target: str, many: bool) -> None:
     path = target
     mo.open(path).close()  # created before the race: the race is on the records, not on the schema
     ids = [str(uuid.uuid4()) for _ in range(ROUNDS)]
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_upserter, args=(path, ids, barrier, results, who)) for who in (0, 1)]
+    procs = [ctx.Process(target=_upserter, args=(path, ids, barrier, results, who, many)) for who in (0, 1)]
     for p in procs:
         p.start()
     got = dict(results.get(timeout=120) for _ in procs)
@@ -344,3 +350,26 @@ def test_upsert_delete_and_purge_follow_the_model(
             r.id: (r.subject, r.version, r.delete_time is not None) for r in store.iter(include_deleted=True)
         }
         assert stored == model
+
+
+# --- the changes of an upsert that passes insert's rules --------------------------------------------
+
+
+@settings(FIXTURE_SETTINGS, max_examples=300)
+@given(body=outreaches(tags=("a", "b")), ident=st.uuids(), upper=st.booleans(), ignored=st.booleans())
+def test_upsert_changes_of_a_valid_insert_body_are_update_fields_own(
+    body: dict[str, Any], ident: uuid.UUID, upper: bool, ignored: bool
+) -> None:
+    """A body with an id that passes insert's rules is not checked again by update's: its changes are
+    taken from the insert row. They must be exactly what update_fields makes of it (values and types)."""
+    from mass_outreach.model import update_fields
+    from mass_outreach.operations.writes import upsert_plan
+
+    body = {**body, "id": str(ident).upper() if upper else str(ident)}
+    if ignored:
+        body["id_account"] = 7
+    plan = upsert_plan(body)
+    assert plan.changes is not None and plan.update_broken is None
+    _, changes, _ = update_fields(body)
+    assert plan.changes == changes
+    assert {k: type(v) for k, v in plan.changes.items()} == {k: type(v) for k, v in changes.items()}

@@ -1,15 +1,18 @@
 """A state machine over three replicas (two SQLite files and one PostgreSQL schema; three files with
-`--engines=sqlite`): random writes of every kind (insert, update, update_status with re-queues,
-delete, upsert, purge, tags), syncs between random pairs with random batch sizes, and syncs cut off
-after k batches. Around every sync, nothing is lost silently: each value a replica held before it,
-of every field group of every record, is still there after, or the winner had seen it, or it is in a
-conflict log (or its record was purged). At the end every pair is synced until nothing moves: all
-replicas hold the same records, and no record was lost that was not purged."""
+`--engines=sqlite`), each with a clock of its own (up to two minutes off): random writes of every kind
+(insert, update, update_status with re-queues, delete, upsert, purge, tags), syncs between random pairs
+with random batch sizes, and syncs cut off after k batches. Around every sync, nothing is lost silently:
+each value a replica held before it, of every field group of every record, is still there after, or the
+winner had seen it, or it is in a conflict log (or its record was purged). At the end every pair is
+synced until nothing moves: all replicas hold the same records, and no record was lost that was not
+purged."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,11 @@ import pytest
 from engine_choice import fresh_schema
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule, run_state_machine_as_test
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 
 import mass_outreach as mo
 from mass_outreach.sync.clock import GROUPS, Stamp, decode
+from mass_outreach.times import format_time
 
 BASE: dict[str, Any] = {"outreach_type": "GMail_DirectMessage", "status": "pending"}
 TAGS = ("t1", "t2")
@@ -69,9 +73,38 @@ def logged(stores: list[mo.OutreachStore]) -> set[tuple[str, str, str, int]]:
     return {(c["id"], c["group"], c["origin"], c["stamp"][0]) for s in stores for c in s.conflicts()}
 
 
+class Skew:
+    """The clock offset, in seconds, of the replica the machine is working on now."""
+
+    offset = 0
+
+
+def skewed_now() -> str:
+    return format_time(datetime.now(timezone.utc) + timedelta(seconds=Skew.offset))
+
+
+# the modules that read the clock for a write or a merge (each bound `now_text` by name)
+CLOCKED = (
+    "mass_outreach.model",
+    "mass_outreach.operations.writes",
+    "mass_outreach.operations.bulk",
+    "mass_outreach.sync.feed",
+)
+
+
 class SyncMachine(RuleBasedStateMachine):
     targets: tuple[str, ...] = ()
     records = Bundle("records")
+    offsets: tuple[int, ...] = (0, 0, 0)
+
+    @initialize(offsets=st.lists(st.integers(-120, 120), min_size=3, max_size=3))
+    def clocks(self, offsets: list[int]) -> None:
+        self.offsets = tuple(offsets)
+
+    def on(self, r: int) -> mo.OutreachStore:
+        """Replica r, with its clock."""
+        Skew.offset = self.offsets[r]
+        return self.stores[r]
 
     def __init__(self) -> None:
         super().__init__()
@@ -105,7 +138,7 @@ class SyncMachine(RuleBasedStateMachine):
         tag=st.sampled_from([*TAGS, None]),
     )
     def insert(self, r: int, subject: str | None, tag: str | None) -> str:
-        rec = self.stores[r].insert({**BASE, "subject": subject, "tag": tag})
+        rec = self.on(r).insert({**BASE, "subject": subject, "tag": tag})
         self.ever.add(rec.id)
         return rec.id
 
@@ -126,7 +159,7 @@ class SyncMachine(RuleBasedStateMachine):
         how=st.sampled_from(["update", "upsert"]),
     )
     def update(self, r: int, ident: str, changes: dict[str, Any], how: str) -> None:
-        store = self.stores[r]
+        store = self.on(r)
         with contextlib.suppress(mo.NotFoundError, mo.ValidationError):  # deleted; purged (never reused)
             if how == "update":
                 store.update(ident, **changes)
@@ -136,20 +169,20 @@ class SyncMachine(RuleBasedStateMachine):
     @rule(r=replicas, ident=records, status=st.sampled_from(mo.STATUSES))
     def update_status(self, r: int, ident: str, status: str) -> None:
         with contextlib.suppress(mo.NotFoundError):
-            self.stores[r].update_status(ident, status)  # pending after anything: a re-queue
+            self.on(r).update_status(ident, status)  # pending after anything: a re-queue
 
     @rule(r=replicas, ident=records)
     def delete(self, r: int, ident: str) -> None:
         with contextlib.suppress(mo.NotFoundError):
-            self.stores[r].delete(ident)
+            self.on(r).delete(ident)
 
     @rule(r=replicas)
     def purge(self, r: int) -> None:
-        self.stores[r].purge()
+        self.on(r).purge()
 
     @rule(r=replicas, tag=st.sampled_from(["t3", "t4"]))
     def add_tag(self, r: int, tag: str) -> None:
-        self.stores[r].add_tag(tag)
+        self.on(r).add_tag(tag)
 
     # --- syncs -------------------------------------------------------------------------------------
 
@@ -157,7 +190,7 @@ class SyncMachine(RuleBasedStateMachine):
         pair=st.permutations([0, 1, 2]), batch=st.integers(1, 7), cut=st.one_of(st.none(), st.integers(1, 3))
     )
     def sync(self, pair: list[int], batch: int, cut: int | None) -> None:
-        a, b = self.stores[pair[0]], self.stores[pair[1]]
+        a, b = self.stores[pair[0]], self.on(pair[1])
         before = [held(a), held(b)]
         if cut is None:
             mo.sync(a, b, batch_size=batch)
@@ -195,7 +228,7 @@ class SyncMachine(RuleBasedStateMachine):
         for _ in range(3):  # every pair, until nothing moves
             moved = 0
             for i, j in itertools.combinations(range(3), 2):
-                report = mo.sync(self.stores[i], self.stores[j])
+                report = mo.sync(self.stores[i], self.on(j))
                 moved += sum(d.inserted + d.merged + d.purged for d in (report.sent, report.received))
             if not moved:
                 break
@@ -229,6 +262,13 @@ def targets(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[str, ...]:
     if "postgresql" in request.config.getoption("--engines"):
         return (str(tmp_path), str(tmp_path), request.getfixturevalue("postgres_server"))
     return (str(tmp_path), str(tmp_path), str(tmp_path))
+
+
+@pytest.fixture(autouse=True)
+def skewable(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in CLOCKED:
+        monkeypatch.setattr(importlib.import_module(name), "now_text", skewed_now)
+    monkeypatch.setattr(Skew, "offset", 0)
 
 
 def test_three_replicas_converge_and_lose_nothing_silently(targets: tuple[str, ...]) -> None:

@@ -288,3 +288,50 @@ def test_a_store_that_went_back_is_read_again_from_its_beginning(tmp_path: Path)
         for ident in later:
             assert (b.get(ident).subject or "").startswith("after the restore")
         same(a, b)
+
+
+def test_bulk_updates_and_upserts_stamp_what_they_change(replica: Replica) -> None:
+    """update_many and upsert_many (a chunk at a time on PostgreSQL) stamp the groups they change and
+    move their records in the feed, as single writes do: edits of other groups on the other side
+    survive, and the same group's later edit wins."""
+    a, b = replica(0), replica(1)
+    ids = [a.insert({**BASE, "subject": f"s{i}"}).id for i in range(30)]
+    mo.sync(a, b)
+    a.update_many([{"id": i, "subject": "bulk on a"} for i in ids])
+    b.upsert_many([{**BASE, "id": i, "body": "upsert on b"} for i in ids[:10]])
+    b.update_many([{"id": i, "subject": "later on b"} for i in ids[20:]])
+    mo.sync(a, b)
+    same(a, b)
+    got = {r.id: (r.subject, r.body) for r in a.iter()}
+    assert all(got[i] == ("bulk on a", "upsert on b") for i in ids[:10])
+    assert all(got[i] == ("bulk on a", None) for i in ids[10:20])
+    assert all(got[i] == ("later on b", None) for i in ids[20:])
+
+
+def test_an_edit_after_seeing_another_wins_on_a_clock_behind(
+    replica: Replica, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b's clock is two minutes behind a's: an edit b makes after taking a's still wins over it (a
+    stamp is never less than the one it replaces), and nothing is logged as a conflict."""
+    import importlib
+    from datetime import datetime, timedelta, timezone
+
+    from mass_outreach.times import format_time
+
+    offset = {"now": 0}
+
+    def now_text() -> str:
+        return format_time(datetime.now(timezone.utc) + timedelta(seconds=offset["now"]))
+
+    for name in ("mass_outreach.model", "mass_outreach.operations.writes", "mass_outreach.sync.feed"):
+        monkeypatch.setattr(importlib.import_module(name), "now_text", now_text)
+    a, b = replica(0), replica(1)
+    offset["now"] = 120
+    rec = a.insert({**BASE, "subject": "from a, two minutes ahead"})
+    mo.sync(a, b)
+    offset["now"] = 0
+    b.update(rec.id, subject="from b, after seeing a's")
+    report = mo.sync(a, b)
+    same(a, b)
+    assert a.get(rec.id).subject == "from b, after seeing a's"
+    assert report.conflicts == 0

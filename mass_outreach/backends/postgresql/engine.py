@@ -23,12 +23,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
+from ...model import AT
 from ..base import Engine, Refusal, T, Walks, closed_error
-from . import scratch
+from . import scratch, updates
 from .connection import Connections, _Conn
 from .schema import SchemaKeeper
 from .url import parse_url, url_with_schema
@@ -212,6 +213,22 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         conn.execute("RELEASE bulk")
         conn.bulk_savepoint = False
         return count
+
+    def locked_rows(self, conn: _Conn, select: str, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        """One statement for all the ids, locking in id order (two bulk writers meet in one order)."""
+        cur = conn.execute(f"{select} WHERE id = ANY(?::uuid[]) ORDER BY id{self.for_update}", (ids,))
+        return {row[AT["id"]]: row for row in cur}
+
+    def update_rows(
+        self,
+        conn: _Conn,
+        rows: Iterable[tuple[tuple[Any, ...], tuple[Any, ...]]],
+        refused: Callable[[int, BaseException], None],
+        meanwhile: Callable[[], None],
+    ) -> int:
+        """A few UPDATE statements a chunk, sent as the rows come and overlapped with `meanwhile`
+        (updates.py)."""
+        return updates.update_rows(conn, rows, refused, meanwhile, self.integrity_error)
 
     # --- the change feed -----------------------------------------------------------------------------
 

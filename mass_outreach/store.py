@@ -33,7 +33,7 @@ from .model import (
     time_text,
     update_fields,
 )
-from .operations import bulk, writes
+from .operations import bulk, upserts, writes
 from .operations.bulk import InsertReport, OnError, UpdateReport, UpsertReport
 from .operations.rows import ID, SELECT, URL, not_found
 from .operations.walks import Walk
@@ -413,12 +413,12 @@ class OutreachStore:
         elif fields:
             raise TypeError("upsert() takes a body or keyword fields, not both")
         try:
-            plan = writes.upsert_plan(body, expected_version)
+            plan = upserts.upsert_plan(body, expected_version)
         except BodyErrors as failure:  # no usable id, so no record to look up: a tag is all the store adds
             raise bulk.completed(self._engine, failure, writes.insert_problems) from None
-        self._check_url(writes.plan_url(plan))
+        self._check_url(upserts.plan_url(plan))
         with self._write() as conn:
-            return writes.upsert(conn, self._engine, plan, None)[0]
+            return upserts.upsert(conn, self._engine, plan, None)[0]
 
     def upsert_many(self, rows: Iterable[Any], *, on_error: OnError = "raise") -> UpsertReport:
         """Upsert many bodies in one transaction, in order, streaming; reports like insert_many, with

@@ -18,7 +18,7 @@ from ..errors import OutreachError, ValidationError
 from ..ids import new_ids
 from ..model import BodyErrors, Row, check_tag_name, insert_row, now_text, update_fields
 from ..urls import Checker
-from . import setwise, writes
+from . import setwise, upserts
 from .rows import (
     ID,
     TAG,
@@ -397,5 +397,5 @@ def _url_of_row(row: Row) -> str | None:
 
 _INSERTS = Flow("insert_many", insert_row, _url_of_row, tuple, insert_problems)
 _UPDATES = Flow("update_many", update_fields, lambda u: u[1].get("screenshot_url"), tuple, update_problems)
-_UPSERTS = Flow("upsert_many", writes.upsert_plan, writes.plan_url, writes.restore_plan, insert_problems)
+_UPSERTS = Flow("upsert_many", upserts.upsert_plan, upserts.plan_url, upserts.restore_plan, insert_problems)
 _LOADS = Flow("insert_many", insert_row, _url_of_row, tuple, None)

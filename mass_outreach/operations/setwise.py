@@ -1,6 +1,6 @@
 """update_many's and upsert_many's writes, a chunk at a time: the chunk's records read together (locked
 where the engine needs it: `engine.locked_rows`), each row checked and merged in Python under the very
-rules of a single update or upsert (`writes.updated_row`, `writes.upsert_row`), then the changed records
+rules of a single update or upsert (`writes.updated_row`, `upserts.upsert_row`), then the changed records
 written together (`engine.update_rows`) and the new ones inserted together (`engine.bulk_insert`). On
 PostgreSQL that is a few statements a chunk instead of one or two a row.
 
@@ -28,7 +28,8 @@ from .rows import (
     purged_ids,
     tag_registered,
 )
-from .writes import UpsertPlan, updated_row, upsert_row
+from .upserts import UpsertPlan, upsert_row
+from .writes import updated_row
 
 __all__ = ["update_chunks", "upsert_chunks"]
 

@@ -363,7 +363,7 @@ def test_upsert_changes_of_a_valid_insert_body_are_update_fields_own(
     """A body with an id that passes insert's rules is not checked again by update's: its changes are
     taken from the insert row. They must be exactly what update_fields makes of it (values and types)."""
     from mass_outreach.model import update_fields
-    from mass_outreach.operations.writes import upsert_plan
+    from mass_outreach.operations.upserts import upsert_plan
 
     body = {**body, "id": str(ident).upper() if upper else str(ident)}
     if ignored:

@@ -214,11 +214,12 @@ def updated_row(
     return values
 
 
-def write_update(conn: Conn, engine: Engine, row: Row, values: Row) -> bool:
+def write_update(conn: Conn, engine: Engine, row: Row, values: Row, position: int | None = None) -> bool:
     """Write the columns (and clock) of `values` that differ from the stored `row`, and the feed
-    position, if the record is still at `row`'s version; whether it was."""
+    position (`position`, if the transaction took one already), if the record is still at `row`'s
+    version; whether it was."""
     changed = [i for i, value in enumerate(values) if value != row[i]]
-    also, params = feed_sets(engine, conn)
+    also, params = feed_sets(engine, conn, position)
     assigned = ", ".join([*(f"{STORED[i]} = ?" for i in changed), *also])
     try:
         cur = conn.execute(

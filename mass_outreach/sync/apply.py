@@ -5,50 +5,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from ..backends import Engine
 from ..errors import ValidationError
 from ..model import AT, COLUMNS
-from ..operations.rows import insert_sql, integrity_error
-from ..operations.writes import feed_sets, next_stamp
+from ..operations.rows import CLOCK, SELECT_CLOCKED, insert_sql, integrity_error, purged_ids
+from ..operations.writes import next_stamp, write_update
 from . import clock
 from .batch import Incoming, as_held, checked
 from .merge import Lost, State, merge
 
 __all__ = ["apply_batch"]
 
-_CHUNK = 500  # ids a statement looks up (well under both engines' parameter limits)
 _CONFLICT = (
     "INSERT INTO sync_conflict (id, field_group, value, stamp, origin, winner_stamp, winner_origin, peer, "
     "time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-def _chunks(ids: list[str]) -> list[list[str]]:
-    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
-
-
-def _locals(conn: Any, engine: Engine, ids: list[str]) -> tuple[set[str], dict[str, tuple[Any, ...]]]:
-    """The ids this store purged, and its rows (with clock) of the others, locked where the engine needs."""
-    purged: set[str] = set()
-    rows: dict[str, tuple[Any, ...]] = {}
-    for part in _chunks(ids):
-        marks = ", ".join("?" * len(part))
-        purged |= {r[0] for r in conn.execute(f"SELECT id FROM sync_purged WHERE id IN ({marks})", part)}
-        sql = f"SELECT {', '.join(COLUMNS)}, clock FROM outreach WHERE id IN ({marks}){engine.for_update}"
-        rows.update((r[AT["id"]], tuple(r)) for r in conn.execute(sql, part))
-    return purged, rows
+_FIELDS = tuple(n for n in COLUMNS if n not in ("version", "update_time"))
 
 
 def _state(row: tuple[Any, ...], identity: str) -> State:
-    fields = {n: row[AT[n]] for n in COLUMNS if n not in ("version", "update_time")}
-    return State(fields, clock.decode(row[-1], row[AT["update_time"]], identity))
+    """What of a stored record (its columns and clock) converges."""
+    return State({n: row[AT[n]] for n in _FIELDS}, clock.decode(row[CLOCK], row[AT["update_time"]], identity))
 
 
 def apply_batch(
     conn: Any, engine: Engine, changes: list[Incoming], counts: dict[str, int], now: str, peer: str
 ) -> None:
     position = engine.take_position(conn)
-    purged, rows = _locals(conn, engine, [c.id for c in changes])
+    ids = [c.id for c in changes]
+    purged, rows = purged_ids(conn, ids), engine.locked_rows(conn, SELECT_CLOCKED, ids)
     new: list[tuple[Any, ...]] = []
     tags: set[str] = set()
     lost: list[tuple[Any, ...]] = []
@@ -124,20 +111,17 @@ def _purge(conn: Any, engine: Engine, ident: str, position: int | None, now: str
 def _update(
     conn: Any, engine: Engine, row: tuple[Any, ...], merged: State, position: int | None, now: str
 ) -> None:
-    """Write a merged record: its changed fields, its stamps, a new version and update_time, its feed."""
-    old = dict(zip(COLUMNS, row, strict=False))
-    sets = {n: v for n, v in merged.fields.items() if old[n] != v}
-    update_time, version = next_stamp(row, old["id"], now)
-    sets |= {"update_time": update_time, "version": version}
-    sets["clock"] = clock.text(merged.clock)
-    also, params = feed_sets(engine, conn, position)
-    assigned = ", ".join([*(f"{c} = ?" for c in sets), *also])
-    conn.execute(f"UPDATE outreach SET {assigned} WHERE id = ?", [*sets.values(), *params, old["id"]])
+    """Write a merged record as any write of it: its changed fields and stamps, a new version and
+    update_time, its feed position."""
+    update_time, version = next_stamp(row, row[AT["id"]], now)
+    values = {**merged.fields, "update_time": update_time, "version": version}
+    written = write_update(
+        conn, engine, row, (*(values[c] for c in COLUMNS), clock.text(merged.clock)), position
+    )
+    assert written, "a locked row changed under its lock"
 
 
 def _lost_row(ident: str, lost: Lost, peer: str, now: str) -> tuple[Any, ...]:
-    import msgspec
-
     def plain(stamp: clock.Stamp) -> str:
         return msgspec.json.encode(clock.encode({"x": stamp})["*"]).decode()
 

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 from engine_choice import ENGINE_PARAMS, fresh_schema
+from plans import vm_steps
 
 import mass_outreach as mo
 from mass_outreach import model
@@ -159,21 +160,6 @@ def work(store: mo.OutreachStore, sql: str, params: list[Any]) -> int:
             return vm_steps(conn, sql, params)
         (plan,) = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params).fetchone()
     return _pg_rows_read(plan[0]["Plan"])
-
-
-def vm_steps(conn: Any, sql: str, params: list[Any]) -> int:
-    steps = [0]
-
-    def tick() -> int:
-        steps[0] += 1
-        return 0
-
-    conn.set_progress_handler(tick, 1)
-    try:
-        conn.execute(sql, params).fetchall()
-    finally:
-        conn.set_progress_handler(None, 1)
-    return steps[0]
 
 
 def _pg_rows_read(node: dict[str, Any]) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from plans import vm_steps
 from schema_cases import (
     FORM_BAD,
     GOOD,
@@ -303,22 +304,6 @@ HALF = 600
 
 def plan_of(conn: sqlite3.Connection, sql: str, params: list[Any]) -> str:
     return " | ".join(r[3] for r in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
-
-
-def vm_steps(conn: sqlite3.Connection, sql: str, params: list[Any]) -> int:
-    """How many SQLite virtual-machine steps a query takes: its cost, free of timing noise."""
-    steps = [0]
-
-    def tick() -> int:
-        steps[0] += 1
-        return 0
-
-    conn.set_progress_handler(tick, 1)
-    try:
-        conn.execute(sql, params).fetchall()
-    finally:
-        conn.set_progress_handler(None, 1)
-    return steps[0]
 
 
 @pytest.fixture(scope="module")

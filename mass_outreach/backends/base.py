@@ -158,8 +158,7 @@ class Engine:
         statement the database refuses is backed out alone (SQLite's), so the rest simply go on. In
         process, nothing runs meanwhile."""
         count = 0
-        position = self.take_position(conn) if self.feed_in_rows else None
-        feed, params = (["feed = ?"], [position]) if position is not None else ([], [])
+        feed, params = self.feed_sets(conn)
         for at, (old, new) in enumerate(rows):
             changed = [i for i, value in enumerate(new) if value != old[i]]
             assigned = ", ".join([*(f"{STORED_COLUMNS[i]} = ?" for i in changed), *feed])
@@ -193,6 +192,17 @@ class Engine:
         """The feed position of the open write transaction's changes, where the store writes it."""
         row = conn.execute(_NEXT_POSITION).fetchone()  # two index probes: no page written for it
         return int(row[0])
+
+    def feed_sets(self, conn: Any, position: int | None = None) -> tuple[list[str], list[Any]]:
+        """The feed position a write of a record sets beside its columns, as assignments and their
+        parameters: a parameter where the store takes it (`position`, if the transaction took one
+        already), else the engine's own value (`feed_now`: then the trigger that would set it has
+        nothing to do)."""
+        if position is None and self.feed_in_rows:
+            position = self.take_position(conn)
+        if position is not None:
+            return ["feed = ?"], [position]
+        return ([f"feed = {self.feed_now}"] if self.feed_now else []), []
 
     def feed_bound(self, conn: Any) -> int | None:
         """Inside a read snapshot: the feed position no change at or above which may be handed out yet

@@ -105,16 +105,6 @@ def _live_row(conn: Conn, engine: Engine, ident: str, *, lock: bool = True) -> R
     return found
 
 
-def feed_sets(engine: Engine, conn: Conn, position: int | None = None) -> tuple[list[str], list[Any]]:
-    """The feed position every write of a record sets beside its columns (assignments, parameters): a
-    parameter where the store takes it (`position`, if the transaction took one already), else the
-    engine's own value (PostgreSQL: set here, the trigger that would set it has nothing to do)."""
-    position = engine.take_position(conn) if position is None and engine.feed_in_rows else position
-    if position is not None:
-        return ["feed = ?"], [position]
-    return ([f"feed = {engine.feed_now}"] if engine.feed_now else []), []
-
-
 # --- insert ---------------------------------------------------------------------------------------
 
 
@@ -219,7 +209,7 @@ def write_update(conn: Conn, engine: Engine, row: Row, values: Row, position: in
     position (`position`, if the transaction took one already), if the record is still at `row`'s
     version; whether it was."""
     changed = [i for i, value in enumerate(values) if value != row[i]]
-    also, params = feed_sets(engine, conn, position)
+    also, params = engine.feed_sets(conn, position)
     assigned = ", ".join([*(f"{STORED[i]} = ?" for i in changed), *also])
     try:
         cur = conn.execute(
@@ -273,7 +263,7 @@ def delete(conn: Conn, engine: Engine, ident: str, expected: int | None) -> Outr
     now = now_text()
     # the stamps stay (a delete is no group's), made explicit: a NULL clock is read at update_time
     stamps = row[CLOCK] or clock.text(clock.decode(None, row[UPDATE], engine.identity))
-    also, params = feed_sets(engine, conn)
+    also, params = engine.feed_sets(conn)
     assigned = ", ".join(["update_time = ?", "version = ?", "delete_time = ?", "clock = ?", *also])
     conn.execute(
         f"UPDATE outreach SET {assigned} WHERE id = ?",

@@ -228,7 +228,8 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     ) -> int:
         """A few UPDATE statements a chunk, sent as the rows come and overlapped with `meanwhile`
         (updates.py)."""
-        return updates.update_rows(conn, rows, refused, meanwhile, self.integrity_error)
+        feed = ", ".join(self.feed_sets(conn)[0])  # no parameter here: the transaction's own id
+        return updates.update_rows(conn, rows, refused, meanwhile, self.integrity_error, feed)
 
     # --- the change feed -----------------------------------------------------------------------------
 

@@ -31,11 +31,13 @@ Row = tuple[Any, ...]
 
 
 class _Piece(NamedTuple):
-    """One UPDATE's rows: their positions in the call's rows, the columns set, each row as JSON."""
+    """One UPDATE's rows: their positions in the call's rows, the columns set, each row as JSON, and the
+    feed position's assignment (the engine's)."""
 
     positions: list[int]
     columns: tuple[int, ...]
     encoded: list[bytes]
+    feed: str
 
 
 def update_rows(
@@ -44,12 +46,14 @@ def update_rows(
     refused: Callable[[int, BaseException], None],
     meanwhile: Callable[[], None],
     integrity_error: type[BaseException],
+    feed: str,
 ) -> int:
-    """Write the (stored row, row to store) pairs; return how many were written (see
-    Engine.update_rows). The statements go in pipeline mode, each as soon as its rows are taken from
-    `rows` (which the caller computes as they are asked for), then `meanwhile()` runs: the server
-    writes while the client works. All of them are inside one savepoint: if the server refuses one,
-    the rows are written again, synchronously, each statement's rows halved down to the refused row."""
+    """Write the (stored row, row to store) pairs, and `feed` (the feed position's assignment); return how
+    many were written (see Engine.update_rows). The statements go in pipeline mode, each as soon as its
+    rows are taken from `rows` (which the caller computes as they are asked for), then `meanwhile()`
+    runs: the server writes while the client works. All of them are inside one savepoint: if the server
+    refuses one, the rows are written again, synchronously, each statement's rows halved down to the
+    refused row."""
     rows = iter(rows)
     pieces: list[_Piece] = []
     later: BaseException | None = None
@@ -59,10 +63,10 @@ def update_rows(
             for pair in rows:
                 taken.append(pair)
                 if len(taken) >= PIECE_ROWS:
-                    _send_pieces(conn, taken, pieces)
+                    _send_pieces(conn, taken, pieces, feed)
                     taken = []
             if taken:
-                _send_pieces(conn, taken, pieces)
+                _send_pieces(conn, taken, pieces, feed)
             if pieces:
                 conn.execute("RELEASE chunk")
                 try:
@@ -73,7 +77,7 @@ def update_rows(
         conn.execute("ROLLBACK TO chunk; RELEASE chunk")
         rest = list(rows)  # if the refusal came mid-way
         for start in range(0, len(rest), PIECE_ROWS):
-            pieces += _pieces(rest[start : start + PIECE_ROWS], _count(pieces))
+            pieces += _pieces(rest[start : start + PIECE_ROWS], _count(pieces), feed)
         count = _halving(conn, pieces, refused, integrity_error)
     else:
         count = _count(pieces)
@@ -86,11 +90,11 @@ def _count(pieces: list[_Piece]) -> int:
     return sum(len(p.positions) for p in pieces)
 
 
-def _send_pieces(conn: Any, taken: list[tuple[Row, Row]], pieces: list[_Piece]) -> None:
+def _send_pieces(conn: Any, taken: list[tuple[Row, Row]], pieces: list[_Piece], feed: str) -> None:
     """Send the UPDATEs of `taken` (the savepoint `chunk` first, before the call's first one). Each
     piece is in `pieces` before it is sent: a refusal of an earlier statement may surface while any
     later one is sent, and the redo after it sends again every piece listed, and only those."""
-    new = _pieces(taken, _count(pieces))
+    new = _pieces(taken, _count(pieces), feed)
     if not pieces:
         conn.execute("SAVEPOINT chunk")
     pieces += new
@@ -98,7 +102,7 @@ def _send_pieces(conn: Any, taken: list[tuple[Row, Row]], pieces: list[_Piece]) 
         _send(conn, piece)
 
 
-def _pieces(taken: list[tuple[Row, Row]], first: int) -> list[_Piece]:
+def _pieces(taken: list[tuple[Row, Row]], first: int, feed: str) -> list[_Piece]:
     """`taken` (at positions from `first` on) as the pieces to send: the columns changed in any of its
     rows, in statements of at most JSON_BYTES of JSON (a longer row alone)."""
     olds, news = zip(*taken, strict=True)
@@ -114,7 +118,7 @@ def _pieces(taken: list[tuple[Row, Row]], first: int) -> list[_Piece]:
     for position, new in enumerate(news, first):
         row = _encode(dict(zip(names, pick(new), strict=True)))
         if not out or (size + len(row) > JSON_BYTES and out[-1].positions):
-            out.append(_Piece([], columns, []))
+            out.append(_Piece([], columns, [], feed))
             size = 0
         out[-1].positions.append(position)
         out[-1].encoded.append(row)
@@ -123,14 +127,14 @@ def _pieces(taken: list[tuple[Row, Row]], first: int) -> list[_Piece]:
 
 
 def _send(conn: Any, piece: _Piece) -> None:
-    conn.execute(_update_sql(piece.columns), ((b"[%b]" % b",".join(piece.encoded)).decode(),))
+    conn.execute(_update_sql(piece.columns, piece.feed), ((b"[%b]" % b",".join(piece.encoded)).decode(),))
 
 
 @functools.lru_cache(maxsize=64)
-def _update_sql(columns: tuple[int, ...]) -> str:
-    sets = ", ".join(f"{STORED_COLUMNS[i]} = s.{STORED_COLUMNS[i]}" for i in columns if i != _ID)
-    return (  # the feed position set here: the trigger that would set it row by row has nothing to do
-        f"UPDATE outreach AS o SET {sets}, feed = pg_current_xact_id()::text::bigint "
+def _update_sql(columns: tuple[int, ...], feed: str) -> str:
+    sets = ", ".join([*(f"{STORED_COLUMNS[i]} = s.{STORED_COLUMNS[i]}" for i in columns if i != _ID), feed])
+    return (
+        f"UPDATE outreach AS o SET {sets} "
         "FROM json_populate_recordset(NULL::outreach, ?::json) AS s WHERE o.id = s.id"
     )
 
@@ -157,8 +161,8 @@ def _halving(
             else:
                 half = len(piece.positions) // 2
                 todo += [
-                    _Piece(piece.positions[half:], piece.columns, piece.encoded[half:]),
-                    _Piece(piece.positions[:half], piece.columns, piece.encoded[:half]),
+                    _Piece(piece.positions[half:], piece.columns, piece.encoded[half:], piece.feed),
+                    _Piece(piece.positions[:half], piece.columns, piece.encoded[:half], piece.feed),
                 ]
             continue
         conn.execute("RELEASE chunk")

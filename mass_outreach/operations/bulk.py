@@ -25,6 +25,7 @@ from .rows import (
     URL,
     Conn,
     at_row,
+    fed,
     fill,
     id_in_use,
     inserting,
@@ -322,7 +323,7 @@ def write_inserts(
             kept = [(i, r) for i, r in zip(batch.where, batch.good, strict=True) if r[ID] not in gone]
             batch = _Batch([r for _, r in kept], [i for i, _ in kept], [], [])
         refused = _refusals(engine, batch, rejected, skip)
-        rows = batch.good if position is None else [(*r, position) for r in batch.good]
+        rows = [fed(r, position) for r in batch.good]
         count, batch = engine.bulk_insert(conn, inserting(engine), rows, refused, next_batch)
         inserted += count
     return inserted

@@ -13,7 +13,7 @@ from ..model import AT, COLUMNS
 from ..operations.rows import CLOCK, SELECT_CLOCKED, insert_sql, integrity_error, purged_ids
 from ..operations.writes import next_stamp, write_update
 from . import clock
-from .batch import Incoming, as_held, checked
+from .batch import FIELDS, Incoming, as_held, checked
 from .merge import Lost, State, merge
 
 __all__ = ["apply_batch"]
@@ -22,12 +22,11 @@ _CONFLICT = (
     "INSERT INTO sync_conflict (id, field_group, value, stamp, origin, winner_stamp, winner_origin, peer, "
     "time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_FIELDS = tuple(n for n in COLUMNS if n not in ("version", "update_time"))
 
 
 def _state(row: tuple[Any, ...], identity: str) -> State:
     """What of a stored record (its columns and clock) converges."""
-    return State({n: row[AT[n]] for n in _FIELDS}, clock.decode(row[CLOCK], row[AT["update_time"]], identity))
+    return State({n: row[AT[n]] for n in FIELDS}, clock.decode(row[CLOCK], row[AT["update_time"]], identity))
 
 
 def apply_batch(

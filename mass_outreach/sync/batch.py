@@ -11,6 +11,7 @@ import msgspec
 
 from ..errors import ValidationError
 from ..model import AT, COLUMNS, BodyErrors, insert_row
+from ..operations.rows import CLOCK
 from . import clock
 from .merge import State
 
@@ -111,4 +112,4 @@ def as_held(change: Incoming, row: tuple[Any, ...], identity: str) -> bool:
         held = row[AT[name]]
         if (bool(held) if name == "approved" else held) != record.get(name):
             return False
-    return change.stamps == clock.decode(row[-1], row[AT["update_time"]], identity)
+    return change.stamps == clock.decode(row[CLOCK], row[AT["update_time"]], identity)

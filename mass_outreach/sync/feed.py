@@ -19,7 +19,8 @@ import msgspec
 
 from ..backends import Engine
 from ..errors import OutreachError, ValidationError
-from ..model import AT, COLUMNS
+from ..model import AT, STORED_COLUMNS
+from ..operations.rows import CLOCK
 from ..times import from_micros, micros, now_text
 from . import clock
 from .apply import apply_batch
@@ -31,7 +32,8 @@ START = (-1, "00000000-0000-0000-0000-000000000000")
 _POSITION = re.compile(
     r"^(0|[1-9][0-9]{0,18}):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([0-9a-f]{16})$"
 )
-_CLOCKED = f"SELECT {', '.join(COLUMNS)}, clock, feed FROM outreach"
+_STORED_AND_FEED = f"SELECT {', '.join(STORED_COLUMNS)}, feed FROM outreach"  # the feed after the clock
+_FEED = len(STORED_COLUMNS)
 
 
 class ApplyReport(msgspec.Struct, frozen=True):
@@ -70,7 +72,10 @@ def claim(engine: Engine, *, writable: bool) -> None:
 # --- reading the feed ---------------------------------------------------------------------------------
 
 
-def _fingerprint(what: str) -> str:
+def _fingerprint(clock_text: str | None, update_time: str | None) -> str:
+    """What a position remembers of the change it names: a hash of the record's stamps and last write
+    (of the word "purged" for a purge)."""
+    what = "purged" if update_time is None else f"{clock_text}|{update_time}"
     return hashlib.blake2b(what.encode(), digest_size=8).hexdigest()
 
 
@@ -88,9 +93,9 @@ def _still_there(conn: Any, position: tuple[int, str, str]) -> bool:
     feed, ident, fingerprint = position
     row = conn.execute("SELECT feed, clock, update_time FROM outreach WHERE id = ?", (ident,)).fetchone()
     if row is not None:
-        return row[0] > feed or (row[0] == feed and _fingerprint(f"{row[1]}|{row[2]}") == fingerprint)
+        return row[0] > feed or (row[0] == feed and _fingerprint(row[1], row[2]) == fingerprint)
     row = conn.execute("SELECT feed FROM sync_purged WHERE id = ?", (ident,)).fetchone()
-    return row is not None and (row[0] > feed or (row[0] == feed and _fingerprint("purged") == fingerprint))
+    return row is not None and (row[0] > feed or (row[0] == feed and _fingerprint(None, None) == fingerprint))
 
 
 def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
@@ -105,8 +110,10 @@ def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
         bound = engine.feed_bound(conn)
         where = "(feed, id) > (?, ?)" + ("" if bound is None else " AND feed < ?")
         params: list[Any] = [feed, ident, *([] if bound is None else [bound])]
-        rows = conn.execute(f"{_CLOCKED} WHERE {where} ORDER BY feed, id LIMIT ?", [*params, limit + 1])
-        found = [(r[-1], r[AT["id"]], r) for r in rows]
+        rows = conn.execute(
+            f"{_STORED_AND_FEED} WHERE {where} ORDER BY feed, id LIMIT ?", [*params, limit + 1]
+        )
+        found = [(r[_FEED], r[AT["id"]], r) for r in rows]
         gone = conn.execute(
             f"SELECT id, feed FROM sync_purged WHERE {where} ORDER BY feed, id LIMIT ?", [*params, limit + 1]
         )
@@ -124,7 +131,7 @@ def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
             {
                 "id": ident,
                 "record": fields,
-                "clock": clock.plain(row[-2], row[AT["update_time"]], engine.identity),
+                "clock": clock.plain(row[CLOCK], row[AT["update_time"]], engine.identity),
             }
         )
     nxt = since if not taken else _next(taken[-1])
@@ -133,8 +140,10 @@ def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
 
 def _next(last: tuple[int, str, Any]) -> str:
     feed, ident, row = last
-    what = "purged" if row is None else f"{row[-2]}|{row[AT['update_time']]}"
-    return f"{feed}:{ident}:{_fingerprint(what)}"
+    fingerprint = (
+        _fingerprint(None, None) if row is None else _fingerprint(row[CLOCK], row[AT["update_time"]])
+    )
+    return f"{feed}:{ident}:{fingerprint}"
 
 
 # --- applying a batch ---------------------------------------------------------------------------------

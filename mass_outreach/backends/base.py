@@ -204,6 +204,13 @@ class Engine:
             return ["feed = ?"], [position]
         return ([f"feed = {self.feed_now}"] if self.feed_now else []), []
 
+    def written_position(self, conn: Any, position: int | None) -> int:
+        """The feed position the open write transaction's writes get: `position` where the store took
+        it, else the engine's own value (`feed_now`)."""
+        if position is not None:
+            return position
+        return int(conn.execute(f"SELECT {self.feed_now}").fetchone()[0])
+
     def feed_bound(self, conn: Any) -> int | None:
         """Inside a read snapshot: the feed position no change at or above which may be handed out yet
         (None: every committed change may)."""

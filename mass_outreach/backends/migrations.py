@@ -16,7 +16,17 @@ from typing import Any, NamedTuple, Protocol
 
 from ..errors import SchemaError
 
-__all__ = ["SCHEMA_VERSION", "Keeper", "Migration", "Registry", "Step", "chain", "column_defs", "run", "section"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Keeper",
+    "Migration",
+    "Registry",
+    "Step",
+    "chain",
+    "column_defs",
+    "run",
+    "section",
+]
 
 #: the version this mass_outreach writes and reads, on every engine
 SCHEMA_VERSION = 4

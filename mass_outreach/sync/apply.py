@@ -30,7 +30,13 @@ def _state(row: tuple[Any, ...], identity: str) -> State:
 
 
 def apply_batch(
-    conn: Any, engine: Engine, changes: list[Incoming], counts: dict[str, int], now: str, peer: str, sender: str
+    conn: Any,
+    engine: Engine,
+    changes: list[Incoming],
+    counts: dict[str, int],
+    now: str,
+    peer: str,
+    sender: str,
 ) -> None:
     """Write a batch of `sender`'s changes (`peer`: how messages name it). A record written exactly as
     the sender holds it is marked as its echo (`echo_of`, `echo_feed`): a batch for the sender leaves

@@ -187,7 +187,9 @@ def apply_changes(engine: Engine, data: Any, *, max_skew: float, peer: str) -> A
     now = now_text()
     with engine.write() as conn:
         if batch.restart:  # the sender went back (a restored backup): its echoes here may be news to it
-            conn.execute("UPDATE outreach SET echo_of = NULL, echo_feed = NULL WHERE echo_of = ?", (batch.store,))
+            conn.execute(
+                "UPDATE outreach SET echo_of = NULL, echo_feed = NULL WHERE echo_of = ?", (batch.store,)
+            )
         apply_batch(conn, engine, changes, counts, now, peer, batch.store)
         if batch.next is not None:
             conn.execute(

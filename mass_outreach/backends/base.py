@@ -30,6 +30,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
+import msgspec
+
 from ..errors import OutreachError
 from ..model import AT, STORED_COLUMNS
 
@@ -236,6 +238,11 @@ class Engine:
         """ORDER BY terms for (field, id): NULLs first ascending, last descending (SQLite's default)."""
         direction = "" if asc else " DESC"
         return f"id{direction}" if field == "id" else f"{field}{direction}, id{direction}"
+
+    def one_of(self, ids: list[str]) -> tuple[str, Any]:
+        """A condition `id` is one of `ids`, as one parameter whatever their number (a statement with
+        a placeholder an id costs its parsing): here the ids as a JSON array."""
+        return "id IN (SELECT value FROM json_each(?))", msgspec.json.encode(ids).decode()
 
     def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
         """A condition: column `name` holds `value`, ASCII letters compared case-insensitively and

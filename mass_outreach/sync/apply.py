@@ -44,7 +44,7 @@ def apply_batch(
     position = engine.take_position(conn)
     echo: tuple[str, int] | None = None
     ids = [c.id for c in changes]
-    purged, rows = purged_ids(conn, ids), engine.locked_rows(conn, SELECT_CLOCKED, ids)
+    purged, rows = purged_ids(conn, engine, ids), engine.locked_rows(conn, SELECT_CLOCKED, ids)
     new: list[tuple[Any, ...]] = []
     tags: set[str] = set()
     lost: list[tuple[Any, ...]] = []

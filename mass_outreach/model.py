@@ -102,9 +102,10 @@ COLUMNS: tuple[str, ...] = (
     "version",
     "delete_time",
 )
-#: the table's columns after the record's: its place in the change feed and its field groups' stamps
-#: (sync, schema version 3), which the store keeps and the record does not show
-SYNC_COLUMNS: tuple[str, ...] = ("feed", "clock")
+#: the table's columns after the record's, which the store keeps and the record does not show: its
+#: place in the change feed and its field groups' stamps (sync, schema version 3), and which peer's
+#: batch wrote it unchanged, at which feed position (version 4)
+SYNC_COLUMNS: tuple[str, ...] = ("feed", "clock", "echo_of", "echo_feed")
 #: a record as the writes read and write it: its columns, then its stamps (the feed position is the
 #: engine's to set)
 STORED_COLUMNS: tuple[str, ...] = (*COLUMNS, "clock")

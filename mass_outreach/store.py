@@ -432,11 +432,12 @@ class OutreachStore:
         """This store's identity in sync: minted when it was made, again if it turns out to be a copy."""
         return self._engine.identity
 
-    def changes(self, since: str | None = None, limit: int = 1000) -> dict[str, Any]:
+    def changes(self, since: str | None = None, limit: int = 1000, to: str | None = None) -> dict[str, Any]:
         """A batch of this store's changes after the position `since` (None: from the beginning), at
         most `limit`, as plain JSON-able data: `store` (this identity), `changes`, `next` (the position
-        to ask from next) and `more`. See the docs' Sync chapter."""
-        return feed.changes(self._engine, since, limit)
+        to ask from next) and `more`; for the store whose identity is `to`, without the records it
+        gave this store unchanged. See the docs' Sync chapter."""
+        return feed.changes(self._engine, since, limit, to)
 
     def apply_changes(self, batch: Any, *, max_skew: float = 300.0, peer: str | None = None) -> ApplyReport:
         """Apply a batch that another store's `changes` gave, and remember its position as this store's

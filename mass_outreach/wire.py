@@ -5,7 +5,7 @@ Backs `store.call`, the command line and the HTTP fake. Success is `{"status": "
 Endpoints: insert, page, update, get, count, and the rest of the Ruby client's: upsert (a record body,
 as insert), delete (`{"id", "expected_version"?}`) and update_status (a body with `id` and `status`).
 Sync's two (`SYNC_ENDPOINTS`, by their bare names only: the HTTP fake does not serve them): changes
-(`{"since"?, "limit"?}`, the batch as `result`) and apply_changes (`{"batch", "max_skew"?, "peer"?}`).
+(`{"since"?, "limit"?, "to"?}`, the batch as `result`) and apply_changes (`{"batch", "max_skew"?, "peer"?}`).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class Store(Protocol):
         with_total: bool = ...,
         include_deleted: bool | None = ...,
     ) -> Page: ...
-    def changes(self, since: str | None = ..., limit: int = ...) -> dict[str, Any]: ...
+    def changes(self, since: str | None = ..., limit: int = ..., to: str | None = ...) -> dict[str, Any]: ...
     def apply_changes(self, batch: Any, *, max_skew: float = ..., peer: str | None = ...) -> Any: ...
 
 
@@ -162,8 +162,9 @@ def _page(store: Store, body: Any) -> dict[str, Any]:
 
 def _changes(store: Store, body: Any) -> dict[str, Any]:
     request = _object({} if body is None else body)
-    _only(request, {"since", "limit"}, "a changes request")
-    return {"status": "success", "result": store.changes(request.get("since"), request.get("limit", 1000))}
+    _only(request, {"since", "limit", "to"}, "a changes request")
+    result = store.changes(request.get("since"), request.get("limit", 1000), request.get("to"))
+    return {"status": "success", "result": result}
 
 
 def _apply_changes(store: Store, body: Any) -> dict[str, Any]:

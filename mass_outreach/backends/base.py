@@ -30,6 +30,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
+import msgspec
+
 from ..errors import OutreachError
 from ..model import AT, STORED_COLUMNS
 
@@ -158,7 +160,7 @@ class Engine:
         statement the database refuses is backed out alone (SQLite's), so the rest simply go on. In
         process, nothing runs meanwhile."""
         count = 0
-        feed, params = self.feed_sets(conn)
+        feed, params = self.feed_sets(conn, self.take_position(conn))  # one position for the call
         for at, (old, new) in enumerate(rows):
             changed = [i for i, value in enumerate(new) if value != old[i]]
             assigned = ", ".join([*(f"{STORED_COLUMNS[i]} = ?" for i in changed), *feed])
@@ -195,14 +197,22 @@ class Engine:
 
     def feed_sets(self, conn: Any, position: int | None = None) -> tuple[list[str], list[Any]]:
         """The feed position a write of a record sets beside its columns, as assignments and their
-        parameters: a parameter where the store takes it (`position`, if the transaction took one
-        already), else the engine's own value (`feed_now`: then the trigger that would set it has
-        nothing to do)."""
-        if position is None and self.feed_in_rows:
-            position = self.take_position(conn)
+        parameters: a parameter if the transaction took one already (`position`), else where the store
+        takes it, the next position computed by the statement itself (no statement of its own for a
+        write of one record), else the engine's own value (`feed_now`: then the trigger that would set
+        it has nothing to do)."""
         if position is not None:
             return ["feed = ?"], [position]
+        if self.feed_in_rows:
+            return [f"feed = ({_NEXT_POSITION})"], []
         return ([f"feed = {self.feed_now}"] if self.feed_now else []), []
+
+    def written_position(self, conn: Any, position: int | None) -> int:
+        """The feed position the open write transaction's writes get: `position` where the store took
+        it, else the engine's own value (`feed_now`)."""
+        if position is not None:
+            return position
+        return int(conn.execute(f"SELECT {self.feed_now}").fetchone()[0])
 
     def feed_bound(self, conn: Any) -> int | None:
         """Inside a read snapshot: the feed position no change at or above which may be handed out yet
@@ -229,6 +239,11 @@ class Engine:
         """ORDER BY terms for (field, id): NULLs first ascending, last descending (SQLite's default)."""
         direction = "" if asc else " DESC"
         return f"id{direction}" if field == "id" else f"{field}{direction}, id{direction}"
+
+    def one_of(self, ids: list[str]) -> tuple[str, Any]:
+        """A condition `id` is one of `ids`, as one parameter whatever their number (a statement with
+        a placeholder an id costs its parsing): here the ids as a JSON array."""
+        return "id IN (SELECT value FROM json_each(?))", msgspec.json.encode(ids).decode()
 
     def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
         """A condition: column `name` holds `value`, ASCII letters compared case-insensitively and

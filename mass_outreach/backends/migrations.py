@@ -16,10 +16,20 @@ from typing import Any, NamedTuple, Protocol
 
 from ..errors import SchemaError
 
-__all__ = ["SCHEMA_VERSION", "Keeper", "Migration", "Registry", "Step", "chain", "run", "section"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Keeper",
+    "Migration",
+    "Registry",
+    "Step",
+    "chain",
+    "column_defs",
+    "run",
+    "section",
+]
 
 #: the version this mass_outreach writes and reads, on every engine
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: one step: given a connection inside the migration's transaction, bring the store up one version
 Step = Callable[[Any], None]
@@ -46,6 +56,17 @@ def section(script: str, version: int) -> list[str]:
     if current is not None or not parts:
         raise ValueError(f"schema.sql has no complete section for version {version}")
     return parts
+
+
+def column_defs(part: str) -> list[tuple[str, str]]:
+    """The columns of a section of a CREATE TABLE's column list, as (name, definition): each
+    non-comment line, its trailing comma dropped (one column a line, as schema.sql writes them)."""
+    defs = []
+    for line in part.splitlines():
+        text = line.strip().removesuffix(",")
+        if text and not text.startswith("--"):
+            defs.append((text.split()[0], text))
+    return defs
 
 
 class Migration(NamedTuple):

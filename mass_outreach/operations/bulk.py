@@ -313,7 +313,7 @@ def write_inserts(
             if not skip:
                 raise at_row(ValidationError(errors), index)
             rejected.append((index, errors))
-        gone = purged_ids(conn, batch.given)
+        gone = purged_ids(conn, engine, batch.given)
         if gone:  # ids are never reused: a purged one is a duplicate
             for index, row in zip(batch.where, batch.good, strict=True):
                 if row[ID] in gone:

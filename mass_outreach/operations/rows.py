@@ -90,17 +90,16 @@ def id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:
         return []
     if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is not None:
         return duplicate_id(ident)
-    return purged_id(ident) if purged_ids(conn, [ident]) else []
+    gone = conn.execute("SELECT 1 FROM sync_purged WHERE id = ?", (ident,)).fetchone() is not None
+    return purged_id(ident) if gone else []
 
 
-def purged_ids(conn: Conn, ids: list[str]) -> set[str]:
+def purged_ids(conn: Conn, engine: Engine, ids: list[str]) -> set[str]:
     """Those of `ids` that this store purged (kept in sync_purged: ids are never reused)."""
-    gone: set[str] = set()
-    for start in range(0, len(ids), 500):
-        part = ids[start : start + 500]
-        sql = f"SELECT id FROM sync_purged WHERE id IN ({', '.join('?' * len(part))})"
-        gone |= {r[0] for r in conn.execute(sql, part)}
-    return gone
+    if not ids:
+        return set()
+    where, param = engine.one_of(ids)
+    return {r[0] for r in conn.execute(f"SELECT id FROM sync_purged WHERE {where}", (param,))}
 
 
 def not_found(conn: Conn, ident: str) -> NotFoundError:

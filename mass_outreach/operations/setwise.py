@@ -102,7 +102,7 @@ def _upsert_run(
     new id another writer inserted meanwhile (to be applied again)."""
     wanted = [plan.ident for _, plan in run if plan.ident is not None]
     stored = engine.locked_rows(conn, SELECT_CLOCKED, wanted) if wanted else {}
-    gone = purged_ids(conn, wanted)  # ids never reused: asked now, not while statements are in flight
+    gone = purged_ids(conn, engine, wanted)  # ids never reused: asked now, not while statements are in flight
     identity = engine.identity
     todo: list[tuple[int, Row, Row]] = []
     new: list[tuple[int, UpsertPlan, Row]] = []

@@ -117,7 +117,7 @@ def insert(conn: Conn, engine: Engine, row: Row) -> Outreach:
 
 
 def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
-    if row[ID] is not None and purged_ids(conn, [row[ID]]):
+    if row[ID] is not None and purged_ids(conn, engine, [row[ID]]):
         raise ValidationError(purged_id(row[ID]))  # ids are never reused, purged ones included
     full = fill(row, now_text(), row[ID] or new_ids(1)[0])
     insert_full(conn, engine, full)
@@ -204,12 +204,23 @@ def updated_row(
     return values
 
 
-def write_update(conn: Conn, engine: Engine, row: Row, values: Row, position: int | None = None) -> bool:
+def write_update(
+    conn: Conn,
+    engine: Engine,
+    row: Row,
+    values: Row,
+    position: int | None = None,
+    echo: tuple[str, int] | None = None,
+) -> bool:
     """Write the columns (and clock) of `values` that differ from the stored `row`, and the feed
     position (`position`, if the transaction took one already), if the record is still at `row`'s
-    version; whether it was."""
+    version; whether it was. `echo` (sync's: the peer the values came from unchanged, and the feed
+    position written) marks the record as that peer's echo; no other write needs to unmark it, since
+    a write moves the record in the feed."""
     changed = [i for i, value in enumerate(values) if value != row[i]]
     also, params = engine.feed_sets(conn, position)
+    if echo is not None:
+        also, params = [*also, "echo_of = ?", "echo_feed = ?"], [*params, *echo]
     assigned = ", ".join([*(f"{STORED[i]} = ?" for i in changed), *also])
     try:
         cur = conn.execute(

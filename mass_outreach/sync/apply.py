@@ -30,11 +30,21 @@ def _state(row: tuple[Any, ...], identity: str) -> State:
 
 
 def apply_batch(
-    conn: Any, engine: Engine, changes: list[Incoming], counts: dict[str, int], now: str, peer: str
+    conn: Any,
+    engine: Engine,
+    changes: list[Incoming],
+    counts: dict[str, int],
+    now: str,
+    peer: str,
+    sender: str,
 ) -> None:
+    """Write a batch of `sender`'s changes (`peer`: how messages name it). A record written exactly as
+    the sender holds it is marked as its echo (`echo_of`, `echo_feed`): a batch for the sender leaves
+    it out while it stays so."""
     position = engine.take_position(conn)
+    echo: tuple[str, int] | None = None
     ids = [c.id for c in changes]
-    purged, rows = purged_ids(conn, ids), engine.locked_rows(conn, SELECT_CLOCKED, ids)
+    purged, rows = purged_ids(conn, engine, ids), engine.locked_rows(conn, SELECT_CLOCKED, ids)
     new: list[tuple[Any, ...]] = []
     tags: set[str] = set()
     lost: list[tuple[Any, ...]] = []
@@ -71,7 +81,9 @@ def apply_batch(
         if merged == mine:
             counts["unchanged"] += 1
             continue
-        _update(conn, engine, row, merged, position, now)
+        if merged == theirs and echo is None:
+            echo = (sender, engine.written_position(conn, position))
+        _update(conn, engine, row, merged, position, now, echo if merged == theirs else None)
         counts["merged"] += 1
     if errors:  # the transaction is rolled back: nothing of the batch applied
         raise ValidationError(errors)
@@ -79,9 +91,11 @@ def apply_batch(
         conn.executemany(
             "INSERT INTO tag (name) VALUES (?) ON CONFLICT DO NOTHING", [(t,) for t in sorted(tags)]
         )
-    if new:  # (PostgreSQL: one COPY)
-        columns = (*COLUMNS, "clock", *(["feed"] if position is not None else []))
-        fresh = [(*r, position) for r in new] if position is not None else new
+    if new:  # each an echo of the sender (PostgreSQL: one COPY)
+        if echo is None:
+            echo = (sender, engine.written_position(conn, position))
+        columns = (*COLUMNS, "clock", "echo_of", "echo_feed", *(["feed"] if position is not None else []))
+        fresh = [(*r, *echo, *([] if position is None else [position])) for r in new]
         engine.bulk_insert(conn, insert_sql(columns), fresh, _refused(engine, fresh), lambda: None)
     if lost:
         conn.executemany(_CONFLICT, lost)
@@ -108,14 +122,20 @@ def _purge(conn: Any, engine: Engine, ident: str, position: int | None, now: str
 
 
 def _update(
-    conn: Any, engine: Engine, row: tuple[Any, ...], merged: State, position: int | None, now: str
+    conn: Any,
+    engine: Engine,
+    row: tuple[Any, ...],
+    merged: State,
+    position: int | None,
+    now: str,
+    echo: tuple[str, int] | None,
 ) -> None:
     """Write a merged record as any write of it: its changed fields and stamps, a new version and
-    update_time, its feed position."""
+    update_time, its feed position (and the echo mark, if the merge gave the sender's record)."""
     update_time, version = next_stamp(row, row[AT["id"]], now)
     values = {**merged.fields, "update_time": update_time, "version": version}
     written = write_update(
-        conn, engine, row, (*(values[c] for c in COLUMNS), clock.text(merged.clock)), position
+        conn, engine, row, (*(values[c] for c in COLUMNS), clock.text(merged.clock)), position, echo
     )
     assert written, "a locked row changed under its lock"
 

@@ -33,13 +33,15 @@ class Change(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 class Batch(msgspec.Struct, forbid_unknown_fields=True):
     """What `changes` hands out: the sender's identity, the changes after `since`, the position after
-    them (`next`), and whether more wait."""
+    them (`next`), whether more wait, and whether `since` named a change the sender no longer holds
+    (`restart`: it went back, and reads its feed from the beginning)."""
 
     store: str
     since: str | None
     next: str | None
     more: bool
     changes: list[Change]
+    restart: bool = False
 
 
 class Incoming(NamedTuple):

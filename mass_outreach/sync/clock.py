@@ -100,8 +100,11 @@ def encode(clock: Clock) -> dict[str, Any]:
     """The stored form: the stamp most groups share as "*", the others by group. (Groups share one
     stamp object after `decode`, so counting objects is enough; two equal stamps kept apart only
     make the text longer, never another clock.)"""
+    stamps = list(clock.values())
+    if all(s is stamps[0] for s in stamps):  # one stamp for every group: a record written once
+        return {"*": _plain(stamps[0])}
     counts: dict[int, int] = {}
-    for stamp in clock.values():
+    for stamp in stamps:
         counts[id(stamp)] = counts.get(id(stamp), 0) + 1
     most = max(counts.values())
     base = next(s for s in clock.values() if counts[id(s)] == most)

@@ -24,7 +24,7 @@ from ..operations.rows import CLOCK
 from ..times import from_micros, micros, now_text
 from . import clock
 from .apply import apply_batch
-from .batch import FIELDS, Incoming, incoming, parse
+from .batch import FIELDS, IDENTITY, Incoming, incoming, parse
 
 __all__ = ["ApplyReport", "apply_changes", "changes", "checkpoint", "claim", "conflicts"]
 
@@ -98,28 +98,39 @@ def _still_there(conn: Any, position: tuple[int, str, str]) -> bool:
     return row is not None and (row[0] > feed or (row[0] == feed and _fingerprint(None, None) == fingerprint))
 
 
-def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
-    """The batch of changes after `since` (None: from the beginning), at most `limit`, as plain data."""
+def changes(engine: Engine, since: Any, limit: Any, to: Any = None) -> dict[str, Any]:
+    """The batch of changes after `since` (None: from the beginning), at most `limit`, as plain data;
+    for the store `to` (an identity), without the records that are its echoes (it holds them)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise ValidationError.one("limit", "The limit must be an integer from 1 to 10000.")
+    if to is not None and not (isinstance(to, str) and IDENTITY.match(to)):
+        raise ValidationError.one("to", "The to must be a store identity, or null.")
     position = _position(since)
     with engine.read() as conn, engine.snapshot(conn, walk=False, total=True):
-        if position is not None and not _still_there(conn, position):
-            position = None  # start again: a full comparison
-        feed, ident = START if position is None else position[:2]
+        restart = position is not None and not _still_there(conn, position)
+        feed, ident = START if position is None or restart else position[:2]
         bound = engine.feed_bound(conn)
         where = "(feed, id) > (?, ?)" + ("" if bound is None else " AND feed < ?")
         params: list[Any] = [feed, ident, *([] if bound is None else [bound])]
+        echoes = "" if to is None else " AND (echo_of IS NULL OR echo_of <> ? OR echo_feed <> feed)"
         rows = conn.execute(
-            f"{_STORED_AND_FEED} WHERE {where} ORDER BY feed, id LIMIT ?", [*params, limit + 1]
+            f"{_STORED_AND_FEED} WHERE {where}{echoes} ORDER BY feed, id LIMIT ?",
+            [*params, *([] if to is None else [to]), limit + 1],
         )
         found = [(r[_FEED], r[AT["id"]], r) for r in rows]
         gone = conn.execute(
             f"SELECT id, feed FROM sync_purged WHERE {where} ORDER BY feed, id LIMIT ?", [*params, limit + 1]
         )
         found += [(r[1], r[0], None) for r in gone]
-    found.sort(key=lambda f: (f[0], f[1]))
-    taken, more = found[:limit], len(found) > limit
+        found.sort(key=lambda f: (f[0], f[1]))
+        taken, more = found[:limit], len(found) > limit
+        last = taken[-1] if taken else None
+        if echoes and not more:  # past the echoes after the last change, so that they are not read again
+            tail = conn.execute(
+                f"{_STORED_AND_FEED} WHERE {where} ORDER BY feed DESC, id DESC LIMIT 1", params
+            ).fetchone()
+            if tail is not None and (last is None or (tail[_FEED], tail[AT["id"]]) > last[:2]):
+                last = (tail[_FEED], tail[AT["id"]], tail)
     out: list[dict[str, Any]] = []
     for _, ident, row in taken:
         if row is None:
@@ -134,8 +145,9 @@ def changes(engine: Engine, since: Any, limit: Any) -> dict[str, Any]:
                 "clock": clock.plain(row[CLOCK], row[AT["update_time"]], engine.identity),
             }
         )
-    nxt = since if not taken else _next(taken[-1])
-    return {"store": engine.identity, "since": since, "next": nxt, "more": more, "changes": out}
+    nxt = since if last is None else _next(last)
+    batch = {"store": engine.identity, "since": since, "next": nxt, "more": more, "changes": out}
+    return {**batch, "restart": True} if restart else batch
 
 
 def _next(last: tuple[int, str, Any]) -> str:
@@ -174,7 +186,11 @@ def apply_changes(engine: Engine, data: Any, *, max_skew: float, peer: str) -> A
     counts = dict.fromkeys(ApplyReport.__struct_fields__, 0)
     now = now_text()
     with engine.write() as conn:
-        apply_batch(conn, engine, changes, counts, now, peer)
+        if batch.restart:  # the sender went back (a restored backup): its echoes here may be news to it
+            conn.execute(
+                "UPDATE outreach SET echo_of = NULL, echo_feed = NULL WHERE echo_of = ?", (batch.store,)
+            )
+        apply_batch(conn, engine, changes, counts, now, peer, batch.store)
         if batch.next is not None:
             conn.execute(
                 "INSERT INTO sync_peer (peer, position, update_time) VALUES (?, ?, ?) ON CONFLICT (peer) "

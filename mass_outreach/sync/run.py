@@ -51,8 +51,8 @@ def _pull(
     totals: dict[str, int] = dict.fromkeys(Direction.__struct_fields__, 0)
     position = target.checkpoint(source.identity)
     while True:
-        batch = source.changes(since=position, limit=batch_size)
-        if not batch["changes"]:
+        batch = source.changes(since=position, limit=batch_size, to=target.identity)
+        if not batch["changes"] and batch["next"] == position:
             break
         report = target.apply_changes(batch, max_skew=max_skew, peer=source.path)
         totals["batches"] += 1
@@ -75,8 +75,8 @@ def sync(
     max_skew: float = 300.0,
     progress: Progress | None = None,
 ) -> SyncReport:
-    """Make two stores converge: b takes a's changes, then a takes b's (those b just took come back
-    as changes that change nothing). Each batch is one transaction of the receiver with its
+    """Make two stores converge: b takes a's changes, then a takes b's (but for those b just took,
+    which a holds). Each batch is one transaction of the receiver with its
     checkpoint; `progress(direction, changes)` is called after each. Stores of any engines."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 10_000:
         raise ValidationError.one("batch_size", "The batch_size must be an integer from 1 to 10000.")

@@ -120,7 +120,8 @@ def sqlite_old(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 def test_sqlite_older_version_migrates_keeping_everything(sqlite_old: Path) -> None:
     old_columns = sqlite_columns(sqlite_old)
     before, tags = sqlite_rows(sqlite_old, old_columns), sqlite_tags(sqlite_old)
-    deleted_before = [r for r in before if "delete_time" in old_columns and r[-1] is not None]
+    deleted_at = old_columns.index("delete_time") * 2 + 1 if "delete_time" in old_columns else None
+    deleted_before = [r for r in before if deleted_at is not None and r[deleted_at] is not None]
     with mo.open(sqlite_old) as store:
         assert store.count(include_deleted=True) == len(before) > 0
         assert store.count() == len(before) - len(deleted_before)

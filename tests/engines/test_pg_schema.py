@@ -28,6 +28,7 @@ from snapshots import schema_of, snapshot
 
 import mass_outreach as mo
 from mass_outreach import model
+from mass_outreach.backends.migrations import SCHEMA_VERSION
 from mass_outreach.backends.postgresql import ddl, parse_url
 from mass_outreach.model import COLUMNS, ENUMS, SYNC_COLUMNS, TEXT_LIMITS, WHITESPACE
 from mass_outreach.paging import build_query
@@ -263,11 +264,16 @@ def test_no_sort_step_at_any_depth(
 # What someone (or something) left in the table `mass_outreach`, and what the open must say. The
 # PostgreSQL engine's first schema is version 2 (there never was a PostgreSQL version 1), so there is
 # nothing older to migrate: any version under 2 is not a mark this library wrote.
+NEWER = SCHEMA_VERSION + 1
 MARKS: list[tuple[str, list[str], str]] = [
     ("version 1", ["UPDATE mass_outreach SET version = 1"], r"schema version 1, which no mass_outreach"),
     ("version 0", ["UPDATE mass_outreach SET version = 0"], r"schema version 0, which no mass_outreach"),
     ("version -7", ["UPDATE mass_outreach SET version = -7"], r"schema version -7, which no mass_outreach"),
-    ("version 4", ["UPDATE mass_outreach SET version = 4"], r"newer mass_outreach \(schema version 4;"),
+    (
+        f"version {NEWER}",
+        [f"UPDATE mass_outreach SET version = {NEWER}"],
+        rf"newer mass_outreach \(schema version {NEWER};",
+    ),
     ("no mark row", ["DELETE FROM mass_outreach"], r"holds no mark row"),
     ("two mark rows", ["INSERT INTO mass_outreach VALUES ('mass_outreach', 2)"], r"holds 2 mark rows"),
     ("another application", ["UPDATE mass_outreach SET application = 'other'"], r"application 'other'"),

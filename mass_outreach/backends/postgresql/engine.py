@@ -275,6 +275,9 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
             return f"{field}, id" if asc else f"{field} DESC, id DESC"
         return f"{field} NULLS FIRST, id" if asc else f"{field} DESC NULLS LAST, id DESC"
 
+    def one_of(self, ids: list[str]) -> tuple[str, Any]:
+        return "id = ANY(?::uuid[])", ids
+
     def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
         """ASCII letters folded, nothing else (as SQLite's LIKE): never ILIKE or lower(), which follow
         the database's locale."""

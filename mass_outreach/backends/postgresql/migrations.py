@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ..migrations import Registry, section
+from ..migrations import Registry, column_defs, section
 
 __all__ = ["FORMER_NAMES", "MIGRATIONS", "UserObjects", "explain"]
 
@@ -45,7 +45,13 @@ def _migrate_2_to_3(conn: Any) -> None:
         conn.execute(part)
 
 
-MIGRATIONS: Registry = {2: _migrate_2_to_3}
+def _migrate_3_to_4(conn: Any) -> None:
+    """Version 4 adds the echo columns (`echo_of`, `echo_feed`, NULL for every existing record)."""
+    for _, definition in column_defs(section(_ddl(), 4)[0]):
+        conn.execute(f"ALTER TABLE outreach ADD COLUMN {definition}")
+
+
+MIGRATIONS: Registry = {2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 #: names of objects an earlier schema version made and schema.sql no longer has (a step that drops one
 #: of ours adds its name here, so that the keeper does not take it for the user's)

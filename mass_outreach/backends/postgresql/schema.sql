@@ -64,6 +64,12 @@ CREATE TABLE outreach (
     clock text COLLATE "C"
         CHECK (clock IS NULL OR clock::json IS NOT NULL),
     -- == end of version 3 ==
+    -- == version 4: echoes ==
+    -- the peer whose batch wrote this record's state unchanged, and the feed position it was written
+    -- at: while the record is still there (feed = echo_feed), a batch for that peer leaves it out
+    echo_of text COLLATE "C",
+    echo_feed bigint,
+    -- == end of version 4 ==
     -- message ids belong to the email types only
     CHECK ((message_id IS NULL AND reply_to_message_id IS NULL)
         OR outreach_type IN ('GMail_DirectMessage', 'Postmark_DirectMessage')),

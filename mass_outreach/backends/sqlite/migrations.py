@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from ..migrations import Registry, section
+from ..migrations import Registry, column_defs, section
 from . import ddl
 
 __all__ = ["MIGRATIONS"]
@@ -29,6 +29,15 @@ def _migrate_2_to_3(conn: sqlite3.Connection) -> None:
                 conn.execute(stmt)
 
 
+def _migrate_3_to_4(conn: sqlite3.Connection) -> None:
+    """Version 4 adds the echo columns (`echo_of`, `echo_feed`, NULL for every existing record): an
+    ALTER each, unless an earlier step's rebuild made the table with them already."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(outreach)")}
+    for name, definition in column_defs(section(ddl.ddl(), 4)[0]):
+        if name not in have:
+            conn.execute(f"ALTER TABLE outreach ADD COLUMN {definition}")
+
+
 # Each step runs inside the opening write transaction and leaves the file at its version + 1. A change
 # to an enum rebuilds the table: see `ddl.rebuild_table`.
-MIGRATIONS: Registry = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+MIGRATIONS: Registry = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}

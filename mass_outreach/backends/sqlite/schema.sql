@@ -83,6 +83,12 @@ CREATE TABLE outreach (
     clock TEXT
         CHECK (clock IS NULL OR json_valid(clock)),
     -- == end of version 3 ==
+    -- == version 4: echoes ==
+    -- the peer whose batch wrote this record's state unchanged, and the feed position it was written
+    -- at: while the record is still there (feed = echo_feed), a batch for that peer leaves it out
+    echo_of TEXT,
+    echo_feed INTEGER,
+    -- == end of version 4 ==
     -- message ids belong to the email types only
     CHECK ((message_id IS NULL AND reply_to_message_id IS NULL)
         OR outreach_type = 'GMail_DirectMessage' OR outreach_type = 'Postmark_DirectMessage'),

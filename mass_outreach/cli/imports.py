@@ -26,7 +26,7 @@ __all__ = ["import_"]
 _SHOWN_REJECTS = 10  # rejected rows named on standard error without --rejects
 
 
-@click.command("import", short_help="Insert (or upsert) the records of a file, in one transaction.")
+@click.command("import", short_help="Insert (or upsert) the records of a file; or check it (--check).")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "--format",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from engine_helpers import FIXTURE_SETTINGS
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sync_replicas import converged
 
@@ -42,7 +42,7 @@ def marked(n: int, bad: frozenset[int] = frozenset()) -> list[Any]:
     size=st.integers(1, 25),
     bad=st.frozensets(st.integers(0, 59), max_size=4),
 )
-@FIXTURE_SETTINGS
+@settings(FIXTURE_SETTINGS, max_examples=15)
 def test_a_stopped_batched_import_resumes_to_every_good_row_once(
     new_store: Any, tmp_path_factory: pytest.TempPathFactory, n: int, size: int, bad: frozenset[int]
 ) -> None:

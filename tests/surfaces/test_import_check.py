@@ -36,7 +36,7 @@ BAD = [
     rows=st.lists(st.one_of(st.none(), st.sampled_from(range(len(BAD)))), min_size=1, max_size=40),
     cap=st.integers(0, 5),
 )
-@settings(FIXTURE_SETTINGS, max_examples=30)
+@settings(FIXTURE_SETTINGS, max_examples=20)
 def test_check_names_every_bad_row_and_writes_nothing(
     new_store: Any, tmp_path_factory: pytest.TempPathFactory, rows: list[int | None], cap: int
 ) -> None:

@@ -88,10 +88,11 @@ def claim(engine: Engine, ident: FileIdentity, resume: bool) -> Entry:
 
 def _check_same(ident: FileIdentity, found: tuple[Any, ...]) -> None:
     size, head, fmt, _, line = found[:5]
+    name = "standard input" if ident.source == "-" else ident.source
     if (size, head) != (ident.size, ident.head):
         raise ValidationError.one(
             "resume",
-            f"Cannot resume the import of {ident.source}: the file changed since the import that "
+            f"Cannot resume the import of {name}: the file changed since the import that "
             f"committed its rows up to line {line} ({size} bytes then, {ident.size} now, or another "
             "head). Those records are in the store; import the rest as a file of its own, or the "
             "whole file again without resume.",
@@ -99,7 +100,7 @@ def _check_same(ident: FileIdentity, found: tuple[Any, ...]) -> None:
     if fmt != ident.format:
         raise ValidationError.one(
             "resume",
-            f"Cannot resume the import of {ident.source} as {ident.format}: it was imported as {fmt}.",
+            f"Cannot resume the import of {name} as {ident.format}: it was imported as {fmt}.",
         )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_runs import Run, run, succeeded
 from engine_helpers import FIXTURE_SETTINGS
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,8 @@ from sync_replicas import converged
 import mass_outreach as mo
 from mass_outreach import journal
 from mass_outreach.importing import import_file
+
+__all__ = ["run"]  # a fixture
 
 LINKEDIN = {"outreach_type": "LinkedIn_DirectMessage", "status": "pending"}
 
@@ -147,3 +150,14 @@ def test_sync_carries_a_batched_import(replica: Any, tmp_path: Path) -> None:
     mo.sync(a, b)
     assert converged(b) == converged(a)
     assert len(converged(b)) == 5
+
+
+def test_cli_resume_of_standard_input(run: Run) -> None:
+    lines = "".join(json.dumps(r) + "\n" for r in marked(5))
+    first = succeeded(run("import", "-", "--batch-size", "2", "--resume", input=lines))["result"]
+    assert (first["inserted"], first["resumed_after"]) == (5, 0)
+    again = succeeded(run("import", "-", "--batch-size", "2", "--resume", input=lines))["result"]
+    assert (again["inserted"], again["resumed_after"]) == (0, 5)  # known as "-" by its size and head
+    changed = run("import", "-", "--batch-size", "2", "--resume", input=lines + lines)
+    assert "Cannot resume the import of standard input: the file changed" in changed.stderr
+    assert "--resume needs --batch-size" in run("import", "-", "--resume", input=lines).stderr

@@ -97,8 +97,8 @@ def import_file(
     column_map: Mapping[str, str] | None = None,
     ignore_extra_columns: bool = False,
 ) -> ImportReport:
-    """Insert the records of the file at `path` into `store` in one transaction (with `upsert`, a row
-    whose id exists updates that record instead, as `upsert_many` does).
+    """Insert the records of the file at `path` into `store` in one transaction, or in batches (with
+    `upsert`, a row whose id exists updates that record instead, as `upsert_many` does).
 
     `format` is one of "jsonl", "json", "csv", "tsv" (default: from the extension). A CSV row's empty
     cell is null; `true` and `false` are booleans. With `create_tags`, the tags the rows use are
@@ -141,7 +141,7 @@ def import_file(
     if batch_size is not None:
         ident = journal.identity_of(path, fmt, source)
         return _import_batches(
-            store, read, fmt, ident, batch_size, resume, create_tags, upsert, skip_invalid, rejects, progress
+            store, read, ident, batch_size, resume, create_tags, upsert, skip_invalid, rejects, progress
         )
     added: list[str] = []
     problems: list[tuple[int, Errors]] = []
@@ -207,7 +207,6 @@ def csv_options(
 def _import_batches(
     store: OutreachStore,
     read: Reader,
-    fmt: str,
     ident: journal.FileIdentity,
     size: int,
     resume: bool,

@@ -17,6 +17,7 @@ from .errors import (
     StorageError,
     ValidationError,
 )
+from .import_check import CheckReport, check_file
 from .importing import ImportReport, import_file
 from .model import (
     BODY_TYPES,
@@ -44,6 +45,7 @@ __all__ = [
     "STATUSES",
     "ApplyReport",
     "BusyError",
+    "CheckReport",
     "ConflictError",
     "CopyReport",
     "ImportReport",
@@ -59,6 +61,7 @@ __all__ = [
     "UpdateReport",
     "UpsertReport",
     "ValidationError",
+    "check_file",
     "copy",
     "import_file",
     "open",

@@ -8,6 +8,7 @@ Writers take records and write them in a form the readers take back unchanged.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -27,8 +28,10 @@ __all__ = [
     "EXTENSIONS",
     "FORMATS",
     "ArrayReader",
+    "CsvOptions",
     "Problem",
     "ReadError",
+    "csv_columns",
     "csv_row_to_body",
     "format_of",
     "read_rows",
@@ -198,20 +201,81 @@ def json_rows(fp: io.BufferedReader[Any]) -> Iterator[tuple[int, Any]]:
     return jsonl_rows(fp)
 
 
-def csv_rows(fp: IO[bytes], dialect: type[csv.Dialect]) -> Iterator[tuple[int, Any]]:
-    """CSV rows as {column: cell} with the line each starts on (a quoted cell may span lines).
+@dataclass(frozen=True)
+class CsvOptions:
+    """How a CSV or TSV file is read: its `delimiter` (None: the format's, `,` or a tab), its text
+    `encoding`, `mapping` (a header name to the field its column holds) and `ignore_extra` (leave out
+    the columns that name no field). A header name matches a field case-insensitively, with the spaces
+    around it ignored; `mapping` matches names the same way."""
+
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    mapping: tuple[tuple[str, str], ...] = ()
+    ignore_extra: bool = False
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and (len(self.delimiter) != 1 or self.delimiter in '\r\n"'):
+            raise ValueError(
+                f"The delimiter must be one character, not a quote or a line end: {self.delimiter!r}."
+            )
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"The encoding {self.encoding!r} is not one Python knows.") from None
+        for name, field in self.mapping:
+            if field not in COLUMNS:
+                raise ValueError(
+                    f"The mapping {name!r}={field!r} names no field; the fields: {', '.join(COLUMNS)}."
+                )
+
+
+def _key(name: str) -> str:
+    return name.strip().casefold()
+
+
+_FIELDS = {_key(c): c for c in COLUMNS}
+
+
+def csv_columns(header: list[str], options: CsvOptions) -> list[str | None]:
+    """The field each column of a CSV header holds (None: left out), by `options`; a ReadError for a
+    header that maps two columns to one field or lacks a column the mapping names."""
+    mapping = {_key(name): field for name, field in options.mapping}
+    missing = [name for name, _ in options.mapping if _key(name) not in {_key(h) for h in header}]
+    if missing:
+        raise ReadError(
+            1, f"The CSV header has no column {', '.join(map(repr, missing))} (named by the mapping)."
+        )
+    columns: list[str | None] = []
+    for name in header:
+        field = mapping.get(_key(name)) or _FIELDS.get(_key(name))
+        if field is None and not options.ignore_extra:
+            field = name  # not a field: the record's rules refuse it by its name (or ignore a server key)
+        columns.append(field)
+    named = [c for c in columns if c is not None]
+    twice = sorted({c for c in named if named.count(c) > 1})
+    if twice:
+        raise ReadError(1, f"The CSV header names a column twice ({', '.join(map(repr, twice))}).")
+    return columns
+
+
+def csv_rows(
+    fp: IO[bytes], dialect: type[csv.Dialect], options: CsvOptions | None = None
+) -> Iterator[tuple[int, Any]]:
+    """CSV rows as {field: cell} with the line each starts on (a quoted cell may span lines).
 
     Read with the csv module directly, as sqlite-utils' rows_from_file does, but with newline=""
     so a `\\r\\n` inside a quoted cell comes back unchanged."""
+    options = options or CsvOptions()
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
-    text = io.TextIOWrapper(fp, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, dialect)
+    utf8 = codecs.lookup(options.encoding).name == "utf-8"
+    text = io.TextIOWrapper(fp, encoding="utf-8-sig" if utf8 else options.encoding, newline="")
+    reader = csv.reader(text, dialect, delimiter=options.delimiter or dialect.delimiter)
     try:
         header = next(reader, None)
         if header is None:
             return
-        if len(set(header)) != len(header):
-            raise ReadError(1, "The CSV header names a column twice.")
+        columns = csv_columns(header, options)
+        kept = [(i, c) for i, c in enumerate(columns) if c is not None]
         start = reader.line_num + 1
         for cells in reader:
             line, start = start, reader.line_num + 1
@@ -220,10 +284,12 @@ def csv_rows(fp: IO[bytes], dialect: type[csv.Dialect]) -> Iterator[tuple[int, A
             if len(cells) != len(header):
                 yield line, Problem(f"The row has {len(cells)} cells; the header has {len(header)}.", cells)
             else:
-                yield line, dict(zip(header, cells, strict=True))
+                yield line, {c: cells[i] for i, c in kept}
     except csv.Error as exc:
         raise ReadError(reader.line_num, f"The CSV is malformed: {exc}.") from None
     except UnicodeDecodeError:
+        if not utf8:
+            raise ReadError(reader.line_num, f"The file is not {options.encoding} text.") from None
         raise ReadError(_line_of_bad_byte(fp), "The file is not UTF-8 text.") from None
     finally:
         with contextlib.suppress(ValueError):
@@ -299,10 +365,10 @@ class _Counting(io.RawIOBase):
 
 @contextlib.contextmanager
 def read_rows(
-    path: str, fmt: str, on_read: Callable[[int], None] | None = None
+    path: str, fmt: str, on_read: Callable[[int], None] | None = None, options: CsvOptions | None = None
 ) -> Iterator[Iterator[tuple[int, Any]]]:
     """The (line, row) pairs of a file; a row is JSON text, a {column: cell} dict or a Problem.
-    `on_read` is told the size of every block read."""
+    `on_read` is told the size of every block read; `options` say how a CSV or TSV file is read."""
     raw: io.RawIOBase = io.FileIO(path, "rb")
     if on_read is not None:
         raw = _Counting(raw, on_read)
@@ -313,7 +379,7 @@ def read_rows(
         elif fmt == "json":
             yield json_rows(fp)
         else:
-            yield csv_rows(fp, csv.excel_tab if fmt == "tsv" else csv.excel)
+            yield csv_rows(fp, csv.excel_tab if fmt == "tsv" else csv.excel, options)
     finally:
         fp.close()
 

@@ -224,6 +224,11 @@ class Engine:
         found somewhere other than where it was made is a copy, and takes an identity of its own."""
         raise NotImplementedError
 
+    def ensure_import_journal(self, conn: Any) -> None:
+        """Inside a write transaction: create the table of resumable imports' positions if the store
+        has none yet (made on demand by the first batched import; not part of the schema version)."""
+        raise NotImplementedError
+
     # --- page-number walks -------------------------------------------------------------------------
 
     def walk_stamp(self, conn: Any) -> Any:

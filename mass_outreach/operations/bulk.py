@@ -44,6 +44,7 @@ Rejected = list[tuple[int, list[tuple[str, str]]]]
 Chunks = Iterator[list[tuple[int, Any]]]
 Problems = Callable[[Conn, BodyErrors], list[tuple[str, str]]]
 T = TypeVar("T")
+Then = Callable[[Conn], None]  # more of the caller's writes, in the bulk write's transaction
 
 
 class InsertReport(msgspec.Struct, frozen=True):
@@ -73,12 +74,16 @@ class UpsertReport(msgspec.Struct, frozen=True):
 
 
 def insert_many(
-    engine: Engine, url_check: Checker | None, rows: Iterable[Any], on_error: OnError
+    engine: Engine,
+    url_check: Checker | None,
+    rows: Iterable[Any],
+    on_error: OnError,
+    then: Then | None = None,
 ) -> InsertReport:
     def write(conn: Conn, chunks: Chunks, rejected: Rejected, skip: bool) -> int:
         return write_inserts(conn, engine, chunks, tag_set(conn, engine), rejected, skip)
 
-    inserted, rejected = run(engine, url_check, rows, on_error, _INSERTS, write)
+    inserted, rejected = run(engine, url_check, rows, on_error, _INSERTS, write, then)
     return InsertReport(inserted, rejected)
 
 
@@ -93,12 +98,16 @@ def update_many(
 
 
 def upsert_many(
-    engine: Engine, url_check: Checker | None, rows: Iterable[Any], on_error: OnError
+    engine: Engine,
+    url_check: Checker | None,
+    rows: Iterable[Any],
+    on_error: OnError,
+    then: Then | None = None,
 ) -> UpsertReport:
     def write(conn: Conn, chunks: Chunks, rejected: Rejected, skip: bool) -> tuple[int, int]:
         return setwise.upsert_chunks(conn, engine, chunks, tag_set(conn, engine), rejected, skip)
 
-    (inserted, updated), rejected = run(engine, url_check, rows, on_error, _UPSERTS, write)
+    (inserted, updated), rejected = run(engine, url_check, rows, on_error, _UPSERTS, write, then)
     return UpsertReport(inserted, updated, rejected)
 
 
@@ -145,9 +154,11 @@ def run(
     on_error: OnError,
     flow: Flow,
     write: Callable[[Conn, Chunks, Rejected, bool], T],
+    then: Then | None = None,
 ) -> tuple[T, Rejected]:
-    """Validate `rows` in chunks, apply the URL policy, `write` the chunks in one transaction; return
-    what `write` returned and the rejected rows in input order."""
+    """Validate `rows` in chunks, apply the URL policy, `write` the chunks in one transaction (and
+    `then`, given the connection, in the same transaction after them); return what `write` returned
+    and the rejected rows in input order."""
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
     skip = on_error == "skip"
@@ -159,6 +170,8 @@ def run(
             chunks = spooled(chunks, url_check, flow.url_of, flow.restore, rejected, skip)
         with engine.write() as conn:
             result = write(conn, chunks, rejected, skip)
+            if then is not None:
+                then(conn)
     except BodyErrors as failure:  # on_error="raise": the row that broke a rule
         raise completed(engine, failure, flow.problems) from None
     add_store_problems(engine, pending, flow.problems)

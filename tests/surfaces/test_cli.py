@@ -712,7 +712,7 @@ def test_a_csv_row_with_the_wrong_number_of_cells(run: Run, tmp_path: Path) -> N
     )
     assert failed(run("import", "in.csv")) == "Line 3: The row has 1 cells; the header has 2."
     (tmp_path / "dup.csv").write_text("status,status\npending,pending\n")
-    assert failed(run("import", "dup.csv")) == "Line 1: The CSV header names a column twice."
+    assert failed(run("import", "dup.csv")) == "Line 1: The CSV header names a column twice ('status')."
 
 
 def test_format_by_extension_option_or_stdin(run_target: Run, target: str, tmp_path: Path) -> None:

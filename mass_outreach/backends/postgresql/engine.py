@@ -43,6 +43,20 @@ _SCHEMA_STATES = frozenset({"42P01", "42703", "3F000", "42883", "42P07"})
 _LED_ORDERS = frozenset({"id", "create_time", "update_time"})  # schema.sql's (status|outreach_type, x, id)
 
 
+# The table of resumable imports (mass_outreach/journal.py): one row a file, by its source.
+_IMPORT_JOURNAL = """CREATE TABLE IF NOT EXISTS import_journal (
+    source TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    head TEXT NOT NULL,
+    format TEXT NOT NULL,
+    run TEXT NOT NULL,
+    rows_done BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    finished INTEGER NOT NULL CHECK (finished IN (0, 1)),
+    updated_time TEXT NOT NULL
+)"""
+
+
 class PostgresEngine(Connections, SchemaKeeper, Engine):
     for_update = " FOR UPDATE"
     for_share = " FOR SHARE"
@@ -255,6 +269,17 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         """Two upserts of one new id take turns (until the first one commits), so the second finds the
         record and updates it: a transaction-scoped advisory lock on the id's hash."""
         conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 7))", (ident,))
+
+    def ensure_import_journal(self, conn: _Conn) -> None:
+        """Two first batched imports at once would race in CREATE TABLE IF NOT EXISTS (a unique
+        violation in the catalog): when the table is missing, its creation takes turns under a
+        transaction-scoped advisory lock on the schema's name."""
+        if conn.execute("SELECT to_regclass('import_journal')").fetchone()[0] is not None:
+            return
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('import_journal:' || current_schema(), 13))"
+        )
+        conn.execute(_IMPORT_JOURNAL)
 
     # --- page-number walks -------------------------------------------------------------------------
 

@@ -147,13 +147,11 @@ class _Checker:
         """Of `ids`, those a record of the store has (deleted ones too), and those the store purged."""
         if not ids:
             return set(), set()
-        held: set[str] = set()
+        engine = self.store._engine
+        where, param = engine.one_of(ids)
         with self.store._read() as conn:
-            for start in range(0, len(ids), 500):
-                part = ids[start : start + 500]
-                sql = f"SELECT id FROM outreach WHERE id IN ({', '.join('?' * len(part))})"
-                held |= {r[0] for r in conn.execute(sql, part)}
-            return held, purged_ids(conn, ids)
+            held = {r[0] for r in conn.execute(f"SELECT id FROM outreach WHERE {where}", (param,))}
+            return held, purged_ids(conn, engine, ids)
 
 
 def _valid_id(value: Any) -> str | None:

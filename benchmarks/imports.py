@@ -17,33 +17,22 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mass_outreach as mo
 
 from . import data
-from .postgresql.server import drop_schema, server, with_schema
+from .postgresql.server import place as server_place
+from .postgresql.server import server
 
 __all__ = ["main"]
 
 SIZES: tuple[int | None, ...] = (None, 10_000, 1_000)
-_schemas = iter(range(1_000_000))
 
 
-@contextlib.contextmanager
-def place(kind: str, tmp: Path, url: str) -> Iterator[str]:
-    """A fresh target: a file in `tmp`, or a schema of the server (dropped afterwards)."""
-    n = next(_schemas)
-    if kind == "sqlite":
-        yield str(tmp / f"bench{n}.db")
-        return
-    schema = f"bench_imports_{n}"
-    try:
-        yield with_schema(url, schema)
-    finally:
-        drop_schema(url, schema)
+def place(kind: str, tmp: Path, url: str) -> contextlib.AbstractContextManager[str]:
+    return server_place(kind, tmp, url, "bench_imports")
 
 
 def _import(target: str, path: Path, size: int | None, resume: bool = False) -> float:

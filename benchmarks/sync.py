@@ -39,13 +39,13 @@ import mass_outreach as mo
 
 from . import data
 from .memory import _peak_kb, _reset_peak, _rss_kb
-from .postgresql.server import drop_schema, server, with_schema
+from .postgresql.server import place as server_place
+from .postgresql.server import server
 
 __all__ = ["main"]
 
 ROOT = Path(__file__).resolve().parents[1]
 V2_COMMIT = "064df47"  # main with schema version 2, just before sync's version 3
-_schemas = iter(range(1_000_000))
 
 
 def load_v2(commit: str, dest: Path) -> ModuleType:
@@ -91,18 +91,8 @@ def _updates(store: Any, ids: list[str]) -> None:
         store.update(ident, subject="changed")
 
 
-@contextlib.contextmanager
-def place(kind: str, tmp: Path, url: str) -> Iterator[str]:
-    """A fresh target: a file in `tmp`, or a schema of the server (dropped afterwards)."""
-    n = next(_schemas)
-    if kind == "sqlite":
-        yield str(tmp / f"bench{n}.db")
-        return
-    schema = f"bench_sync_{n}"
-    try:
-        yield with_schema(url, schema)
-    finally:
-        drop_schema(url, schema)
+def place(kind: str, tmp: Path, url: str) -> contextlib.AbstractContextManager[str]:
+    return server_place(kind, tmp, url, "bench_sync")
 
 
 # --- 1. change tracking: version 3 against version 2 -------------------------------------------------

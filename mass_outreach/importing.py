@@ -146,10 +146,7 @@ def import_file(
     added: list[str] = []
     problems: list[tuple[int, Errors]] = []
     try:
-        if create_tags:
-            added = sorted(_tags_in(read) - set(store.tags()))
-            for tag in added:
-                store.add_tag(tag)
+        added = _create_tags(store, read) if create_tags else []
         with read(progress) as records:
             bodies = _bodies(enumerate(records), skip_invalid, problems)
             on_error: Literal["raise", "skip"] = "skip" if skip_invalid else "raise"
@@ -228,10 +225,7 @@ def _import_batches(
     added: list[str] = []
     position = start
     try:
-        if create_tags:
-            added = sorted(_tags_in(read) - set(store.tags()))
-            for tag in added:
-                store.add_tag(tag)
+        added = _create_tags(store, read) if create_tags else []
         with read(progress) as records:
             numbered = enumerate(records)
             for _ in itertools.islice(numbered, start.rows_done):
@@ -300,6 +294,14 @@ class _TagOnly(msgspec.Struct):
 
 
 _tag_decoder = msgspec.json.Decoder(_TagOnly)
+
+
+def _create_tags(store: OutreachStore, read: Reader) -> list[str]:
+    """Register the tags the file's records name that the store lacks; return them, sorted."""
+    added = sorted(_tags_in(read) - set(store.tags()))
+    for tag in added:
+        store.add_tag(tag)
+    return added
 
 
 def _tags_in(read: Reader) -> set[str]:

@@ -13,6 +13,7 @@ import contextlib
 import importlib
 import urllib.parse
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from mass_outreach.backends.postgresql import parse_url
@@ -86,6 +87,24 @@ def drop_schema(url: str, schema: str) -> None:
         conn.execute(
             psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema))
         )
+
+
+_places = iter(range(1_000_000))
+
+
+@contextlib.contextmanager
+def place(kind: str, tmp: Path, url: str, prefix: str) -> Iterator[str]:
+    """A fresh target: a file in `tmp`, or a schema of the server named after `prefix` (dropped
+    afterwards)."""
+    n = next(_places)
+    if kind == "sqlite":
+        yield str(tmp / f"{prefix}{n}.db")
+        return
+    schema = f"{prefix}_{n}"
+    try:
+        yield with_schema(url, schema)
+    finally:
+        drop_schema(url, schema)
 
 
 def server_info(url: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Sync's costs (issue 20), each against a baseline in the same run, as ratios:
 
-- change tracking: `insert_many` and `update` on schema version 3 against schema version 2 (the
+- change tracking: `insert_many` and `update` on schema version 4 (the current) against version 2 (the
   package at V2_COMMIT, extracted with `git archive` and imported beside this one as
   `mass_outreach_v2`), taking turns, on SQLite and PostgreSQL;
 - a sync's cost follows the changes, not the store: a no-op sync and a sync of 1,000 changed records
@@ -95,7 +95,7 @@ def place(kind: str, tmp: Path, url: str) -> contextlib.AbstractContextManager[s
     return server_place(kind, tmp, url, "bench_sync")
 
 
-# --- 1. change tracking: version 3 against version 2 -------------------------------------------------
+# --- 1. change tracking: version 4 against version 2 -------------------------------------------------
 
 
 def tracking(
@@ -104,9 +104,9 @@ def tracking(
     bodies = data.bodies(rows)
     out: dict[str, float] = {}
     for kind in ("sqlite", "postgresql"):
-        figures: dict[str, list[float]] = {"v2 insert": [], "v3 insert": [], "v2 update": [], "v3 update": []}
+        figures: dict[str, list[float]] = {"v2 insert": [], "v4 insert": [], "v2 update": [], "v4 update": []}
         for r in range(repeats):
-            order = [("v2", v2), ("v3", mo)] if r % 2 == 0 else [("v3", mo), ("v2", v2)]
+            order = [("v2", v2), ("v4", mo)] if r % 2 == 0 else [("v4", mo), ("v2", v2)]
             for name, lib in order:
                 with place(kind, tmp, url) as target, lib.open(target) as store:
                     filled(store, 0)
@@ -114,10 +114,10 @@ def tracking(
                     ids = [rec.id for _, rec in zip(range(500), store.iter(), strict=False)]
                     figures[f"{name} update"].append(timed(_updates, store, ids) / len(ids) * 1e6)
         for op in ("insert", "update"):
-            v2_us, v3_us = statistics.median(figures[f"v2 {op}"]), statistics.median(figures[f"v3 {op}"])
-            out[f"{kind} {op} v2 us"], out[f"{kind} {op} v3 us"] = v2_us, v3_us
-            out[f"{kind} {op} v3 speed vs v2"] = v2_us / v3_us
-            log(f"  {kind} {op}: v2 {v2_us:.1f} us, v3 {v3_us:.1f} us a row: v3 at {v2_us / v3_us:.2f}x")
+            v2_us, v4_us = statistics.median(figures[f"v2 {op}"]), statistics.median(figures[f"v4 {op}"])
+            out[f"{kind} {op} v2 us"], out[f"{kind} {op} v4 us"] = v2_us, v4_us
+            out[f"{kind} {op} v4 speed vs v2"] = v2_us / v4_us
+            log(f"  {kind} {op}: v2 {v2_us:.1f} us, v4 {v4_us:.1f} us a row: v4 at {v2_us / v4_us:.2f}x")
     return out
 
 

@@ -8,6 +8,7 @@ with mo.open("outreach.db") as store:
     rec = store.insert({"outreach_type": "LinkedIn_DirectMessage", "status": "pending"})
 """
 
+from .aio import AsyncOutreachStore, open_async
 from .errors import (
     BusyError,
     ConflictError,
@@ -43,6 +44,7 @@ __all__ = [
     "SKIP_REPLIERS",
     "STATUSES",
     "ApplyReport",
+    "AsyncOutreachStore",
     "BusyError",
     "ConflictError",
     "CopyReport",
@@ -62,5 +64,6 @@ __all__ = [
     "copy",
     "import_file",
     "open",
+    "open_async",
     "sync",
 ]

@@ -21,6 +21,7 @@ from .imports import import_
 from .options import parse_filters
 from .records import count, delete, get, insert, page, update, update_status, upsert
 from .serve import serve
+from .stats import stats
 from .syncing import conflicts, sync_
 from .tables import TABLE_COLUMNS, render_table
 from .tags import tags
@@ -57,5 +58,5 @@ def cli(ctx: click.Context, db: str) -> None:
 
 
 _RECORDS = (insert, update, upsert, delete, update_status, get, page, count)
-for _command in (*_RECORDS, tags, import_, export, copy_, sync_, conflicts, demo, serve):
+for _command in (*_RECORDS, tags, stats, import_, export, copy_, sync_, conflicts, demo, serve):
     cli.add_command(_command)

@@ -344,8 +344,13 @@ class AsyncOutreachStore:
 
 
 def _batch(records: Iterator[Outreach], size: int) -> list[Outreach]:
-    """The next `size` records of a store's iter(): at most one read of the database."""
-    return list(itertools.islice(records, size))
+    """The next `size` records of a store's iter(): at most one read of the database. The first
+    next() runs the sync iter's own checks of its arguments, so its errors are raised here."""
+    first = next(records, _END)
+    if first is _END:
+        return []
+    assert isinstance(first, Outreach)
+    return [first, *itertools.islice(records, size - 1)]
 
 
 def open_async(

@@ -142,7 +142,7 @@ def parse_url(url: str) -> tuple[dict[str, Any], str | None, str, str]:
             shown_query.append(piece)
     shown = f"{parts.scheme}://{user + '@' if user else ''}{hostport}{parts.path}"
     shown += f"?{'&'.join(shown_query)}" if shown_query else ""
-    base = urllib.parse.urlunsplit(parts._replace(query="", fragment=""))
+    base = url.partition("#")[0].partition("?")[0]  # as written (urlunsplit drops an empty host)
     keywords = _conninfo_to_dict(base, shown, secrets)
     if query:  # libpq judges the keys (an unknown one is refused here, not at connect)
         keywords.update(_conninfo_to_dict(query, shown, secrets))

@@ -8,8 +8,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from engine_helpers import FIXTURE_SETTINGS
 from engine_choice import NewStore
+from engine_helpers import FIXTURE_SETTINGS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from paging_cases import fill, filter_sets, matches, records

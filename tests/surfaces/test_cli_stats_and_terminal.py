@@ -74,7 +74,9 @@ def test_stats_of_no_store_creates_none(run: Run, tmp_path: Path) -> None:
 def test_where_an_error_goes() -> None:
     assert error_envelope_wanted(stdout_is_tty=False, stderr_is_tty=False)  # a script reads both
     assert error_envelope_wanted(stdout_is_tty=False, stderr_is_tty=True)  # stdout piped to a script
-    assert error_envelope_wanted(stdout_is_tty=True, stderr_is_tty=False)  # stderr to a log: the terminal sees it once
+    assert error_envelope_wanted(
+        stdout_is_tty=True, stderr_is_tty=False
+    )  # stderr to a log: the terminal: once
     assert not error_envelope_wanted(stdout_is_tty=True, stderr_is_tty=True)  # the terminal: once
 
 

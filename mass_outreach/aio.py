@@ -72,8 +72,16 @@ class AsyncOutreachStore:
     # --- opening and closing -------------------------------------------------------------------------
 
     async def _opened(self) -> AsyncOutreachStore:
+        """Open the store in a worker (once). A failed open leaves this object closed; a cancelled one
+        closes the store its worker goes on to open, so no connection is left behind."""
         if self._store is None:
-            self._store = await self._offload(self._open)
+            opening = asyncio.ensure_future(self._offload(self._open))
+            try:
+                self._store = await asyncio.shield(opening)
+            except BaseException:
+                opening.add_done_callback(_close_opened)
+                self._shut()
+                raise
         return self
 
     def __await__(self) -> Generator[Any, None, AsyncOutreachStore]:
@@ -91,10 +99,13 @@ class AsyncOutreachStore:
         """Close the store and its worker threads; using it afterwards is the error "The store is
         closed.". Calls in flight finish (or end with that error), as with the sync store's close()."""
         store, self._store = self._store, None
-        if store is not None:
-            await self._offload(store.close)
-        self._pool.shutdown(wait=False)
+        self._shut()
+        if store is not None:  # not behind the workers' queue: close() interrupts what they run
+            await asyncio.to_thread(store.close)
+
+    def _shut(self) -> None:
         self._closed = True
+        self._pool.shutdown(wait=False)
 
     def __repr__(self) -> str:
         store = self._store
@@ -341,6 +352,12 @@ class AsyncOutreachStore:
         """The conflict log, oldest first (one record's with `id`)."""
         log: list[dict[str, Any]] = await self._call("conflicts", id)
         return log
+
+
+def _close_opened(opening: asyncio.Future[OutreachStore]) -> None:
+    """The store a cancelled open went on to open, closed as it arrives."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
 
 
 def _batch(records: Iterator[Outreach], size: int) -> list[Outreach]:

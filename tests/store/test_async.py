@@ -183,3 +183,27 @@ def test_writes_through_the_async_api_travel_by_sync(target: str, tmp_path: Any)
             BODY["subject"],
             rec.done_time,
         )
+
+
+def test_every_public_method_of_the_store_is_there() -> None:
+    """A method added to OutreachStore without its coroutine here fails this test."""
+    import inspect
+
+    public = {name for name in dir(mo.OutreachStore) if not name.startswith("_")}
+    missing = public - set(dir(mo.AsyncOutreachStore))
+    assert not missing, f"AsyncOutreachStore lacks {sorted(missing)}"
+    for name in sorted(public):
+        sync, asynchronous = getattr(mo.OutreachStore, name), getattr(mo.AsyncOutreachStore, name)
+        if isinstance(sync, property):
+            assert isinstance(asynchronous, property), name
+        elif name == "iter":
+            assert inspect.isasyncgenfunction(asynchronous)
+        elif name == "pages":
+            assert callable(asynchronous)
+        else:
+            assert inspect.iscoroutinefunction(asynchronous), name
+            ours = inspect.signature(asynchronous).parameters
+            theirs = inspect.signature(sync).parameters
+            assert [(p.name, p.kind, p.default) for p in ours.values()] == [
+                (p.name, p.kind, p.default) for p in theirs.values()
+            ], name

@@ -20,7 +20,7 @@ from mass_outreach.stats import GROUPS
 groupings = st.lists(st.sampled_from(GROUPS), min_size=1, max_size=3, unique=True)
 
 
-@settings(FIXTURE_SETTINGS, max_examples=min(settings().max_examples, 25))
+@settings(FIXTURE_SETTINGS, max_examples=min(settings().max_examples, 12))
 @given(bodies=st.lists(records(), max_size=30), by=groupings, deleted=st.booleans(), data=st.data())
 def test_stats_count_what_python_counts(
     new_store: NewStore, bodies: list[dict[str, Any]], by: list[str], deleted: bool, data: st.DataObject

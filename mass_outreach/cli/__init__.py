@@ -38,8 +38,8 @@ __all__ = ["TABLE_COLUMNS", "cli", "parse_filters", "render_table"]
     default=DEFAULT_DB,
     show_default=True,
     show_envvar=True,
-    help="The store: an SQLite file or a postgresql:// URL. Commands that write create it; commands "
-    "that read need it.",
+    help="The store: an SQLite file, a postgresql:// URL or a libpq connection string (host=... "
+    "dbname=...). Commands that write create it; commands that read need it.",
 )
 @click.pass_context
 def cli(ctx: click.Context, db: str) -> None:

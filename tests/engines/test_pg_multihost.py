@@ -137,3 +137,25 @@ def test_a_scratch_schema_on_a_connection_string(postgres_server: str) -> None:
     from mass_outreach.backends import drop_scratch
 
     drop_scratch([scratch])
+
+
+def test_the_command_line_takes_a_connection_string(postgres_server: str) -> None:
+    from click.testing import CliRunner
+
+    from mass_outreach.cli import cli
+
+    parts = urlsplit(postgres_server)
+    with fresh_schema(postgres_server) as url:
+        target = (
+            f"host=127.0.0.1,{parts.hostname} port={_dead_port()},{parts.port} user={parts.username} "
+            f"dbname={parts.path[1:]} password={SECRET} schema={parse_url(url)[1]}"
+        )
+        runner = CliRunner()
+        body = '{"outreach_type": "GMail_DirectMessage", "status": "pending"}'
+        assert runner.invoke(cli, ["--db", target, "insert", body]).exit_code == 0
+        counted = runner.invoke(cli, ["--db", target, "stats", "--format", "json"])
+        assert counted.exit_code == 0, counted.output
+        assert counted.stdout == '{"status":"success","result":[{"status":"pending","count":1}]}\n'
+        refused = runner.invoke(cli, ["--db", target + " nope=1", "count"])
+        assert refused.exit_code == 1 and 'invalid connection option "nope"' in refused.stderr
+        assert SECRET not in refused.stdout + refused.stderr

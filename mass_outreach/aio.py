@@ -25,6 +25,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, overload
 
+from .backends import shown_target
 from .backends.base import closed_error
 from .errors import OutreachError, ValidationError
 from .model import Outreach
@@ -108,9 +109,17 @@ class AsyncOutreachStore:
         self._pool.shutdown(wait=False)
 
     def __repr__(self) -> str:
-        store = self._store
-        state = " closed" if self._closed else "" if store is not None else " not opened"
-        return f"<AsyncOutreachStore {store.path if store is not None else str(self._target)!r}{state}>"
+        state = " closed" if self._closed else "" if self._store is not None else " not opened"
+        return f"<AsyncOutreachStore {self._shown()!r}{state}>"
+
+    def _shown(self) -> str:
+        """The target as messages show it: never a password, opened or not."""
+        if self._store is not None:
+            return self._store.path
+        try:
+            return shown_target(self._target)
+        except (OutreachError, OSError):  # a target that could not open: say no more of it
+            return "(a target that did not open)"
 
     @property
     def sync_store(self) -> OutreachStore:

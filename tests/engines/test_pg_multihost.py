@@ -80,6 +80,7 @@ def test_secrets_stay_hidden(target: str) -> None:
     keywords, _, shown, _ = parse_url(target)
     assert SECRET in "".join(keywords.values())
     assert "s3cr3t" not in shown and "s3cr3t" not in shown_target(target)
+    assert "s3cr3t" not in repr(mo.open_async(target))  # not opened yet: shown all the same
 
 
 @pytest.mark.parametrize(

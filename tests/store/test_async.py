@@ -110,8 +110,7 @@ def test_a_cancelled_call_finishes_whole_in_its_thread(target: str, last: str) -
                 yield BODY if last == "good" else {**BODY, "status": "sleeping"}
 
             task = asyncio.create_task(store.insert_many(rows()))
-            while not started.is_set():  # until the worker is inside the call
-                await asyncio.sleep(0.001)
+            await asyncio.to_thread(started.wait, 30)  # until the worker is inside the call
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -123,10 +122,12 @@ def test_a_cancelled_call_finishes_whole_in_its_thread(target: str, last: str) -
 def test_a_call_cancelled_before_its_turn_never_runs(target: str) -> None:
     async def main() -> int:
         async with mo.open_async(target, max_workers=1) as store:
-            release = threading.Event()
-            busy = asyncio.create_task(store.insert_many(_held(release)))  # the one worker waits
+            release, release_seen = threading.Event(), threading.Event()
+            busy = asyncio.create_task(store.insert_many(_held(release, release_seen)))  # the worker waits
             queued = asyncio.create_task(store.insert(BODY))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)  # one turn of the loop: both tasks have handed their call to the pool
+            await asyncio.to_thread(release_seen.wait, 30)  # the one worker is inside insert_many
+            assert store._pool._work_queue.qsize() == 1  # the insert waits its turn (not vacuous)
             queued.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await queued
@@ -137,7 +138,8 @@ def test_a_call_cancelled_before_its_turn_never_runs(target: str) -> None:
     assert asyncio.run(main()) == 1  # the held insert_many's record, not the cancelled insert
 
 
-def _held(release: threading.Event) -> Iterator[Any]:
+def _held(release: threading.Event, started: threading.Event) -> Iterator[Any]:
+    started.set()
     release.wait(timeout=30)
     yield BODY
 

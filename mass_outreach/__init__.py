@@ -1,12 +1,15 @@
 """mass_outreach: an embedded store for MassProspecting outreach records, on SQLite or PostgreSQL.
 
 Light to import: no network module (the HTTP fake in `mass_outreach.server`, the HTTP client behind
-`url_policy="reachable"`) is loaded until it is used; tests/meta/test_imports.py holds it to that.
+`url_policy="reachable"`, asyncio under the async API, which loads ssl) is loaded until it is used;
+tests/meta/test_imports.py holds it to that.
 
 import mass_outreach as mo
 with mo.open("outreach.db") as store:
     rec = store.insert({"outreach_type": "LinkedIn_DirectMessage", "status": "pending"})
 """
+
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BusyError,
@@ -34,6 +37,9 @@ from .sync.feed import ApplyReport
 from .sync.run import SyncReport, sync
 from .transfer import CopyReport, copy
 
+if TYPE_CHECKING:
+    from .aio import AsyncOutreachStore, open_async
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -44,6 +50,7 @@ __all__ = [
     "SKIP_REPLIERS",
     "STATUSES",
     "ApplyReport",
+    "AsyncOutreachStore",
     "BusyError",
     "CheckReport",
     "ConflictError",
@@ -65,5 +72,22 @@ __all__ = [
     "copy",
     "import_file",
     "open",
+    "open_async",
     "sync",
 ]
+
+
+_LAZY = ("AsyncOutreachStore", "open_async")
+
+
+def __getattr__(name: str) -> Any:
+    """The async API (mass_outreach.aio), imported on first use: asyncio loads ssl."""
+    if name in _LAZY:
+        from . import aio
+
+        return getattr(aio, name)
+    raise AttributeError(f"module 'mass_outreach' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -38,6 +38,7 @@ from .operations.bulk import InsertReport, OnError, UpdateReport, UpsertReport
 from .operations.rows import ID, SELECT, URL, not_found
 from .operations.walks import Walk
 from .paging import MAX_LIMIT, Page, build_query, encode_cursor
+from .stats import stats as group_counts
 from .sync import feed
 from .sync.feed import ApplyReport
 from .urls import UrlPolicy, url_checker
@@ -200,6 +201,17 @@ class OutreachStore:
         with self._read() as conn:
             result: int = conn.execute(sql, params).fetchone()[0]
             return result
+
+    def stats(
+        self,
+        by: Iterable[str] | str = ("status",),
+        filters: Mapping[str, Any] | None = None,
+        *,
+        include_deleted: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Counts of the matching records grouped by `by` (status, outreach_type, tag): one
+        `{field: value, ..., "count": n}` a group, sorted; deleted ones counted with include_deleted."""
+        return group_counts(self._engine, by, filters, include_deleted)
 
     def page(
         self,

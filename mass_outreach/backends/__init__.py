@@ -1,10 +1,10 @@
 """The engines under the store: which engine a target names, and the engine-neutral lifecycle hooks.
 
-`engine_for(target)` is the one test of a target's engine: a postgresql:// (or postgres://) URL is
-PostgreSQL (backends/postgresql/), anything else an SQLite path or ":memory:" (backends/sqlite/). The
-interface every engine provides is base.Engine. The hooks below are what the CLI and the pytest plugin
-need of a target before or without an open store; each asks the target's engine, so that no caller
-imports a driver or branches on an engine.
+`engine_for(target)` is the one test of a target's engine: a postgresql:// (or postgres://) URL or a
+libpq connection string (`host=... dbname=...`) is PostgreSQL (backends/postgresql/), anything else
+an SQLite path or ":memory:" (backends/sqlite/). The interface every engine provides is base.Engine.
+The hooks below are what the CLI and the pytest plugin need of a target before or without an open
+store; each asks the target's engine, so that no caller imports a driver or branches on an engine.
 """
 
 from __future__ import annotations
@@ -33,7 +33,12 @@ Target = str | os.PathLike[str]
 
 
 def is_postgres_url(target: object) -> bool:
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+    """A postgresql:// (or postgres://) URL, or a libpq connection string (`host=... dbname=...`)."""
+    if not isinstance(target, str):
+        return False
+    from .postgresql.url import is_conninfo  # no driver: the text alone
+
+    return target.startswith(("postgresql://", "postgres://")) or is_conninfo(target)
 
 
 def engine_for(target: Any) -> Callable[..., Engine]:

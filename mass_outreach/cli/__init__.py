@@ -21,6 +21,7 @@ from .imports import import_
 from .options import parse_filters
 from .records import count, delete, get, insert, page, update, update_status, upsert
 from .serve import serve
+from .stats import stats
 from .syncing import conflicts, sync_
 from .tables import TABLE_COLUMNS, render_table
 from .tags import tags
@@ -37,8 +38,8 @@ __all__ = ["TABLE_COLUMNS", "cli", "parse_filters", "render_table"]
     default=DEFAULT_DB,
     show_default=True,
     show_envvar=True,
-    help="The store: an SQLite file or a postgresql:// URL. Commands that write create it; commands "
-    "that read need it.",
+    help="The store: an SQLite file, a postgresql:// URL or a libpq connection string (host=... "
+    "dbname=...). Commands that write create it; commands that read need it.",
 )
 @click.pass_context
 def cli(ctx: click.Context, db: str) -> None:
@@ -57,5 +58,5 @@ def cli(ctx: click.Context, db: str) -> None:
 
 
 _RECORDS = (insert, update, upsert, delete, update_status, get, page, count)
-for _command in (*_RECORDS, tags, import_, export, copy_, sync_, conflicts, demo, serve):
+for _command in (*_RECORDS, tags, stats, import_, export, copy_, sync_, conflicts, demo, serve):
     cli.add_command(_command)

@@ -1,5 +1,6 @@
-"""What the commands print and read: envelopes on standard output, messages on standard error, exit
-status 1 for an error and never a traceback, text from the command line shown as the bytes it was."""
+"""What the commands print and read: envelopes on standard output, messages on standard error (an
+error's envelope not when both are the terminal: it is printed once), exit status 1 for an error and
+never a traceback, text from the command line shown as the bytes it was."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ __all__ = [
     "clear_errors",
     "emit",
     "encoder",
+    "error_envelope_wanted",
     "fail",
     "is_success",
     "is_utf8",
@@ -76,20 +78,41 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+def error_envelope_wanted(stdout_is_tty: bool, stderr_is_tty: bool) -> bool:
+    """Whether an error's envelope goes to standard output beside its message on standard error: yes
+    for a script (standard output a pipe or a file reads the envelope) or when standard error is not
+    the terminal; no when both are the terminal, where it would show the error twice."""
+    return not (stdout_is_tty and stderr_is_tty)
+
+
+def _isatty(name: str) -> bool:
+    stream = getattr(sys, name)
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):  # closed, or no stream at all
+        return False
+
+
+def _with_envelope() -> bool:
+    return error_envelope_wanted(_isatty("stdout"), _isatty("stderr"))
+
+
 def fail(message: str, *, envelope: bool = True) -> NoReturn:
-    """Report an error: the envelope on standard output (for commands that print one), the message on
-    standard error, exit status 1."""
+    """Report an error: the envelope on standard output (for commands that print one, unless both
+    streams are the terminal: error_envelope_wanted), the message on standard error, exit status 1."""
     message = shown(message)
-    if envelope:
+    if envelope and _with_envelope():
         write(encoder.encode({"status": message}) + b"\n")
     click.echo(message, err=True)
     raise click.exceptions.Exit(1)
 
 
 def emit(response: bytes) -> None:
-    """Print an envelope; exit 1 (message on standard error) when it reports an error."""
-    write(response + b"\n")
+    """Print an envelope; exit 1 (message on standard error) when it reports an error (the envelope
+    then only as error_envelope_wanted says)."""
     status = _status_decoder.decode(response).status
+    if status == "success" or _with_envelope():
+        write(response + b"\n")
     if status != "success":
         click.echo(status, err=True)
         raise click.exceptions.Exit(1)

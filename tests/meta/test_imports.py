@@ -52,6 +52,7 @@ def test_the_network_modules_load_when_they_are_used() -> None:
         "from mass_outreach.urls import is_reachable", "is_reachable('http://127.0.0.1:9/')"
     )
     assert set(checked) >= {"urllib.request", "http.client"}
+    assert "ssl" in loaded_after("import mass_outreach as mo", "mo.open_async")  # asyncio, on first use
 
 
 def test_every_public_name_is_still_there() -> None:

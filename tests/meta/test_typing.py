@@ -177,6 +177,47 @@ def check_fixtures(
     assert_type(OutreachServer(outreach_store).start(), OutreachServer)
 
 
+async def check_async(path: Path, rec: mo.Outreach) -> None:
+    assert_type(mo.open_async(path, readonly=True, timeout=2, max_workers=4), mo.AsyncOutreachStore)
+    assert_type(await mo.open_async(":memory:"), mo.AsyncOutreachStore)
+    async with mo.open_async(str(path)) as store:
+        assert_type(store, mo.AsyncOutreachStore)
+        assert_type(store.sync_store, mo.OutreachStore)
+        assert_type(await store.insert(BODY), mo.Outreach)
+        assert_type(await store.insert(outreach_type="GMail_DirectMessage", status="pending"), mo.Outreach)
+        assert_type(await store.update(rec.id, expected_version=1, status="running"), mo.Outreach)
+        assert_type(await store.update({"id": rec.id, "status": "failed"}), mo.Outreach)
+        assert_type(await store.update_status(rec.id, "failed"), mo.Outreach)
+        assert_type(await store.upsert(rec), mo.Outreach)
+        assert_type(await store.delete(rec.id, expected_version=2), mo.Outreach)
+        assert_type(await store.insert_many([BODY], on_error="skip"), mo.InsertReport)
+        assert_type(await store.update_many([]), mo.UpdateReport)
+        assert_type(await store.upsert_many([]), mo.UpsertReport)
+        assert_type(await store.purge(deleted_before="2026-01-01T00:00:00Z"), int)
+        assert_type(await store.get(rec.id, include_deleted=True), mo.Outreach)
+        assert_type(await store.count({"status": "pending"}), int)
+        assert_type(await store.stats("status,tag", {"tag": None}), list[dict[str, Any]])
+        assert_type(await store.page(limit=10, with_total=True), mo.Page)
+        assert_type(await store.tags(), list[str])
+        assert_type(await store.call("count"), bytes)
+        assert_type(await store.changes(), dict[str, Any])
+        assert_type(await store.apply_changes({}, peer="p"), mo.ApplyReport)
+        assert_type(await store.checkpoint("p"), str | None)
+        assert_type(await store.conflicts(), list[dict[str, Any]])
+        async for one in store.iter({"status": "pending"}, batch_size=100):
+            assert_type(one, mo.Outreach)
+        async for page in store.pages(limit=10):
+            assert_type(page, mo.Page)
+        assert_type(await store.close(), None)
+
+
+def check_stats(store: mo.OutreachStore) -> None:
+    assert_type(store.stats(), list[dict[str, Any]])
+    assert_type(
+        store.stats(["status", "tag"], {"status": "pending"}, include_deleted=True), list[dict[str, Any]]
+    )
+
+
 # --- what a user's mypy --strict says (run) ---------------------------------------------------------
 
 # Typed code of another project, as the README teaches it: mypy --strict must accept it as it is.
@@ -219,6 +260,13 @@ USER_CODE = '''
             return exc.actual or 0
 
 
+    async def count_pending(target: str) -> int:
+        async with mo.open_async(target) as store:
+            rec = await store.insert({"outreach_type": "GMail_DirectMessage", "status": "pending"})
+            seen = [r.id async for r in store.iter({"status": "pending"})]
+            return len(seen) + rec.version
+
+
     def test_pending_are_counted(outreach_store_factory: OutreachStoreFactory) -> None:
         store = outreach_store_factory(tags=["vip"], url_policy="syntax")
         store.insert_many(samples.records(12, seed=3, tags=["vip"]))
@@ -259,6 +307,11 @@ USER_MISTAKES = """
         mo.open(":memory:", url_policy="sometimes")  # E: arg-type
         factory(readonyl=True)  # E: call-arg
         texts: SearchStrategy[str] = strategies.outreaches()  # E: assignment
+
+
+    async def async_mistakes(store: mo.AsyncOutreachStore, rec: mo.Outreach) -> None:
+        got: mo.Outreach = store.get(rec.id)  # E: assignment
+        await store.page(order=1)  # E: arg-type
 """
 
 
@@ -308,7 +361,7 @@ def test_user_mistakes_are_reported_by_mypy(tmp_path: Path, mypy_cache: Path) ->
     """The negative control: each marked line, and only those, gets the error code it is marked with."""
     lines = textwrap.dedent(USER_MISTAKES).lstrip().splitlines()
     expected = {(n, m[1]) for n, line in enumerate(lines, 1) if (m := re.search(r"# E: ([a-z-]+)$", line))}
-    assert len(expected) == 12
+    assert len(expected) == 14
     status, output = _mypy(tmp_path, mypy_cache, USER_MISTAKES)
     reported = {
         (int(m[1]), m[2]) for m in re.finditer(r"^user_code\.py:(\d+): error: .*\[([a-z-]+)\]$", output, re.M)

@@ -1,0 +1,34 @@
+"""The text index's engine-neutral rules: which substring terms it can serve, and the `open` option.
+
+A trigram index finds the rows holding every three-character run of a term; a term without such a run
+(shorter than three characters, or cut by `%` and `_`, which the index's LIKE reads as wildcards) gives
+it nothing to look up, so such a filter is answered by the scan, exactly as without the index. Either
+way the exact condition (ASCII letters folded, nothing else) decides: the index only narrows the rows
+it is tested on, and never leaves out one it would accept.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..errors import ValidationError
+
+__all__ = ["TEXT_COLUMNS", "check_option", "indexable"]
+
+#: the columns the index covers: the substring filters' (paging_sql.SUBSTRING_FILTERS)
+TEXT_COLUMNS = ("subject", "body", "error_description")
+_RUN = re.compile(r"[^%_]{3}")
+
+
+def indexable(value: str) -> bool:
+    """Whether a substring term holds a run of three characters that are not LIKE wildcards."""
+    return _RUN.search(value) is not None
+
+
+def check_option(value: Any) -> bool | None:
+    """The `text_index` option of open: True (build it if missing), False (drop it if there), None
+    (leave the store as it is)."""
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValidationError.one("text_index", "The text_index must be true, false or None (leave as it is).")

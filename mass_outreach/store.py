@@ -500,8 +500,7 @@ def open(
     text_index: bool | None = None,
 ) -> OutreachStore:
     """Open (creating if needed) the store at `path`; ":memory:" gives a private in-memory one.
-    `text_index`: True builds the index that serves substring filters, False drops it, None leaves
-    the store as it is (docs: Pages and filters)."""
+    `text_index`: True builds the index of substring filters, False drops it, None leaves it as it is."""
     return OutreachStore(
         path, url_policy=url_policy, create=create, readonly=readonly, timeout=timeout, text_index=text_index
     )

@@ -14,10 +14,15 @@ from typing import Any
 
 from ..errors import ValidationError
 
-__all__ = ["TEXT_COLUMNS", "check_option", "indexable"]
+__all__ = ["FEW", "TEXT_COLUMNS", "check_option", "indexable"]
 
 #: the columns the index covers: the substring filters' (paging_sql.SUBSTRING_FILTERS)
 TEXT_COLUMNS = ("subject", "body", "error_description")
+#: the most candidates for which the index is used where the engine asks (SQLite: textindex.few). The
+#: index lists every candidate before the first row comes out, and a page or each batch of `iter`
+#: lists them again, where the scan stops once it has the page: past about the square root of the
+#: store's size (1,000 at a million records) a term is common enough for the scan to find a page sooner
+FEW = 1000
 _RUN = re.compile(r"[^%_]{3}")
 
 

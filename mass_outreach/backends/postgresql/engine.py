@@ -76,7 +76,9 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
                     raise ValidationError.one(
                         "text_index", "A read-only store cannot build or drop its text index."
                     )
-                self.text_index = there if self.readonly else textindex.settle(conn, schema, wanted, self._psycopg)
+                self.text_index = (
+                    there if self.readonly else textindex.settle(conn, schema, wanted, self._psycopg)
+                )
             finally:
                 conn.close()
         except self._psycopg.Error as exc:

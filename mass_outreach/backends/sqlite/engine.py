@@ -189,7 +189,7 @@ class SqliteEngine(Engine):
         with self._errors():
             there = textindex.present(conn)
         wanted = self._text_wanted
-        if self.readonly or wanted is None and not (there and migrated):
+        if self.readonly or (wanted is None and not (there and migrated)):
             if wanted is not None and wanted != there:
                 raise ValidationError.one(
                     "text_index", "A read-only store cannot build or drop its text index."
@@ -404,12 +404,17 @@ class SqliteEngine(Engine):
         return count, meanwhile()
 
     def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
-        """The exact condition, narrowed to the text index's candidates where it can serve the term."""
+        """The exact condition, narrowed to the text index's candidates where it can serve the term and
+        finds few (a probe on a connection of its own: the caller's may be inside a snapshot)."""
         cond, params = super().substring(name, value, like_pattern, fits_like)
-        if self.text_index and fits_like and indexable(value):
+        if self.text_index and indexable(value) and self._few(name, value):
             narrow, narrow_params = textindex.candidates(name, value)
             return f"{narrow} AND {cond}", narrow_params + params
         return cond, params
+
+    def _few(self, name: str, value: str) -> bool:
+        with self.read() as conn:
+            return textindex.few(conn, name, value)
 
     # --- page-number walks -----------------------------------------------------------------------
 

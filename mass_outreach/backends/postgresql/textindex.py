@@ -1,10 +1,11 @@
 """PostgreSQL's text index: a pg_trgm GIN index on each text column, folded as the filter folds.
 
-Each index is on `translate(column, 'A..Z', 'a..z')` (the filter's own folding: ASCII letters only),
-and a filter it can serve is written `translate(column, ...) LIKE '%term%'` with the term folded the
-same way and `%`, `_` and backslash escaped: the condition is exact by itself, and pg_trgm's index (which
-folds more, by the database's locale, and reads only letters and digits) finds a superset of its rows,
-each checked again by PostgreSQL (a lossy index: the recheck is built in).
+Each index is on `lower(column COLLATE "C")` (the filter's own folding: under the C collation lower()
+folds ASCII letters only, whatever the database's locale), and a filter it can serve is written
+`lower(column COLLATE "C") LIKE '%term%'` with the term folded the same way and `%`, `_` and backslash
+escaped: the condition is exact by itself, and pg_trgm's index (which folds more, by the database's
+locale, and reads only letters and digits) finds a superset of its rows, each checked again by
+PostgreSQL (a lossy index: the recheck is built in).
 
 pg_trgm is an extension: made once per database, in its schema `public` (a store's schema may be
 dropped, with everything in it; the extension must outlive it). Since PostgreSQL 13 it is a trusted
@@ -21,7 +22,6 @@ from ..textindex import TEXT_COLUMNS
 
 __all__ = ["NAMES", "folded", "present", "settle"]
 
-_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 NAMES = tuple(f"outreach_{c}_trigrams" for c in TEXT_COLUMNS)
 _NEEDS = (
     "The text index needs PostgreSQL's pg_trgm extension in the database, which this role could not "
@@ -33,7 +33,7 @@ _NEEDS = (
 def folded(name: str) -> str:
     """The column with its ASCII letters folded: the filter's comparison, and the indexes' expression."""
     assert name in TEXT_COLUMNS
-    return f"translate({name}, '{_UPPER}', '{_UPPER.lower()}')"
+    return f'lower({name} COLLATE "C")'
 
 
 def present(conn: Any, schema: str) -> bool:

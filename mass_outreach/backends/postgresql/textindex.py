@@ -36,20 +36,26 @@ def folded(name: str) -> str:
     return f'lower({name} COLLATE "C")'
 
 
-def present(conn: Any, schema: str) -> bool:
-    """Whether the store's schema holds the three indexes."""
+def _found(conn: Any, schema: str) -> int:
+    """How many of the three indexes the store's schema holds."""
     row = conn.execute(
         "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexname = ANY(%s)", (schema, list(NAMES))
     ).fetchone()
-    return bool(row[0] == len(NAMES))
+    return int(row[0])
+
+
+def present(conn: Any, schema: str) -> bool:
+    """Whether the store's schema holds the three indexes (one missing: no index, until made again)."""
+    return _found(conn, schema) == len(NAMES)
 
 
 def settle(conn: Any, schema: str, wanted: bool | None, psycopg: Any) -> bool:
     """Build or drop the indexes as `open` asked (None: as they are), in one transaction under the
     schema's lock (two opens at once take turns); return whether the store has them now. A raw
     autocommit connection of the open."""
-    there = present(conn, schema)
-    if wanted is None or wanted == there:
+    found = _found(conn, schema)
+    there = found == len(NAMES)
+    if wanted is None or (wanted and there) or (not wanted and not found):
         return there
     sql = psycopg.sql
     conn.execute("BEGIN")

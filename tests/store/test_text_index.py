@@ -246,3 +246,33 @@ def _plan(store: mo.OutreachStore, sql: str, params: list[Any]) -> str:
             return "\n".join(r[0] for r in conn.execute(f"EXPLAIN {sql}", params))
         finally:
             conn.execute("RESET enable_seqscan")
+
+
+@pytest.mark.engine("sqlite", "a write by another program, with no flush at its commit")
+def test_rows_another_program_wrote_are_found(tmp_path: Any) -> None:
+    """SQLite indexes new rows when the store's own write commits; rows another program inserted (or
+    changed) meanwhile are candidates too, and the store's next write indexes them."""
+    import sqlite3
+
+    path = tmp_path / "t.db"
+    with mo.open(path, text_index=True) as store:
+        rec = store.insert(_record("first pilot"))
+        raw = sqlite3.connect(path)
+        with raw:
+            raw.execute(
+                "INSERT INTO outreach (id, outreach_type, status, body, create_time, update_time, done_time) "
+                "SELECT '0190a5c8-0000-7000-8000-0000000000aa', outreach_type, status, 'raw pilot', "
+                "create_time, update_time, done_time FROM outreach"
+            )
+            raw.execute("UPDATE outreach SET body = 'no longer' WHERE id = ?", (rec.id,))
+        raw.close()
+        assert _counts(store)[0] == 1  # the raw row found, the changed one not
+        store.insert(_record("another pilot"))  # this commit indexes the raw row
+        assert _counts(store)[0] == 2
+        with store._read() as conn:
+            assert conn.execute(
+                "SELECT m = (SELECT max(rowid) FROM outreach) FROM outreach_text_mark"
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT INTO outreach_text_body (outreach_text_body, rank) VALUES ('integrity-check', 1)"
+            )

@@ -189,7 +189,7 @@ class SqliteEngine(Engine):
         with self._errors():
             there = textindex.present(conn)
         wanted = self._text_wanted
-        if self.readonly or (wanted is None and not (there and migrated)):
+        if self.readonly or (wanted in (None, there) and not (there and migrated)):
             if wanted is not None and wanted != there:
                 raise ValidationError.one(
                     "text_index", "A read-only store cannot build or drop its text index."

@@ -79,6 +79,11 @@ class OutreachStore:
             raise
 
     @property
+    def text_index(self) -> bool:
+        """Whether the store has the index that serves substring filters (`open`'s `text_index`)."""
+        return self._engine.text_index
+
+    @property
     def _closed(self) -> bool:
         return self._engine.closed
 

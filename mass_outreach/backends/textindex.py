@@ -1,10 +1,11 @@
-"""The text index's engine-neutral rules: which substring terms it can serve, and the `open` option.
+"""The text index's engine-neutral rules: which substring terms it is asked for, and the `open` option.
 
-A trigram index finds the rows holding every three-character run of a term; a term without such a run
-(shorter than three characters, or cut by `%` and `_`, which the index's LIKE reads as wildcards) gives
-it nothing to look up, so such a filter is answered by the scan, exactly as without the index. Either
-way the exact condition (ASCII letters folded, nothing else) decides: the index only narrows the rows
-it is tested on, and never leaves out one it would accept.
+A trigram index finds the rows holding the three-character runs of a term. One rule on both engines
+says which terms it is asked for: those with three characters in a row other than `%` and `_`
+(pg_trgm takes no trigram across them, as they are neither letters nor digits; SQLite's could, but one
+rule keeps the documented promise one). Any other term is answered by the scan, exactly as without the
+index. Either way the exact condition (ASCII letters folded, nothing else) decides: the index only
+narrows the rows it is tested on, and never leaves out one it would accept.
 """
 
 from __future__ import annotations

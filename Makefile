@@ -60,6 +60,7 @@ bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks.sync --quick
 	$(PY) -m benchmarks.imports --quick
 	$(PY) -m benchmarks.aio --quick
+	$(PY) -m benchmarks.textsearch --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

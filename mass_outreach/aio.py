@@ -58,12 +58,19 @@ class AsyncOutreachStore:
         create: bool = True,
         readonly: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        text_index: bool | None = None,
         max_workers: int = DEFAULT_WORKERS,
     ) -> None:
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or not 1 <= max_workers <= 64:
             raise ValidationError.one("max_workers", "The max_workers must be an integer from 1 to 64.")
         self._open = functools.partial(
-            OutreachStore, path, url_policy=url_policy, create=create, readonly=readonly, timeout=timeout
+            OutreachStore,
+            path,
+            url_policy=url_policy,
+            create=create,
+            readonly=readonly,
+            timeout=timeout,
+            text_index=text_index,
         )
         self._target = path
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="mass_outreach-aio")
@@ -133,6 +140,11 @@ class AsyncOutreachStore:
     @property
     def path(self) -> str:
         return self.sync_store.path
+
+    @property
+    def text_index(self) -> bool:
+        """Whether the store has the index that serves substring filters (`open`'s `text_index`)."""
+        return self.sync_store.text_index
 
     @property
     def identity(self) -> str:
@@ -388,6 +400,7 @@ def open_async(
     create: bool = True,
     readonly: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    text_index: bool | None = None,
     max_workers: int = DEFAULT_WORKERS,
 ) -> AsyncOutreachStore:
     """The store at `path` for asyncio, opened in a worker thread by `await` or `async with`; the
@@ -398,5 +411,6 @@ def open_async(
         create=create,
         readonly=readonly,
         timeout=timeout,
+        text_index=text_index,
         max_workers=max_workers,
     )

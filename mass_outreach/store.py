@@ -63,18 +63,26 @@ class OutreachStore:
         create: bool = True,
         readonly: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        text_index: bool | None = None,
     ) -> None:
         self._url_check = url_checker(url_policy)
         self.url_policy = url_policy
         self.readonly = readonly
         self.timeout = check_timeout(timeout)
-        self._engine: Engine = engine_for(path)(path, create=create, readonly=readonly, timeout=self.timeout)
+        self._engine: Engine = engine_for(path)(
+            path, create=create, readonly=readonly, timeout=self.timeout, text_index=text_index
+        )
         self.path: str = self._engine.target
         try:
             feed.claim(self._engine, writable=not readonly)
         except BaseException:
             self._engine.close()
             raise
+
+    @property
+    def text_index(self) -> bool:
+        """Whether the store has the index that serves substring filters (`open`'s `text_index`)."""
+        return self._engine.text_index
 
     @property
     def _closed(self) -> bool:
@@ -507,6 +515,10 @@ def open(
     create: bool = True,
     readonly: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    text_index: bool | None = None,
 ) -> OutreachStore:
-    """Open (creating if needed) the store at `path`; ":memory:" gives a private in-memory one."""
-    return OutreachStore(path, url_policy=url_policy, create=create, readonly=readonly, timeout=timeout)
+    """Open (creating if needed) the store at `path`; ":memory:" gives a private in-memory one.
+    `text_index`: True builds the index of substring filters, False drops it, None leaves it as it is."""
+    return OutreachStore(
+        path, url_policy=url_policy, create=create, readonly=readonly, timeout=timeout, text_index=text_index
+    )

@@ -13,7 +13,8 @@ differs between databases:
 - the bulk write path: `bulk_insert()` (which may overlap the caller's next chunk with the write),
   `locked_rows()` and `update_rows()` (a chunk's records read, and written back, together);
 - the signal that a page-number walk may continue: `walk_stamp()`, `walks()`;
-- the SQL dialect: `order_by()`, `substring()`, `lead()`, `bounded_parts` (paging_sql uses them); SQL
+- the SQL dialect: `order_by()`, `substring()` (served by the text index where the store has one:
+  `text_index`), `lead()`, `bounded_parts` (paging_sql uses them); SQL
   is written once with `?` placeholders, which an engine converts if its driver wants another style;
 - the lifecycle of a target, before or without an open store (classmethods, which
   `mass_outreach.backends` dispatches to): `target_exists()`, `holds_store()`, `discard_if_empty()`,
@@ -67,6 +68,9 @@ class Engine:
     #: that each walk an index in the page's order (MERGE (UNION ALL)) and stops at the LIMIT; a planner
     #: that sorts a UNION ALL's rows whole (PostgreSQL's) would read every row of both
     bounded_parts: bool = False
+    #: whether the store has its text index (open's `text_index`: backends/textindex.py), found at
+    #: open; where it has, `substring` narrows a filter to the index's candidates
+    text_index: bool = False
 
     # --- connections and transactions --------------------------------------------------------------
 

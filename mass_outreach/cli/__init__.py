@@ -25,6 +25,7 @@ from .stats import stats
 from .syncing import conflicts, sync_
 from .tables import TABLE_COLUMNS, render_table
 from .tags import tags
+from .textindex import text_index
 
 __all__ = ["TABLE_COLUMNS", "cli", "parse_filters", "render_table"]
 
@@ -58,5 +59,5 @@ def cli(ctx: click.Context, db: str) -> None:
 
 
 _RECORDS = (insert, update, upsert, delete, update_status, get, page, count)
-for _command in (*_RECORDS, tags, stats, import_, export, copy_, sync_, conflicts, demo, serve):
+for _command in (*_RECORDS, tags, stats, import_, export, copy_, sync_, conflicts, demo, serve, text_index):
     cli.add_command(_command)

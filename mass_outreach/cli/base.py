@@ -70,7 +70,12 @@ class Group(click.Group):
 
 @contextlib.contextmanager
 def opened_store(
-    ctx: click.Context, *, create: bool, path: str | None = None, envelope: bool = True
+    ctx: click.Context,
+    *,
+    create: bool,
+    path: str | None = None,
+    envelope: bool = True,
+    text_index: bool | None = None,
 ) -> Iterator[OutreachStore]:
     """Open the store of --db (or `path`); commands that only read do not create a missing file, and
     a command that created the file and then fails removes it again (backends.discard_if_empty)."""
@@ -78,7 +83,7 @@ def opened_store(
     path = settings.db if path is None else path
     created = create and not target_exists(path)
     try:
-        store = open_store(path, create=create)
+        store = open_store(path, create=create, text_index=text_index)
     except FileNotFoundError:
         fail(
             f"No mass_outreach store at {os.path.abspath(path)}: give --db PATH (or set ${ENV_DB}), "

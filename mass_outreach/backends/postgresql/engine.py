@@ -29,7 +29,8 @@ from typing import Any
 from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
 from ...model import AT
 from ..base import Engine, Refusal, T, Walks, closed_error
-from . import scratch, updates
+from ..textindex import check_option, indexable
+from . import scratch, textindex, updates
 from .connection import Connections, _Conn
 from .schema import SchemaKeeper
 from .url import parse_url, url_with_schema
@@ -65,7 +66,10 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     bulk_rows = 5000
     bounded_parts = True
 
-    def __init__(self, url: str, *, create: bool, readonly: bool, timeout: float) -> None:
+    def __init__(
+        self, url: str, *, create: bool, readonly: bool, timeout: float, text_index: bool | None = None
+    ) -> None:
+        wanted = check_option(text_index)
         self.readonly = readonly
         self.timeout = timeout
         keywords, self._schema, self.target, self._password = parse_url(url)
@@ -73,6 +77,30 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         self.integrity_error = self._psycopg.errors.IntegrityError
         self._walks: Walks = {}
         self._open(create)
+        self._settle_text_index(wanted)
+
+    def _settle_text_index(self, wanted: bool | None) -> None:
+        """Build or drop the text index as `open` asked (textindex.settle), or find whether it is there."""
+        try:
+            conn = self._connect()
+            try:
+                schema = self._schema_name(conn)
+                there = textindex.present(conn, schema)
+                if self.readonly and wanted is not None and wanted != there:
+                    raise ValidationError.one(
+                        "text_index", "A read-only store cannot build or drop its text index."
+                    )
+                self.text_index = (
+                    there if self.readonly else textindex.settle(conn, schema, wanted, self._psycopg)
+                )
+            finally:
+                conn.close()
+        except self._psycopg.Error as exc:
+            self.close()
+            raise self._translate(exc) from None
+        except BaseException:
+            self.close()
+            raise
 
     # --- transactions and errors -------------------------------------------------------------------
 
@@ -304,11 +332,13 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         return "id = ANY(?::uuid[])", ids
 
     def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
-        """ASCII letters folded, nothing else (as SQLite's LIKE): never ILIKE or lower(), which follow
-        the database's locale."""
-        return f"strpos(translate({name}, '{_ASCII_UPPER}', '{_ASCII_UPPER.lower()}'), ?) > 0", [
-            value.translate(_ASCII_FOLD)
-        ]
+        """ASCII letters folded, nothing else (as SQLite's LIKE): never ILIKE or lower() under the
+        database's collation, which follow its locale; lower() under "C" folds ASCII only (and runs
+        some 40 times faster than translate() did). With the text index, the same comparison written
+        as the LIKE its indexes serve."""
+        if self.text_index and indexable(value):
+            return f"{textindex.folded(name)} LIKE ?", [like_pattern.translate(_ASCII_FOLD)]
+        return f"strpos({textindex.folded(name)}, ?) > 0", [value.translate(_ASCII_FOLD)]
 
     def lead(self, order: str, filters: Mapping[str, Any], include_deleted: bool) -> tuple[str, Any] | None:
         """(column, value) of a one-value filter on status or outreach_type, where an index (that

@@ -25,7 +25,8 @@ from typing import Any
 
 from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
 from ..base import Engine, Refusal, T, Walks, closed_error
-from . import files, schema
+from ..textindex import check_option, indexable
+from . import files, schema, textindex
 
 __all__ = ["SqliteEngine"]
 
@@ -74,8 +75,17 @@ class SqliteEngine(Engine):
 
     integrity_error = sqlite3.IntegrityError
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool, readonly: bool, timeout: float) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        create: bool,
+        readonly: bool,
+        timeout: float,
+        text_index: bool | None = None,
+    ) -> None:
         self.readonly = readonly
+        self._text_wanted = check_option(text_index)
         self.timeout = timeout
         self._memory = str(path) == ":memory:"
         self.target = self.path = ":memory:" if self._memory else os.path.abspath(os.fspath(path))
@@ -183,9 +193,25 @@ class SqliteEngine(Engine):
                     self._switch_to_wal(conn)
                 if needs:
                     schema.prepare(conn, self.path)
+            self._settle_text_index(conn, migrated=needs)
         except BaseException:
             self.close()
             raise
+
+    def _settle_text_index(self, conn: sqlite3.Connection, migrated: bool) -> None:
+        """Build or drop the text index as `open` asked (textindex.settle), or find whether it is there."""
+        with self._errors():
+            there = textindex.present(conn)
+        wanted = self._text_wanted
+        if self.readonly or (wanted in (None, there) and not (there and migrated)):
+            if wanted is not None and wanted != there:
+                raise ValidationError.one(
+                    "text_index", "A read-only store cannot build or drop its text index."
+                )
+            self.text_index = there
+            return
+        with self.write() as wconn:
+            self.text_index = textindex.settle(wconn, wanted, migrated)
 
     def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
         """PRAGMA journal_mode = WAL, waiting up to `timeout` for a connection that holds the write
@@ -314,6 +340,8 @@ class SqliteEngine(Engine):
                 yield conn
                 if self._closed:  # close() came while this ran: what it wrote is not kept
                     raise closed_error()
+                if self.text_index:  # the rows this transaction added, indexed in one statement
+                    textindex.flush(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -392,6 +420,19 @@ class SqliteEngine(Engine):
     def ensure_import_journal(self, conn: sqlite3.Connection) -> None:
         """The write transaction holds the file's write lock: no other writer can race the CREATE."""
         conn.execute(_IMPORT_JOURNAL)
+
+    def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
+        """The exact condition, narrowed to the text index's candidates where it can serve the term and
+        finds few (a probe on a connection of its own: the caller's may be inside a snapshot)."""
+        cond, params = super().substring(name, value, like_pattern, fits_like)
+        if self.text_index and indexable(value) and self._few(name, value):
+            narrow, narrow_params = textindex.candidates(name, value)
+            return f"{narrow} AND {cond}", narrow_params + params
+        return cond, params
+
+    def _few(self, name: str, value: str) -> bool:
+        with self.read() as conn:
+            return textindex.few(conn, name, value)
 
     # --- page-number walks -----------------------------------------------------------------------
 

@@ -75,24 +75,40 @@ def schema(columns: tuple[str, ...]) -> pa.Schema:
     return pa.schema([pa.field(n, _field_type(pa, n), nullable=n not in _REQUIRED) for n in columns])
 
 
+#: an enum column read as its value's position in the model's values (the dictionary's index): a small
+#: integer, which the drivers hand over without making a string a row
+CODES = {
+    name: f"CASE {name} {' '.join(f'WHEN {value!r} THEN {i}' for i, value in enumerate(values))} END"
+    for name, values in ENUMS.items()
+}
+
+
 class _Builder:
     """Makes record batches of `columns` from rows of the walk, one Arrow array a column."""
 
-    def __init__(self, columns: tuple[str, ...]) -> None:
+    def __init__(self, columns: tuple[str, ...], order: str = "id") -> None:
         self.pa = pa = _pyarrow()
         self.columns = columns
         self.schema = schema(columns)
         self.enums = {name: pa.array(values, pa.string()) for name, values in ENUMS.items()}
+        self.coded = frozenset(c for c in columns if c in CODES and c != order)
 
     def _array(self, name: str, values: tuple[Any, ...]) -> Any:
         pa = self.pa
-        if name in TIME_FIELDS:  # the stored text (UTC, six digits, `Z`): Arrow's cast parses it
-            return pa.array(values, pa.string()).cast(pa.timestamp("us", tz="UTC"))
+        if name in TIME_FIELDS:
+            if isinstance(_first(values), str):  # the stored text (UTC, six digits, `Z`): Arrow parses it
+                return pa.array(values, pa.string()).cast(pa.timestamp("us", tz="UTC"))
+            return pa.array(values, pa.timestamp("us", tz="UTC"))  # datetimes (typed_rows)
         if name in ENUMS:
             dictionary = self.enums[name]
-            indices = pa.compute.index_in(pa.array(values, pa.string()), value_set=dictionary)
+            if name in self.coded:
+                indices = pa.array(values, pa.int8())
+            else:
+                indices = pa.compute.index_in(pa.array(values, pa.string()), value_set=dictionary)
             return pa.DictionaryArray.from_arrays(indices.cast(pa.int8()), dictionary)
-        if name == "approved":  # 0 or 1 as both engines' connections give it
+        if name == "approved":  # 0 or 1 (the store's rows), or bools (typed_rows)
+            if isinstance(_first(values), bool):
+                return pa.array(values, pa.bool_())
             return pa.array(values, pa.int8()).cast(pa.bool_())
         return pa.array(values, self.schema.field(name).type)
 
@@ -100,6 +116,11 @@ class _Builder:
         columns = list(zip(*rows, strict=True))
         arrays = [self._array(name, columns[i]) for i, name in enumerate(self.columns)]
         return self.pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+
+def _first(values: tuple[Any, ...]) -> Any:
+    """The first value that is not None (None if there is none)."""
+    return next((v for v in values if v is not None), None)
 
 
 def _batch_size(value: Any) -> int:
@@ -131,7 +152,7 @@ def batches(
     chosen = check_columns(columns)
     size = _batch_size(batch_size)
     deleted = _flag("include_deleted", include_deleted)
-    builder = _Builder(chosen)
+    builder = _Builder(chosen, order)
     rows = row_batches(
         engine,
         filters,
@@ -142,6 +163,8 @@ def batches(
         include_deleted=deleted,
         limit=limit,
         reader=reader,
+        reads={name: CODES[name] for name in builder.coded},
+        typed=True,
     )
     first = next(rows, None)  # the filters are checked here, at the call, not at the first batch
     return _built(builder, first, rows)

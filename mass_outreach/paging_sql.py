@@ -236,13 +236,21 @@ def parts(q: Selection, dialect: Dialect) -> list[Part]:
 
 
 def select_sql(
-    q: Selection, offset: int, dialect: Dialect, columns: tuple[str, ...] = COLUMNS
+    q: Selection,
+    offset: int,
+    dialect: Dialect,
+    columns: tuple[str, ...] = COLUMNS,
+    reads: Mapping[str, str] | None = None,
 ) -> tuple[str, list[Any]]:
     """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists), from each
     part in turn: two parts are a UNION ALL in the page's order (see Engine.bounded_parts).
-    `columns` (of model.COLUMNS, holding the order field and id): what each row holds."""
+    `columns` (of model.COLUMNS, holding the order field and id): what each row holds; `reads`: the
+    SQL that reads some of them instead of the bare column (the caller's own constant text, never
+    input; not for the order field or id, which the ORDER BY names)."""
     assert q.order in COLUMNS and {q.order, "id"} <= set(columns) <= set(COLUMNS)
-    selected = _COLUMNS if columns is COLUMNS else ", ".join(columns)
+    reads = reads or {}
+    assert q.order not in reads and "id" not in reads
+    selected = _COLUMNS if columns is COLUMNS and not reads else ", ".join(reads.get(c, c) for c in columns)
     walks = parts(q, dialect)
     rows = q.limit + 1
     params: list[Any] = []

@@ -62,21 +62,26 @@ def row_batches(
     include_deleted: bool = False,
     limit: int | None = None,
     reader: Reader | None = None,
+    reads: Mapping[str, str] | None = None,
+    typed: bool = False,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """The matching rows in `(order, id)` order, by keyset batches of at most `batch_size`, each row
     holding `selection(columns, order)` as stored (times as text, approved as 0 or 1); at most `limit`
     rows in all. Each batch is a read of its own (`reader`: the engine's read connections), so memory
-    holds one batch. The filters and order are checked before the first read."""
+    holds one batch. The filters and order are checked before the first read. `reads`: select_sql's;
+    `typed`: the rows as the engine's typed_rows gives them (columnar.py)."""
     q, _ = build_query(filters=filters, order=order, asc=asc, include_deleted=include_deleted)
     selected = selection(columns, q.order)
     at_order, at_id = selected.index(q.order), selected.index("id")
+    reads = {k: v for k, v in (reads or {}).items() if k not in (q.order, "id")}
     read = reader or engine.read
     left = limit
     while left is None or left > 0:
         size = batch_size if left is None else min(batch_size, left)
         q = msgspec.structs.replace(q, limit=size)
+        sql, params = select_sql(q, 0, engine, selected, reads)
         with read() as conn:
-            rows = conn.execute(*select_sql(q, 0, engine, selected)).fetchall()
+            rows = engine.typed_rows(conn, sql, params) if typed else conn.execute(sql, params).fetchall()
         more = len(rows) > size
         del rows[size:]
         if rows:

@@ -28,6 +28,9 @@ __all__ = ["DEFAULT_BATCH", "MAX_BATCH", "MissingExtraError", "batches", "schema
 
 DEFAULT_BATCH = 10_000
 MAX_BATCH = 1_000_000
+READ_ROWS = 2_000  # rows a read fetches and converts at once (see batches)
+#: the batches of to_arrow's table and the row groups of a Parquet export: fewer, larger chunks
+WHOLE_BATCH = 65_536
 #: columns that are never NULL: the schema's fields say so (nullable=False)
 _REQUIRED = NOT_NULL | {"id", "create_time", "update_time", "version"}
 
@@ -147,8 +150,11 @@ def batches(
     limit: int | None = None,
     reader: Any = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Record batches of the matching records (at most `batch_size` rows each) in `(order, id)` order.
-    Everything is checked, and pyarrow imported, before this returns; each batch is one read."""
+    """Record batches of the matching records (`batch_size` rows each, the last one fewer) in `(order,
+    id)` order. Everything is checked, and pyarrow imported, before this returns. Rows are read and
+    made into arrays READ_ROWS at a time, which a batch then joins: the rows of a read are Python
+    objects scattered in memory, and converting 19 columns of them read them 19 times, 3 to 4 times
+    faster while they all fit in the processor's cache."""
     chosen = check_columns(columns)
     size = _batch_size(batch_size)
     deleted = _flag("include_deleted", include_deleted)
@@ -159,7 +165,7 @@ def batches(
         chosen,
         order=order,
         asc=asc,
-        batch_size=size,
+        batch_size=min(size, READ_ROWS),
         include_deleted=deleted,
         limit=limit,
         reader=reader,
@@ -167,7 +173,7 @@ def batches(
         typed=True,
     )
     first = next(rows, None)  # the filters are checked here, at the call, not at the first batch
-    return _built(builder, first, rows)
+    return _joined(_built(builder, first, rows), size)
 
 
 def _built(builder: _Builder, first: Any, rows: Iterator[list[tuple[Any, ...]]]) -> Iterator[Any]:
@@ -178,13 +184,30 @@ def _built(builder: _Builder, first: Any, rows: Iterator[list[tuple[Any, ...]]])
         yield builder.batch(batch)
 
 
+def _joined(parts: Iterator[Any], size: int) -> Iterator[Any]:
+    """The batches of `parts` joined into batches of `size` rows (the last one fewer)."""
+    pa = _pyarrow()
+    held: list[Any] = []
+    count = 0
+    for part in parts:
+        held.append(part)
+        count += part.num_rows
+        while count >= size:
+            whole = held[0] if len(held) == 1 else pa.concat_batches(held)
+            yield whole.slice(0, size)
+            rest = whole.slice(size)
+            held, count = ([rest] if rest.num_rows else []), rest.num_rows
+    if count:
+        yield held[0] if len(held) == 1 else pa.concat_batches(held)
+
+
 def table(
     engine: Engine,
     filters: Mapping[str, Any] | None = None,
     columns: Any = None,
     *,
     include_deleted: bool = False,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int = WHOLE_BATCH,
 ) -> pa.Table:
     """One table of the matching records in id order, read in one snapshot (a read transaction over
     every batch on one connection), so it is consistent even while others write."""

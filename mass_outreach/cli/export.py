@@ -148,6 +148,7 @@ def _parquet(
                 filters,
                 columns,
                 include_deleted=include_deleted,
+                batch_size=columnar.WHOLE_BATCH,
                 order=order,
                 asc=not desc,
                 limit=limit,

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mass_outreach as mo
+from mass_outreach import columnar
 from mass_outreach import strategies as mos
 from mass_outreach.columnar import MissingExtraError
 from mass_outreach.model import COLUMNS, ENUMS, TIME_FIELDS
@@ -144,7 +145,9 @@ def test_columns_outside_the_allow_list_are_refused(
     assert store.count() == 1
 
 
-def test_iter_batches_stream_by_keyset_in_batches_of_the_size_asked(store: mo.OutreachStore) -> None:
+def test_iter_batches_stream_by_keyset_in_batches_of_the_size_asked(
+    store: mo.OutreachStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store.insert_many([LINKEDIN] * 25)
     batches = store.iter_batches(columns=["id"], batch_size=10)
     first = next(batches)
@@ -154,6 +157,10 @@ def test_iter_batches_stream_by_keyset_in_batches_of_the_size_asked(store: mo.Ou
     assert sizes == [10, 10, 6]  # read as it goes, one batch at a time (the late record is there)
     whole = pa.Table.from_batches(list(store.iter_batches(batch_size=7)))
     assert whole.equals(store.to_arrow()) and whole.column("id").to_pylist()[-1] == late.id
+    monkeypatch.setattr(columnar, "READ_ROWS", 3)  # reads smaller than a batch, joined into batches
+    joined = list(store.iter_batches(batch_size=10))
+    assert [b.num_rows for b in joined] == [10, 10, 6]
+    assert pa.Table.from_batches(joined).equals(whole)
     assert list(store.iter_batches({"status": "failed"})) == []
     for bad in (0, 1_000_001, True, "10"):
         with pytest.raises(mo.ValidationError, match="batch_size"):

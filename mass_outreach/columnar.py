@@ -258,7 +258,8 @@ def _parquet() -> Any:
 
 
 def check_parquet_target(path: str | os.PathLike[str]) -> None:
-    """A file the export can write (its directory exists): the StorageError naming it, before any read."""
+    """A file the export can write (its directory exists): else the ValidationError naming it, before
+    any read."""
     directory = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(directory):
         raise ValidationError.one("output", f"The directory of '{os.fspath(path)}' does not exist.")

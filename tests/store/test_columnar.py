@@ -5,6 +5,7 @@ records as `iter`; `columns=` (also on `iter`) reads only the fields asked for, 
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -222,3 +223,21 @@ def test_arrow_times_are_utc_whatever_the_local_zone(store: mo.OutreachStore) ->
     rec = store.insert({**LINKEDIN, "create_time": "2024-05-01T12:00:00.000001+02:00"})
     value = store.to_arrow(columns=["create_time"]).column(0)[0].as_py()
     assert value == datetime(2024, 5, 1, 10, 0, 0, 1, tzinfo=timezone.utc) == rec.create_time
+
+
+def test_columns_not_asked_for_are_not_selected() -> None:
+    """What the database is asked for (SQLite's statement trace): the chosen columns, the keyset's id,
+    and nothing else; the negative control is the whole-record read, which selects the body."""
+    with mo.open(":memory:") as store:
+        store.insert({**LINKEDIN, "body": "x" * 1000})
+        store.count()  # the read connection exists from here on
+        statements: list[str] = []
+        for conn in store._conns:
+            conn.set_trace_callback(statements.append)
+        assert store.to_arrow(columns=["status", "approved"]).num_rows == 1
+        assert list(store.iter(columns=["tag"])) == [{"tag": None}]
+        selects = [s for s in statements if "FROM outreach" in s]
+        assert len(selects) == 2 and not any(re.search(r"\bbody\b", s) for s in selects)
+        statements.clear()
+        store.to_arrow()
+        assert any(re.search(r"\bbody\b", s) for s in statements)

@@ -101,12 +101,12 @@ def typed_rows(conn: _Conn, sql: str, params: list[Any]) -> list[tuple[Any, ...]
     from psycopg.types.datetime import TimestamptzLoader
     from psycopg.types.string import TextLoader
 
-    cur = conn.raw.cursor()
-    cur.adapters.register_loader("uuid", TextLoader)  # the C one stands in for each (psycopg picks it)
-    cur.adapters.register_loader("bool", BoolLoader)
-    cur.adapters.register_loader("timestamptz", TimestamptzLoader)
-    conn.fresh = False
-    rows: list[tuple[Any, ...]] = cur.execute(_placeholders(sql), params).fetchall()
+    with conn.raw.cursor() as cur:
+        cur.adapters.register_loader("uuid", TextLoader)  # the C one stands in for each (psycopg picks it)
+        cur.adapters.register_loader("bool", BoolLoader)
+        cur.adapters.register_loader("timestamptz", TimestamptzLoader)
+        conn.fresh = False
+        rows: list[tuple[Any, ...]] = cur.execute(_placeholders(sql), params).fetchall()
     return rows
 
 

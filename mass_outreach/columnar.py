@@ -232,13 +232,20 @@ def write_parquet(path: str | os.PathLike[str], parts: Iterator[Any], columns: A
     temporary file beside it, renamed into place at the end: a failed export leaves no half file.
     Return how many rows went in."""
     pq = _parquet()
+    chosen = check_columns(columns)
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     fd, temporary = tempfile.mkstemp(prefix=".parquet-", dir=directory)
     os.close(fd)
-    rows = 0
     try:
-        with pq.ParquetWriter(temporary, schema(check_columns(columns))) as writer:
+        # dictionary pages where values repeat (the enums, tags); statistics (min/max, for readers'
+        # row-group pruning) on all but the long free texts, where they cost most and say least
+        options = {
+            "use_dictionary": [c for c in chosen if c in ENUMS or c == "tag"],
+            "write_statistics": [c for c in chosen if c not in _FREE_TEXT],
+        }
+        rows = 0
+        with pq.ParquetWriter(temporary, schema(chosen), **options) as writer:
             for batch in parts:
                 writer.write_batch(batch)
                 rows += batch.num_rows
@@ -248,6 +255,9 @@ def write_parquet(path: str | os.PathLike[str], parts: Iterator[Any], columns: A
             os.unlink(temporary)
         raise
     return rows
+
+
+_FREE_TEXT = frozenset({"subject", "body", "error_description", "screenshot_url"})
 
 
 def _parquet() -> Any:

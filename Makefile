@@ -61,6 +61,7 @@ bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks.imports --quick
 	$(PY) -m benchmarks.aio --quick
 	$(PY) -m benchmarks.textsearch --quick
+	$(PY) -m benchmarks.columnar --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

@@ -17,11 +17,12 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import msgspec
 
-from .model import COLUMNS, Outreach
+from .model import COLUMNS, Outreach, format_time
 from .wire import record_to_wire
 
 __all__ = [
@@ -387,32 +388,46 @@ def read_rows(
 # --- Writing -------------------------------------------------------------------------------------
 
 
-def write_records(records: Iterator[Outreach], out: IO[bytes], fmt: str) -> int:
+def write_records(
+    records: Iterator[Outreach] | Iterator[dict[str, Any]],
+    out: IO[bytes],
+    fmt: str,
+    fields: tuple[str, ...] = COLUMNS,
+) -> int:
     """Write records in `fmt` (one of FORMATS), a batch at a time, so memory holds a batch whatever
     the count; return how many empty strings went into cells (CSV and TSV have no empty string apart
-    from null: they import back as null)."""
+    from null: they import back as null). `fields`: the columns written, where the records are dicts
+    of those fields alone (`iter(columns=...)`'s)."""
+    wired = map(_wire, records)
     if fmt == "jsonl":
-        _write_jsonl(records, out)
+        _write_jsonl(wired, out)
         return 0
     if fmt == "json":
-        _write_json_array(records, out)
+        _write_json_array(wired, out)
         return 0
-    return _write_csv(records, out, csv.excel_tab if fmt == "tsv" else csv.excel)
+    return _write_csv(wired, out, csv.excel_tab if fmt == "tsv" else csv.excel, fields)
 
 
-def _write_jsonl(records: Iterator[Outreach], out: IO[bytes]) -> None:
+def _wire(record: Outreach | dict[str, Any]) -> dict[str, Any]:
+    """A record, or a dict of some of its fields, as the wire carries it (times as RFC 3339 text)."""
+    if isinstance(record, Outreach):
+        return record_to_wire(record)
+    return {k: format_time(v) if isinstance(v, datetime) else v for k, v in record.items()}
+
+
+def _write_jsonl(records: Iterator[dict[str, Any]], out: IO[bytes]) -> None:
     while batch := list(itertools.islice(records, _BATCH)):
-        out.write(_encoder.encode_lines([record_to_wire(r) for r in batch]))
+        out.write(_encoder.encode_lines(batch))
     out.flush()
 
 
-def _write_json_array(records: Iterator[Outreach], out: IO[bytes]) -> None:
+def _write_json_array(records: Iterator[dict[str, Any]], out: IO[bytes]) -> None:
     """A JSON array, one element a line (`[`, then `{...},` lines, then `]`): streamed, never built
     whole, and read back by ArrayReader with each record's line."""
     out.write(b"[")
     separator = b"\n"
     while batch := list(itertools.islice(records, _BATCH)):
-        out.write(separator + b",\n".join(_encoder.encode(record_to_wire(r)) for r in batch))
+        out.write(separator + b",\n".join(_encoder.encode(r) for r in batch))
         separator = b",\n"
     out.write(b"\n]\n")
     out.flush()
@@ -426,17 +441,18 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _write_csv(records: Iterator[Outreach], out: IO[bytes], dialect: type[csv.Dialect]) -> int:
+def _write_csv(
+    records: Iterator[dict[str, Any]], out: IO[bytes], dialect: type[csv.Dialect], fields: tuple[str, ...]
+) -> int:
     """A header, then one row a record; return how many empty strings were written."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     try:
         writer = csv.writer(text, dialect)
-        writer.writerow(COLUMNS)
+        writer.writerow(fields)
         empty = 0
-        for rec in records:
-            row = record_to_wire(rec)
+        for row in records:
             empty += sum(1 for v in row.values() if v == "")
-            writer.writerow([_csv_cell(row[c]) for c in COLUMNS])
+            writer.writerow([_csv_cell(row[c]) for c in fields])
         text.flush()
         return empty
     finally:

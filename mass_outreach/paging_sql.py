@@ -235,24 +235,36 @@ def parts(q: Selection, dialect: Dialect) -> list[Part]:
     return found
 
 
-def select_sql(q: Selection, offset: int, dialect: Dialect) -> tuple[str, list[Any]]:
+def select_sql(
+    q: Selection,
+    offset: int,
+    dialect: Dialect,
+    columns: tuple[str, ...] = COLUMNS,
+    reads: Mapping[str, str] | None = None,
+) -> tuple[str, list[Any]]:
     """`SELECT` of up to limit + 1 rows (the extra one tells whether a next page exists), from each
-    part in turn: two parts are a UNION ALL in the page's order (see Engine.bounded_parts)."""
-    assert q.order in COLUMNS
+    part in turn: two parts are a UNION ALL in the page's order (see Engine.bounded_parts).
+    `columns` (of model.COLUMNS, holding the order field and id): what each row holds; `reads`: the
+    SQL that reads some of them instead of the bare column (the caller's own constant text, never
+    input; not for the order field or id, which the ORDER BY names)."""
+    assert q.order in COLUMNS and {q.order, "id"} <= set(columns) <= set(COLUMNS)
+    reads = reads or {}
+    assert q.order not in reads and "id" not in reads
+    selected = _COLUMNS if columns is COLUMNS and not reads else ", ".join(reads.get(c, c) for c in columns)
     walks = parts(q, dialect)
     rows = q.limit + 1
     params: list[Any] = []
     if len(walks) == 1:
         conds, params, order_by = walks[0]
-        sql = f"{_select(conds)} ORDER BY {order_by}"
+        sql = f"{_select(conds, selected)} ORDER BY {order_by}"
     else:
         selects = []
         for conds, part_params, part_order in walks:
             if dialect.bounded_parts:
-                selects.append(f"({_select(conds)} ORDER BY {part_order} LIMIT ?)")
+                selects.append(f"({_select(conds, selected)} ORDER BY {part_order} LIMIT ?)")
                 params += [*part_params, rows + offset]
             else:
-                selects.append(_select(conds))
+                selects.append(_select(conds, selected))
                 params += part_params
         order_by = dialect.order_by(q.order, q.asc, q.order in NULLABLE)
         sql = f"{' UNION ALL '.join(selects)} ORDER BY {order_by}"
@@ -264,6 +276,6 @@ def select_sql(q: Selection, offset: int, dialect: Dialect) -> tuple[str, list[A
     return sql, params
 
 
-def _select(conds: list[str]) -> str:
+def _select(conds: list[str], selected: str) -> str:
     where = f" WHERE {' AND '.join(conds)}" if conds else ""
-    return f"SELECT {_COLUMNS} FROM outreach{where}"
+    return f"SELECT {selected} FROM outreach{where}"

@@ -12,14 +12,14 @@ import contextlib
 import functools
 import numbers
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import msgspec
 
-from . import wire
+from . import columnar, selecting, wire
 from .backends import Engine, engine_for
 from .errors import NotFoundError, ValidationError
 from .model import (
@@ -42,6 +42,9 @@ from .stats import stats as group_counts
 from .sync import feed
 from .sync.feed import ApplyReport
 from .urls import UrlPolicy, url_checker
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["InsertReport", "OutreachStore", "UpdateReport", "UpsertReport", "open"]
 
@@ -270,6 +273,28 @@ class OutreachStore:
             limit=q.limit,
         )
 
+    @overload
+    def iter(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        order: str = ...,
+        asc: bool = ...,
+        batch_size: int = ...,
+        include_deleted: bool = ...,
+        columns: None = None,
+    ) -> Iterator[Outreach]: ...
+    @overload
+    def iter(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        order: str = ...,
+        asc: bool = ...,
+        batch_size: int = ...,
+        include_deleted: bool = ...,
+        columns: Sequence[str],
+    ) -> Iterator[dict[str, Any]]: ...
     def iter(
         self,
         filters: Mapping[str, Any] | None = None,
@@ -278,8 +303,10 @@ class OutreachStore:
         asc: bool = True,
         batch_size: int = 1000,
         include_deleted: bool = False,
-    ) -> Iterator[Outreach]:
-        """Every matching record in order, fetched by keyset batches: memory stays constant."""
+        columns: Sequence[str] | None = None,
+    ) -> Iterator[Outreach] | Iterator[dict[str, Any]]:
+        """Every matching record in order, fetched by keyset batches: memory stays constant. With
+        `columns` (field names), dicts of those fields alone, read without the other columns."""
         if (
             not isinstance(batch_size, int)
             or isinstance(batch_size, bool)
@@ -289,6 +316,11 @@ class OutreachStore:
                 "batch_size", f"The batch_size must be an integer from 1 to {MAX_LIMIT}."
             )
         _check_flag("include_deleted", include_deleted)
+        if columns is not None:
+            yield from selecting.fields(
+                self._engine, filters, columns, order, asc, batch_size, include_deleted
+            )
+            return
         q, _ = build_query(
             filters=filters, order=order, asc=asc, limit=batch_size, include_deleted=include_deleted
         )
@@ -302,6 +334,53 @@ class OutreachStore:
                 return
             last = rows[-1]
             q = msgspec.structs.replace(q, after=(last[AT[q.order]], last[ID]))
+
+    # --- columnar: Arrow, pandas, polars (the `arrow` extra; see columnar.py) ----------------------
+
+    def to_arrow(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+    ) -> pa.Table:
+        """The matching records as a `pyarrow.Table` in id order, read in one snapshot; `columns` picks
+        fields. Times are `timestamp('us', tz='UTC')`, enums dictionary columns, approved bool."""
+        return columnar.table(self._engine, filters, columns, include_deleted=include_deleted)
+
+    def iter_batches(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+        batch_size: int = columnar.DEFAULT_BATCH,
+    ) -> Iterator[pa.RecordBatch]:
+        """The matching records as `pyarrow.RecordBatch`es of at most `batch_size` rows in id order,
+        each read by keyset as `iter` reads: memory holds one batch. Types as to_arrow's."""
+        return columnar.batches(
+            self._engine, filters, columns, include_deleted=include_deleted, batch_size=batch_size
+        )
+
+    def to_pandas(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+    ) -> Any:
+        """`to_arrow(...)` as a pandas DataFrame (enums categorical, times datetime64[us, UTC])."""
+        return columnar.frame(self._engine, "pandas", filters, columns, include_deleted)
+
+    def to_polars(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+    ) -> Any:
+        """`to_arrow(...)` as a polars DataFrame (enums Categorical, times Datetime('us', 'UTC'))."""
+        return columnar.frame(self._engine, "polars", filters, columns, include_deleted)
 
     # the parameters of page(), written out again (not forwarded as **kwargs) so that type checkers and
     # the API reference show them

@@ -179,6 +179,13 @@ class Engine:
             count += 1
         return count
 
+    def typed_rows(self, conn: Any, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """The rows of a read for columnar.py, which takes the driver's own types where they read faster
+        than the store's row form: times as text or as datetimes, approved as 0/1 or as bools, ids as
+        text. Here the store's row form (what every read gets)."""
+        rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+        return rows
+
     def lock_new_id(self, conn: Any, ident: str) -> None:
         """Before upsert looks an id up: make two writers upserting one new id take turns."""
 

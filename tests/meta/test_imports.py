@@ -60,3 +60,29 @@ def test_every_public_name_is_still_there() -> None:
     for name in mo.__all__:
         assert getattr(mo, name) is not None, name
         assert name in dir(mo), name
+
+
+COLUMNAR_MODULES = ("pyarrow", "pandas", "polars")
+
+_COLUMNAR = """
+import json, sys
+import mass_outreach as mo, mass_outreach.cli
+store = mo.open(':memory:')
+store.insert(outreach_type='LinkedIn_DirectMessage', status='pending')
+assert list(store.iter(columns=['status'])) == [{'status': 'pending'}]
+before = [m for m in MODULES if m in sys.modules]
+store.to_arrow()
+print(json.dumps([before, [m for m in MODULES if m in sys.modules]]))
+"""
+
+
+def test_pyarrow_loads_only_for_a_columnar_read() -> None:
+    """The base install is msgspec and click: importing the package and the CLI, writing, and reading
+    with `iter(columns=...)` load no columnar library; `to_arrow` does (the negative control)."""
+    code = f"MODULES = {COLUMNAR_MODULES!r}\n{_COLUMNAR}"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    before, after = json.loads(result.stdout)
+    assert before == []
+    assert "pyarrow" in after  # (pyarrow loads pandas too where it is installed)

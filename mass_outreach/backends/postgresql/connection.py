@@ -94,6 +94,22 @@ def _register_loaders(conn: Any, psycopg: Any) -> None:
     conn.adapters.register_loader("timestamptz", TimeText)
 
 
+def typed_rows(conn: _Conn, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a read with psycopg's own loaders for timestamptz, bool and uuid (as text): its C
+    implementations, where the connection's (above) build the store's text forms in Python."""
+    from psycopg.types.bool import BoolLoader
+    from psycopg.types.datetime import TimestamptzLoader
+    from psycopg.types.string import TextLoader
+
+    with conn.raw.cursor() as cur:
+        cur.adapters.register_loader("uuid", TextLoader)  # the C one stands in for each (psycopg picks it)
+        cur.adapters.register_loader("bool", BoolLoader)
+        cur.adapters.register_loader("timestamptz", TimestamptzLoader)
+        conn.fresh = False
+        rows: list[tuple[Any, ...]] = cur.execute(_placeholders(sql), params).fetchall()
+    return rows
+
+
 class _Conn:
     """A psycopg connection with sqlite3's `?` placeholders, for one checkout.
 

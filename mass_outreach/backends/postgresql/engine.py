@@ -31,7 +31,7 @@ from ...model import AT
 from ..base import Engine, Refusal, T, Walks, closed_error
 from ..textindex import check_option, indexable
 from . import scratch, textindex, updates
-from .connection import Connections, _Conn
+from .connection import Connections, _Conn, typed_rows
 from .schema import SchemaKeeper
 from .url import parse_url, url_with_schema
 
@@ -292,6 +292,11 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
             "SELECT current_database() || ':' || oid FROM pg_namespace WHERE nspname = current_schema()"
         ).fetchone()
         return str(row[0])
+
+    def typed_rows(self, conn: _Conn, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """psycopg's C loaders (datetimes, bools, ids as text): the store's text forms are loaded in
+        Python, row by row, which made a columnar read slower than pandas.read_sql."""
+        return typed_rows(conn, sql, params)
 
     def lock_new_id(self, conn: _Conn, ident: str) -> None:
         """Two upserts of one new id take turns (until the first one commits), so the second finds the

@@ -19,14 +19,15 @@ import asyncio
 import functools
 import itertools
 import os
-from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from .backends import shown_target
 from .backends.base import closed_error
+from .columnar import DEFAULT_BATCH
 from .errors import OutreachError, ValidationError
 from .model import Outreach
 from .operations.bulk import InsertReport, OnError, UpdateReport, UpsertReport
@@ -34,6 +35,9 @@ from .paging import Page
 from .store import DEFAULT_TIMEOUT, OutreachStore
 from .sync.feed import ApplyReport
 from .urls import UrlPolicy
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["DEFAULT_WORKERS", "AsyncOutreachStore", "open_async"]
 
@@ -292,6 +296,28 @@ class AsyncOutreachStore:
         )
         return result
 
+    @overload
+    def iter(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        order: str = ...,
+        asc: bool = ...,
+        batch_size: int = ...,
+        include_deleted: bool = ...,
+        columns: None = None,
+    ) -> AsyncIterator[Outreach]: ...
+    @overload
+    def iter(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        order: str = ...,
+        asc: bool = ...,
+        batch_size: int = ...,
+        include_deleted: bool = ...,
+        columns: Sequence[str],
+    ) -> AsyncIterator[dict[str, Any]]: ...
     async def iter(
         self,
         filters: Mapping[str, Any] | None = None,
@@ -300,11 +326,17 @@ class AsyncOutreachStore:
         asc: bool = True,
         batch_size: int = 1000,
         include_deleted: bool = False,
-    ) -> AsyncIterator[Outreach]:
-        """Every matching record in order: `async for rec in store.iter(...)`. Each batch of
-        `batch_size` records is read by one worker call; memory stays constant."""
-        records = self.sync_store.iter(
-            filters, order=order, asc=asc, batch_size=batch_size, include_deleted=include_deleted
+        columns: Sequence[str] | None = None,
+    ) -> AsyncIterator[Any]:
+        """Every matching record in order: `async for rec in store.iter(...)` (dicts of `columns` alone
+        if given, as OutreachStore.iter). Each batch of `batch_size` records is read by one worker
+        call; memory stays constant."""
+        how: dict[str, Any] = {"order": order, "asc": asc, "batch_size": batch_size}
+        how["include_deleted"] = include_deleted
+        records: Iterator[Any] = (
+            self.sync_store.iter(filters, **how)
+            if columns is None
+            else self.sync_store.iter(filters, **how, columns=columns)
         )
         take = functools.partial(_batch, records, batch_size)
         while batch := await self._offload(take):
@@ -312,6 +344,54 @@ class AsyncOutreachStore:
                 yield rec
             if len(batch) < batch_size:
                 return
+
+    # --- columnar (the `arrow` extra) ------------------------------------------------------------------
+
+    async def to_arrow(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+    ) -> pa.Table:
+        """The matching records as a `pyarrow.Table` (as OutreachStore.to_arrow)."""
+        return await self._call("to_arrow", filters, columns=columns, include_deleted=include_deleted)
+
+    async def iter_batches(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> AsyncIterator[pa.RecordBatch]:
+        """The matching records as `pyarrow.RecordBatch`es (as OutreachStore.iter_batches), one
+        worker call a batch: `async for batch in store.iter_batches(...)`."""
+        batches = self.sync_store.iter_batches(
+            filters, columns=columns, include_deleted=include_deleted, batch_size=batch_size
+        )
+        while (batch := await self._offload(next, batches, None)) is not None:
+            yield batch
+
+    async def to_pandas(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+    ) -> Any:
+        """The matching records as a pandas DataFrame (as OutreachStore.to_pandas)."""
+        return await self._call("to_pandas", filters, columns=columns, include_deleted=include_deleted)
+
+    async def to_polars(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        include_deleted: bool = False,
+    ) -> Any:
+        """The matching records as a polars DataFrame (as OutreachStore.to_polars)."""
+        return await self._call("to_polars", filters, columns=columns, include_deleted=include_deleted)
 
     def pages(
         self,
@@ -383,13 +463,12 @@ def _close_opened(opening: asyncio.Future[OutreachStore]) -> None:
         opening.result().close()
 
 
-def _batch(records: Iterator[Outreach], size: int) -> list[Outreach]:
+def _batch(records: Iterator[Any], size: int) -> list[Any]:
     """The next `size` records of a store's iter(): at most one read of the database. The first
     next() runs the sync iter's own checks of its arguments, so its errors are raised here."""
     first = next(records, _END)
     if first is _END:
         return []
-    assert isinstance(first, Outreach)
     return [first, *itertools.islice(records, size - 1)]
 
 

@@ -1,6 +1,7 @@
 """The store: the `OutreachStore` facade over an engine (mass_outreach/backends/).
 
-Opening and closing, tags and reads live here; each write is one line into the operations
+Tags and writes live here (the reads in reading.py, sync in sync/methods.py, opening and closing in
+store_base.py); each write is one line into the operations
 (mass_outreach/operations/: the write transactions and the one bulk pipeline). Connections,
 transactions, locking, error translation, the bulk write path, the schema and the SQL dialect are the
 engine's (SQLite for a file path or ":memory:", PostgreSQL for a postgresql:// URL).
@@ -8,115 +9,45 @@ engine's (SQLite for a file path or ":memory:", PostgreSQL for a postgresql:// U
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import numbers
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable
 from datetime import datetime
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
-import msgspec
-
-from . import columnar, selecting, wire
-from .backends import Engine, engine_for
+from . import wire
 from .errors import NotFoundError, ValidationError
 from .model import (
-    AT,
     BodyErrors,
     Outreach,
-    check_id,
     check_tag_name,
     insert_row,
-    outreach_from_row,
     time_text,
     update_fields,
 )
 from .operations import bulk, upserts, writes
 from .operations.bulk import InsertReport, OnError, UpdateReport, UpsertReport
-from .operations.rows import ID, SELECT, URL, not_found
-from .operations.walks import Walk
-from .paging import MAX_LIMIT, Page, build_query, encode_cursor
-from .stats import stats as group_counts
-from .sync import feed
-from .sync.feed import ApplyReport
-from .urls import UrlPolicy, url_checker
+from .operations.rows import URL
+from .reading import Reads
+from .store_base import DEFAULT_TIMEOUT, LONGEST_TIMEOUT, check_timeout
+from .sync.methods import SyncMethods
+from .urls import UrlPolicy
 
-if TYPE_CHECKING:
-    import pyarrow as pa
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "LONGEST_TIMEOUT",
+    "InsertReport",
+    "OutreachStore",
+    "UpdateReport",
+    "UpsertReport",
+    "check_timeout",
+    "open",
+]
 
-__all__ = ["InsertReport", "OutreachStore", "UpdateReport", "UpsertReport", "open"]
 
-DEFAULT_TIMEOUT = 10.0
-# the longest lock wait either engine takes: a C int of milliseconds (SQLite's busy_timeout, PostgreSQL's
-# lock_timeout); a longer timeout, math.inf too, waits this long (about 24.8 days) on both
-LONGEST_TIMEOUT = 2_147_483.647
-
-
-class OutreachStore:
+class OutreachStore(Reads, SyncMethods):
     """An outreach store: one SQLite file, or a PostgreSQL schema. Thread-safe; several processes may
-    share it."""
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str] = "outreach.db",
-        *,
-        url_policy: UrlPolicy = "syntax",
-        create: bool = True,
-        readonly: bool = False,
-        timeout: float = DEFAULT_TIMEOUT,
-        text_index: bool | None = None,
-    ) -> None:
-        self._url_check = url_checker(url_policy)
-        self.url_policy = url_policy
-        self.readonly = readonly
-        self.timeout = check_timeout(timeout)
-        self._engine: Engine = engine_for(path)(
-            path, create=create, readonly=readonly, timeout=self.timeout, text_index=text_index
-        )
-        self.path: str = self._engine.target
-        try:
-            feed.claim(self._engine, writable=not readonly)
-        except BaseException:
-            self._engine.close()
-            raise
-
-    @property
-    def text_index(self) -> bool:
-        """Whether the store has the index that serves substring filters (`open`'s `text_index`)."""
-        return self._engine.text_index
-
-    @property
-    def _closed(self) -> bool:
-        return self._engine.closed
-
-    @property
-    def _conns(self) -> list[Any]:
-        """The engine's open connections (tests and benchmarks look at their settings)."""
-        return self._engine.connections()
-
-    def close(self) -> None:
-        """Close the store; using it afterwards is the error "The store is closed.". Safe at any
-        moment from any thread, and twice: calls in flight finish, or end with that error."""
-        self._engine.close()
-
-    def __enter__(self) -> OutreachStore:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<OutreachStore {self.path!r}{' closed' if self._closed else ''}>"
-
-    def _write(self) -> contextlib.AbstractContextManager[Any]:
-        return self._engine.write()
-
-    def _read(self) -> contextlib.AbstractContextManager[Any]:
-        return self._engine.read()
+    share it. Its reads are in reading.py, its sync methods in sync/methods.py, what they stand on
+    (opening, closing, transactions) in store_base.py."""
 
     # --- tags ------------------------------------------------------------------------------------
 
@@ -189,234 +120,6 @@ class OutreachStore:
         """Apply the URL policy to one write's screenshot_url (outside any write transaction)."""
         if self._url_check is not None and (url is not None or always):
             bulk.check_urls(self._url_check, [(0, url)], single=True)
-
-    # --- read ------------------------------------------------------------------------------------
-
-    def get(self, id: str, *, include_deleted: bool = False) -> Outreach:
-        """The record with this id; NotFoundError if there is none (or it was deleted, unless
-        include_deleted=True)."""
-        ident = check_id(id)
-        _check_flag("include_deleted", include_deleted)
-        live = "" if include_deleted else " AND delete_time IS NULL"
-        with self._read() as conn:
-            row = conn.execute(f"{SELECT} WHERE id = ?{live}", (ident,)).fetchone()
-            if row is None:
-                raise not_found(conn, ident)
-        return outreach_from_row(row)
-
-    def count(self, filters: Mapping[str, Any] | None = None, *, include_deleted: bool = False) -> int:
-        """How many records match the filters (deleted ones too with include_deleted=True)."""
-        _check_flag("include_deleted", include_deleted)
-        q, _ = build_query(filters=filters, include_deleted=include_deleted)
-        sql, params = q.count_sql(self._engine)
-        with self._read() as conn:
-            result: int = conn.execute(sql, params).fetchone()[0]
-            return result
-
-    def stats(
-        self,
-        by: Iterable[str] | str = ("status",),
-        filters: Mapping[str, Any] | None = None,
-        *,
-        include_deleted: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Counts of the matching records grouped by `by` (status, outreach_type, tag): one
-        `{field: value, ..., "count": n}` a group, sorted; deleted ones counted with include_deleted."""
-        return group_counts(self._engine, by, filters, include_deleted)
-
-    def page(
-        self,
-        page: int | None = None,
-        *,
-        limit: int | None = None,
-        filters: Mapping[str, Any] | None = None,
-        order: str | None = None,
-        asc: bool | None = None,
-        cursor: str | None = None,
-        with_total: bool = False,
-        include_deleted: bool | None = None,
-    ) -> Page:
-        """One page of records: by page number (1-based) or continuing a `next_cursor`.
-
-        Deleted records are left out unless include_deleted=True; a cursor carries that choice, as it
-        carries order, asc and filters (omitted: the cursor's; given: it must match).
-        """
-        q, offset = build_query(
-            page=page,
-            limit=limit,
-            filters=filters,
-            order=order,
-            asc=asc,
-            cursor=cursor,
-            include_deleted=include_deleted,
-        )
-        number = None if cursor is not None else offset // q.limit + 1
-        engine = self._engine
-        with self._read() as conn, engine.snapshot(conn, walk=number is not None, total=with_total):
-            run, run_offset, walk = q, offset, None
-            if number is not None:  # a page number: continue this connection's walk if we can
-                walk = Walk(engine, conn, q, number)
-                run, run_offset = walk.start(q, offset)
-            rows = conn.execute(*run.sql(run_offset, engine)).fetchall()
-            total = None
-            if with_total:
-                total = conn.execute(*q.count_sql(engine)).fetchone()[0]
-        more = len(rows) > q.limit
-        del rows[q.limit :]
-        if walk is not None and rows:
-            walk.remember(q, rows[-1])
-        return Page(
-            results=[outreach_from_row(r) for r in rows],
-            next_cursor=encode_cursor(q, rows[-1]) if more else None,
-            total=total,
-            page=number,
-            limit=q.limit,
-        )
-
-    @overload
-    def iter(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        order: str = ...,
-        asc: bool = ...,
-        batch_size: int = ...,
-        include_deleted: bool = ...,
-        columns: None = None,
-    ) -> Iterator[Outreach]: ...
-    @overload
-    def iter(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        order: str = ...,
-        asc: bool = ...,
-        batch_size: int = ...,
-        include_deleted: bool = ...,
-        columns: Sequence[str],
-    ) -> Iterator[dict[str, Any]]: ...
-    def iter(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        order: str = "id",
-        asc: bool = True,
-        batch_size: int = 1000,
-        include_deleted: bool = False,
-        columns: Sequence[str] | None = None,
-    ) -> Iterator[Outreach] | Iterator[dict[str, Any]]:
-        """Every matching record in order, fetched by keyset batches: memory stays constant. With
-        `columns` (field names), dicts of those fields alone, read without the other columns."""
-        if (
-            not isinstance(batch_size, int)
-            or isinstance(batch_size, bool)
-            or not 1 <= batch_size <= MAX_LIMIT
-        ):
-            raise ValidationError.one(
-                "batch_size", f"The batch_size must be an integer from 1 to {MAX_LIMIT}."
-            )
-        _check_flag("include_deleted", include_deleted)
-        if columns is not None:
-            yield from selecting.fields(
-                self._engine, filters, columns, order, asc, batch_size, include_deleted
-            )
-            return
-        q, _ = build_query(
-            filters=filters, order=order, asc=asc, limit=batch_size, include_deleted=include_deleted
-        )
-        while True:
-            with self._read() as conn:
-                rows = conn.execute(*q.sql(0, self._engine)).fetchall()
-            more = len(rows) > q.limit
-            del rows[q.limit :]
-            yield from map(outreach_from_row, rows)
-            if not more:
-                return
-            last = rows[-1]
-            q = msgspec.structs.replace(q, after=(last[AT[q.order]], last[ID]))
-
-    # --- columnar: Arrow, pandas, polars (the `arrow` extra; see columnar.py) ----------------------
-
-    def to_arrow(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        include_deleted: bool = False,
-    ) -> pa.Table:
-        """The matching records as a `pyarrow.Table` in id order, read in one snapshot; `columns` picks
-        fields. Times are `timestamp('us', tz='UTC')`, enums dictionary columns, approved bool."""
-        return columnar.table(self._engine, filters, columns, include_deleted=include_deleted)
-
-    def iter_batches(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        include_deleted: bool = False,
-        batch_size: int = columnar.DEFAULT_BATCH,
-    ) -> Iterator[pa.RecordBatch]:
-        """The matching records as `pyarrow.RecordBatch`es of at most `batch_size` rows in id order,
-        each read by keyset as `iter` reads: memory holds one batch. Types as to_arrow's."""
-        return columnar.batches(
-            self._engine, filters, columns, include_deleted=include_deleted, batch_size=batch_size
-        )
-
-    def to_pandas(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        include_deleted: bool = False,
-    ) -> Any:
-        """`to_arrow(...)` as a pandas DataFrame (enums categorical, times datetime64[us, UTC])."""
-        return columnar.frame(self._engine, "pandas", filters, columns, include_deleted)
-
-    def to_polars(
-        self,
-        filters: Mapping[str, Any] | None = None,
-        *,
-        columns: Sequence[str] | None = None,
-        include_deleted: bool = False,
-    ) -> Any:
-        """`to_arrow(...)` as a polars DataFrame (enums Categorical, times Datetime('us', 'UTC'))."""
-        return columnar.frame(self._engine, "polars", filters, columns, include_deleted)
-
-    # the parameters of page(), written out again (not forwarded as **kwargs) so that type checkers and
-    # the API reference show them
-    def pages(
-        self,
-        page: int | None = None,
-        *,
-        limit: int | None = None,
-        filters: Mapping[str, Any] | None = None,
-        order: str | None = None,
-        asc: bool | None = None,
-        cursor: str | None = None,
-        with_total: bool = False,
-        include_deleted: bool | None = None,
-    ) -> Iterator[Page]:
-        """Every page from the one asked for (as `page` takes it) to the last, each continuing the
-        previous one's `next_cursor`. Always at least one page, which may be empty. A bad request
-        raises here, before the first page is read."""
-        asked: dict[str, Any] = {
-            "limit": limit,
-            "filters": filters,
-            "order": order,
-            "asc": asc,
-            "cursor": cursor,
-            "include_deleted": include_deleted,
-        }
-        build_query(page=page, **asked)
-        first = functools.partial(self.page, page, with_total=with_total, **asked)
-        return self._pages(first, limit, with_total)
-
-    def _pages(self, first: Callable[[], Page], limit: int | None, with_total: bool) -> Iterator[Page]:
-        current = first()
-        yield current
-        while current.next_cursor is not None:
-            current = self.page(cursor=current.next_cursor, limit=limit, with_total=with_total)
-            yield current
 
     # --- the wire format ---------------------------------------------------------------------------
 
@@ -524,41 +227,6 @@ class OutreachStore:
         `inserted` and `updated` counts."""
         return bulk.upsert_many(self._engine, self._url_check, rows, on_error)
 
-    # --- sync ------------------------------------------------------------------------------------
-
-    @property
-    def identity(self) -> str:
-        """This store's identity in sync: minted when it was made, again if it turns out to be a copy."""
-        return self._engine.identity
-
-    def changes(self, since: str | None = None, limit: int = 1000, to: str | None = None) -> dict[str, Any]:
-        """A batch of this store's changes after the position `since` (None: from the beginning), at
-        most `limit`, as plain JSON-able data: `store` (this identity), `changes`, `next` (the position
-        to ask from next) and `more`; for the store whose identity is `to`, without the records it
-        gave this store unchanged. See the docs' Sync chapter."""
-        return feed.changes(self._engine, since, limit, to)
-
-    def apply_changes(self, batch: Any, *, max_skew: float = 300.0, peer: str | None = None) -> ApplyReport:
-        """Apply a batch that another store's `changes` gave, and remember its position as this store's
-        checkpoint of that store, in one transaction; applying it again changes nothing. A stamp more
-        than `max_skew` seconds (at most 3600) ahead of this machine's clock refuses the whole batch,
-        naming `peer` (how messages name the sender)."""
-        skew = max_skew
-        if isinstance(skew, bool) or not isinstance(skew, (int, float)) or not 0 <= skew <= 3600:
-            raise ValidationError.one("max_skew", "The max_skew must be a number of seconds from 0 to 3600.")
-        return feed.apply_changes(self._engine, batch, max_skew=float(skew), peer=peer or "the peer")
-
-    def checkpoint(self, peer: str) -> str | None:
-        """The position in the feed of the store with identity `peer` that this store has taken all
-        changes up to (None: none yet)."""
-        return feed.checkpoint(self._engine, peer)
-
-    def conflicts(self, id: str | None = None) -> list[dict[str, Any]]:
-        """The conflict log: each concurrent edit that lost a merge here (record id, field group, the
-        losing values, their stamp and origin, the winner's stamp and origin, the peer, when), oldest
-        first; only one record's with `id`."""
-        return feed.conflicts(self._engine, None if id is None else check_id(id))
-
     # --- copy ------------------------------------------------------------------------------------
 
     def _load(self, records: Iterable[Outreach], tags: Iterable[str]) -> int:
@@ -566,25 +234,6 @@ class OutreachStore:
         deleted ones too), streamed in one transaction, into a store that holds no record (a copy never
         merges); return how many went in. A bad record raises as in insert_many, naming its index."""
         return bulk.load(self._engine, records, tags)
-
-
-def check_timeout(timeout: Any) -> float:
-    """The lock wait in seconds that both engines take: a number, 0 (wait for no lock) or more, capped
-    at LONGEST_TIMEOUT; NaN, a negative number or a non-number is a ValidationError naming it."""
-    if isinstance(timeout, numbers.Real) and not isinstance(timeout, bool):
-        seconds = float(timeout)
-        if seconds >= 0:  # False for NaN
-            return min(seconds, LONGEST_TIMEOUT)
-    raise ValidationError.one(
-        "timeout",
-        f"The timeout must be a number of seconds, 0 or more (math.inf: as long as the engine can), "
-        f"not {repr(timeout)[:40]}.",
-    )
-
-
-def _check_flag(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValidationError.one(name, f"The {name} must be true or false.")
 
 
 def open(

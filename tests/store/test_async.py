@@ -198,7 +198,7 @@ def test_every_public_method_of_the_store_is_there() -> None:
         sync, asynchronous = getattr(mo.OutreachStore, name), getattr(mo.AsyncOutreachStore, name)
         if isinstance(sync, property):
             assert isinstance(asynchronous, property), name
-        elif name == "iter":
+        elif name in ("iter", "iter_batches"):
             assert inspect.isasyncgenfunction(asynchronous)
         elif name == "pages":
             assert callable(asynchronous)
@@ -209,3 +209,20 @@ def test_every_public_method_of_the_store_is_there() -> None:
             assert [(p.name, p.kind, p.default) for p in ours.values()] == [
                 (p.name, p.kind, p.default) for p in theirs.values()
             ], name
+
+
+def test_columnar_reads_and_iter_columns_through_the_async_api(target: str) -> None:
+    """The same table, batches and fields as the sync store gives, one worker call a batch."""
+
+    async def main() -> tuple[Any, list[Any], list[dict[str, Any]], Any]:
+        async with mo.open_async(target) as store:
+            await store.insert_many([{**BODY, "subject": f"s{i}"} for i in range(25)])
+            table = await store.to_arrow(columns=["id", "subject"])
+            batches = [b async for b in store.iter_batches(columns=["id", "subject"], batch_size=10)]
+            fields = [r async for r in store.iter(columns=["subject"], batch_size=7)]
+            return table, batches, fields, store.sync_store.to_arrow(columns=["id", "subject"])
+
+    table, batches, fields, expected = asyncio.run(main())
+    assert table.equals(expected) and table.num_rows == 25
+    assert [b.num_rows for b in batches] == [10, 10, 5]
+    assert [r["subject"] for r in fields] == table.column("subject").to_pylist()

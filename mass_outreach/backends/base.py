@@ -32,6 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from ..errors import OutreachError
 from ..model import AT, STORED_COLUMNS
+from .setsql import SetSql
 
 __all__ = ["PORTABLE", "Engine", "Refusal", "Walks", "closed_error"]
 
@@ -65,6 +66,8 @@ class Engine:
     #: that each walk an index in the page's order (MERGE (UNION ALL)) and stops at the LIMIT; a planner
     #: that sorts a UNION ALL's rows whole (PostgreSQL's) would read every row of both
     bounded_parts: bool = False
+    #: the SQL spellings of the set-based writes (delete_where, update_where: operations/where.py)
+    set_sql: SetSql = SetSql()
 
     # --- connections and transactions --------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from ..base import Engine, Refusal, T, Walks, closed_error
 from . import scratch, updates
 from .connection import Connections, _Conn
 from .schema import SchemaKeeper
+from .setsql import PgSetSql
 from .url import parse_url, url_with_schema
 
 __all__ = ["PostgresEngine"]
@@ -50,6 +51,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     # arrive: 5,000 rows a chunk ran 0.93x a raw COPY where 1,000 ran 0.80x (medians of 10 rounds)
     bulk_rows = 5000
     bounded_parts = True
+    set_sql = PgSetSql()
 
     def __init__(self, url: str, *, create: bool, readonly: bool, timeout: float) -> None:
         self.readonly = readonly

@@ -15,7 +15,9 @@ BASE: dict[str, Any] = {"outreach_type": "LinkedIn_DirectMessage", "status": "pe
 
 def test_sync_carries_update_where_delete_where_and_purge_by_filter(replica: Replica) -> None:
     a, b = replica(0), replica(1)
-    ids = [a.insert({**BASE, "subject": f"s{i}", "status": ["pending", "failed"][i % 2]}).id for i in range(12)]
+    ids = [
+        a.insert({**BASE, "subject": f"s{i}", "status": ["pending", "failed"][i % 2]}).id for i in range(12)
+    ]
     mo.sync(a, b)
     # a changes the subject group of the pending ones, b the body group of all: both edits survive
     assert a.update_where({"status": "pending"}, {"subject": "set on a", "approved": True}) == 6

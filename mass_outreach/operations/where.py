@@ -37,6 +37,8 @@ _NOT_CHANGES = {
     "expected_version": "The expected_version has no meaning for a change of many records.",
 }
 # the constants of one statement, named once (the clock's SQL uses them many times)
+# version + 1; NULL (refused as such, then named by _located) for a record at the end of the range
+_VERSION = f"version = CASE WHEN version < {_LAST_VERSION} THEN version + 1 END"
 _STAR = "'*'"  # the key of the stamp most groups share
 _CONSTANTS = "(SELECT CAST(? AS TEXT) AS mo_me, CAST(? AS BIGINT) AS mo_now) AS mo_k"
 
@@ -53,21 +55,18 @@ def delete_where(engine: Engine, filters: Any, all_records: Any) -> int:
     """Soft-delete every live record matching `filters` as `delete` does one; return how many."""
     where, params = _selection(engine, filters, all_records, "delete")
     j = engine.set_sql
-    with engine.write() as conn:
-        now = now_text()
-        count, at = _stamp(conn, where, params, now)
-        if not count:
-            return 0
-        feed, feed_params = engine.feed_sets(conn)
-        # the stamps stay (a delete is no group's), made explicit: a NULL clock is read at update_time
-        kept = f"coalesce(clock, {_explicit(j)})"
-        sets = [f"update_time = {j.later('update_time', '?')}", "version = version + 1", "delete_time = ?"]
-        sets += [f"clock = {kept}", *feed]
-        sql = f"UPDATE outreach SET {', '.join(sets)} FROM {_CONSTANTS} WHERE {where}"
-        changed: int = conn.execute(
-            sql, [at, now, *feed_params, engine.identity, micros(now), *params]
-        ).rowcount
-        return changed
+    try:
+        with engine.write() as conn:
+            now = now_text()
+            at = _stamp(conn, where, params, now)
+            feed, feed_params = engine.feed_sets(conn)
+            # the stamps stay (a delete is no group's), made explicit: a NULL clock is read at update_time
+            sets = [f"update_time = {j.later('update_time', '?')}", _VERSION, "delete_time = ?"]
+            sets += [f"clock = coalesce(clock, {_explicit(j)})", *feed]
+            sql = f"UPDATE outreach SET {', '.join(sets)} FROM {_CONSTANTS} WHERE {where}"
+            return _run(conn, engine, sql, [at, now, *feed_params, engine.identity, micros(now), *params])
+    except _Refused as refused:
+        raise _located(engine, refused, where, params, {}) from None
 
 
 def update_where(
@@ -85,19 +84,12 @@ def update_where(
             if tag is not None and conn.execute(found, (tag,)).fetchone() is None:
                 raise ValidationError(unknown_tag(tag))
             now = now_text()
-            count, at = _stamp(conn, where, params, now)
-            if not count:
-                return 0
+            at = _stamp(conn, where, params, now)
             sets, set_params = _assignments(engine, fields, at, now)
             feed, feed_params = engine.feed_sets(conn)
             sql = f"UPDATE outreach SET {', '.join([*sets, *feed])} FROM {_CONSTANTS} WHERE {where}"
             constants = [engine.identity, micros(now)]
-            try:
-                cur = conn.execute(sql, [*set_params, *feed_params, *constants, *params])
-            except engine.integrity_error as exc:
-                raise _Refused(engine.refusal(exc), exc) from None
-            changed: int = cur.rowcount
-            return changed
+            return _run(conn, engine, sql, [*set_params, *feed_params, *constants, *params])
     except _Refused as refused:
         raise _located(engine, refused, where, params, fields) from None
 
@@ -122,6 +114,15 @@ def purge(engine: Engine, deleted_before: datetime | str | None, filters: Any) -
 
 
 # --- the parts ------------------------------------------------------------------------------------
+
+
+def _run(conn: Any, engine: Engine, sql: str, params: list[Any]) -> int:
+    """The statement; how many records it changed. A refusal is raised for `_located` to name."""
+    try:
+        count: int = conn.execute(sql, params).rowcount
+    except engine.integrity_error as exc:
+        raise _Refused(engine.refusal(exc), exc) from None
+    return count
 
 
 def _selection(engine: Engine, filters: Any, all_records: Any, action: str) -> tuple[str, list[Any]]:
@@ -153,22 +154,25 @@ def _changes(changes: Any) -> dict[str, Any]:
     return fields
 
 
-def _stamp(conn: Any, where: str, params: list[Any], now: str) -> tuple[int, str]:
-    """How many records match, and the update_time they get: after `now` and after every one's own
-    (update_time strictly increases); a record at the end of either range is an error, as in update."""
-    sql = f"SELECT count(*), max(update_time), max(version) FROM outreach WHERE {where}"
-    count, latest, top = conn.execute(sql, params).fetchone()
-    if not count:
-        return 0, now
-    if top >= _LAST_VERSION or latest >= _LAST_TIME:
-        field = "version" if top >= _LAST_VERSION else "update_time"
-        bound = _LAST_VERSION if field == "version" else _LAST_TIME
-        first = f"SELECT id FROM outreach WHERE {where} AND {field} >= ? ORDER BY id LIMIT 1"
-        ident = conn.execute(first, [*params, bound]).fetchone()[0]
-        raise ValidationError.one(field, f"The {field} of the outreach '{ident}' cannot increase further.")
-    if now > latest:
-        return count, now
-    return count, format_time(parse_time(latest) + timedelta(microseconds=1))
+def _stamp(conn: Any, where: str, params: list[Any], now: str) -> str:
+    """The update_time the matched records get: after `now` and after every one's own (update_time
+    strictly increases). Where no live record is as late as now (the newest is read from the
+    update_time index), `now`; else the latest of the matched records is read, and one at the end
+    of the range is an error, as in update."""
+    newest = conn.execute("SELECT max(update_time) FROM outreach WHERE delete_time IS NULL").fetchone()[0]
+    if newest is None or now > newest:
+        return now
+    sql = f"SELECT max(update_time) FROM outreach WHERE {where}"
+    latest = conn.execute(sql, params).fetchone()[0]
+    if latest is None or now > latest:
+        return now
+    if latest >= _LAST_TIME:
+        first = f"SELECT id FROM outreach WHERE {where} AND update_time >= ? ORDER BY id LIMIT 1"
+        ident = conn.execute(first, [*params, _LAST_TIME]).fetchone()[0]
+        raise ValidationError.one(
+            "update_time", f"The update_time of the outreach '{ident}' cannot increase further."
+        )
+    return format_time(parse_time(latest) + timedelta(microseconds=1))
 
 
 def _base(j: Any) -> str:
@@ -187,7 +191,7 @@ def _assignments(engine: Engine, fields: dict[str, Any], at: str, now: str) -> t
     sets = [f"{name} = ?" for name in fields]
     params: list[Any] = list(fields.values())
     assert all(name in COLUMNS for name in fields)  # names only from the allow-list (check_fields)
-    sets += ["version = version + 1", f"update_time = {j.later('update_time', '?')}"]
+    sets += [_VERSION, f"update_time = {j.later('update_time', '?')}"]
     params.append(at)
     status = fields.get("status")
     leaves_pending = status is not None and status != "pending"
@@ -238,10 +242,18 @@ def _restamped(j: Any, group: str, changed: str, status: Any) -> str:
 def _located(
     engine: Engine, refused: _Refused, where: str, params: list[Any], fields: dict[str, Any]
 ) -> ValidationError:
-    """The error for a refused update_where: the first matched record (in id order) whose merged form
-    breaks a rule across fields, named with the field; an unregistered tag; else the refusal."""
+    """The error for a refused set-based write: an unregistered tag; the first matched record (in id
+    order) at the end of the version's range, or whose merged form breaks a rule across fields, named
+    with the field; else the refusal."""
     if refused.kind == "tag" and fields.get("tag") is not None:
         return ValidationError(unknown_tag(fields["tag"]))
+    with engine.read() as conn:
+        sql = f"SELECT id FROM outreach WHERE {where} AND version >= ? ORDER BY id LIMIT 1"
+        top = conn.execute(sql, [*params, _LAST_VERSION]).fetchone()
+    if top is not None:
+        return ValidationError.one(
+            "version", f"The version of the outreach '{top[0]}' cannot increase further."
+        )
     after: list[Any] = []
     with engine.read() as conn:
         while True:

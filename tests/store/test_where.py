@@ -182,6 +182,12 @@ def test_the_end_of_a_range_is_named_and_changes_nothing(db: Db) -> None:
         store.update_where({"status": "pending"}, {"approved": True})
     with unchanged(), pytest.raises(mo.ValidationError, match="version"):
         store.delete_where({"subject": "top"})
+    last = store.insert({**BASE, "subject": "last", "update_time": "9999-12-31T23:59:59.999999Z"})
+    with unchanged(), pytest.raises(mo.ValidationError, match=f"The update_time of the outreach '{last.id}'"):
+        store.update_where({"subject": "last"}, {"approved": True})
+    ahead = store.insert({**BASE, "subject": "ahead", "update_time": "2999-01-01T00:00:00Z"})
+    assert store.update_where({"subject": "e"}, {"approved": True}) == 2  # ahead, there before
+    assert store.get(ahead.id).update_time > ahead.update_time  # strictly increases, even from ahead
 
 
 @pytest.mark.parametrize("empty", [None, {}, {"create_time": {}}])

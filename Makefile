@@ -58,6 +58,7 @@ bench: $(VENV)/.installed
 bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks --quick
 	$(PY) -m benchmarks.sync --quick
+	$(PY) -m benchmarks.where --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

@@ -31,11 +31,17 @@ class SetSql:
         """A document placed inside another (SQLite takes a text argument as a string, not as JSON)."""
         return f"json({doc})"
 
-    def member(self, doc: str, key: str, kind: str = "json") -> str:
-        """The member `key` (an SQL text expression) of an object: as JSON, or an integer (kind "int")."""
+    def member(self, doc: str, key: str, kind: str = "json", *, any_key: bool = False) -> str:
+        """The member `key` (an SQL text expression) of an object: as JSON, or an integer (kind "int").
+        `any_key`: the key may hold any character (one a peer wrote), else it is one of ours (a group's
+        name, this store's identity)."""
         op = "->" if kind == "json" else "->>"
         path = f"'$.\"' || {key} || '\"'"
-        return f"({doc} {op} ({path}))"
+        if not any_key:
+            return f"({doc} {op} ({path}))"
+        # a path cannot quote a `"`: such a key is looked up among the members
+        exact = f"(SELECT value FROM json_each({doc}) WHERE key = {key})"
+        return f"(CASE WHEN instr({key}, '\"') THEN {exact} ELSE {doc} {op} ({path}) END)"
 
     def item(self, doc: str, index: int, kind: str = "json") -> str:
         """Item `index` of an array: as JSON, an integer ("int") or text ("text")."""

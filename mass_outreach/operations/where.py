@@ -227,7 +227,7 @@ def _restamped(j: Any, group: str, changed: str, status: Any) -> str:
     time, origin = j.item(old, 0, "int"), j.item(old, 1, "text")
     attempt = f"coalesce({j.item(old, 2, 'int')}, 0)"
     seen = f"coalesce({j.item(old, 3)}, {j.empty()})"
-    seen_origin = j.greatest(f"coalesce({j.member(seen, origin, 'int')}, 0)", time)
+    seen_origin = j.greatest(f"coalesce({j.member(seen, origin, 'int', any_key=True)}, 0)", time)
     seen_after = j.merge(seen, j.obj(origin, seen_origin))
     mine = f"coalesce({j.member(seen_after, 'mo_k.mo_me', 'int')}, 0) + 1"
     new_time = j.greatest("mo_k.mo_now", f"{time} + 1", mine)

@@ -244,3 +244,15 @@ def test_a_requeue_and_an_unchanged_group_stamp_as_update_does(store: mo.Outreac
     assert_updated_as_one_by_one(store, before, after, matched, changes)
     stamps = [clock.decode(after[i][CLOCK], after[i][AT["update_time"]], store.identity) for i in matched]
     assert sorted(s["status"].attempt for s in stamps) == [1, 1, 1]
+
+
+def test_a_peer_origin_of_any_characters_is_read_as_update_reads_it(store: mo.OutreachStore) -> None:
+    """A clock written by a peer may name stores with any characters (a `"` cannot be quoted in an
+    SQLite JSON path): the seen times are still read and kept exactly."""
+    rec = store.insert({**BASE, "subject": "from a peer"})
+    peer = '{"*": [1, "a\\"b.c", 0, {"a\\"b.c": 5, "x": 2}]}'
+    with store._engine.write() as conn:  # as an applied batch leaves it
+        conn.execute("UPDATE outreach SET clock = ? WHERE id = ?", (peer, rec.id))
+    before = stored(store)
+    assert store.update_where({"id": rec.id}, {"status": "running"}) == 1
+    assert_updated_as_one_by_one(store, before, stored(store), {rec.id}, {"status": "running"})

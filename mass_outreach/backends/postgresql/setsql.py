@@ -21,7 +21,7 @@ class PgSetSql(SetSql):
     def nested(self, doc: str) -> str:
         return doc
 
-    def member(self, doc: str, key: str, kind: str = "json") -> str:
+    def member(self, doc: str, key: str, kind: str = "json", *, any_key: bool = False) -> str:
         if kind == "json":
             return f"({doc} -> {key})"
         return f"CAST({doc} ->> {key} AS bigint)"

@@ -81,7 +81,7 @@ def update(
         update_matching(ctx, filter_args, set_args, all_records)
         return
     if body is None:
-        raise click.UsageError("Missing BODY (or --filter ... --set FIELD=VALUE).")
+        raise click.UsageError("Missing argument 'BODY' (or --filter ... --set FIELD=VALUE).")
     data = read_body(body)
     with opened_store(ctx, create=False) as store:
         emit(store.call("update", data))
@@ -135,7 +135,7 @@ def delete(
         delete_matching(ctx, filter_args, all_records)
         return
     if record_id is None:
-        raise click.UsageError("Missing ID (or --filter FIELD=VALUE, or --all).")
+        raise click.UsageError("Missing argument 'ID' (or --filter FIELD=VALUE, or --all).")
     request: dict[str, Any] = {"id": record_id}
     if expected_version is not None:
         request["expected_version"] = expected_version

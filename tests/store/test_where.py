@@ -84,7 +84,7 @@ def assert_updated_as_one_by_one(
         assert new[FEED] != old[FEED]  # the record moved in the feed: sync carries it
 
 
-@settings(FIXTURE_SETTINGS, max_examples=12, deadline=None)
+@settings(FIXTURE_SETTINGS, max_examples=10, deadline=None)
 @given(
     bodies=st.lists(outreaches(TAGS, max_text=16), min_size=1, max_size=6),
     edits=st.lists(st.tuples(st.integers(0, 5), updates(TAGS, max_text=16)), max_size=3),

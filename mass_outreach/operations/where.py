@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..backends import Engine
+from ..backends.setsql import SetSql
 from ..errors import ValidationError
 from ..model import COLUMNS, check_fields, cross_check, format_time, now_text, parse_time, time_text
 from ..paging import normalize_filters
@@ -36,10 +37,10 @@ _NOT_CHANGES = {
     "id": "The id cannot be changed; filter on it instead.",
     "expected_version": "The expected_version has no meaning for a change of many records.",
 }
-# the constants of one statement, named once (the clock's SQL uses them many times)
 # version + 1; NULL (refused as such, then named by _located) for a record at the end of the range
 _VERSION = f"version = CASE WHEN version < {_LAST_VERSION} THEN version + 1 END"
 _STAR = "'*'"  # the key of the stamp most groups share
+# the constants of one statement, named once (the clock's SQL uses them many times)
 _CONSTANTS = "(SELECT CAST(? AS TEXT) AS mo_me, CAST(? AS BIGINT) AS mo_now) AS mo_k"
 
 
@@ -175,14 +176,14 @@ def _stamp(conn: Any, where: str, params: list[Any], now: str) -> str:
     return format_time(parse_time(latest) + timedelta(microseconds=1))
 
 
-def _base(j: Any) -> str:
+def _base(j: SetSql) -> str:
     """The stamp every group of a NULL clock has: the record's update_time, by this store."""
-    return str(j.arr(j.micros("update_time"), "mo_k.mo_me"))
+    return j.arr(j.micros("update_time"), "mo_k.mo_me")
 
 
-def _explicit(j: Any) -> str:
+def _explicit(j: SetSql) -> str:
     """A NULL clock written out (its stored text), as update and delete write one."""
-    return str(j.text(j.obj(_STAR, _base(j))))
+    return j.text(j.obj(_STAR, _base(j)))
 
 
 def _assignments(engine: Engine, fields: dict[str, Any], at: str, now: str) -> tuple[list[str], list[Any]]:
@@ -217,7 +218,7 @@ def _assignments(engine: Engine, fields: dict[str, Any], at: str, now: str) -> t
     return sets, params
 
 
-def _restamped(j: Any, group: str, changed: str, status: Any) -> str:
+def _restamped(j: SetSql, group: str, changed: str, status: Any) -> str:
     """The group's stamp after the write: clock.restamp's where `changed` holds (a time after now, the
     old stamp and every stamp of this store the value had seen; the old stamp's writer added to what
     it has seen; the next attempt for a status moved backwards), else the stamp it had."""
@@ -236,7 +237,7 @@ def _restamped(j: Any, group: str, changed: str, status: Any) -> str:
         if higher:
             attempt = f"{attempt} + CASE WHEN status IN ({', '.join(higher)}) THEN 1 ELSE 0 END"
     stamp = j.arr(new_time, "mo_k.mo_me", attempt, j.nested(seen_after))
-    return str(j.nested(f"CASE WHEN {changed} THEN {stamp} ELSE {old} END"))
+    return j.nested(f"CASE WHEN {changed} THEN {stamp} ELSE {old} END")
 
 
 def _located(

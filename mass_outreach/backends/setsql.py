@@ -20,8 +20,13 @@ class SetSql:
         )
 
     def doc(self, column: str) -> str:
-        """A stored JSON text column as a document the functions below read."""
+        """The stored JSON text `column` as a document the functions below read, inside `once`."""
         return column
+
+    def once(self, column: str, expression: str) -> str:
+        """`expression`, whose references to `doc(column)` read the column's document parsed once a
+        row (here, where a document is its text, as it is)."""
+        return expression
 
     def text(self, doc: str) -> str:
         """A document as the stored text."""

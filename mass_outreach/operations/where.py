@@ -212,7 +212,7 @@ def _assignments(engine: Engine, fields: dict[str, Any], at: str, now: str) -> t
     if stamps:
         whole = j.obj(_STAR, _base(j))
         clock = j.merge(f"coalesce({j.doc('clock')}, {whole})", j.obj(*stamps))
-        sets.append(f"clock = {j.text(clock)}")
+        sets.append(f"clock = {j.once('clock', j.text(clock))}")
     else:  # no group changed: the stamps stay, made explicit as delete does
         sets.append(f"clock = coalesce(clock, {_explicit(j)})")
     return sets, params

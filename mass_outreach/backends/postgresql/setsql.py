@@ -13,7 +13,13 @@ class PgSetSql(SetSql):
         return f"CAST(round(extract(epoch FROM {column}) * 1000000) AS bigint)"
 
     def doc(self, column: str) -> str:
-        return f"CAST({column} AS jsonb)"
+        return f"mo_doc.{column}"
+
+    def once(self, column: str, expression: str) -> str:
+        """A subquery a row: PostgreSQL computes a repeated expression again, and OFFSET 0 keeps the
+        planner from inlining the parse back into each reference."""
+        parsed = f"(SELECT CAST({column} AS jsonb) AS {column} OFFSET 0) AS mo_doc"
+        return f"(SELECT {expression} FROM {parsed})"
 
     def text(self, doc: str) -> str:
         return f"CAST({doc} AS text)"

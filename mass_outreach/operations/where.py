@@ -13,6 +13,7 @@ model.cross_check, so that the error names the field and the record."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,8 +41,10 @@ _NOT_CHANGES = {
 # version + 1; NULL (refused as such, then named by _located) for a record at the end of the range
 _VERSION = f"version = CASE WHEN version < {_LAST_VERSION} THEN version + 1 END"
 _STAR = "'*'"  # the key of the stamp most groups share
-# the constants of one statement, named once (the clock's SQL uses them many times)
-_CONSTANTS = "(SELECT CAST(? AS TEXT) AS mo_me, CAST(? AS BIGINT) AS mo_now) AS mo_k"
+# the constants of one statement (this store's identity, now in microseconds), which the clock's SQL
+# uses many times: marks, each bound as a parameter of its own where it stands (`_bound`)
+_ME, _NOW = "{mo_me}", "{mo_now}"
+_MARKS = re.compile(r"(\?|\{mo_me\}|\{mo_now\})")
 
 
 class _Refused(Exception):
@@ -64,8 +67,8 @@ def delete_where(engine: Engine, filters: Any, all_records: Any) -> int:
             # the stamps stay (a delete is no group's), made explicit: a NULL clock is read at update_time
             sets = [f"update_time = {j.later('update_time', '?')}", _VERSION, "delete_time = ?"]
             sets += [f"clock = coalesce(clock, {_explicit(j)})", *feed]
-            sql = f"UPDATE outreach SET {', '.join(sets)} FROM {_CONSTANTS} WHERE {where}"
-            return _run(conn, engine, sql, [at, now, *feed_params, engine.identity, micros(now), *params])
+            sql = f"UPDATE outreach SET {', '.join(sets)} WHERE {where}"
+            return _run(conn, engine, *_bound(engine, sql, [at, now, *feed_params, *params], now))
     except _Refused as refused:
         raise _located(engine, refused, where, params, {}) from None
 
@@ -88,9 +91,8 @@ def update_where(
             at = _stamp(conn, where, params, now)
             sets, set_params = _assignments(engine, fields, at, now)
             feed, feed_params = engine.feed_sets(conn)
-            sql = f"UPDATE outreach SET {', '.join([*sets, *feed])} FROM {_CONSTANTS} WHERE {where}"
-            constants = [engine.identity, micros(now)]
-            return _run(conn, engine, sql, [*set_params, *feed_params, *constants, *params])
+            sql = f"UPDATE outreach SET {', '.join([*sets, *feed])} WHERE {where}"
+            return _run(conn, engine, *_bound(engine, sql, [*set_params, *feed_params, *params], now))
     except _Refused as refused:
         raise _located(engine, refused, where, params, fields) from None
 
@@ -115,6 +117,22 @@ def purge(engine: Engine, deleted_before: datetime | str | None, filters: Any) -
 
 
 # --- the parts ------------------------------------------------------------------------------------
+
+
+def _bound(engine: Engine, sql: str, params: list[Any], now: str) -> tuple[str, list[Any]]:
+    """The statement with each mark of a constant a parameter, and every parameter in its place (the
+    `?` of `params` stand in the text in the order of `params`)."""
+    given, bound, out = iter(params), [], []
+    constants = {_ME: ("CAST(? AS TEXT)", engine.identity), _NOW: ("CAST(? AS BIGINT)", micros(now))}
+    for piece in _MARKS.split(sql):
+        if piece == "?":
+            bound.append(next(given))
+        elif piece in constants:
+            piece, value = constants[piece]
+            bound.append(value)
+        out.append(piece)
+    assert next(given, _bound) is _bound, "a parameter without its place"
+    return "".join(out), bound
 
 
 def _run(conn: Any, engine: Engine, sql: str, params: list[Any]) -> int:
@@ -178,7 +196,7 @@ def _stamp(conn: Any, where: str, params: list[Any], now: str) -> str:
 
 def _base(j: SetSql) -> str:
     """The stamp every group of a NULL clock has: the record's update_time, by this store."""
-    return j.arr(j.micros("update_time"), "mo_k.mo_me")
+    return j.arr(j.micros("update_time"), _ME)
 
 
 def _explicit(j: SetSql) -> str:
@@ -230,13 +248,13 @@ def _restamped(j: SetSql, group: str, changed: str, status: Any) -> str:
     seen = f"coalesce({j.item(old, 3)}, {j.empty()})"
     seen_origin = j.greatest(f"coalesce({j.member(seen, origin, 'int', any_key=True)}, 0)", time)
     seen_after = j.merge(seen, j.obj(origin, seen_origin))
-    mine = f"coalesce({j.member(seen_after, 'mo_k.mo_me', 'int')}, 0) + 1"
-    new_time = j.greatest("mo_k.mo_now", f"{time} + 1", mine)
+    mine = f"coalesce({j.member(seen_after, _ME, 'int')}, 0) + 1"
+    new_time = j.greatest(_NOW, f"{time} + 1", mine)
     if group == "status" and status is not None:
         higher = [f"'{name}'" for name, rank in RANK.items() if rank > RANK[status]]
         if higher:
             attempt = f"{attempt} + CASE WHEN status IN ({', '.join(higher)}) THEN 1 ELSE 0 END"
-    stamp = j.arr(new_time, "mo_k.mo_me", attempt, j.nested(seen_after))
+    stamp = j.arr(new_time, _ME, attempt, j.nested(seen_after))
     return j.nested(f"CASE WHEN {changed} THEN {stamp} ELSE {old} END")
 
 

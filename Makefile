@@ -62,6 +62,7 @@ bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks.aio --quick
 	$(PY) -m benchmarks.textsearch --quick
 	$(PY) -m benchmarks.columnar --quick
+	$(PY) -m benchmarks.where --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

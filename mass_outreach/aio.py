@@ -242,9 +242,23 @@ class AsyncOutreachStore:
         rec: Outreach = await self._call("delete", id, expected_version=expected_version)
         return rec
 
-    async def purge(self, *, deleted_before: datetime | str | None = None) -> int:
-        """Remove deleted records for good; return how many went."""
-        count: int = await self._call("purge", deleted_before=deleted_before)
+    async def purge(
+        self, *, deleted_before: datetime | str | None = None, filters: Mapping[str, Any] | None = None
+    ) -> int:
+        """Remove deleted records for good (as OutreachStore.purge); return how many went."""
+        count: int = await self._call("purge", deleted_before=deleted_before, filters=filters)
+        return count
+
+    async def delete_where(self, filters: Mapping[str, Any] | None, *, all: bool = False) -> int:
+        """Soft-delete every live record matching `filters` (as OutreachStore.delete_where)."""
+        count: int = await self._call("delete_where", filters, all=all)
+        return count
+
+    async def update_where(
+        self, filters: Mapping[str, Any] | None, changes: Any, *, all: bool = False
+    ) -> int:
+        """Apply `changes` to every live record matching `filters` (as OutreachStore.update_where)."""
+        count: int = await self._call("update_where", filters, changes, all=all)
         return count
 
     # --- reads -----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ engine's (SQLite for a file path or ":memory:", PostgreSQL for a postgresql:// U
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, overload
 
@@ -21,10 +21,9 @@ from .model import (
     Outreach,
     check_tag_name,
     insert_row,
-    time_text,
     update_fields,
 )
-from .operations import bulk, upserts, writes
+from .operations import bulk, upserts, where, writes
 from .operations.bulk import InsertReport, OnError, UpdateReport, UpsertReport
 from .operations.rows import URL
 from .reading import Reads
@@ -171,19 +170,30 @@ class OutreachStore(Reads, SyncMethods):
         with self._write() as conn:
             return writes.delete(conn, self._engine, ident, expected)
 
-    def purge(self, *, deleted_before: datetime | str | None = None) -> int:
+    def purge(
+        self, *, deleted_before: datetime | str | None = None, filters: Mapping[str, Any] | None = None
+    ) -> int:
         """Remove deleted records for good: all of them, or those deleted before a time (a datetime or
-        timestamp text). Return how many went."""
-        where, params = "delete_time IS NOT NULL", []
-        if deleted_before is not None:
-            cutoff = time_text(deleted_before)
-            if cutoff is None:
-                raise ValidationError.one(
-                    "deleted_before", "The deleted_before must be a datetime or an RFC 3339 timestamp."
-                )
-            where, params = f"{where} AND delete_time < ?", [cutoff]
-        with self._write() as conn:
-            return writes.purge(conn, self._engine, where, params)
+        timestamp text), or those matching `filters` (as `count` takes them). Return how many went."""
+        return where.purge(self._engine, deleted_before, filters)
+
+    def delete_where(self, filters: Mapping[str, Any] | None, *, all: bool = False) -> int:
+        """Soft-delete every live record matching `filters` (as `count` takes them) as `delete` does
+        one, in one transaction; return how many. No filter at all deletes every record only with
+        all=True."""
+        return where.delete_where(self._engine, filters, all)
+
+    def update_where(
+        self,
+        filters: Mapping[str, Any] | None,
+        changes: Any,
+        *,
+        all: bool = False,
+    ) -> int:
+        """Apply `changes` (a partial update, under `update`'s rules) to every live record matching
+        `filters`, in one transaction; return how many. A merged record that breaks a rule changes
+        nothing (ValidationError naming the field and the record); no filter only with all=True."""
+        return where.update_where(self._engine, filters, changes, all, self._check_url)
 
     # --- update_status ---------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ import msgspec
 
 from ..errors import OutreachError
 from ..model import AT, STORED_COLUMNS
+from .setsql import SetSql
 
 __all__ = ["PORTABLE", "Engine", "Refusal", "Walks", "closed_error"]
 
@@ -71,6 +72,8 @@ class Engine:
     #: whether the store has its text index (open's `text_index`: backends/textindex.py), found at
     #: open; where it has, `substring` narrows a filter to the index's candidates
     text_index: bool = False
+    #: the SQL spellings of the set-based writes (delete_where, update_where: operations/where.py)
+    set_sql: SetSql = SetSql()
 
     # --- connections and transactions --------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import click
 
 from .. import __version__
 from .base import DEFAULT_DB, ENV_DB, Group, Settings
+from .batch import purge
 from .copying import copy_
 from .demo import demo
 from .export import export
@@ -58,6 +59,6 @@ def cli(ctx: click.Context, db: str) -> None:
     ctx.obj = Settings(db, source is click.core.ParameterSource.COMMANDLINE)
 
 
-_RECORDS = (insert, update, upsert, delete, update_status, get, page, count)
+_RECORDS = (insert, update, upsert, delete, update_status, get, page, count, purge)
 for _command in (*_RECORDS, tags, stats, import_, export, copy_, sync_, conflicts, demo, serve, text_index):
     cli.add_command(_command)

@@ -12,6 +12,7 @@ from ..backends import holds_store
 from ..store import DEFAULT_TIMEOUT
 from ..store import open as open_store
 from .base import opened_store
+from .batch import all_option, delete_matching, set_option, update_matching
 from .options import filter_option, include_deleted_option, parse_filters, with_options
 from .output import emit, is_success, read_body
 from .tables import page_footer, render_table
@@ -52,15 +53,35 @@ def insert(ctx: click.Context, body: str) -> None:
 
 
 @click.command()
-@click.argument("body", metavar="BODY")
+@click.argument("body", required=False, metavar="[BODY]")
+@filter_option
+@set_option
+@all_option
 @click.pass_context
-def update(ctx: click.Context, body: str) -> None:
+def update(
+    ctx: click.Context,
+    body: str | None,
+    filter_args: tuple[str, ...],
+    set_args: tuple[str, ...],
+    all_records: bool,
+) -> None:
     """Change some fields of a record. BODY is a JSON object with the id (and, for a compare-and-set,
     expected_version), or - for standard input. A record printed by get or page may be sent back.
 
+    With --filter (or --all) and --set instead of BODY: change every matching record, in one
+    transaction, as update changes each one (update_where), and print how many.
+
     \b
     mass-outreach update '{"id": "…", "status": "running", "expected_version": 1}'
+    mass-outreach update --filter status=failed --set status=pending --set error_description=null
     """
+    if filter_args or set_args or all_records:
+        if body is not None:
+            raise click.UsageError("Give BODY, or --filter/--all with --set, not both.")
+        update_matching(ctx, filter_args, set_args, all_records)
+        return
+    if body is None:
+        raise click.UsageError("Missing argument 'BODY' (or --filter ... --set FIELD=VALUE).")
     data = read_body(body)
     with opened_store(ctx, create=False) as store:
         emit(store.call("update", data))
@@ -80,22 +101,41 @@ def upsert(ctx: click.Context, body: str) -> None:
     _send_creating(ctx, "upsert", body)
 
 
-@click.command(short_help="Delete a record (a soft delete) and print it.")
-@click.argument("record_id", metavar="ID")
+@click.command(short_help="Delete a record (a soft delete) and print it; or every record --filter matches.")
+@click.argument("record_id", required=False, metavar="[ID]")
 @click.option(
     "--expected-version",
     type=int,
     metavar="N",
     help="Delete only if the record is at version N (a compare-and-set).",
 )
+@filter_option
+@all_option
 @click.pass_context
-def delete(ctx: click.Context, record_id: str, expected_version: int | None) -> None:
+def delete(
+    ctx: click.Context,
+    record_id: str | None,
+    expected_version: int | None,
+    filter_args: tuple[str, ...],
+    all_records: bool,
+) -> None:
     """Delete the record with this id and print it: a soft delete, which sets its delete_time (and
     bumps its version). Reads leave it out unless --include-deleted; it cannot be changed again.
 
+    With --filter (or --all) instead of ID: delete every matching record, in one transaction, as
+    delete does each one (delete_where), and print how many.
+
     \b
     mass-outreach delete 01a219b7-d8a8-7186-ba8c-9227df89f268 --expected-version 2
+    mass-outreach delete --filter status=canceled --filter 'create_time={"lt": "2026-01-01T00:00:00Z"}'
     """
+    if filter_args or all_records:
+        if record_id is not None or expected_version is not None:
+            raise click.UsageError("Give ID (and --expected-version), or --filter/--all, not both.")
+        delete_matching(ctx, filter_args, all_records)
+        return
+    if record_id is None:
+        raise click.UsageError("Missing argument 'ID' (or --filter FIELD=VALUE, or --all).")
     request: dict[str, Any] = {"id": record_id}
     if expected_version is not None:
         request["expected_version"] = expected_version

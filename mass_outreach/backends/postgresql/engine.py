@@ -33,6 +33,7 @@ from ..textindex import check_option, indexable
 from . import scratch, textindex, updates
 from .connection import Connections, _Conn, typed_rows
 from .schema import SchemaKeeper
+from .setsql import PgSetSql
 from .url import parse_url, url_with_schema
 
 __all__ = ["PostgresEngine"]
@@ -65,6 +66,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
     # arrive: 5,000 rows a chunk ran 0.93x a raw COPY where 1,000 ran 0.80x (medians of 10 rounds)
     bulk_rows = 5000
     bounded_parts = True
+    set_sql = PgSetSql()
 
     def __init__(
         self, url: str, *, create: bool, readonly: bool, timeout: float, text_index: bool | None = None

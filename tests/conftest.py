@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import examples
 import pytest
 from engine_choice import ENGINE_PARAMS, ENGINES, NewStore, fresh_schema, on_engine
 from hypothesis import HealthCheck, settings
@@ -106,6 +107,7 @@ def selected_engines(config: pytest.Config) -> list[str]:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--stress"):
         settings.load_profile("stress")
+        examples.PG_SHARE = 1.0
     else:
         settings.load_profile("fast" if config.getoption("--fast") else "default")
     selected_engines(config)  # a misspelt engine stops the run before collection
@@ -155,6 +157,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _examples_on_postgresql(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A property test that runs on PostgreSQL alone runs its share of the examples there
+    (tests/support/examples.py); Hypothesis reads a test's settings when it is called."""
+    test = getattr(request.node, "obj", None)
+    given = getattr(test, "_hypothesis_internal_use_settings", None)
+    if given is None or engines_needed(request.node) != {"postgresql"}:
+        yield
+        return
+    test._hypothesis_internal_use_settings = examples.on_postgresql(given)  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        test._hypothesis_internal_use_settings = given  # type: ignore[union-attr]
 
 
 # --- the PostgreSQL server ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import examples
 import msgspec
 import pytest
 from engine_helpers import fresh_place
@@ -487,7 +488,10 @@ def test_store_machine(target: str) -> None:
         pass
 
     StoreMachineAt.target = target
-    run_state_machine_as_test(StoreMachineAt, settings=MACHINE_SETTINGS)
+    postgresql = target.startswith("postgresql")
+    run_state_machine_as_test(
+        StoreMachineAt, settings=examples.on_postgresql(MACHINE_SETTINGS) if postgresql else MACHINE_SETTINGS
+    )
 
 
 def test_machine_ids_are_uuids() -> None:

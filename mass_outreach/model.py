@@ -37,6 +37,7 @@ __all__ = [
     "SKIP_REPLIERS",
     "STATUSES",
     "Outreach",
+    "is_utf8",
 ]
 
 # --- The rules -----------------------------------------------------------------------------------
@@ -141,12 +142,13 @@ def is_ignored_key(key: str) -> bool:
 
 def text_ok(value: str) -> bool:
     """Text the store can keep: no NUL, and valid Unicode (no lone surrogates)."""
-    if "\x00" in value:
-        return False
-    if value.isascii():
-        return True
+    return "\x00" not in value and (value.isascii() or is_utf8(value))
+
+
+def is_utf8(text: str) -> bool:
+    """Whether text encodes as UTF-8 (no lone surrogates, such as a command line's undecodable bytes)."""
     try:
-        value.encode("utf-8")
+        text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True

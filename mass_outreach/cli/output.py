@@ -16,6 +16,7 @@ import click
 import msgspec
 
 from ..errors import OutreachError
+from ..model import is_utf8
 
 __all__ = [
     "binary",
@@ -68,14 +69,6 @@ def shown(text: str) -> str:
     except UnicodeEncodeError:  # a lone surrogate that stands for no byte (a JSON escape, say)
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return raw.decode("utf-8", "backslashreplace")
-
-
-def is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def error_envelope_wanted(stdout_is_tty: bool, stderr_is_tty: bool) -> bool:

@@ -19,6 +19,7 @@ import urllib.parse
 from typing import Any
 
 from ...errors import StorageError, ValidationError
+from ...model import is_utf8
 
 __all__ = [
     "MAX_IDENTIFIER_BYTES",
@@ -183,14 +184,6 @@ def _parse_conninfo(text: str) -> tuple[dict[str, Any], str | None, str, str]:
     shown = " ".join(raw for key, _, raw in pairs if key not in SECRET_KEYS) or "(a connection string)"
     keywords = _conninfo_to_dict(" ".join(rest) if pairs else text, shown, secrets)
     return keywords, schema, shown, keywords.get("password", "")
-
-
-def is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def url_with_schema(url: str, schema: str | None) -> str:

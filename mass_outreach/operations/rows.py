@@ -90,8 +90,12 @@ def id_in_use(conn: Conn, ident: str | None) -> list[tuple[str, str]]:
         return []
     if conn.execute("SELECT 1 FROM outreach WHERE id = ?", (ident,)).fetchone() is not None:
         return duplicate_id(ident)
-    gone = conn.execute("SELECT 1 FROM sync_purged WHERE id = ?", (ident,)).fetchone() is not None
-    return purged_id(ident) if gone else []
+    return purged_id(ident) if is_purged(conn, ident) else []
+
+
+def is_purged(conn: Conn, ident: str) -> bool:
+    """Whether this store purged the id (a single write's check: one index probe)."""
+    return conn.execute("SELECT 1 FROM sync_purged WHERE id = ?", (ident,)).fetchone() is not None
 
 
 def purged_ids(conn: Conn, engine: Engine, ids: list[str]) -> set[str]:

@@ -33,8 +33,8 @@ from .rows import (
     URL,
     Conn,
     fill,
+    is_purged,
     purged_id,
-    purged_ids,
     tag_registered,
     unknown_tag,
 )
@@ -190,7 +190,7 @@ def upsert(
     if plan.ident is not None:
         engine.lock_new_id(conn, plan.ident)
         stored = conn.execute(f"{SELECT_CLOCKED} WHERE id = ?{engine.for_update}", (plan.ident,)).fetchone()
-        gone = purged_ids(conn, engine, [plan.ident])
+        gone = {plan.ident} if is_purged(conn, plan.ident) else set()
     registered = lambda tag: tag_registered(conn, tag)  # noqa: E731
     inserting, values = upsert_row(conn, plan, stored, registered, tags, engine.identity, gone)
     if inserting:

@@ -54,9 +54,9 @@ from .rows import (
     id_in_use,
     inserting,
     integrity_error,
+    is_purged,
     not_found,
     purged_id,
-    purged_ids,
     tag_registered,
     unknown_tag,
 )
@@ -117,7 +117,7 @@ def insert(conn: Conn, engine: Engine, row: Row) -> Outreach:
 
 
 def _write_new(conn: Conn, engine: Engine, row: Row) -> Outreach:
-    if row[ID] is not None and purged_ids(conn, engine, [row[ID]]):
+    if row[ID] is not None and is_purged(conn, row[ID]):
         raise ValidationError(purged_id(row[ID]))  # ids are never reused, purged ones included
     full = fill(row, now_text(), row[ID] or new_ids(1)[0])
     insert_full(conn, engine, full)

@@ -42,7 +42,7 @@ def apply_batch(
     the sender holds it is marked as its echo (`echo_of`, `echo_feed`): a batch for the sender leaves
     it out while it stays so."""
     position = engine.take_position(conn)
-    echo: tuple[str, int] | None = None
+    echo = (sender, engine.written_position(conn, position))  # the mark of what comes unchanged
     ids = [c.id for c in changes]
     purged, rows = purged_ids(conn, engine, ids), engine.locked_rows(conn, SELECT_CLOCKED, ids)
     new: list[tuple[Any, ...]] = []
@@ -81,8 +81,6 @@ def apply_batch(
         if merged == mine:
             counts["unchanged"] += 1
             continue
-        if merged == theirs and echo is None:
-            echo = (sender, engine.written_position(conn, position))
         _update(conn, engine, row, merged, position, now, echo if merged == theirs else None)
         counts["merged"] += 1
     if errors:  # the transaction is rolled back: nothing of the batch applied
@@ -92,8 +90,6 @@ def apply_batch(
             "INSERT INTO tag (name) VALUES (?) ON CONFLICT DO NOTHING", [(t,) for t in sorted(tags)]
         )
     if new:  # each an echo of the sender (PostgreSQL: one COPY)
-        if echo is None:
-            echo = (sender, engine.written_position(conn, position))
         columns = (*COLUMNS, "clock", "echo_of", "echo_feed", *(["feed"] if position is not None else []))
         fresh = [(*r, *echo, *([] if position is None else [position])) for r in new]
         engine.bulk_insert(conn, insert_sql(columns), fresh, _refused(engine, fresh), lambda: None)

@@ -12,8 +12,8 @@ import click
 from ..errors import OutreachError
 from ..store import OutreachStore
 from .base import opened_store
-from .options import _filter_value, filter_option, parse_filters
-from .output import fail, is_utf8, shown, success
+from .options import field_value, filter_option, parse_filters
+from .output import fail, shown, success
 
 __all__ = ["all_option", "delete_matching", "parse_sets", "purge", "set_option", "update_matching"]
 
@@ -38,14 +38,10 @@ def parse_sets(args: Iterable[str]) -> dict[str, Any]:
     """`FIELD=VALUE` arguments as the changes of an update; a field given twice is a usage error."""
     changes: dict[str, Any] = {}
     for arg in args:
-        if not is_utf8(arg):
-            raise click.BadParameter(f"'{shown(arg)}' is not UTF-8 text.", param_hint="--set")
-        field, sep, text = arg.partition("=")
-        if not sep or not field:
-            raise click.BadParameter(f"{arg!r} is not FIELD=VALUE.", param_hint="--set")
+        field, value = field_value(arg, "--set")
         if field in changes:
             raise click.BadParameter(f"The field '{shown(field)}' is set twice.", param_hint="--set")
-        changes[field] = _filter_value(field, text)
+        changes[field] = value
     return changes
 
 

@@ -51,16 +51,22 @@ def _filter_value(field: str, text: str) -> Any:
     return value
 
 
+def field_value(arg: str, option: str) -> tuple[str, Any]:
+    """One `FIELD=VALUE` argument of `option` (--filter, --set): the field, and VALUE as
+    `_filter_value` reads it; a usage error if it is not UTF-8 text or not FIELD=VALUE."""
+    if not is_utf8(arg):
+        raise click.BadParameter(f"'{shown(arg)}' is not UTF-8 text.", param_hint=option)
+    field, sep, text = arg.partition("=")
+    if not sep or not field:
+        raise click.BadParameter(f"{arg!r} is not FIELD=VALUE.", param_hint=option)
+    return field, _filter_value(field, text)
+
+
 def parse_filters(args: Iterable[str]) -> dict[str, Any]:
     """`FIELD=VALUE` arguments as page filters; a field given twice matches any of its values."""
     filters: dict[str, Any] = {}
     for arg in args:
-        if not is_utf8(arg):
-            raise click.BadParameter(f"'{shown(arg)}' is not UTF-8 text.", param_hint="--filter")
-        field, sep, text = arg.partition("=")
-        if not sep or not field:
-            raise click.BadParameter(f"{arg!r} is not FIELD=VALUE.", param_hint="--filter")
-        value = _filter_value(field, text)
+        field, value = field_value(arg, "--filter")
         if field in filters:
             before = filters[field]
             value = (before if isinstance(before, list) else [before]) + (

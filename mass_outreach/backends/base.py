@@ -167,7 +167,7 @@ class Engine:
         statement the database refuses is backed out alone (SQLite's), so the rest simply go on. In
         process, nothing runs meanwhile."""
         count = 0
-        feed, params = self.feed_sets(conn, self.take_position(conn))  # one position for the call
+        feed, params = self.feed_sets(conn)
         for at, (old, new) in enumerate(rows):
             changed = [i for i, value in enumerate(new) if value != old[i]]
             assigned = ", ".join([*(f"{STORED_COLUMNS[i]} = ?" for i in changed), *feed])
@@ -211,14 +211,13 @@ class Engine:
 
     def feed_sets(self, conn: Any, position: int | None = None) -> tuple[list[str], list[Any]]:
         """The feed position a write of a record sets beside its columns, as assignments and their
-        parameters: a parameter if the transaction took one already (`position`), else where the store
-        takes it, the next position computed by the statement itself (no statement of its own for a
-        write of one record), else the engine's own value (`feed_now`: then the trigger that would set
-        it has nothing to do)."""
+        parameters: a parameter where the store takes it (`position`, if the transaction took one
+        already), else the engine's own value (`feed_now`: then the trigger that would set it has
+        nothing to do)."""
+        if position is None and self.feed_in_rows:
+            position = self.take_position(conn)
         if position is not None:
             return ["feed = ?"], [position]
-        if self.feed_in_rows:
-            return [f"feed = ({_NEXT_POSITION})"], []
         return ([f"feed = {self.feed_now}"] if self.feed_now else []), []
 
     def written_position(self, conn: Any, position: int | None) -> int:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .backends import Engine
 from .errors import OutreachError, ValidationError
-from .model import ENUMS, NOT_NULL, TIME_FIELDS
+from .model import ENUMS, NOT_NULL, TIME_FIELDS, check_flag
 from .selecting import check_columns, row_batches
 
 if TYPE_CHECKING:
@@ -132,12 +132,6 @@ def _batch_size(value: Any) -> int:
     raise ValidationError.one("batch_size", f"The batch_size must be an integer from 1 to {MAX_BATCH}.")
 
 
-def _flag(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError.one(name, f"The {name} must be true or false.")
-    return value
-
-
 def batches(
     engine: Engine,
     filters: Mapping[str, Any] | None = None,
@@ -157,7 +151,7 @@ def batches(
     faster while they all fit in the processor's cache."""
     chosen = check_columns(columns)
     size = _batch_size(batch_size)
-    deleted = _flag("include_deleted", include_deleted)
+    deleted = check_flag("include_deleted", include_deleted)
     builder = _Builder(chosen, order)
     rows = row_batches(
         engine,

@@ -37,6 +37,7 @@ __all__ = [
     "SKIP_REPLIERS",
     "STATUSES",
     "Outreach",
+    "check_flag",
     "is_utf8",
 ]
 
@@ -537,6 +538,13 @@ def check_id(value: Any, field: str = "id") -> str:
         return _check_id(value)
     except _Bad as bad:
         raise ValidationError.one(field, str(bad)) from None
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """An argument that must be True or False (include_deleted, all, ...), returned."""
+    if not isinstance(value, bool):
+        raise ValidationError.one(name, f"The {name} must be true or false.")
+    return value
 
 
 def check_tag_name(value: Any) -> str:

@@ -11,12 +11,12 @@ import msgspec
 
 from . import columnar, selecting
 from .errors import ValidationError
-from .model import AT, Outreach, check_id, outreach_from_row
+from .model import AT, Outreach, check_flag, check_id, outreach_from_row
 from .operations.rows import ID, SELECT, not_found
 from .operations.walks import Walk
 from .paging import MAX_LIMIT, Page, build_query, encode_cursor
 from .stats import stats as group_counts
-from .store_base import StoreBase, check_flag
+from .store_base import StoreBase
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -13,6 +13,7 @@ from typing import Any
 
 from .backends import Engine
 from .errors import ValidationError
+from .model import check_flag
 from .paging import build_query
 from .paging_sql import conditions
 
@@ -46,8 +47,7 @@ def stats(
     """One dict a group, `{field: value, ..., "count": n}`, for the records matching `filters`; groups
     with no record are absent."""
     fields = check_groups(by)
-    if not isinstance(include_deleted, bool):
-        raise ValidationError.one("include_deleted", "The include_deleted must be true or false.")
+    check_flag("include_deleted", include_deleted)
     query, _ = build_query(filters=filters, include_deleted=include_deleted)
     conds, params = conditions(query.filters, query.include_deleted, engine)
     where = f" WHERE {' AND '.join(conds)}" if conds else ""

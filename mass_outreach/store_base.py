@@ -14,7 +14,7 @@ from .errors import ValidationError
 from .sync import feed
 from .urls import UrlPolicy, url_checker
 
-__all__ = ["DEFAULT_TIMEOUT", "LONGEST_TIMEOUT", "StoreBase", "check_flag", "check_timeout"]
+__all__ = ["DEFAULT_TIMEOUT", "LONGEST_TIMEOUT", "StoreBase", "check_timeout"]
 
 DEFAULT_TIMEOUT = 10.0
 # the longest lock wait either engine takes: a C int of milliseconds (SQLite's busy_timeout, PostgreSQL's
@@ -100,8 +100,3 @@ def check_timeout(timeout: Any) -> float:
         f"The timeout must be a number of seconds, 0 or more (math.inf: as long as the engine can), "
         f"not {repr(timeout)[:40]}.",
     )
-
-
-def check_flag(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValidationError.one(name, f"The {name} must be true or false.")

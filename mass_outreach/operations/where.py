@@ -21,7 +21,16 @@ from typing import Any
 from ..backends import Engine
 from ..backends.setsql import SetSql
 from ..errors import ValidationError
-from ..model import COLUMNS, check_fields, cross_check, format_time, now_text, parse_time, time_text
+from ..model import (
+    COLUMNS,
+    check_fields,
+    check_flag,
+    cross_check,
+    format_time,
+    now_text,
+    parse_time,
+    time_text,
+)
 from ..paging import normalize_filters
 from ..paging_sql import conditions, where_clause
 from ..sync.clock import GROUPS, RANK
@@ -146,8 +155,7 @@ def _run(conn: Any, engine: Engine, sql: str, params: list[Any]) -> int:
 
 def _selection(engine: Engine, filters: Any, all_records: Any, action: str) -> tuple[str, list[Any]]:
     """The WHERE (live records only) and its parameters; no filter at all only with all=True."""
-    if not isinstance(all_records, bool):
-        raise ValidationError.one("all", "The all must be true or false.")
+    check_flag("all", all_records)
     normal = normalize_filters(filters)
     if not where_clause(normal, engine)[0] and not all_records:
         raise ValidationError.one(

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_child", "run_streaming"]
+__all__ = ["child_growth", "report_growth", "run_child", "run_streaming"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTROL_MB = 64
@@ -119,6 +119,27 @@ def run_child(mode: str, db: Path | str, src: Path | None = None) -> dict[str, A
 
 if __name__ == "__main__":
     print(json.dumps(_child(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)))
+
+
+def report_growth(work: Callable[[], int]) -> None:
+    """In a child: run `work` (it returns how many records it handled) and print, as the last line,
+    the RSS before it and the peak during it, for `child_growth`."""
+    before = _rss_kb()
+    _reset_peak()
+    records = work()
+    print(json.dumps({"start_kb": before, "peak_kb": _peak_kb(), "records": records}))
+
+
+def child_growth(function: str, *args: str) -> tuple[int, float]:
+    """Run `function` ("benchmarks.module:name", called with `args`, ending in `report_growth`) in a
+    child Python of its own: (the records it handled, its RSS growth in MB)."""
+    module, name = function.split(":")
+    code = f"import sys; from {module} import {name}; {name}(*sys.argv[1:])"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    return int(got["records"]), (got["peak_kb"] - got["start_kb"]) / 1024
 
 
 def run_streaming(

@@ -38,7 +38,7 @@ from typing import Any
 import mass_outreach as mo
 
 from . import data
-from .memory import _peak_kb, _reset_peak, _rss_kb
+from .memory import child_growth, report_growth
 from .postgresql.server import place as server_place
 from .postgresql.server import server
 
@@ -238,33 +238,15 @@ def steady(tmp: Path, url: str, rows: int, repeats: int, log: Callable[[str], No
 
 def _memory_child(source: str, target: str) -> None:
     with mo.open(source) as a, mo.open(target) as b:
-        before = _rss_kb()
-        _reset_peak()
-        report = mo.sync(a, b)
-        peak = _peak_kb()
-    print(json.dumps({"start_kb": before, "peak_kb": peak, "records": report.sent.inserted}))
+        report_growth(lambda: mo.sync(a, b).sent.inserted)
 
 
 def memory(tmp: Path, rows: int, log: Callable[[str], None]) -> dict[str, float]:
     source = tmp / "memory.db"
     with mo.open(source) as a:
         filled(a, rows)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from benchmarks.sync import _memory_child; import sys; _memory_child(sys.argv[1], sys.argv[2])",
-            str(source),
-            str(tmp / "memory-b.db"),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    growth = (got["peak_kb"] - got["start_kb"]) / 1024
-    log(f"  RSS growth syncing {got['records']:,} records into an empty file: {growth:.1f} MB")
+    records, growth = child_growth("benchmarks.sync:_memory_child", str(source), str(tmp / "memory-b.db"))
+    log(f"  RSS growth syncing {records:,} records into an empty file: {growth:.1f} MB")
     return {"rss growth MB": growth}
 
 

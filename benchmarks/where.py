@@ -30,8 +30,6 @@ import gc
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -42,7 +40,7 @@ import mass_outreach as mo
 from mass_outreach.model import now_text
 
 from . import data
-from .memory import _peak_kb, _reset_peak, _rss_kb
+from .memory import child_growth, report_growth
 from .postgresql.server import RawConn, available, connect, drop_schema, server, with_schema
 from .sqlite.baselines import library_settings, raw_connect
 
@@ -187,38 +185,21 @@ def deletes(bench: Engine, repeats: int, log: Callable[[str], None]) -> dict[str
     return out
 
 
-def _memory_child(target: str, every: bool) -> None:
+def _memory_child(target: str, which: str) -> None:
+    every = which == "every"
     with mo.open(target) as store:
         store.count()
-        before = _rss_kb()
-        _reset_peak()
         filters = None if every else {"outreach_type": TYPE}
-        count = store.update_where(filters, {"status": "canceled"}, all=every)
-        peak = _peak_kb()
-    print(json.dumps({"start_kb": before, "peak_kb": peak, "records": count}))
+        report_growth(lambda: store.update_where(filters, {"status": "canceled"}, all=every))
 
 
 def memory(bench: Engine, log: Callable[[str], None]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for every in (False, True):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "from benchmarks.where import _memory_child; import sys; "
-                "_memory_child(sys.argv[1], sys.argv[2] == 'every')",
-                bench.target,
-                "every" if every else "sixth",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=ROOT,
-        )
-        got = json.loads(proc.stdout.strip().splitlines()[-1])
-        growth = (got["peak_kb"] - got["start_kb"]) / 1024
-        log(f"  RSS growth of update_where over {got['records']:,} records: {growth:.1f} MB")
-        out[f"rss growth MB, {got['records']} records"] = growth
+        which = "every" if every else "sixth"
+        records, growth = child_growth("benchmarks.where:_memory_child", bench.target, which)
+        log(f"  RSS growth of update_where over {records:,} records: {growth:.1f} MB")
+        out[f"rss growth MB, {records} records"] = growth
     return out
 
 

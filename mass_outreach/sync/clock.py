@@ -10,6 +10,7 @@ A stamp that a value has seen is not a conflict when that value wins over it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -58,11 +59,14 @@ class Stamp(NamedTuple):
 
 Clock = dict[str, Stamp]  # one stamp a group
 
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
 
 def _stamp(data: Any) -> Stamp:
     time, origin, *rest = data
     attempt = rest[0] if rest else 0
-    seen = tuple(sorted((str(s), int(t)) for s, t in (rest[1] if len(rest) > 1 else {}).items()))
+    seen = tuple(sorted((str(s), int(t)) for s, t in rest[1].items())) if len(rest) > 1 else ()
     if not isinstance(time, int) or not isinstance(origin, str) or not isinstance(attempt, int):
         raise ValueError("a stamp is [time, origin, attempt?, seen?]")
     return Stamp(time, origin, attempt, seen)
@@ -83,8 +87,10 @@ def decode(clock: str | Mapping[str, Any] | None, update_time: str, identity: st
     if clock is None:
         base = Stamp(micros(update_time), identity)
         return dict.fromkeys(GROUPS, base)
-    data = msgspec.json.decode(clock) if isinstance(clock, str) else clock
+    data = _decode(clock) if isinstance(clock, str) else clock
     base = _stamp(data["*"])
+    if len(data) == 1:  # one stamp for every group
+        return dict.fromkeys(GROUPS, base)
     return {group: _stamp(data[group]) if group in data else base for group in GROUPS}
 
 
@@ -92,7 +98,7 @@ def plain(clock: str | None, update_time: str, identity: str) -> dict[str, Any]:
     """A stored clock as the stored form's data, NULL resolved (what `encode(decode(...))` gives)."""
     if clock is None:
         return {"*": [micros(update_time), identity]}
-    data: dict[str, Any] = msgspec.json.decode(clock)
+    data: dict[str, Any] = _decode(clock)
     return data
 
 
@@ -103,11 +109,9 @@ def encode(clock: Clock) -> dict[str, Any]:
     stamps = list(clock.values())
     if all(s is stamps[0] for s in stamps):  # one stamp for every group: a record written once
         return {"*": _plain(stamps[0])}
-    counts: dict[int, int] = {}
-    for stamp in stamps:
-        counts[id(stamp)] = counts.get(id(stamp), 0) + 1
+    counts = Counter(map(id, stamps))
     most = max(counts.values())
-    base = next(s for s in clock.values() if counts[id(s)] == most)
+    base = next(s for s in stamps if counts[id(s)] == most)
     out: dict[str, Any] = {"*": _plain(base)}
     for group, stamp in clock.items():
         if stamp is not base and stamp != base:
@@ -116,7 +120,7 @@ def encode(clock: Clock) -> dict[str, Any]:
 
 
 def text(clock: Clock) -> str:
-    return msgspec.json.encode(encode(clock)).decode()
+    return _encode(encode(clock)).decode()
 
 
 def restamp(

@@ -1,8 +1,9 @@
-"""update() and update_status() on PostgreSQL are a read and a compare-and-set UPDATE, each committing by
-itself (two round trips, no row lock held between them). A writer that commits between the read and the
-write makes the compare fail; the call then reads again and redoes, so neither write is lost, and after
-`_CAS_TRIES` such races it locks the row instead. The interfering writer is another store object on its
-own connection, run from inside the first call's read (so the interleaving is exact, not timed)."""
+"""update() and update_status() are a read and a compare-and-set UPDATE, each committing by itself (on
+PostgreSQL two round trips, on SQLite two statements; no lock held between them). A writer that commits
+between the read and the write makes the compare fail; the call then reads again and redoes, so neither
+write is lost, and after `_CAS_TRIES` such races it locks the row instead. The interfering writer is
+another store object on its own connection, run from inside the first call's read (so the interleaving
+is exact, not timed)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ BASE = {"outreach_type": "GMail_DirectMessage", "status": "pending"}
 
 
 @pytest.fixture
-def two(postgres_url: str) -> Iterator[tuple[mo.OutreachStore, mo.OutreachStore]]:
-    with mo.open(postgres_url) as first, mo.open(postgres_url) as second:
+def two(target: str) -> Iterator[tuple[mo.OutreachStore, mo.OutreachStore]]:
+    with mo.open(target) as first, mo.open(target) as second:
         yield first, second
 
 
@@ -93,3 +94,36 @@ def test_after_every_try_lost_the_row_is_locked(
     assert reads == [False] * tries + [True]  # every compare lost, then the locked read
     assert done.version == tries + 2 and done.subject == "at last" and done.body == f"other {tries}"
     assert first.get(rec.id) == done
+
+
+def test_the_redone_write_follows_the_racing_one_in_the_feed(
+    two: tuple[mo.OutreachStore, mo.OutreachStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer that read the feed just after the racing write still gets the redone one: its feed
+    position is taken inside its own UPDATE, after the racing write's."""
+    first, second = two
+    rec = first.insert(BASE)
+    seen: list[str] = []
+
+    def racing(n: int) -> None:
+        second.update(rec.id, body="from the other writer")
+        second.insert(BASE)  # the feed's end is another record, which nothing rewrites
+        seen.append(_feed_end(second))
+
+    interfere(monkeypatch, 1, racing)
+    first.update(rec.id, subject="from the first")
+    batch = first.changes(since=seen[0])
+    assert not batch.get("restart")
+    assert [c["id"] for c in batch["changes"]] == [rec.id]
+    assert batch["changes"][0]["record"]["subject"] == "from the first"
+    assert first.changes(since=_feed_end(first))["changes"] == []  # negative control: nothing after the end
+
+
+def _feed_end(store: mo.OutreachStore) -> str:
+    """The position after every change in the store's feed so far."""
+    position = None
+    while True:
+        batch = store.changes(since=position)
+        position = batch["next"]
+        if not batch["more"]:
+            return str(position)

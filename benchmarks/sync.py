@@ -136,7 +136,7 @@ def wal_frames(lib: Any, path: Path, bodies: list[Any], updates: int = 80) -> fl
         ids = [rec.id for _, rec in zip(range(updates), store.iter(), strict=False)]
         with contextlib.closing(sqlite3.connect(path)) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            page = int(conn.execute("PRAGMA page_size").fetchone()[0])
         wal = Path(f"{path}-wal")
         before = wal.stat().st_size
         for ident in ids:

@@ -105,7 +105,8 @@ def tracking(
     bodies = data.bodies(rows)
     out: dict[str, float] = {}
     for kind in ("sqlite", "postgresql"):
-        figures: dict[str, list[float]] = {"v2 insert": [], "v4 insert": [], "v2 update": [], "v4 update": []}
+        ops = ("insert", "update", "update_many")
+        figures: dict[str, list[float]] = {f"{v} {op}": [] for v in ("v2", "v4") for op in ops}
         for r in range(repeats):
             order = [("v2", v2), ("v4", mo)] if r % 2 == 0 else [("v4", mo), ("v2", v2)]
             for name, lib in order:
@@ -114,7 +115,10 @@ def tracking(
                     figures[f"{name} insert"].append(timed(store.insert_many, bodies) / rows * 1e6)
                     ids = [rec.id for _, rec in zip(range(500), store.iter(), strict=False)]
                     figures[f"{name} update"].append(timed(_updates, store, ids) / len(ids) * 1e6)
-        for op in ("insert", "update"):
+                    walk = zip(range(5000), store.iter(), strict=False)
+                    many = [{"id": rec.id, "subject": "many"} for _, rec in walk]
+                    figures[f"{name} update_many"].append(timed(store.update_many, many) / len(many) * 1e6)
+        for op in ops:
             v2_us, v4_us = statistics.median(figures[f"v2 {op}"]), statistics.median(figures[f"v4 {op}"])
             out[f"{kind} {op} v2 us"], out[f"{kind} {op} v4 us"] = v2_us, v4_us
             out[f"{kind} {op} v4 speed vs v2"] = v2_us / v4_us

@@ -10,7 +10,6 @@ A stamp that a value has seen is not a conflict when that value wins over it.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -109,9 +108,8 @@ def encode(clock: Clock) -> dict[str, Any]:
     stamps = list(clock.values())
     if all(s is stamps[0] for s in stamps):  # one stamp for every group: a record written once
         return {"*": _plain(stamps[0])}
-    counts = Counter(map(id, stamps))
-    most = max(counts.values())
-    base = next(s for s in stamps if counts[id(s)] == most)
+    ids = [id(s) for s in stamps]
+    base = stamps[ids.index(max(ids, key=ids.count))]  # the first of those most groups share
     out: dict[str, Any] = {"*": _plain(base)}
     for group, stamp in clock.items():
         if stamp is not base and stamp != base:

@@ -276,3 +276,28 @@ def test_rows_another_program_wrote_are_found(tmp_path: Any) -> None:
             conn.execute(
                 "INSERT INTO outreach_text_body (outreach_text_body, rank) VALUES ('integrity-check', 1)"
             )
+
+
+@pytest.mark.engine("sqlite", "FTS5's settings, kept in each index table")
+def test_an_index_made_without_its_settings_gets_them_at_open(tmp_path: Any) -> None:
+    """An index an earlier version made has FTS5's default settings; `open` (leaving the index as it is)
+    gives it the store's, and its answers stay whole."""
+    from mass_outreach.backends.sqlite import textindex
+
+    path = tmp_path / "t.db"
+    with mo.open(path, text_index=True) as store:
+        store.insert_many([_record("one pilot"), _record("other")])
+        with store._engine.write() as conn:
+            assert not textindex.untuned(conn)
+            for name in FIELDS:
+                conn.execute(f"DELETE FROM outreach_text_{name}_config WHERE k IN ('hashsize', 'automerge')")
+            assert textindex.untuned(conn)  # negative control: the check sees a missing setting
+    with mo.open(path, readonly=True) as store:  # a read-only open leaves it (and still uses it)
+        assert store._engine.text_index and store.count({"body": "PILOT"}) == 1
+        with store._read() as conn:
+            assert textindex.untuned(conn)
+    with mo.open(path) as store:
+        with store._read() as conn:
+            assert not textindex.untuned(conn)
+        store.insert(_record("another pilot"))
+        assert store._engine.text_index and store.count({"body": "pilot"}) == 2

@@ -202,8 +202,9 @@ class SqliteEngine(Engine):
         """Build or drop the text index as `open` asked (textindex.settle), or find whether it is there."""
         with self._errors():
             there = textindex.present(conn)
+            stale = there and (migrated or textindex.untuned(conn))
         wanted = self._text_wanted
-        if self.readonly or (wanted in (None, there) and not (there and migrated)):
+        if self.readonly or (wanted in (None, there) and not stale):
             if wanted is not None and wanted != there:
                 raise ValidationError.one(
                     "text_index", "A read-only store cannot build or drop its text index."

@@ -25,10 +25,17 @@ import sqlite3
 
 from ..textindex import FEW, TEXT_COLUMNS
 
-__all__ = ["candidates", "create", "drop", "few", "flush", "present", "settle"]
+__all__ = ["candidates", "create", "drop", "few", "flush", "present", "settle", "untuned"]
 
 #: the most trigrams of a term the index is asked for: each is a posting list to intersect
 MAX_TRIGRAMS = 12
+
+#: FTS5's settings (kept in each table's own config): the memory it gathers a transaction's new terms
+#: in before writing them out as a segment (1 MiB by default), so that a large insert_many writes a few
+#: large segments instead of many small ones that automerge must merge again (most of the index's cost
+#: in a bulk load); and how many segments of a size automerge lets gather before merging them (4 by
+#: default): each posting is written again fewer times, and a query reads a few more segments
+SETTINGS = (("hashsize", 32 * 1024 * 1024), ("automerge", 8))
 
 _TOP = "(SELECT coalesce(max(rowid), 0) FROM outreach)"
 _MARK = "(SELECT m FROM outreach_text_mark)"
@@ -36,6 +43,11 @@ _MARK = "(SELECT m FROM outreach_text_mark)"
 
 def _table(column: str) -> str:
     return f"outreach_text_{column}"
+
+
+def _tune(column: str) -> list[str]:
+    t = _table(column)
+    return [f"INSERT INTO {t} ({t}, rank) VALUES ('{k}', {v})" for k, v in SETTINGS]
 
 
 def _ddl() -> list[str]:
@@ -47,6 +59,7 @@ def _ddl() -> list[str]:
             f"CREATE VIRTUAL TABLE {t} USING fts5({c}, content='outreach', content_rowid='rowid', "
             "tokenize='trigram', detail='none', columnsize=0)"
         )
+        ddl += _tune(c)
         ddl.append(
             f"CREATE TRIGGER {t}_update AFTER UPDATE OF {c} ON outreach "
             f"WHEN old.rowid <= {_MARK} AND old.{c} IS NOT new.{c} BEGIN "
@@ -89,6 +102,15 @@ def present(conn: sqlite3.Connection) -> bool:
     return row is not None
 
 
+def untuned(conn: sqlite3.Connection) -> bool:
+    """Whether the index (present) lacks its SETTINGS: one made by an earlier version."""
+    for c in TEXT_COLUMNS:
+        found = dict(conn.execute(f"SELECT k, v FROM {_table(c)}_config").fetchall())
+        if any(found.get(k) != v for k, v in SETTINGS):
+            return True
+    return False
+
+
 def flush(conn: sqlite3.Connection) -> None:
     """Index the rows above the mark (inside the caller's write transaction); one probe if none."""
     if conn.execute(_BEHIND).fetchone()[0]:
@@ -111,7 +133,8 @@ def drop(conn: sqlite3.Connection) -> None:
 
 def settle(conn: sqlite3.Connection, wanted: bool | None, migrated: bool) -> bool:
     """Bring the index to what `open` asked (None: as it is), inside the caller's write transaction;
-    after a schema migration an existing index is built again (a table rebuild may renumber rowids).
+    after a schema migration an existing index is built again (a table rebuild may renumber rowids), and
+    one made by an earlier version gets its settings.
     Returns whether the store has it now."""
     there = present(conn)
     want = there if wanted is None else wanted
@@ -120,6 +143,10 @@ def settle(conn: sqlite3.Connection, wanted: bool | None, migrated: bool) -> boo
         there = False
     if want and not there:
         create(conn)
+    elif want and untuned(conn):
+        for c in TEXT_COLUMNS:
+            for stmt in _tune(c):
+                conn.execute(stmt)
     return want
 
 

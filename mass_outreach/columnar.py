@@ -14,7 +14,7 @@ import contextlib
 import itertools
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .backends import Engine
@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_BATCH", "MAX_BATCH", "MissingExtraError", "batches", "schema
 
 DEFAULT_BATCH = 10_000
 MAX_BATCH = 1_000_000
-READ_ROWS = 2_000  # rows a read fetches at once (see _walk)
+READ_ROWS = 2_000  # rows a read fetches and converts at once (see _built)
 #: the batches of to_arrow's table and the row groups of a Parquet export: fewer, larger chunks
 WHOLE_BATCH = 65_536
 #: columns that are never NULL: the schema's fields say so (nullable=False)
@@ -103,11 +103,10 @@ def _small_sql(names: tuple[str, ...]) -> str:
 
 
 class _Builder:
-    """Makes record batches of `columns` from the rows of the walk. A batch's rows become one Arrow
-    struct array as they are read (each row's values taken once, while they are in the processor's
-    cache), in the types that hold them as the engine's typed_rows gives them (raw); each field is then
-    given its column's type at once (vectorised): text checked as UTF-8, times parsed, the small
-    columns taken apart."""
+    """Makes record batches of `columns` from the rows of the walk. Each read's rows become one Arrow
+    struct array (row by row: each row's values taken once), in the types that hold them as the
+    engine's typed_rows gives them (raw); a batch's fields are then given their columns' types at once
+    (vectorised): text checked as UTF-8, times parsed, the small columns taken apart."""
 
     def __init__(self, engine: Engine, columns: tuple[str, ...], order: str) -> None:
         self.pa = pa = _pyarrow()
@@ -165,9 +164,12 @@ class _Builder:
             arrays[name] = pa.DictionaryArray.from_arrays(code, self.enums[name])
         return arrays
 
-    def batch(self, rows: Iterable[tuple[Any, ...]]) -> Any:
-        """One record batch of `rows` (an iterator: as many as it gives)."""
-        raw = self.pa.array(rows, self.raw)
+    def rows(self, rows: list[tuple[Any, ...]]) -> Any:
+        """A read's rows as one struct array of the raw types."""
+        return self.pa.array(rows, self.raw)
+
+    def batch(self, raw: Any) -> Any:
+        """The record batch of a struct array of rows (see rows)."""
         fields = dict(zip(self.raw.names, raw.flatten(), strict=True))
         arrays = self._small(fields[self.small[0]]) if self.small else {}
         for name in self.read:
@@ -239,16 +241,24 @@ def _walk(
 
 def _built(builder: _Builder, first: Any, reads: Iterator[list[tuple[Any, ...]]], size: int) -> Iterator[Any]:
     """Batches of `size` rows (the last one fewer) from the walk's reads (`first`, then `reads`), each
-    read only when the batch being made needs its rows."""
+    read only when the batch being made needs its rows. Each read's rows become a struct array at
+    once (they are Python objects scattered in memory, converted 2 to 3 times faster while they fit
+    in the processor's cache), which a batch joins and then gives its columns' types."""
     if first is None:
         return
-    rows = itertools.chain.from_iterable(itertools.chain([first], reads))
-    while True:
-        batch = builder.batch(itertools.islice(rows, size))
-        if batch.num_rows:
-            yield batch
-        if batch.num_rows < size:
-            return
+    pa = builder.pa
+    held: list[Any] = []
+    count = 0
+    for rows in itertools.chain([first], reads):
+        held.append(builder.rows(rows))
+        count += len(rows)
+        while count >= size:
+            whole = held[0] if len(held) == 1 else pa.concat_arrays(held)
+            yield builder.batch(whole.slice(0, size))
+            rest = whole.slice(size)
+            held, count = ([rest] if len(rest) else []), len(rest)
+    if count:
+        yield builder.batch(held[0] if len(held) == 1 else pa.concat_arrays(held))
 
 
 def table(

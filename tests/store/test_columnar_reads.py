@@ -46,7 +46,7 @@ def test_every_small_value_and_text_reads_as_iter_reads_it(store: mo.OutreachSto
     assert store.to_arrow(columns=list(some)).to_pylist() == as_dicts(records, some)
     # ordered by an enum or by text (export --order): the order field is read as itself, and the walk
     # continues from it, a row a read
-    for order in ("status", "subject", "approved"):
+    for order in ("status", "subject", "approved", "create_time", "done_time"):
         walked = pa.Table.from_batches(list(columnar.batches(store._engine, order=order, batch_size=1)))
         assert walked.to_pylist() == as_dicts(list(store.iter(order=order))), order
     assert sorted(walked.column("subject").to_pylist()) == sorted(TEXTS)

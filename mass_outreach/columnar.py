@@ -197,28 +197,12 @@ def batches(
     order: str = "id",
     asc: bool = True,
     limit: int | None = None,
+    reader: Any = None,
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of the matching records (`batch_size` rows each, the last one fewer) in `(order,
-    id)` order, each read as it is asked for. Everything is checked, and pyarrow imported, before
-    this returns."""
-    builder, first, rows = _walk(engine, filters, columns, include_deleted, batch_size, order, asc, limit)
-    return _built(builder, first, rows, _batch_size(batch_size))
-
-
-def _walk(
-    engine: Engine,
-    filters: Mapping[str, Any] | None,
-    columns: Any,
-    include_deleted: bool,
-    batch_size: int,
-    order: str = "id",
-    asc: bool = True,
-    limit: int | None = None,
-    reader: Any = None,
-) -> tuple[_Builder, Any, Iterator[list[tuple[Any, ...]]]]:
-    """The builder of the batches, the first read's rows (None: no rows; the filters are checked by
-    it, at the call) and the walk's further reads, READ_ROWS rows each (or a batch's, if fewer): the
-    Python objects of one read at a time are all a batch holds besides its Arrow buffers."""
+    id)` order. Everything is checked, and pyarrow imported, before this returns. Rows are read
+    READ_ROWS at a time (or a batch's, if fewer), each read only when the batch being made needs it:
+    the Python objects of one read are all a batch holds besides its Arrow buffers."""
     chosen = check_columns(columns)
     size = _batch_size(batch_size)
     deleted = check_flag("include_deleted", include_deleted)
@@ -236,14 +220,15 @@ def _walk(
         reads=builder.reads,
         typed=True,
     )
-    return builder, next(rows, None), rows
+    first = next(rows, None)  # the filters are checked here, at the call, not at the first batch
+    return _built(builder, first, rows, size)
 
 
 def _built(builder: _Builder, first: Any, reads: Iterator[list[tuple[Any, ...]]], size: int) -> Iterator[Any]:
-    """Batches of `size` rows (the last one fewer) from the walk's reads (`first`, then `reads`), each
-    read only when the batch being made needs its rows. Each read's rows become a struct array at
-    once (they are Python objects scattered in memory, converted 2 to 3 times faster while they fit
-    in the processor's cache), which a batch joins and then gives its columns' types."""
+    """Batches of `size` rows (the last one fewer) from the walk's reads (`first`, then `reads`). Each
+    read's rows become a struct array at once (they are Python objects scattered in memory, converted
+    faster while they fit in the processor's cache), which a batch joins and then gives its columns'
+    types."""
     if first is None:
         return
     pa = builder.pa
@@ -274,10 +259,16 @@ def table(
     pa = _pyarrow()
     chosen = check_columns(columns)
     with engine.read() as conn, engine.snapshot(conn, walk=False, total=True):
-        builder, first, rows = _walk(
-            engine, filters, chosen, include_deleted, batch_size, reader=lambda: contextlib.nullcontext(conn)
+        parts = list(
+            batches(
+                engine,
+                filters,
+                chosen,
+                include_deleted=include_deleted,
+                batch_size=batch_size,
+                reader=lambda: contextlib.nullcontext(conn),
+            )
         )
-        parts = list(_built(builder, first, rows, batch_size))
     return pa.Table.from_batches(parts, schema=schema(chosen))
 
 

@@ -11,15 +11,16 @@ same dictionary in every batch), `approved` as bool, `version` as int64; NULL is
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .backends import Engine
-from .errors import OutreachError, ValidationError
+from .errors import OutreachError, StorageError, ValidationError
 from .model import ENUMS, NOT_NULL, TIME_FIELDS, check_flag
-from .selecting import check_columns, row_batches
+from .selecting import check_columns, row_batches, selection
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,7 +29,7 @@ __all__ = ["DEFAULT_BATCH", "MAX_BATCH", "MissingExtraError", "batches", "schema
 
 DEFAULT_BATCH = 10_000
 MAX_BATCH = 1_000_000
-READ_ROWS = 2_000  # rows a read fetches and converts at once (see batches)
+READ_ROWS = 2_000  # rows a read fetches and converts at once (see _built)
 #: the batches of to_arrow's table and the row groups of a Parquet export: fewer, larger chunks
 WHOLE_BATCH = 65_536
 #: columns that are never NULL: the schema's fields say so (nullable=False)
@@ -78,52 +79,106 @@ def schema(columns: tuple[str, ...]) -> pa.Schema:
     return pa.schema([pa.field(n, _field_type(pa, n), nullable=n not in _REQUIRED) for n in columns])
 
 
-#: an enum column read as its value's position in the model's values (the dictionary's index): a small
-#: integer, which the drivers hand over without making a string a row
+#: an enum column read as its value's position in the model's values (the dictionary's index)
 CODES = {
     name: f"CASE {name} {' '.join(f'WHEN {value!r} THEN {i}' for i, value in enumerate(values))} END"
     for name, values in ENUMS.items()
 }
+#: the small columns (the enums and approved), read together as one integer a row, which the drivers
+#: hand over as one cell instead of six: each enum's code in 3 bits (7: NULL), approved in one bit
+SMALL = (*ENUMS, "approved")
+_SHIFT = {name: 3 * i for i, name in enumerate(SMALL)}
+_NULL_CODE = 7
+assert all(len(values) < _NULL_CODE for values in ENUMS.values())
+
+
+def _small_sql(names: tuple[str, ...]) -> str:
+    """The SQL of one integer holding these small columns (see SMALL), the same on every engine."""
+    return " + ".join(
+        f"(CASE WHEN approved THEN 1 ELSE 0 END << {_SHIFT[name]})"
+        if name == "approved"
+        else f"(coalesce({CODES[name]}, {_NULL_CODE}) << {_SHIFT[name]})"
+        for name in names
+    )
 
 
 class _Builder:
-    """Makes record batches of `columns` from rows of the walk, one Arrow array a column."""
+    """Makes record batches of `columns` from the rows of the walk. Each read's rows become one Arrow
+    struct array (row by row: each row's values taken once), in the types that hold them as the
+    engine's typed_rows gives them (raw); a batch's fields are then given their columns' types at once
+    (vectorised): text checked as UTF-8, times parsed, the small columns taken apart."""
 
-    def __init__(self, columns: tuple[str, ...], order: str = "id") -> None:
+    def __init__(self, engine: Engine, columns: tuple[str, ...], order: str) -> None:
         self.pa = pa = _pyarrow()
         self.columns = columns
         self.schema = schema(columns)
         self.enums = {name: pa.array(values, pa.string()) for name, values in ENUMS.items()}
-        self.coded = frozenset(c for c in columns if c in CODES and c != order)
+        #: the small columns read as one integer, in the first one's place (the order field is read
+        #: as itself: the keyset continues from it)
+        self.small = tuple(c for c in columns if c in SMALL and c != order)
+        #: the columns a row of the walk holds, and the SQL that reads the small ones
+        self.read = tuple(c for c in columns if c not in self.small[1:])
+        self.reads = {self.small[0]: _small_sql(self.small)} if self.small else {}
+        self.raw = pa.struct([(c, self._raw(engine, c)) for c in selection(self.read, order)])
 
-    def _array(self, name: str, values: tuple[Any, ...]) -> Any:
+    def _raw(self, engine: Engine, name: str) -> Any:
         pa = self.pa
-        if name in TIME_FIELDS:
-            if isinstance(_first(values), str):  # the stored text (UTC, six digits, `Z`): Arrow parses it
-                return pa.array(values, pa.string()).cast(pa.timestamp("us", tz="UTC"))
-            return pa.array(values, pa.timestamp("us", tz="UTC"))  # datetimes (typed_rows)
-        if name in ENUMS:
-            dictionary = self.enums[name]
-            if name in self.coded:
-                indices = pa.array(values, pa.int8())
-            else:
-                indices = pa.compute.index_in(pa.array(values, pa.string()), value_set=dictionary)
-            return pa.DictionaryArray.from_arrays(indices.cast(pa.int8()), dictionary)
-        if name == "approved":  # 0 or 1 (the store's rows), or bools (typed_rows)
-            if isinstance(_first(values), bool):
-                return pa.array(values, pa.bool_())
-            return pa.array(values, pa.int8()).cast(pa.bool_())
-        return pa.array(values, self.schema.field(name).type)
+        if self.small and name == self.small[0]:
+            return pa.int32()
+        if name == "version":
+            return pa.int64()
+        if name == "approved":  # the order field
+            return pa.bool_() if engine.typed_flag is bool else pa.int8()
+        kind = engine.typed_time if name in TIME_FIELDS else engine.typed_text
+        if kind is bytes:
+            return pa.large_binary() if name == "body" else pa.binary()
+        if kind is str:
+            return pa.large_string() if name == "body" else pa.string()
+        return _field_type(pa, name)  # datetimes
 
-    def batch(self, rows: list[tuple[Any, ...]]) -> Any:
-        columns = list(zip(*rows, strict=True))
-        arrays = [self._array(name, columns[i]) for i, name in enumerate(self.columns)]
-        return self.pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+    def _column(self, name: str, raw: Any) -> Any:
+        """A field of the raw batch in its column's type."""
+        pa = self.pa
+        kind = self.schema.field(name).type
+        if raw.type == kind:
+            return raw
+        if name in TIME_FIELDS:  # the stored text: ASCII, which the parse checks, so bytes are viewed as text
+            return (raw.view(pa.string()) if pa.types.is_binary(raw.type) else raw).cast(kind)
+        if name in ENUMS:  # the order field: its text
+            indices = pa.compute.index_in(raw.cast(pa.string()), value_set=self.enums[name])
+            return pa.DictionaryArray.from_arrays(indices.cast(pa.int8()), self.enums[name])
+        return raw.cast(kind)  # UTF-8 bytes as text (checked), 0/1 as bool
 
+    def _small(self, packed: Any) -> dict[str, Any]:
+        """The arrays of the small columns from their integers (see SMALL)."""
+        pa, pc = self.pa, self.pa.compute
+        arrays = {}
+        for name in self.small:
+            bits = pc.shift_right(packed, _SHIFT[name]) if _SHIFT[name] else packed
+            if name == "approved":
+                arrays[name] = pc.not_equal(pc.bit_wise_and(bits, 1), 0)
+                continue
+            code = pc.bit_wise_and(bits, _NULL_CODE).cast(pa.int8())
+            if name not in _REQUIRED:
+                code = pc.if_else(pc.equal(code, _NULL_CODE), pa.scalar(None, pa.int8()), code)
+            arrays[name] = pa.DictionaryArray.from_arrays(code, self.enums[name])
+        return arrays
 
-def _first(values: tuple[Any, ...]) -> Any:
-    """The first value that is not None (None if there is none)."""
-    return next((v for v in values if v is not None), None)
+    def rows(self, rows: list[tuple[Any, ...]]) -> Any:
+        """A read's rows as one struct array of the raw types."""
+        return self.pa.array(rows, self.raw)
+
+    def batch(self, raw: Any) -> Any:
+        """The record batch of a struct array of rows (see rows)."""
+        fields = dict(zip(self.raw.names, raw.flatten(), strict=True))
+        arrays = self._small(fields[self.small[0]]) if self.small else {}
+        for name in self.read:
+            if name not in arrays:
+                try:
+                    arrays[name] = self._column(name, fields[name])
+                except self.pa.ArrowInvalid as exc:  # text that is not UTF-8, a time in no form we write
+                    raise StorageError(f"The database could not be read: a value of {name}: {exc}") from exc
+        return self.pa.RecordBatch.from_arrays([arrays[name] for name in self.columns], schema=self.schema)
 
 
 def _batch_size(value: Any) -> int:
@@ -145,54 +200,50 @@ def batches(
     reader: Any = None,
 ) -> Iterator[pa.RecordBatch]:
     """Record batches of the matching records (`batch_size` rows each, the last one fewer) in `(order,
-    id)` order. Everything is checked, and pyarrow imported, before this returns. Rows are read and
-    made into arrays READ_ROWS at a time, which a batch then joins: the rows of a read are Python
-    objects scattered in memory, and converting 19 columns of them read them 19 times, 3 to 4 times
-    faster while they all fit in the processor's cache."""
+    id)` order. Everything is checked, and pyarrow imported, before this returns. Rows are read
+    READ_ROWS at a time (or a batch's, if fewer), each read only when the batch being made needs it:
+    the Python objects of one read are all a batch holds besides its Arrow buffers."""
     chosen = check_columns(columns)
     size = _batch_size(batch_size)
     deleted = check_flag("include_deleted", include_deleted)
-    builder = _Builder(chosen, order)
+    builder = _Builder(engine, chosen, order)
     rows = row_batches(
         engine,
         filters,
-        chosen,
+        builder.read,
         order=order,
         asc=asc,
         batch_size=min(size, READ_ROWS),
         include_deleted=deleted,
         limit=limit,
         reader=reader,
-        reads={name: CODES[name] for name in builder.coded},
+        reads=builder.reads,
         typed=True,
     )
     first = next(rows, None)  # the filters are checked here, at the call, not at the first batch
-    return _joined(_built(builder, first, rows), size)
+    return _built(builder, first, rows, size)
 
 
-def _built(builder: _Builder, first: Any, rows: Iterator[list[tuple[Any, ...]]]) -> Iterator[Any]:
+def _built(builder: _Builder, first: Any, reads: Iterator[list[tuple[Any, ...]]], size: int) -> Iterator[Any]:
+    """Batches of `size` rows (the last one fewer) from the walk's reads (`first`, then `reads`). Each
+    read's rows become a struct array at once (they are Python objects scattered in memory, converted
+    faster while they fit in the processor's cache), which a batch joins and then gives its columns'
+    types."""
     if first is None:
         return
-    yield builder.batch(first)
-    for batch in rows:
-        yield builder.batch(batch)
-
-
-def _joined(parts: Iterator[Any], size: int) -> Iterator[Any]:
-    """The batches of `parts` joined into batches of `size` rows (the last one fewer)."""
-    pa = _pyarrow()
+    pa = builder.pa
     held: list[Any] = []
     count = 0
-    for part in parts:
-        held.append(part)
-        count += part.num_rows
+    for rows in itertools.chain([first], reads):
+        held.append(builder.rows(rows))
+        count += len(rows)
         while count >= size:
-            whole = held[0] if len(held) == 1 else pa.concat_batches(held)
-            yield whole.slice(0, size)
+            whole = held[0] if len(held) == 1 else pa.concat_arrays(held)
+            yield builder.batch(whole.slice(0, size))
             rest = whole.slice(size)
-            held, count = ([rest] if rest.num_rows else []), rest.num_rows
+            held, count = ([rest] if len(rest) else []), len(rest)
     if count:
-        yield held[0] if len(held) == 1 else pa.concat_batches(held)
+        yield builder.batch(held[0] if len(held) == 1 else pa.concat_arrays(held))
 
 
 def table(
@@ -204,7 +255,7 @@ def table(
     batch_size: int = WHOLE_BATCH,
 ) -> pa.Table:
     """One table of the matching records in id order, read in one snapshot (a read transaction over
-    every batch on one connection), so it is consistent even while others write."""
+    every read on one connection), so it is consistent even while others write."""
     pa = _pyarrow()
     chosen = check_columns(columns)
     with engine.read() as conn, engine.snapshot(conn, walk=False, total=True):

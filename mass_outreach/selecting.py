@@ -91,7 +91,13 @@ def row_batches(
         if left is not None:
             left -= len(rows)
         last = rows[-1]
-        q = msgspec.structs.replace(q, after=(last[at_order], last[at_id]))
+        q = msgspec.structs.replace(q, after=(_text(last[at_order]), _text(last[at_id])))
+
+
+def _text(value: Any) -> Any:
+    """A keyset value as the next read's parameter: text that typed_rows gave as bytes, as str (no
+    column holds a blob)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def field_dicts(rows: Iterator[list[tuple[Any, ...]]], columns: tuple[str, ...]) -> Iterator[dict[str, Any]]:

@@ -72,6 +72,12 @@ class Engine:
     #: whether the store has its text index (open's `text_index`: backends/textindex.py), found at
     #: open; where it has, `substring` narrows a filter to the index's candidates
     text_index: bool = False
+    #: the Python types of typed_rows' values (columnar.py takes each column in the Arrow type that
+    #: holds them as they come): text as str or as its UTF-8 bytes; times as their stored text (str or
+    #: bytes) or as datetimes; approved as int (0/1) or bool
+    typed_text: type = str
+    typed_time: type = str
+    typed_flag: type = int
     #: the SQL spellings of the set-based writes (delete_where, update_where: operations/where.py)
     set_sql: SetSql = SetSql()
 
@@ -184,8 +190,8 @@ class Engine:
 
     def typed_rows(self, conn: Any, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         """The rows of a read for columnar.py, which takes the driver's own types where they read faster
-        than the store's row form: times as text or as datetimes, approved as 0/1 or as bools, ids as
-        text. Here the store's row form (what every read gets)."""
+        than the store's row form: times as text or as datetimes, approved as 0/1 or as bools, text as
+        str or as its UTF-8 bytes. Here the store's row form (what every read gets)."""
         rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
         return rows
 

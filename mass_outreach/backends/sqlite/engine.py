@@ -74,6 +74,7 @@ class SqliteEngine(Engine):
     """An outreach store in one SQLite file. Thread-safe; several processes may share the file."""
 
     integrity_error = sqlite3.IntegrityError
+    typed_text = typed_time = bytes  # typed_rows
 
     def __init__(
         self,
@@ -432,6 +433,15 @@ class SqliteEngine(Engine):
                 refused(failed, exc)
                 start = failed + 1
         return count, meanwhile()
+
+    def typed_rows(self, conn: sqlite3.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        """Text as the bytes SQLite holds (no UTF-8 decoding a cell: Arrow checks a column at once), for
+        this read only: the connection reads text as str again before anything else uses it."""
+        conn.text_factory = bytes
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.text_factory = str
 
     def ensure_import_journal(self, conn: sqlite3.Connection) -> None:
         """The write transaction holds the file's write lock: no other writer can race the CREATE."""

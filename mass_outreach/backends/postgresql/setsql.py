@@ -9,6 +9,8 @@ __all__ = ["PgSetSql"]
 
 
 class PgSetSql(SetSql):
+    unflattened = " OFFSET 0"
+
     def micros(self, column: str) -> str:
         return f"CAST(round(extract(epoch FROM {column}) * 1000000) AS bigint)"
 

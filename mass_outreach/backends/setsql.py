@@ -1,8 +1,8 @@
 """The SQL spellings a set-based write needs (operations/where.py): a stored time as microseconds, the
-clock's JSON read and built inside an UPDATE, `greatest`, `IS DISTINCT FROM`, and the update_time a
-record gets. These are the portable (SQLite) ones; an engine whose SQL differs has a subclass
-(`Engine.set_sql`). Every argument is SQL the caller wrote from its allow-lists; values stay
-parameters."""
+clock's JSON read and built inside an UPDATE (its parts computed once a record, in layers), `greatest`,
+`IS DISTINCT FROM`, and the update_time a record gets. These are the portable (SQLite) ones; an engine
+whose SQL differs has a subclass (`Engine.set_sql`). Every argument is SQL the caller wrote from its
+allow-lists; values stay parameters."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ __all__ = ["SetSql"]
 
 class SetSql:
     """SQLite: the clock is JSON text, read with `->`/`->>` and built with json_object/json_array."""
+
+    #: what keeps a layer's subquery from being flattened into its reader (which would copy each
+    #: expression back into every reference to its name)
+    unflattened = " LIMIT -1 OFFSET 0"
 
     def micros(self, column: str) -> str:
         """A stored time column ('YYYY-MM-DDTHH:MM:SS.ffffffZ' text here) as microseconds since the epoch."""
@@ -27,6 +31,17 @@ class SetSql:
         """`expression`, whose references to `doc(column)` read the column's document parsed once a
         row (here, where a document is its text, as it is)."""
         return expression
+
+    def let(self, layers: list[list[tuple[str, str]]], body: str) -> str:
+        """`body` reading the names each layer defines ((name, expression) pairs, each layer reading
+        the one before it): a subquery a layer, so that each expression is computed once a record
+        however often the next layer names it (SQLite computes a repeated expression, its JSON
+        functions included, again at each reference). Names are the caller's identifiers."""
+        source = ""
+        for n, layer in enumerate(layers):
+            columns = ", ".join(f"{expression} AS {name}" for name, expression in layer)
+            source = f" FROM (SELECT {columns}{source}{self.unflattened}) AS mo_layer{n}"
+        return f"(SELECT {body}{source})"
 
     def text(self, doc: str) -> str:
         """A document as the stored text."""

@@ -225,7 +225,7 @@ def _assignments(engine: Engine, fields: dict[str, Any], at: str, now: str) -> t
     if leaves_pending:
         sets.append("done_time = coalesce(done_time, ?)")
         params.append(now)
-    stamps: list[str] = []
+    changed: list[tuple[str, str]] = []  # (group, whether the write changes it), in GROUPS' order
     for group, members in GROUPS.items():
         moved = [name for name in members if name in fields]
         if not moved:
@@ -234,36 +234,43 @@ def _assignments(engine: Engine, fields: dict[str, Any], at: str, now: str) -> t
         params += [fields[name] for name in moved]
         if group == "status" and leaves_pending:
             tests.append("done_time IS NULL")
-        stamps += [f"'{group}'", _restamped(j, group, " OR ".join(tests), status)]
-    if stamps:
-        whole = j.obj(_STAR, _base(j))
-        clock = j.merge(f"coalesce({j.doc('clock')}, {whole})", j.obj(*stamps))
-        sets.append(f"clock = {j.once('clock', j.text(clock))}")
+        changed.append((group, " OR ".join(tests)))
+    if changed:
+        sets.append(f"clock = {j.once('clock', _restamped(j, changed, status))}")
     else:  # no group changed: the stamps stay, made explicit as delete does
         sets.append(f"clock = coalesce(clock, {_explicit(j)})")
     return sets, params
 
 
-def _restamped(j: SetSql, group: str, changed: str, status: Any) -> str:
-    """The group's stamp after the write: clock.restamp's where `changed` holds (a time after now, the
-    old stamp and every stamp of this store the value had seen; the old stamp's writer added to what
-    it has seen; the next attempt for a status moved backwards), else the stamp it had."""
+def _restamped(j: SetSql, changed: list[tuple[str, str]], status: Any) -> str:
+    """The clock after the write: each group of `changed` whose test holds gets clock.restamp's stamp
+    (a time after now, the old stamp and every stamp of this store the value had seen; the old
+    stamp's writer added to what it has seen; the next attempt for a status moved backwards), the
+    others keep theirs. Read in layers, each part once a record: the clock and each group's old stamp,
+    then that stamp's time, writer and seen stores. (`mo_` names: no column of the table.)"""
     clock = j.doc("clock")
-    own, shared = j.member(clock, f"'{group}'"), j.member(clock, _STAR)
-    old = f"coalesce({own}, {shared}, {_base(j)})"
-    time, origin = j.item(old, 0, "int"), j.item(old, 1, "text")
-    attempt = f"coalesce({j.item(old, 2, 'int')}, 0)"
-    seen = f"coalesce({j.item(old, 3)}, {j.empty()})"
-    seen_origin = j.greatest(f"coalesce({j.member(seen, origin, 'int', any_key=True)}, 0)", time)
-    seen_after = j.merge(seen, j.obj(origin, seen_origin))
-    mine = f"coalesce({j.member(seen_after, _ME, 'int')}, 0) + 1"
-    new_time = j.greatest(_NOW, f"{time} + 1", mine)
-    if group == "status" and status is not None:
-        higher = [f"'{name}'" for name, rank in RANK.items() if rank > RANK[status]]
-        if higher:
-            attempt = f"{attempt} + CASE WHEN status IN ({', '.join(higher)}) THEN 1 ELSE 0 END"
-    stamp = j.arr(new_time, _ME, attempt, j.nested(seen_after))
-    return j.nested(f"CASE WHEN {changed} THEN {stamp} ELSE {old} END")
+    first, second, stamps = [("mo_clock", f"coalesce({clock}, {j.obj(_STAR, _base(j))})")], [], []
+    for group, test in changed:
+        old, time, origin, seen = (f"mo_{part}_{group}" for part in ("old", "time", "origin", "seen"))
+        own, shared = j.member(clock, f"'{group}'"), j.member(clock, _STAR)
+        first.append((old, f"coalesce({own}, {shared}, {_base(j)})"))
+        second += [(old, old), (time, j.item(old, 0, "int")), (origin, j.item(old, 1, "text"))]
+        second.append((seen, f"coalesce({j.item(old, 3)}, {j.empty()})"))
+        attempt = f"coalesce({j.item(old, 2, 'int')}, 0)"
+        if group == "status" and status is not None:
+            # (no IN list: SQLite 3.40 would build its table again for each record, in a subquery)
+            higher = " OR ".join(f"status = '{name}'" for name, rank in RANK.items() if rank > RANK[status])
+            if higher:
+                attempt = f"{attempt} + CASE WHEN {higher} THEN 1 ELSE 0 END"
+        seen_origin = j.greatest(f"coalesce({j.member(seen, origin, 'int', any_key=True)}, 0)", time)
+        seen_after = j.merge(seen, j.obj(origin, seen_origin))
+        # restamp's max(now, time + 1, seen_after[me] + 1), read from seen: seen_after[me] is seen[me],
+        # or max(seen[me], time) where this store wrote the old stamp, whose time + 1 is there already
+        mine = f"coalesce({j.member(seen, _ME, 'int')}, 0) + 1"
+        stamp = j.arr(j.greatest(_NOW, f"{time} + 1", mine), _ME, attempt, seen_after)
+        stamps += [f"'{group}'", j.nested(f"CASE WHEN {test} THEN {stamp} ELSE {old} END")]
+    second.append(("mo_clock", "mo_clock"))
+    return j.let([first, second], j.text(j.merge("mo_clock", j.obj(*stamps))))
 
 
 def _located(

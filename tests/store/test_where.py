@@ -6,6 +6,7 @@ and `purge` by filter."""
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import pytest
@@ -256,3 +257,32 @@ def test_a_peer_origin_of_any_characters_is_read_as_update_reads_it(store: mo.Ou
     before = stored(store)
     assert store.update_where({"id": rec.id}, {"status": "running"}) == 1
     assert_updated_as_one_by_one(store, before, stored(store), {rec.id}, {"status": "running"})
+
+
+def test_each_new_stamp_is_restamps_to_the_microsecond(store: mo.OutreachStore) -> None:
+    """Each new stamp is exactly clock.restamp's, its time too (after the old stamp and every stamp of
+    this store the value had seen), whoever wrote the old stamp: the stored times lie far ahead of now,
+    so that now (restamp's 0 here) decides none of them."""
+    me, far = store.identity, 3 * 10**16
+    clocks = [  # (as an applied batch leaves them) the writer this store, seen ahead of the stamp
+        {"*": [far, me, 0, {me: far + 5}]},
+        {"*": [far + 9, me, 1, {me: far, "p": 4}]},  # the stamp ahead of what was seen
+        {"*": [far, 'a"b', 0, {me: far + 5, 'a"b': 1}]},  # a peer's, a key no JSON path can quote
+        {"*": [far, me], "status": [far + 20, "p"]},  # the group's own stamp, by a peer, nothing seen
+    ]
+    ids = [store.insert({**BASE, "status": "failed", "subject": f"c{i}"}).id for i in range(len(clocks))]
+    with store._engine.write() as conn:
+        for ident, data in zip(ids, clocks, strict=True):
+            conn.execute("UPDATE outreach SET clock = ? WHERE id = ?", (json.dumps(data), ident))
+    before, changes = stored(store), {"status": "pending", "subject": "new"}
+    assert store.update_where({"id": ids}, changes) == len(ids)
+    after = stored(store)
+    for ident in ids:
+        old, new = before[ident], after[ident]
+        was = {c: old[AT[c]] for c in COLUMNS}
+        want = clock.restamp(
+            clock.decode(old[CLOCK], old[AT["update_time"]], me), was, {**was, **changes}, 0, me, changes
+        )
+        had = clock.decode(old[CLOCK], old[AT["update_time"]], me)["status"]
+        assert clock.decode(new[CLOCK], new[AT["update_time"]], me) == want, clocks[ids.index(ident)]
+        assert want["status"].time > far and want["status"].attempt == had.attempt + 1  # (a requeue)

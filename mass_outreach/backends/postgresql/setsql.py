@@ -3,6 +3,8 @@ IS DISTINCT FROM, timestamptz arithmetic."""
 
 from __future__ import annotations
 
+import re
+
 from ..setsql import SetSql
 
 __all__ = ["PgSetSql"]
@@ -20,6 +22,14 @@ class PgSetSql(SetSql):
         planner from inlining the parse back into each reference."""
         parsed = f"(SELECT CAST({column} AS jsonb) AS {column} OFFSET 0) AS mo_doc"
         return f"(SELECT {expression} FROM {parsed})"
+
+    def let(self, layers: list[list[tuple[str, str]]], body: str) -> str:
+        """The names written out where they stand: once the document is parsed (`once`), a jsonb
+        member is cheap to read again, where a subquery a layer costs each record more than it saves."""
+        names: dict[str, str] = {}
+        for layer in layers:
+            names = {name: _spelled(expression, names) for name, expression in layer}
+        return _spelled(body, names)
 
     def text(self, doc: str) -> str:
         return f"CAST({doc} AS text)"
@@ -61,3 +71,8 @@ class PgSetSql(SetSql):
         """Also a microsecond after the record's own: under READ COMMITTED another writer may have
         moved it since the caller read the matched records' latest."""
         return f"greatest(CAST({value} AS timestamptz), {column} + interval '1 microsecond')"
+
+
+def _spelled(sql: str, names: dict[str, str]) -> str:
+    """`sql` with each of `names` (the caller's `mo_` identifiers) replaced by its expression."""
+    return re.sub(r"\bmo_\w+\b", lambda m: f"({names[m[0]]})" if m[0] in names else m[0], sql)

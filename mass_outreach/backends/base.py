@@ -215,16 +215,11 @@ class Engine:
         row = conn.execute(_NEXT_POSITION).fetchone()  # two index probes: no page written for it
         return int(row[0])
 
-    def feed_sets(
-        self, conn: Any, position: int | None = None, *, alone: bool = False
-    ) -> tuple[list[str], list[Any]]:
+    def feed_sets(self, conn: Any, position: int | None = None) -> tuple[list[str], list[Any]]:
         """The feed position a write of a record sets beside its columns, as assignments and their
         parameters: a parameter where the store takes it (`position`, if the transaction took one
         already), else the engine's own value (`feed_now`: then the trigger that would set it has
-        nothing to do). `alone`: the statement commits by itself (single_write), so a position the
-        store takes is read inside it, under its write lock."""
-        if alone and position is None and self.feed_in_rows:
-            return [f"feed = ({_NEXT_POSITION})"], []
+        nothing to do)."""
         if position is None and self.feed_in_rows:
             position = self.take_position(conn)
         if position is not None:

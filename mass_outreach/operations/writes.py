@@ -164,7 +164,7 @@ def apply_update(
     values = updated_row(
         row, ident, changes, expected, lambda tag: tag_registered(conn, tag), engine.identity
     )
-    if not write_update(conn, engine, row, values, alone=not lock):
+    if not write_update(conn, engine, row, values):
         assert not lock, "a locked row changed under its lock"
         return None
     return outreach_from_row(values)
@@ -211,8 +211,6 @@ def write_update(
     values: Row,
     position: int | None = None,
     echo: tuple[str, int] | None = None,
-    *,
-    alone: bool = False,
 ) -> bool:
     """Write the columns (and clock) of `values` that differ from the stored `row`, and the feed
     position (`position`, if the transaction took one already), if the record is still at `row`'s
@@ -220,7 +218,7 @@ def write_update(
     position written) marks the record as that peer's echo; no other write needs to unmark it, since
     a write moves the record in the feed."""
     changed = [i for i, value in enumerate(values) if value != row[i]]
-    also, params = engine.feed_sets(conn, position, alone=alone)
+    also, params = engine.feed_sets(conn, position)
     if echo is not None:
         also, params = [*also, "echo_of = ?", "echo_feed = ?"], [*params, *echo]
     assigned = ", ".join([*(f"{STORED[i]} = ?" for i in changed), *also])

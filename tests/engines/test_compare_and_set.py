@@ -1,9 +1,8 @@
-"""update() and update_status() are a read and a compare-and-set UPDATE, each committing by itself (on
-PostgreSQL two round trips, on SQLite two statements; no lock held between them). A writer that commits
-between the read and the write makes the compare fail; the call then reads again and redoes, so neither
-write is lost, and after `_CAS_TRIES` such races it locks the row instead. The interfering writer is
-another store object on its own connection, run from inside the first call's read (so the interleaving
-is exact, not timed)."""
+"""update() and update_status() on PostgreSQL are a read and a compare-and-set UPDATE, each committing by
+itself (two round trips, no row lock held between them). A writer that commits between the read and the
+write makes the compare fail; the call then reads again and redoes, so neither write is lost, and after
+`_CAS_TRIES` such races it locks the row instead. The interfering writer is another store object on its
+own connection, run from inside the first call's read (so the interleaving is exact, not timed)."""
 
 from __future__ import annotations
 
@@ -19,8 +18,8 @@ BASE = {"outreach_type": "GMail_DirectMessage", "status": "pending"}
 
 
 @pytest.fixture
-def two(target: str) -> Iterator[tuple[mo.OutreachStore, mo.OutreachStore]]:
-    with mo.open(target) as first, mo.open(target) as second:
+def two(postgres_url: str) -> Iterator[tuple[mo.OutreachStore, mo.OutreachStore]]:
+    with mo.open(postgres_url) as first, mo.open(postgres_url) as second:
         yield first, second
 
 
@@ -100,7 +99,7 @@ def test_the_redone_write_follows_the_racing_one_in_the_feed(
     two: tuple[mo.OutreachStore, mo.OutreachStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A peer that read the feed just after the racing write still gets the redone one: its feed
-    position is taken inside its own UPDATE, after the racing write's."""
+    position (its transaction's, set by the trigger) comes after the racing write's."""
     first, second = two
     rec = first.insert(BASE)
     seen: list[str] = []

@@ -354,21 +354,6 @@ class SqliteEngine(Engine):
                     self._writes += 1
 
     @contextlib.contextmanager
-    def single_write(self) -> Iterator[sqlite3.Connection]:
-        """Autocommit: the reads see the last commit and the compare-and-set UPDATE commits by itself,
-        taking its feed position inside (feed_sets(alone=True)), so under its own write lock. Two
-        statements fewer than write(); a record changed between the read and the UPDATE fails the
-        compare, which the caller redoes."""
-        if self.readonly:
-            raise StorageError(f"{self.path} was opened read-only")
-        with self._checkout() as conn, self._errors():
-            try:
-                yield conn
-            finally:
-                with self._conns_lock:
-                    self._writes += 1
-
-    @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         with self._checkout() as conn, self._errors():
             yield conn

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sync_replicas import drain
 
 import mass_outreach as mo
 from mass_outreach.operations import writes as store_module
@@ -107,7 +108,7 @@ def test_the_redone_write_follows_the_racing_one_in_the_feed(
     def racing(n: int) -> None:
         second.update(rec.id, body="from the other writer")
         second.insert(BASE)  # the feed's end is another record, which nothing rewrites
-        seen.append(_feed_end(second))
+        seen.append(str(drain(second, None)[1]))
 
     interfere(monkeypatch, 1, racing)
     first.update(rec.id, subject="from the first")
@@ -115,14 +116,5 @@ def test_the_redone_write_follows_the_racing_one_in_the_feed(
     assert not batch.get("restart")
     assert [c["id"] for c in batch["changes"]] == [rec.id]
     assert batch["changes"][0]["record"]["subject"] == "from the first"
-    assert first.changes(since=_feed_end(first))["changes"] == []  # negative control: nothing after the end
-
-
-def _feed_end(store: mo.OutreachStore) -> str:
-    """The position after every change in the store's feed so far."""
-    position = None
-    while True:
-        batch = store.changes(since=position)
-        position = batch["next"]
-        if not batch["more"]:
-            return str(position)
+    end = drain(first, None)[1]
+    assert first.changes(since=end)["changes"] == []  # negative control: nothing after the end

@@ -59,3 +59,15 @@ def converged(store: mo.OutreachStore) -> dict[str, dict[str, Any]]:
         del fields["version"], fields["update_time"]
         out[rec.id] = fields
     return out
+
+
+def drain(store: mo.OutreachStore, since: str | None, *, limit: int = 1000) -> tuple[list[str], str | None]:
+    """The ids of every change in the store's feed after `since`, read `limit` at a time, and the
+    position after the last of them."""
+    ids: list[str] = []
+    while True:
+        batch = store.changes(since=since, limit=limit)
+        ids += [c["id"] for c in batch["changes"]]
+        since = batch["next"]
+        if not batch["more"]:
+            return ids, since

@@ -21,6 +21,7 @@ per backend pid (no two live backends share one), so writers never wait for each
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -80,31 +81,16 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         self._start_connections(keywords, timeout)
         self.integrity_error = self._psycopg.errors.IntegrityError
         self._walks: Walks = {}
-        self._open(create)
-        self._settle_text_index(wanted)
+        self._open(create, then=functools.partial(self._settle_text_index, wanted))
 
-    def _settle_text_index(self, wanted: bool | None) -> None:
-        """Build or drop the text index as `open` asked (textindex.settle), or find whether it is there."""
-        try:
-            conn = self._connect()
-            try:
-                schema = self._schema_name(conn)
-                there = textindex.present(conn, schema)
-                if self.readonly and wanted is not None and wanted != there:
-                    raise ValidationError.one(
-                        "text_index", "A read-only store cannot build or drop its text index."
-                    )
-                self.text_index = (
-                    there if self.readonly else textindex.settle(conn, schema, wanted, self._psycopg)
-                )
-            finally:
-                conn.close()
-        except self._psycopg.Error as exc:
-            self.close()
-            raise self._translate(exc) from None
-        except BaseException:
-            self.close()
-            raise
+    def _settle_text_index(self, wanted: bool | None, conn: Any) -> None:
+        """Build or drop the text index as `open` asked (textindex.settle), or find whether it is there;
+        on the open's own connection, after its schema check."""
+        schema = self._schema_name(conn)
+        there = textindex.present(conn, schema)
+        if self.readonly and wanted is not None and wanted != there:
+            raise ValidationError.one("text_index", "A read-only store cannot build or drop its text index.")
+        self.text_index = there if self.readonly else textindex.settle(conn, schema, wanted, self._psycopg)
 
     # --- transactions and errors -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -85,7 +86,8 @@ class SchemaKeeper:
     def _translate(self, exc: BaseException) -> OutreachError:
         raise NotImplementedError
 
-    def _open(self, create: bool) -> None:
+    def _open(self, create: bool, then: Callable[[Any], None] = lambda conn: None) -> None:
+        """Connect, check (create, migrate) the schema, then `then(conn)` on the same connection."""
         try:
             conn = self._connect()
         except self._psycopg.Error as exc:
@@ -94,6 +96,7 @@ class SchemaKeeper:
         try:
             with conn:
                 self._prepare(conn, create)
+                then(conn)
         except self._psycopg.Error as exc:
             self._closed = True
             raise self._translate(exc) from None
@@ -171,14 +174,20 @@ class SchemaKeeper:
 
     def _check_objects(self, conn: Any, name: str) -> None:
         columns: dict[str, set[str]] = {}
-        for table, column in conn.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s",
+        indexes: set[str] = set()
+        # the catalogs, not information_schema's views: one query, a tenth of the time, every open
+        for relation, kind, column in conn.execute(
+            "SELECT c.relname, c.relkind, a.attname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+            "AND c.relkind <> 'i' "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'i')",
             (name,),
         ):
-            columns.setdefault(table, set()).add(column)
-        indexes = {
-            r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (name,))
-        }
+            if kind == "i":
+                indexes.add(relation)
+            elif column is not None:
+                columns.setdefault(relation, set()).add(column)
         missing = [
             f"the column outreach.{c}"
             for c in (*COLUMNS, *SYNC_COLUMNS)

@@ -39,7 +39,9 @@ def folded(name: str) -> str:
 def _found(conn: Any, schema: str) -> int:
     """How many of the three indexes the store's schema holds."""
     row = conn.execute(
-        "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND indexname = ANY(%s)", (schema, list(NAMES))
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind = 'i'",
+        (schema, list(NAMES)),
     ).fetchone()
     return int(row[0])
 

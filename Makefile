@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-fast check docs stress bench bench-quick clean
+.PHONY: demo test test-fast bytecode check docs stress bench bench-quick clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -32,12 +32,17 @@ demo: $(VENV)/.installed-package
 # the whole suite on SQLite and on a throwaway PostgreSQL server the test session starts itself
 # (tests/support/pg_server.py), on every core: each pytest-xdist worker takes whole files and starts its
 # own server; `MASS_OUTREACH_TEST_ENGINES=sqlite make test` runs without PostgreSQL
-test: $(VENV)/.installed
+test: $(VENV)/.installed bytecode
 	$(PY) -m pytest -n auto --dist loadfile
 
 # the loop after each edit: SQLite only, without the tests marked slow, 10 examples a property
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed bytecode
 	$(PY) -m pytest -n auto --dist loadfile --fast --engines=sqlite -m "not slow"
+
+# the package compiled once, so that the hundreds of Python processes the tests start (CLI runs, exec'd
+# crash children) do not each compile it again where PYTHONDONTWRITEBYTECODE is set (as on CI's machines)
+bytecode: $(VENV)/.installed
+	$(PY) -m compileall -q mass_outreach
 
 check: $(VENV)/.installed
 	$(PY) -m ruff check mass_outreach tests benchmarks

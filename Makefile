@@ -68,6 +68,7 @@ bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks.textsearch --quick
 	$(PY) -m benchmarks.columnar --quick
 	$(PY) -m benchmarks.where --quick
+	$(PY) -m benchmarks.opening --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis site

@@ -205,9 +205,9 @@ class Connections:
             # milliseconds, at most the store's LONGEST_TIMEOUT; 1 for a timeout of 0 (0 means no limit)
             "lock_timeout": str(max(1, int(self.timeout * 1000))),
             "default_transaction_isolation": "read committed",
+            # both ways: a role or database whose default is read-only must not refuse a writable store
+            "default_transaction_read_only": "on" if self.readonly else "off",
         }
-        if self.readonly:
-            settings["default_transaction_read_only"] = "on"
         calls = ["set_config(%s, %s, false)"] * len(settings)
         params: list[str] = [part for pair in settings.items() for part in pair]
         if self._schema is not None:

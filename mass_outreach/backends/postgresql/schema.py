@@ -225,8 +225,11 @@ class SchemaKeeper:
         conn.execute("BEGIN")
         try:
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (f"mass_outreach:{name}",))
-            if mark is None:
-                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name)))
+            # only when it is missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even
+            # then, which a role given a schema of its own (and nothing more) does not have
+            there = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
+            if mark is None and there is None:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
             found, mark = self._state(conn, name)
             steps = self._needs(found, mark, name)
             if steps is not None:

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterat
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from .backends import shown_target
 from .backends.base import closed_error
@@ -79,15 +79,19 @@ class AsyncOutreachStore:
         self._target = path
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="mass_outreach-aio")
         self._store: OutreachStore | None = None
+        self._opening: asyncio.Future[OutreachStore] | None = None
         self._closed = False
 
     # --- opening and closing -------------------------------------------------------------------------
 
     async def _opened(self) -> AsyncOutreachStore:
-        """Open the store in a worker (once). A failed open leaves this object closed; a cancelled one
-        closes the store its worker goes on to open, so no connection is left behind."""
+        """Open the store in a worker (once: tasks that await it meanwhile share that open). A failed
+        open leaves this object closed; a cancelled one closes the store its worker goes on to open, so
+        no connection is left behind."""
         if self._store is None:
-            opening = asyncio.ensure_future(self._offload(self._open))
+            if self._opening is None:
+                self._opening = asyncio.ensure_future(self._offload(self._open))
+            opening = self._opening
             try:
                 self._store = await asyncio.shield(opening)
             except BaseException:
@@ -380,11 +384,16 @@ class AsyncOutreachStore:
         batch_size: int = DEFAULT_BATCH,
     ) -> AsyncIterator[pa.RecordBatch]:
         """The matching records as `pyarrow.RecordBatch`es (as OutreachStore.iter_batches), one
-        worker call a batch: `async for batch in store.iter_batches(...)`."""
-        batches = self.sync_store.iter_batches(
-            filters, columns=columns, include_deleted=include_deleted, batch_size=batch_size
+        worker call a batch: `async for batch in store.iter_batches(...)`. The sync call reads the
+        first rows (it checks the filters against the database), so it runs in a worker too."""
+        start = functools.partial(
+            self.sync_store.iter_batches,
+            filters,
+            columns=columns,
+            include_deleted=include_deleted,
+            batch_size=batch_size,
         )
-        while (batch := await self._offload(next, batches, None)) is not None:
+        async for batch in self._each(await self._offload(start)):
             yield batch
 
     async def to_pandas(
@@ -433,11 +442,11 @@ class AsyncOutreachStore:
         )
         return self._each(pages)
 
-    async def _each(self, pages: Iterator[Page]) -> AsyncIterator[Page]:
-        step = functools.partial(next, pages, _END)
+    async def _each(self, items: Iterator[T]) -> AsyncIterator[T]:
+        """A sync iterator's items, each advanced in a worker."""
+        step = functools.partial(next, items, _END)
         while (current := await self._offload(step)) is not _END:
-            assert isinstance(current, Page)
-            yield current
+            yield cast(T, current)
 
     # --- the wire format, sync -------------------------------------------------------------------------
 

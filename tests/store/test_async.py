@@ -226,3 +226,62 @@ def test_columnar_reads_and_iter_columns_through_the_async_api(target: str) -> N
     assert table.equals(expected) and table.num_rows == 25
     assert [b.num_rows for b in batches] == [10, 10, 5]
     assert [r["subject"] for r in fields] == table.column("subject").to_pylist()
+
+
+def test_no_read_of_a_walk_runs_on_the_event_loop(target: str) -> None:
+    """`iter`, `iter(columns=)`, `iter_batches` and `pages` read the database in a worker only, the
+    first read too: the loop's thread never waits on it."""
+
+    async def main() -> tuple[set[threading.Thread], list[int]]:
+        async with mo.open_async(target) as store:
+            await store.insert_many([BODY] * 25)
+            engine = store.sync_store._engine
+            read = engine.read
+            readers: set[threading.Thread] = set()
+
+            def recorded() -> Any:
+                readers.add(threading.current_thread())
+                return read()
+
+            engine.read = recorded  # type: ignore[method-assign]
+            counts = [
+                len([r async for r in store.iter(batch_size=10)]),
+                len([r async for r in store.iter(columns=["subject"], batch_size=10)]),
+                sum([b.num_rows async for b in store.iter_batches(batch_size=10)]),
+                sum([len(p.results) async for p in store.pages(limit=10)]),
+            ]
+            return readers, counts
+
+    readers, counts = asyncio.run(main())
+    assert counts == [25, 25, 25, 25]
+    assert readers  # the control: the walks' reads were seen
+    assert threading.main_thread() not in readers, "a walk read the database on the event loop's thread"
+
+
+def test_two_awaits_at_once_open_one_store(target: str) -> None:
+    """Two tasks awaiting one AsyncOutreachStore before it is open share one open: no second store is
+    opened and left unclosed."""
+    opened: list[mo.OutreachStore] = []
+
+    async def main() -> None:
+        store = mo.open_async(target)
+        real = store._open
+
+        def counted() -> mo.OutreachStore:
+            opened.append(real())
+            return opened[-1]
+
+        store._open = counted  # type: ignore[assignment]
+
+        async def task() -> mo.AsyncOutreachStore:
+            return await store
+
+        first, second = await asyncio.gather(task(), task())  # (gather would merge `store, store`)
+        assert first is second is store
+        await store.insert(BODY)
+        await store.close()
+
+    asyncio.run(main())
+    assert len(opened) == 1
+    with pytest.raises(mo.OutreachError, match="closed"):
+        opened[0].count()

@@ -83,14 +83,17 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         self._walks: Walks = {}
         self._open(create, then=functools.partial(self._settle_text_index, wanted))
 
-    def _settle_text_index(self, wanted: bool | None, conn: Any) -> None:
-        """Build or drop the text index as `open` asked (textindex.settle), or find whether it is there;
-        on the open's own connection, after its schema check."""
-        schema = self._schema_name(conn)
+    def _settle_text_index(self, wanted: bool | None, conn: Any, schema: str) -> None:
+        """Build or drop the text index as `open` asked (textindex.settle, which finds what is there
+        first), or, read-only, find whether it is there; on the open's own connection, after its
+        schema check."""
+        if not self.readonly:
+            self.text_index = textindex.settle(conn, schema, wanted, self._psycopg)
+            return
         there = textindex.present(conn, schema)
-        if self.readonly and wanted is not None and wanted != there:
+        if wanted is not None and wanted != there:
             raise ValidationError.one("text_index", "A read-only store cannot build or drop its text index.")
-        self.text_index = there if self.readonly else textindex.settle(conn, schema, wanted, self._psycopg)
+        self.text_index = there
 
     # --- transactions and errors -------------------------------------------------------------------
 

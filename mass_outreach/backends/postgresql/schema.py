@@ -86,8 +86,9 @@ class SchemaKeeper:
     def _translate(self, exc: BaseException) -> OutreachError:
         raise NotImplementedError
 
-    def _open(self, create: bool, then: Callable[[Any], None] = lambda conn: None) -> None:
-        """Connect, check (create, migrate) the schema, then `then(conn)` on the same connection."""
+    def _open(self, create: bool, then: Callable[[Any, str], None] = lambda conn, name: None) -> None:
+        """Connect, check (create, migrate) the schema, then `then(conn, schema name)` on the same
+        connection."""
         try:
             conn = self._connect()
         except self._psycopg.Error as exc:
@@ -95,8 +96,7 @@ class SchemaKeeper:
             raise StorageError(f"Cannot open {self.target}: {self._scrub(str(exc).strip())}") from None
         try:
             with conn:
-                self._prepare(conn, create)
-                then(conn)
+                then(conn, self._prepare(conn, create))
         except self._psycopg.Error as exc:
             self._closed = True
             raise self._translate(exc) from None
@@ -201,11 +201,11 @@ class SchemaKeeper:
                 f"{', '.join(missing)}; it was changed by other means, and is left as it is"
             )
 
-    def _prepare(self, conn: Any, create: bool) -> None:
+    def _prepare(self, conn: Any, create: bool) -> str:
         """Check the schema without writing; create or migrate it if needed, in one transaction that
         holds an advisory lock for this schema name (two first opens at once: the second waits, then
         finds it made). Every migration step runs in that transaction: one that fails leaves the
-        schema as it was."""
+        schema as it was. Returns the schema's name."""
         sql = self._psycopg.sql
         name = self._schema_name(conn)
         where = f"{self.target} (schema {name})"
@@ -214,7 +214,7 @@ class SchemaKeeper:
             self._check_objects(conn, name)
             if not self.readonly:
                 self._fold_walk_counters(conn, name)
-            return
+            return name
         if mark is None and (self.readonly or not create):
             raise SchemaError(
                 f"No mass_outreach store at {where}, and it is not created "
@@ -227,8 +227,10 @@ class SchemaKeeper:
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (f"mass_outreach:{name}",))
             # only when it is missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even
             # then, which a role given a schema of its own (and nothing more) does not have
-            there = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone()
-            if mark is None and there is None:
+            if (
+                mark is None
+                and conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,)).fetchone() is None
+            ):
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
             found, mark = self._state(conn, name)
             steps = self._needs(found, mark, name)
@@ -256,6 +258,7 @@ class SchemaKeeper:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
             raise
+        return name
 
     def _fold_walk_counters(self, conn: Any, name: str) -> None:
         """Move the counters of backends that have ended (pids not in pg_stat_activity) into the row of

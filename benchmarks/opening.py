@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import mass_outreach as mo
+from mass_outreach.backends.postgresql import parse_url
 
 from . import data
 from .postgresql.server import available, connect, place, server
@@ -85,46 +86,30 @@ def engine_run(
     return out
 
 
-def sqlite_run(tmp: Path, a: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    target = str(tmp / "open.db")
-    made = iter(range(1_000_000))
-
-    @contextlib.contextmanager
-    def fresh() -> Any:
-        path = tmp / f"fresh-{next(made)}.db"
-        yield str(path)
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(f"{path}{suffix}")
-
-    def raw() -> None:
-        con = sqlite3.connect(target)
-        try:
-            con.execute("SELECT count(*) FROM outreach WHERE delete_time IS NULL").fetchone()
-        finally:
-            con.close()
-
-    return engine_run(
-        "sqlite", target, fresh, raw, records=a.records, opens=a.opens, repeats=a.repeats, log=log
-    )
+COUNT = "SELECT count(*) FROM outreach WHERE delete_time IS NULL"
 
 
-def postgresql_run(url: str, tmp: Path, a: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    with place("postgresql", tmp, url, "bench_open") as target:
-        schema = target.rsplit("schema=", 1)[1]
-
-        def fresh() -> contextlib.AbstractContextManager[str]:
-            return place("postgresql", tmp, url, "bench_open_new")
+def run(kind: str, url: str, tmp: Path, a: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    """One engine's figures: `kind` "sqlite" (files in `tmp`) or "postgresql" (schemas of `url`)."""
+    with place(kind, tmp, url, "bench_open") as target:
+        schema = parse_url(target)[1] if kind == "postgresql" else None
 
         def raw() -> None:
-            conn = connect(url, schema)
+            conn = sqlite3.connect(target) if schema is None else connect(url, schema)
             try:
-                conn.execute("SELECT count(*) FROM outreach WHERE delete_time IS NULL").fetchone()
+                conn.execute(COUNT).fetchone()
             finally:
                 conn.close()
 
         return engine_run(
-            "postgresql", target, fresh, raw, records=a.records, opens=a.opens, repeats=a.repeats, log=log
+            kind,
+            target,
+            lambda: place(kind, tmp, url, "bench_open_new"),
+            raw,
+            records=a.records,
+            opens=a.opens,
+            repeats=a.repeats,
+            log=log,
         )
 
 
@@ -143,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory(prefix="mo-bench-open-") as d:
         tmp = Path(d)
-        sqlite_run(tmp, a, print)
+        run("sqlite", "", tmp, a, print)
         if not a.no_postgresql and available():
             with server(a.pg_url, print) as url:
-                postgresql_run(url, tmp, a, print)
+                run("postgresql", url, tmp, a, print)
     return 0
 
 

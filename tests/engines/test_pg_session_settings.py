@@ -9,11 +9,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from engine_choice import as_role
 from psycopg import sql
+from snapshots import schema_of
 
 import mass_outreach as mo
 from mass_outreach.backends.postgresql.connection import _Conn
@@ -59,10 +61,8 @@ def hostile_url(postgres_server: str) -> Iterator[str]:
                     sql.Identifier(role), sql.Identifier(name), sql.Literal(value)
                 )
             )
-    parts = urlsplit(postgres_server)
-    host = parts.netloc.rsplit("@", 1)[-1]
     try:
-        yield urlunsplit(parts._replace(netloc=f"{role}@{host}", query=f"schema={schema}"))
+        yield as_role(postgres_server, role, schema=schema)
     finally:
         with psycopg.connect(postgres_server, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
@@ -105,15 +105,18 @@ def test_every_connection_has_the_stores_settings(hostile_url: str, readonly: bo
         assert store.get(rec.id) == rec and rec.update_time == at and rec.subject == "a\\b"
     with mo.open(hostile_url, timeout=TIMEOUT, readonly=readonly) as store:
         assert store.get(rec.id) == rec  # read back in the store's time zone and style
-        expected = {**STORE, "default_transaction_read_only": "on" if readonly else "off"}
-        schema = hostile_url.rsplit("schema=", 1)[1]
+        expected = {
+            **STORE,
+            "default_transaction_read_only": "on" if readonly else "off",
+            "search_path": schema_of(hostile_url),
+        }
         engine = store._engine
         with engine.read() as first, engine.read() as second:  # two pooled connections at once
             for conn in (first, second):
-                assert settings_of(conn) == {**expected, "search_path": f"{schema}"}
+                assert settings_of(conn) == expected
         if not readonly:
             with engine.write() as conn:
-                assert settings_of(conn) == {**expected, "search_path": f"{schema}"}
+                assert settings_of(conn) == expected
             assert store.update(rec.id, status="running").status == "running"
         assert [r.id for r in store.page(order="update_time").results] == [rec.id]
 

@@ -9,23 +9,13 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from engine_choice import as_role
 from psycopg import sql
 
 import mass_outreach as mo
-
-
-def _url(base: str, user: str, database: str, schema: str | None = None) -> str:
-    parts = urlsplit(base)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(
-        parts._replace(
-            netloc=f"{user}@{host}", path=f"/{database}", query=f"schema={schema}" if schema else ""
-        )
-    )
 
 
 @pytest.fixture
@@ -42,8 +32,8 @@ def plain_role(postgres_server: str) -> Iterator[tuple[str, str]]:
                 sql.Identifier(database), sql.Identifier(role)
             )
         )
-    admin = _url(postgres_server, "postgres", database)
-    url = _url(postgres_server, role, database, "s")
+    admin = as_role(postgres_server, "postgres", database=database)
+    url = as_role(postgres_server, role, database=database, schema="s")
     try:
         with mo.open(url) as store:  # the store itself needs no extension
             store.insert({"outreach_type": "LinkedIn_DirectMessage", "status": "pending", "body": "a pilot"})

@@ -67,3 +67,14 @@ def with_password(base: str, password: str) -> str:
     user = parts.username or "postgres"
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
+
+
+def as_role(base: str, user: str, *, database: str | None = None, schema: str | None = None) -> str:
+    """`base` (a PostgreSQL URL of the test server) for the role `user`, without a password (the test
+    server trusts local connections), in `database` if given, with `schema=` if given (else no query)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    parts = parts._replace(netloc=f"{user}@{host}", query=f"schema={schema}" if schema else "")
+    return urlunsplit(parts if database is None else parts._replace(path=f"/{database}"))

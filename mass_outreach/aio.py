@@ -349,12 +349,13 @@ class AsyncOutreachStore:
         """Every matching record in order: `async for rec in store.iter(...)` (dicts of `columns` alone
         if given, as OutreachStore.iter). Each batch of `batch_size` records is read by one worker
         call; memory stays constant."""
-        how: dict[str, Any] = {"order": order, "asc": asc, "batch_size": batch_size}
-        how["include_deleted"] = include_deleted
-        records: Iterator[Any] = (
-            self.sync_store.iter(filters, **how)
-            if columns is None
-            else self.sync_store.iter(filters, **how, columns=columns)
+        records: Iterator[Any] = self.sync_store.iter(
+            filters,
+            order=order,
+            asc=asc,
+            batch_size=batch_size,
+            include_deleted=include_deleted,
+            columns=columns,
         )
         take = functools.partial(_batch, records, batch_size)
         while batch := await self._offload(take):

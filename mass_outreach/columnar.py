@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .backends import Engine
 from .errors import OutreachError, StorageError, ValidationError
 from .model import ENUMS, NOT_NULL, TIME_FIELDS, check_flag
-from .selecting import check_columns, row_batches, selection
+from .selecting import check_batch_size, check_columns, row_batches, selection
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -181,12 +181,6 @@ class _Builder:
         return self.pa.RecordBatch.from_arrays([arrays[name] for name in self.columns], schema=self.schema)
 
 
-def _batch_size(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_BATCH:
-        return value
-    raise ValidationError.one("batch_size", f"The batch_size must be an integer from 1 to {MAX_BATCH}.")
-
-
 def batches(
     engine: Engine,
     filters: Mapping[str, Any] | None = None,
@@ -204,7 +198,7 @@ def batches(
     READ_ROWS at a time (or a batch's, if fewer), each read only when the batch being made needs it:
     the Python objects of one read are all a batch holds besides its Arrow buffers."""
     chosen = check_columns(columns)
-    size = _batch_size(batch_size)
+    size = check_batch_size(batch_size, MAX_BATCH)
     deleted = check_flag("include_deleted", include_deleted)
     builder = _Builder(engine, chosen, order)
     rows = row_batches(

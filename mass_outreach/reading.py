@@ -7,12 +7,9 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
-import msgspec
-
 from . import columnar, selecting
-from .errors import ValidationError
-from .model import AT, Outreach, check_flag, check_id, outreach_from_row
-from .operations.rows import ID, SELECT, not_found
+from .model import COLUMNS, Outreach, check_flag, check_id, outreach_from_row
+from .operations.rows import SELECT, not_found
 from .operations.walks import Walk
 from .paging import MAX_LIMIT, Page, build_query, encode_cursor
 from .stats import stats as group_counts
@@ -142,33 +139,24 @@ class Reads(StoreBase):
     ) -> Iterator[Outreach] | Iterator[dict[str, Any]]:
         """Every matching record in order, fetched by keyset batches: memory stays constant. With
         `columns` (field names), dicts of those fields alone, read without the other columns."""
-        if (
-            not isinstance(batch_size, int)
-            or isinstance(batch_size, bool)
-            or not 1 <= batch_size <= MAX_LIMIT
-        ):
-            raise ValidationError.one(
-                "batch_size", f"The batch_size must be an integer from 1 to {MAX_LIMIT}."
-            )
+        selecting.check_batch_size(batch_size, MAX_LIMIT)
         check_flag("include_deleted", include_deleted)
         if columns is not None:
             yield from selecting.fields(
                 self._engine, filters, columns, order, asc, batch_size, include_deleted
             )
             return
-        q, _ = build_query(
-            filters=filters, order=order, asc=asc, limit=batch_size, include_deleted=include_deleted
+        walk = selecting.row_batches(
+            self._engine,
+            filters,
+            COLUMNS,
+            order=order,
+            asc=asc,
+            batch_size=batch_size,
+            include_deleted=include_deleted,
         )
-        while True:
-            with self._read() as conn:
-                rows = conn.execute(*q.sql(0, self._engine)).fetchall()
-            more = len(rows) > q.limit
-            del rows[q.limit :]
+        for rows in walk:
             yield from map(outreach_from_row, rows)
-            if not more:
-                return
-            last = rows[-1]
-            q = msgspec.structs.replace(q, after=(last[AT[q.order]], last[ID]))
 
     # --- columnar: Arrow, pandas, polars (the `arrow` extra; see columnar.py) ----------------------
 

@@ -21,7 +21,7 @@ from .paging import build_query
 from .paging_sql import select_sql
 from .times import parse_stored
 
-__all__ = ["check_columns", "field_dicts", "fields", "row_batches", "selection"]
+__all__ = ["check_batch_size", "check_columns", "field_dicts", "fields", "row_batches", "selection"]
 
 Reader = Callable[[], contextlib.AbstractContextManager[Any]]
 
@@ -43,6 +43,13 @@ def check_columns(columns: Any) -> tuple[str, ...]:
     if not columns:
         raise ValidationError.one("columns", "The columns must name at least one field.")
     return tuple(dict.fromkeys(columns))
+
+
+def check_batch_size(value: Any, most: int) -> int:
+    """A walk's batch_size: an integer from 1 to `most`, else a ValidationError naming it."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= most:
+        return value
+    raise ValidationError.one("batch_size", f"The batch_size must be an integer from 1 to {most}.")
 
 
 def selection(columns: tuple[str, ...], order: str) -> tuple[str, ...]:

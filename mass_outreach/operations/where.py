@@ -32,7 +32,7 @@ from ..model import (
     time_text,
 )
 from ..paging import normalize_filters
-from ..paging_sql import conditions, where_clause
+from ..paging_sql import conditions
 from ..sync.clock import GROUPS, RANK
 from ..times import micros
 from . import writes
@@ -156,12 +156,11 @@ def _run(conn: Any, engine: Engine, sql: str, params: list[Any]) -> int:
 def _selection(engine: Engine, filters: Any, all_records: Any, action: str) -> tuple[str, list[Any]]:
     """The WHERE (live records only) and its parameters; no filter at all only with all=True."""
     check_flag("all", all_records)
-    normal = normalize_filters(filters)
-    if not where_clause(normal, engine)[0] and not all_records:
+    conds, params = conditions(normalize_filters(filters), False, engine)
+    if len(conds) == 1 and not all_records:  # the live-records term alone: no filter was given
         raise ValidationError.one(
             "filters", f"No filter was given: to {action} every record, say so with all=True (--all)."
         )
-    conds, params = conditions(normal, False, engine)
     return " AND ".join(conds), params
 
 

@@ -51,6 +51,21 @@ def closed_error() -> OutreachError:
     return OutreachError("The store is closed.")
 
 
+# The table of resumable imports (mass_outreach/journal.py): one row a file, by its source (BIGINT:
+# SQLite reads it as INTEGER, PostgreSQL needs 64 bits for a file's size).
+_IMPORT_JOURNAL = """CREATE TABLE IF NOT EXISTS import_journal (
+    source TEXT PRIMARY KEY,
+    size BIGINT NOT NULL,
+    head TEXT NOT NULL,
+    format TEXT NOT NULL,
+    run TEXT NOT NULL,
+    rows_done BIGINT NOT NULL,
+    line BIGINT NOT NULL,
+    finished INTEGER NOT NULL CHECK (finished IN (0, 1)),
+    updated_time TEXT NOT NULL
+)"""
+
+
 class Engine:
     """What an engine provides. The defaults here are the portable spellings (SQLite's)."""
 
@@ -245,8 +260,9 @@ class Engine:
 
     def ensure_import_journal(self, conn: Any) -> None:
         """Inside a write transaction: create the table of resumable imports' positions if the store
-        has none yet (made on demand by the first batched import; not part of the schema version)."""
-        raise NotImplementedError
+        has none yet (made on demand by the first batched import; not part of the schema version).
+        Here plain: SQLite's write transaction holds the file's write lock, so no writer races it."""
+        conn.execute(_IMPORT_JOURNAL)
 
     # --- page-number walks -------------------------------------------------------------------------
 

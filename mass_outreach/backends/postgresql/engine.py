@@ -47,20 +47,6 @@ _SCHEMA_STATES = frozenset({"42P01", "42703", "3F000", "42883", "42P07"})
 _LED_ORDERS = frozenset({"id", "create_time", "update_time"})  # schema.sql's (status|outreach_type, x, id)
 
 
-# The table of resumable imports (mass_outreach/journal.py): one row a file, by its source.
-_IMPORT_JOURNAL = """CREATE TABLE IF NOT EXISTS import_journal (
-    source TEXT PRIMARY KEY,
-    size BIGINT NOT NULL,
-    head TEXT NOT NULL,
-    format TEXT NOT NULL,
-    run TEXT NOT NULL,
-    rows_done BIGINT NOT NULL,
-    line BIGINT NOT NULL,
-    finished INTEGER NOT NULL CHECK (finished IN (0, 1)),
-    updated_time TEXT NOT NULL
-)"""
-
-
 class PostgresEngine(Connections, SchemaKeeper, Engine):
     for_update = " FOR UPDATE"
     for_share = " FOR SHARE"
@@ -251,7 +237,8 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
 
     def locked_rows(self, conn: _Conn, select: str, ids: list[str]) -> dict[str, tuple[Any, ...]]:
         """One statement for all the ids, locking in id order (two bulk writers meet in one order)."""
-        cur = conn.execute(f"{select} WHERE id = ANY(?::uuid[]) ORDER BY id{self.for_update}", (ids,))
+        cond, param = self.one_of(ids)
+        cur = conn.execute(f"{select} WHERE {cond} ORDER BY id{self.for_update}", (param,))
         return {row[AT["id"]]: row for row in cur}
 
     def update_rows(
@@ -305,7 +292,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         conn.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended('import_journal:' || current_schema(), 13))"
         )
-        conn.execute(_IMPORT_JOURNAL)
+        super().ensure_import_journal(conn)
 
     # --- page-number walks -------------------------------------------------------------------------
 

@@ -56,20 +56,6 @@ _LIVE: weakref.WeakSet[SqliteEngine] = weakref.WeakSet()  # for the fork hook
 os.register_at_fork(after_in_child=_close_inherited)
 
 
-# The table of resumable imports (mass_outreach/journal.py): one row a file, by its source.
-_IMPORT_JOURNAL = """CREATE TABLE IF NOT EXISTS import_journal (
-    source TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    head TEXT NOT NULL,
-    format TEXT NOT NULL,
-    run TEXT NOT NULL,
-    rows_done INTEGER NOT NULL,
-    line INTEGER NOT NULL,
-    finished INTEGER NOT NULL CHECK (finished IN (0, 1)),
-    updated_time TEXT NOT NULL
-)"""
-
-
 class SqliteEngine(Engine):
     """An outreach store in one SQLite file. Thread-safe; several processes may share the file."""
 
@@ -427,10 +413,6 @@ class SqliteEngine(Engine):
             return conn.execute(sql, params).fetchall()
         finally:
             conn.text_factory = str
-
-    def ensure_import_journal(self, conn: sqlite3.Connection) -> None:
-        """The write transaction holds the file's write lock: no other writer can race the CREATE."""
-        conn.execute(_IMPORT_JOURNAL)
 
     def substring(self, name: str, value: str, like_pattern: str, fits_like: bool) -> tuple[str, list[Any]]:
         """The exact condition, narrowed to the text index's candidates where it can serve the term and

@@ -238,8 +238,7 @@ def _import_batches(
                 base = first[0]
 
                 def then(conn: Any, before: journal.Position = position, held: list[Any] = held) -> None:
-                    after = journal.Position(held[-1][0] + 1, held[-1][1][0])
-                    journal.advance(conn, ident.source, entry.run, before, after, False)
+                    journal.advance(conn, ident.source, entry.run, before, _reached(held), False)
 
                 try:
                     done = (bulk.upsert_many if upsert else bulk.insert_many)(
@@ -251,9 +250,7 @@ def _import_batches(
                         raise
                     line = next(line for i, (line, _) in held if i == base + index)
                     raise _at_line(exc, line) from None
-                except formats.ReadError as exc:
-                    raise ValidationError([("", str(exc))]) from None
-                position = journal.Position(held[-1][0] + 1, held[-1][1][0])
+                position = _reached(held)
                 inserted += done.inserted
                 updated += done.updated if isinstance(done, UpsertReport) else 0
                 indexed = sorted(problems + [(base + i, e) for i, e in done.rejected], key=lambda r: r[0])
@@ -274,6 +271,11 @@ def _import_batches(
             _forget_tags(store, added)
         raise
     return ImportReport(inserted, updated, rejected, added, start.rows_done)
+
+
+def _reached(held: list[tuple[int, tuple[int, Any]]]) -> journal.Position:
+    """The journal's position after a batch: the rows done, and the line its last row ended on."""
+    return journal.Position(held[-1][0] + 1, held[-1][1][0])
 
 
 def _held(

@@ -28,6 +28,7 @@ __all__ = [
     "conditions",
     "count_sql",
     "keyset_condition",
+    "select_from",
     "select_sql",
     "where_clause",
 ]
@@ -132,8 +133,7 @@ def conditions(
 
 def count_sql(q: Selection, dialect: Dialect) -> tuple[str, list[Any]]:
     conds, params = conditions(q.filters, q.include_deleted, dialect)
-    where = f" WHERE {' AND '.join(conds)}" if conds else ""
-    return f"SELECT count(*) FROM outreach{where}", params
+    return select_from(conds, "count(*)"), params
 
 
 def keyset_condition(
@@ -256,15 +256,15 @@ def select_sql(
     params: list[Any] = []
     if len(walks) == 1:
         conds, params, order_by = walks[0]
-        sql = f"{_select(conds, selected)} ORDER BY {order_by}"
+        sql = f"{select_from(conds, selected)} ORDER BY {order_by}"
     else:
         selects = []
         for conds, part_params, part_order in walks:
             if dialect.bounded_parts:
-                selects.append(f"({_select(conds, selected)} ORDER BY {part_order} LIMIT ?)")
+                selects.append(f"({select_from(conds, selected)} ORDER BY {part_order} LIMIT ?)")
                 params += [*part_params, rows + offset]
             else:
-                selects.append(_select(conds, selected))
+                selects.append(select_from(conds, selected))
                 params += part_params
         order_by = dialect.order_by(q.order, q.asc, q.order in NULLABLE)
         sql = f"{' UNION ALL '.join(selects)} ORDER BY {order_by}"
@@ -276,6 +276,7 @@ def select_sql(
     return sql, params
 
 
-def _select(conds: list[str], selected: str) -> str:
+def select_from(conds: list[str], selected: str) -> str:
+    """`SELECT selected FROM outreach`, WHERE the conditions hold (if any)."""
     where = f" WHERE {' AND '.join(conds)}" if conds else ""
     return f"SELECT {selected} FROM outreach{where}"

@@ -15,7 +15,7 @@ from .backends import Engine
 from .errors import ValidationError
 from .model import check_flag
 from .paging import build_query
-from .paging_sql import conditions
+from .paging_sql import conditions, select_from
 
 __all__ = ["GROUPS", "check_groups", "stats"]
 
@@ -50,9 +50,8 @@ def stats(
     check_flag("include_deleted", include_deleted)
     query, _ = build_query(filters=filters, include_deleted=include_deleted)
     conds, params = conditions(query.filters, query.include_deleted, engine)
-    where = f" WHERE {' AND '.join(conds)}" if conds else ""
     columns = ", ".join(fields)  # names from GROUPS only
-    sql = f"SELECT {columns}, count(*) FROM outreach{where} GROUP BY {columns}"
+    sql = f"{select_from(conds, f'{columns}, count(*)')} GROUP BY {columns}"
     with engine.read() as conn:
         rows = conn.execute(sql, params).fetchall()
     groups = [{**dict(zip(fields, row[:-1], strict=True)), "count": int(row[-1])} for row in rows]

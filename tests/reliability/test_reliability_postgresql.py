@@ -461,6 +461,24 @@ def test_sessions_ended_by_the_server_fail_no_later_call(postgres_url: str) -> N
             assert _calls_from_threads(store, 4) == []
 
 
+@pytest.mark.parametrize("read", ["iter_batches", "to_arrow"])
+def test_sessions_ended_by_the_server_fail_no_columnar_read(postgres_url: str, read: str) -> None:
+    """As above, for the reads that take rows with psycopg's own loaders (typed_rows): their first
+    statement on a connection the server ended is sent again on another, as every read's is."""
+    url = url_with(postgres_url, application_name="ended")
+    with mo.open(url, timeout=1) as store:
+        store.insert(outreach_type="GMail_DirectMessage", status="pending")
+        _fill_the_pool(store)
+        with raw(postgres_url) as conn:
+            ended = {pid for pid, _, _, _ in backends(postgres_url, "ended")}
+            conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(ended),))
+        assert len(ended) >= 2
+        wait_for("the sessions to end", functools.partial(_none_of, postgres_url, "ended", ended))
+        got = getattr(store, read)()
+        rows = sum(b.num_rows for b in got) if read == "iter_batches" else got.num_rows
+        assert rows == 1
+
+
 def _fill_the_pool(store: mo.OutreachStore, threads: int = 4) -> None:
     """Several threads in the store at once, so that the pool opens several connections."""
     barrier = threading.Barrier(threads)

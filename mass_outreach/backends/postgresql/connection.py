@@ -16,7 +16,7 @@ import random
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...errors import StorageError
 from ..base import closed_error
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Connections", "import_driver"]
 
+T = TypeVar("T")
 POOL_MIN, POOL_MAX = 1, 10
 # the least time to get a connection: making one takes round trips of its own, which a timeout meant for
 # lock waits (0: wait for none) must not rule out; libpq's connect_timeout takes whole seconds, 1 at least
@@ -101,13 +102,17 @@ def typed_rows(conn: _Conn, sql: str, params: list[Any]) -> list[tuple[Any, ...]
     from psycopg.types.datetime import TimestamptzLoader
     from psycopg.types.string import TextLoader
 
-    with conn.raw.cursor() as cur:
-        cur.adapters.register_loader("uuid", TextLoader)  # the C one stands in for each (psycopg picks it)
-        cur.adapters.register_loader("bool", BoolLoader)
-        cur.adapters.register_loader("timestamptz", TimestamptzLoader)
-        conn.fresh = False
-        rows: list[tuple[Any, ...]] = cur.execute(_placeholders(sql), params).fetchall()
-    return rows
+    def fetch(raw: Any) -> list[tuple[Any, ...]]:
+        with raw.cursor() as cur:
+            cur.adapters.register_loader(
+                "uuid", TextLoader
+            )  # the C one stands in for each (psycopg picks it)
+            cur.adapters.register_loader("bool", BoolLoader)
+            cur.adapters.register_loader("timestamptz", TimestamptzLoader)
+            rows: list[tuple[Any, ...]] = cur.execute(_placeholders(sql), params).fetchall()
+        return rows
+
+    return conn.send(fetch, sql)
 
 
 class _Conn:
@@ -130,11 +135,16 @@ class _Conn:
         self.bulk_savepoint = False  # the last bulk_insert chunk's savepoint is still open
 
     def execute(self, sql: str, params: Any = None) -> Any:
+        return self.send(
+            lambda raw: raw.execute(sql) if params is None else raw.execute(_placeholders(sql), params), sql
+        )
+
+    def send(self, run: Callable[[Any], T], sql: str) -> T:
+        """`run(raw connection)`, which sends the statement `sql`: on another connection if this one
+        is found broken by a checkout's first statement."""
         while True:
             try:
-                cur = (
-                    self.raw.execute(sql) if params is None else self.raw.execute(_placeholders(sql), params)
-                )
+                result = run(self.raw)
             except Exception as exc:
                 # only a checkout's first statement is sent again (a COMMIT may have reached the server)
                 if not self.fresh or not self.raw.broken or sql == "COMMIT":
@@ -142,7 +152,7 @@ class _Conn:
                 self._replace(self, exc)  # raises when there is no other connection to use
                 continue
             self.fresh = False
-            return cur
+            return result
 
     def executemany(self, sql: str, rows: Any) -> Any:
         cur = self.raw.cursor()

@@ -14,7 +14,7 @@ import msgspec
 
 from . import formats
 from .errors import ValidationError
-from .importing import Rejected, _tags_in, csv_options, format_for
+from .importing import Rejected, csv_options, format_for
 from .model import AT, BodyErrors, check_tag_name, insert_row
 from .operations.rows import duplicate_id, purged_id, purged_ids, unknown_tag
 from .operations.upserts import UpsertPlan, upsert_plan
@@ -60,10 +60,8 @@ def check_file(
     path = os.fspath(path)
     fmt = format_for(path, format)
     options = csv_options(fmt, delimiter, encoding, column_map, ignore_extra_columns)
-    tags = set(store.tags())
-    if create_tags:
-        tags |= _tags_in(lambda on_read: formats.read_rows(path, fmt, on_read, options))
-    checker = _Checker(store, frozenset(tags), upsert)
+    # with create_tags, import_file registers every valid tag its rows name: no row's tag is unknown
+    checker = _Checker(store, None if create_tags else frozenset(store.tags()), upsert)
     rows = bad = 0
     problems: list[Rejected] = []
     try:
@@ -92,9 +90,10 @@ def _rows(records: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
 
 
 class _Checker:
-    """The checks of one file: the store's tags, and the ids the file gave so far."""
+    """The checks of one file: the store's tags (None: any valid tag), and the ids the file gave so
+    far."""
 
-    def __init__(self, store: OutreachStore, tags: frozenset[str], upsert: bool) -> None:
+    def __init__(self, store: OutreachStore, tags: frozenset[str] | None, upsert: bool) -> None:
         self.store = store
         self.tags = tags
         self.upsert = upsert
@@ -114,7 +113,7 @@ class _Checker:
                     tag = _valid_tag(broken.fields.get("tag"))
                 elif ident in held:
                     tag = (plan.changes or {}).get("tag")
-            if tag is not None and tag not in self.tags:
+            if tag is not None and self.tags is not None and tag not in self.tags:
                 errors = errors + unknown_tag(tag)
             if ident is not None and not self.upsert:
                 if ident in held or ident in self.seen:

@@ -145,3 +145,17 @@ def test_a_csv_on_standard_input_gets_a_hint(run: Run, args: tuple[str, ...]) ->
 def test_no_hint_for_bad_json_lines(run: Run) -> None:  # negative control
     result = run("import", "-", input='{"status": "nope"}\n')
     assert "looks like CSV" not in failed(result)
+
+
+@pytest.mark.parametrize("create_tags", [False, True])
+def test_a_file_that_cannot_be_read_on_is_a_validation_error(
+    store: mo.OutreachStore, tmp_path: Path, create_tags: bool
+) -> None:
+    """A malformed JSON array is a ValidationError naming its line, with create_tags too (whose tags
+    come from the rows the check reads, not from a pass of their own)."""
+    path = tmp_path / "in.json"
+    path.write_text(f'[{json.dumps({**LINKEDIN, "tag": "new"})},\n{{"status": ]\n', encoding="utf-8")
+    with pytest.raises(mo.ValidationError) as info:
+        check_file(store, path, create_tags=create_tags)
+    assert str(info.value).startswith("Line 2: ")
+    assert store.tags() == [] and store.count() == 0

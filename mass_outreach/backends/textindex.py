@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ValidationError
 
-__all__ = ["FEW", "TEXT_COLUMNS", "check_option", "indexable"]
+__all__ = ["FEW", "TEXT_COLUMNS", "as_found", "check_option", "indexable"]
 
 #: the columns the index covers: the substring filters' (paging_sql.SUBSTRING_FILTERS)
 TEXT_COLUMNS = ("subject", "body", "error_description")
@@ -38,3 +38,11 @@ def check_option(value: Any) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise ValidationError.one("text_index", "The text_index must be true, false or None (leave as it is).")
+
+
+def as_found(wanted: bool | None, there: bool) -> bool:
+    """The index as the store has it, for an open that changes nothing (read-only, or nothing to do):
+    a read-only open asking to build or drop it is refused."""
+    if wanted is not None and wanted != there:
+        raise ValidationError.one("text_index", "A read-only store cannot build or drop its text index.")
+    return there

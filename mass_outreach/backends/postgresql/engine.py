@@ -31,7 +31,7 @@ from typing import Any
 from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
 from ...model import AT
 from ..base import Engine, Refusal, T, Walks, closed_error
-from ..textindex import check_option, indexable
+from ..textindex import as_found, check_option, indexable
 from . import scratch, textindex, updates
 from .connection import Connections, _Conn, typed_rows
 from .schema import SchemaKeeper
@@ -76,10 +76,7 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         if not self.readonly:
             self.text_index = textindex.settle(conn, schema, wanted, self._psycopg)
             return
-        there = textindex.present(conn, schema)
-        if wanted is not None and wanted != there:
-            raise ValidationError.one("text_index", "A read-only store cannot build or drop its text index.")
-        self.text_index = there
+        self.text_index = as_found(wanted, textindex.present(conn, schema))
 
     # --- transactions and errors -------------------------------------------------------------------
 

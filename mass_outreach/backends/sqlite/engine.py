@@ -25,7 +25,7 @@ from typing import Any
 
 from ...errors import BusyError, OutreachError, SchemaError, StorageError, ValidationError
 from ..base import Engine, Refusal, T, Walks, closed_error
-from ..textindex import check_option, indexable
+from ..textindex import as_found, check_option, indexable
 from . import files, schema, textindex
 
 __all__ = ["SqliteEngine"]
@@ -192,11 +192,7 @@ class SqliteEngine(Engine):
             stale = there and (migrated or textindex.untuned(conn))
         wanted = self._text_wanted
         if self.readonly or (wanted in (None, there) and not stale):
-            if wanted is not None and wanted != there:
-                raise ValidationError.one(
-                    "text_index", "A read-only store cannot build or drop its text index."
-                )
-            self.text_index = there
+            self.text_index = as_found(wanted, there)
             return
         with self.write() as wconn:
             self.text_index = textindex.settle(wconn, wanted, migrated)

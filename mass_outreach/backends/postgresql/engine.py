@@ -69,14 +69,16 @@ class PostgresEngine(Connections, SchemaKeeper, Engine):
         self._walks: Walks = {}
         self._open(create, then=functools.partial(self._settle_text_index, wanted))
 
-    def _settle_text_index(self, wanted: bool | None, conn: Any, schema: str) -> None:
-        """Build or drop the text index as `open` asked (textindex.settle, which finds what is there
-        first), or, read-only, find whether it is there; on the open's own connection, after its
-        schema check."""
-        if not self.readonly:
-            self.text_index = textindex.settle(conn, schema, wanted, self._psycopg)
-            return
-        self.text_index = as_found(wanted, textindex.present(conn, schema))
+    def _settle_text_index(
+        self, wanted: bool | None, conn: Any, schema: str, indexes: frozenset[str]
+    ) -> None:
+        """Build or drop the text index as `open` asked (textindex.settle), or, read-only, find whether
+        it is there; on the open's own connection, from the index names its schema check read."""
+        self.text_index = (
+            as_found(wanted, textindex.present(indexes))
+            if self.readonly
+            else textindex.settle(conn, schema, wanted, self._psycopg, indexes)
+        )
 
     # --- transactions and errors -------------------------------------------------------------------
 

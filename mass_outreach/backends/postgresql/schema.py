@@ -86,9 +86,13 @@ class SchemaKeeper:
     def _translate(self, exc: BaseException) -> OutreachError:
         raise NotImplementedError
 
-    def _open(self, create: bool, then: Callable[[Any, str], None] = lambda conn, name: None) -> None:
-        """Connect, check (create, migrate) the schema, then `then(conn, schema name)` on the same
-        connection."""
+    def _open(
+        self,
+        create: bool,
+        then: Callable[[Any, str, frozenset[str]], None] = lambda conn, name, indexes: None,
+    ) -> None:
+        """Connect, check (create, migrate) the schema, then `then(conn, schema name, its index names)` on
+        the same connection."""
         try:
             conn = self._connect()
         except self._psycopg.Error as exc:
@@ -96,7 +100,7 @@ class SchemaKeeper:
             raise StorageError(f"Cannot open {self.target}: {self._scrub(str(exc).strip())}") from None
         try:
             with conn:
-                then(conn, self._prepare(conn, create))
+                then(conn, *self._prepare(conn, create))
         except self._psycopg.Error as exc:
             self._closed = True
             raise self._translate(exc) from None
@@ -172,7 +176,8 @@ class SchemaKeeper:
             raise SchemaError(f"{where} has schema version {version}, which cannot be migrated")
         return steps or None
 
-    def _check_objects(self, conn: Any, name: str) -> None:
+    def _check_objects(self, conn: Any, name: str) -> frozenset[str]:
+        """The schema's index names, once it holds every object of a store (else a SchemaError)."""
         columns: dict[str, set[str]] = {}
         indexes: set[str] = set()
         # the catalogs, not information_schema's views: one query, a tenth of the time, every open
@@ -200,21 +205,22 @@ class SchemaKeeper:
                 f"{self.target} (schema {name}) is marked as a mass_outreach store but lacks "
                 f"{', '.join(missing)}; it was changed by other means, and is left as it is"
             )
+        return frozenset(indexes)
 
-    def _prepare(self, conn: Any, create: bool) -> str:
+    def _prepare(self, conn: Any, create: bool) -> tuple[str, frozenset[str]]:
         """Check the schema without writing; create or migrate it if needed, in one transaction that
         holds an advisory lock for this schema name (two first opens at once: the second waits, then
         finds it made). Every migration step runs in that transaction: one that fails leaves the
-        schema as it was. Returns the schema's name."""
+        schema as it was. Returns the schema's name and its index names."""
         sql = self._psycopg.sql
         name = self._schema_name(conn)
         where = f"{self.target} (schema {name})"
         found, mark = self._state(conn, name)
         if self._needs(found, mark, name) is None:
-            self._check_objects(conn, name)
+            indexes = self._check_objects(conn, name)
             if not self.readonly:
                 self._fold_walk_counters(conn, name)
-            return name
+            return name, indexes
         if mark is None and (self.readonly or not create):
             raise SchemaError(
                 f"No mass_outreach store at {where}, and it is not created "
@@ -252,13 +258,13 @@ class SchemaKeeper:
                         explain=explain,
                     )
                     conn.execute("UPDATE mass_outreach SET version = %s", (SCHEMA_VERSION,))
-            self._check_objects(conn, name)
+            indexes = self._check_objects(conn, name)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.execute("ROLLBACK")
             raise
-        return name
+        return name, indexes
 
     def _fold_walk_counters(self, conn: Any, name: str) -> None:
         """Move the counters of backends that have ended (pids not in pg_stat_activity) into the row of

@@ -36,26 +36,17 @@ def folded(name: str) -> str:
     return f'lower({name} COLLATE "C")'
 
 
-def _found(conn: Any, schema: str) -> int:
-    """How many of the three indexes the store's schema holds."""
-    row = conn.execute(
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind = 'i'",
-        (schema, list(NAMES)),
-    ).fetchone()
-    return int(row[0])
+def present(indexes: frozenset[str]) -> bool:
+    """Whether the store's schema (its index names) holds the three indexes (one missing: no index,
+    until made again)."""
+    return indexes >= set(NAMES)
 
 
-def present(conn: Any, schema: str) -> bool:
-    """Whether the store's schema holds the three indexes (one missing: no index, until made again)."""
-    return _found(conn, schema) == len(NAMES)
-
-
-def settle(conn: Any, schema: str, wanted: bool | None, psycopg: Any) -> bool:
+def settle(conn: Any, schema: str, wanted: bool | None, psycopg: Any, indexes: frozenset[str]) -> bool:
     """Build or drop the indexes as `open` asked (None: as they are), in one transaction under the
     schema's lock (two opens at once take turns); return whether the store has them now. A raw
-    autocommit connection of the open."""
-    found = _found(conn, schema)
+    autocommit connection of the open; `indexes`: the schema's index names, as its check read them."""
+    found = len(indexes & set(NAMES))
     there = found == len(NAMES)
     if wanted is None or (wanted and there) or (not wanted and not found):
         return there
